@@ -1,0 +1,57 @@
+"""Write outputs under a temporary name, then rename: no half-written file is ever left."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from composer.errors import WriteError
+
+
+def check_writable(path: str | Path, *, force: bool = False) -> Path:
+    """Raise WriteError if ``path`` exists (and ``force`` is off) or its folder is missing."""
+    path = Path(path)
+    if path.is_dir():
+        raise WriteError(f"{path}: is a folder, expected a file name")
+    if path.exists() and not force:
+        raise WriteError(f"{path}: file exists (use --force to replace it)")
+    if not path.parent.is_dir():
+        raise WriteError(f"{path}: folder {path.parent} does not exist")
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    The temporary file keeps the real suffix, since some writers choose the
+    format from it. On any error the temporary file is removed.
+    """
+    path = check_writable(path, force=force)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if not force and path.exists():
+            raise WriteError(f"{path}: file appeared while writing (use --force to replace it)")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the user's usual mode
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, *, force: bool = False) -> Path:
+    with atomic_path(path, force=force) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)

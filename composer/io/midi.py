@@ -1,0 +1,192 @@
+"""Standard MIDI files: read with symusic (C++, fast), write with mido (full control of meta events).
+
+symusic splits a type 0 file, or a track that mixes channels, into one track
+per channel, so every channel becomes its own part; channel 10 (drums) always
+becomes a part of its own with ``is_drum=True``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from composer.errors import ReadError, WriteError
+from composer.score import (
+    KEY_SIGNATURE_DTYPE,
+    NOTE_DTYPE,
+    SHARPS_MAX,
+    SHARPS_MIN,
+    TEMPO_DTYPE,
+    TIME_SIGNATURE_DTYPE,
+    VELOCITY_MAX,
+    VELOCITY_MIN,
+    Part,
+    Score,
+    resample,
+)
+
+DRUM_CHANNEL = 9  # zero-based; "channel 10" to musicians
+MAX_TICKS_PER_BEAT = 0x7FFF  # the MIDI header holds the resolution in 15 bits
+METADATA_PREFIX = "composer:"  # text meta events that carry Score.metadata
+
+_MAJOR = {-7: "Cb", -6: "Gb", -5: "Db", -4: "Ab", -3: "Eb", -2: "Bb", -1: "F", 0: "C", 1: "G", 2: "D", 3: "A", 4: "E", 5: "B", 6: "F#", 7: "C#"}
+_MINOR = {-7: "Abm", -6: "Ebm", -5: "Bbm", -4: "Fm", -3: "Cm", -2: "Gm", -1: "Dm", 0: "Am", 1: "Em", 2: "Bm", 3: "F#m", 4: "C#m", 5: "G#m", 6: "D#m", 7: "A#m"}
+
+
+def _events(records: object, dtype: np.dtype, fields: dict[str, str]) -> np.ndarray:
+    arrays = records.numpy()  # type: ignore[attr-defined]
+    out = np.zeros(len(arrays["time"]), dtype)
+    out["tick"] = arrays["time"]
+    for ours, theirs in fields.items():
+        out[ours] = arrays[theirs]
+    return out
+
+
+def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
+    """Convert a ``symusic.Score`` (tick time) to a Score without per-note Python objects."""
+    columns = []
+    parts: list[Part] = []
+    names_seen: dict[str, int] = {}
+    for track in sm.tracks:  # type: ignore[attr-defined]
+        arrays = track.notes.numpy()
+        n = len(arrays["time"])
+        if n == 0:
+            continue
+        name = track.name.strip() or ("Drums" if track.is_drum else f"Part {len(parts) + 1}")
+        names_seen[name] = names_seen.get(name, 0) + 1
+        if names_seen[name] > 1:  # a type 0 file split by channel repeats the track name
+            name = f"{name} {names_seen[name]}"
+        block = np.empty(n, NOTE_DTYPE)
+        block["start_tick"] = arrays["time"]
+        block["duration_ticks"] = np.maximum(arrays["duration"], 1)
+        block["pitch"] = arrays["pitch"]
+        block["velocity"] = np.clip(arrays["velocity"], VELOCITY_MIN, VELOCITY_MAX)
+        block["part"] = len(parts)
+        columns.append(block)
+        parts.append(Part(name=name, program=int(track.program), is_drum=bool(track.is_drum)))
+    if not columns:
+        raise ReadError(f"{source}: MIDI file contains no notes")
+    notes = np.concatenate(columns)
+    time_signatures = _events(sm.time_signatures, TIME_SIGNATURE_DTYPE, {"numerator": "numerator", "denominator": "denominator"})  # type: ignore[attr-defined]
+    time_signatures = time_signatures[(time_signatures["numerator"] > 0) & (time_signatures["denominator"] > 0)]
+    keys = _events(sm.key_signatures, KEY_SIGNATURE_DTYPE, {"sharps": "key", "minor": "tonality"})  # type: ignore[attr-defined]
+    keys = keys[(keys["sharps"] >= SHARPS_MIN) & (keys["sharps"] <= SHARPS_MAX)]
+    tempo_arrays = sm.tempos.numpy()  # type: ignore[attr-defined]
+    tempos = np.zeros(len(tempo_arrays["time"]), TEMPO_DTYPE)
+    tempos["tick"] = tempo_arrays["time"]
+    # MIDI stores whole microseconds a beat; round so 90 qpm reads back as 90, not 89.99995.
+    tempos["qpm"] = np.round(60_000_000.0 / np.maximum(tempo_arrays["mspq"], 1), 2)
+    try:
+        return Score(
+            notes,
+            parts,
+            ticks_per_beat=int(sm.ticks_per_quarter),  # type: ignore[attr-defined]
+            time_signatures=time_signatures,
+            key_signatures=keys,
+            tempos=tempos,
+        )
+    except ReadError:
+        raise
+    except Exception as exc:  # ScoreError from malformed content
+        raise ReadError(f"{source}: {exc}") from exc
+
+
+def read_midi_bytes(data: bytes, source: str = "<midi>") -> Score:
+    """Parse the bytes of a type 0 or type 1 standard MIDI file."""
+    import symusic
+
+    if len(data) == 0:
+        raise ReadError(f"{source}: file is empty")
+    if data[:4] != b"MThd":
+        raise ReadError(f"{source}: not a MIDI file (it does not start with 'MThd')")
+    try:
+        sm = symusic.Score.from_midi(data, sanitize_data=True)
+    except Exception as exc:  # symusic raises RuntimeError for truncated/corrupt data
+        message = str(exc).replace("MiniMidi: ", "").replace(": iostream error", "").replace("Invaild", "invalid")
+        raise ReadError(f"{source}: corrupt or truncated MIDI file ({message})") from exc
+    if sm.ticks_per_quarter <= 0:
+        raise ReadError(f"{source}: unsupported MIDI time division (SMPTE timing or zero ticks per beat)")
+    return score_from_symusic(sm, source)
+
+
+def read_midi(path: str | Path) -> Score:
+    """Read a standard MIDI file (any resolution; tempo, meter and key changes; several tracks)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot read ({exc.strerror})") from exc
+    return read_midi_bytes(data, str(path))
+
+
+def _channels(parts: tuple[Part, ...]) -> list[int]:
+    melodic = [c for c in range(16) if c != DRUM_CHANNEL]
+    out, i = [], 0
+    for part in parts:
+        if part.is_drum:
+            out.append(DRUM_CHANNEL)
+        else:
+            out.append(melodic[i % len(melodic)])
+            i += 1
+    return out
+
+
+def to_midi_file(score: Score) -> "mido.MidiFile":  # noqa: F821
+    """Build a type 1 ``mido.MidiFile``: a conductor track, then one track per part."""
+    import mido
+
+    if score.ticks_per_beat > MAX_TICKS_PER_BEAT:
+        score = resample(score, 960)
+    mid = mido.MidiFile(type=1, ticks_per_beat=score.ticks_per_beat)
+
+    conductor: list[tuple[int, int, object]] = []
+    for row in score.time_signatures:
+        conductor.append((int(row["tick"]), 0, mido.MetaMessage("time_signature", numerator=int(row["numerator"]), denominator=int(row["denominator"]))))
+    for row in score.key_signatures:
+        name = (_MINOR if row["minor"] else _MAJOR)[int(row["sharps"])]
+        conductor.append((int(row["tick"]), 1, mido.MetaMessage("key_signature", key=name)))
+    for row in score.tempos:
+        conductor.append((int(row["tick"]), 2, mido.MetaMessage("set_tempo", tempo=int(round(60_000_000 / float(row["qpm"]))))))
+    head = [mido.MetaMessage("track_name", name=score.title)] if score.title else []
+    head += [mido.MetaMessage("text", text=f"{METADATA_PREFIX}{k}={v}") for k, v in sorted(score.metadata.items())]
+    mid.tracks.append(_track(head, conductor))
+
+    notes = score.notes
+    for index, (part, channel) in enumerate(zip(score.parts, _channels(score.parts))):
+        mine = notes[notes["part"] == index]
+        head = [mido.MetaMessage("track_name", name=part.name)]
+        if not part.is_drum:
+            head.append(mido.Message("program_change", channel=channel, program=part.program))
+        starts = mine["start_tick"].tolist()
+        ends = (mine["start_tick"] + mine["duration_ticks"]).tolist()
+        pitches = mine["pitch"].tolist()
+        velocities = mine["velocity"].tolist()
+        events: list[tuple[int, int, object]] = []
+        for start, end, pitch, velocity in zip(starts, ends, pitches, velocities):
+            # Sort key 0 puts note-offs before note-ons at the same tick, so repeated pitches re-strike.
+            events.append((end, 0, mido.Message("note_off", channel=channel, note=pitch, velocity=0)))
+            events.append((start, 1, mido.Message("note_on", channel=channel, note=pitch, velocity=velocity)))
+        mid.tracks.append(_track(head, events))
+    return mid
+
+
+def _track(head: list, events: list[tuple[int, int, object]]) -> "mido.MidiTrack":  # noqa: F821
+    import mido
+
+    track = mido.MidiTrack(head)
+    events.sort(key=lambda e: (e[0], e[1]))
+    now = 0
+    for tick, _, message in events:
+        track.append(message.copy(time=tick - now))  # type: ignore[attr-defined]
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    return track
+
+
+def write_midi(score: Score, path: str | Path) -> None:
+    """Write a type 1 MIDI file: named parts with General MIDI programs, tempo, meter and key."""
+    try:
+        to_midi_file(score).save(str(path))
+    except (OSError, ValueError) as exc:
+        raise WriteError(f"{path}: cannot write MIDI ({exc})") from exc

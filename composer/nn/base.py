@@ -1,0 +1,146 @@
+"""The interface every sequence model in ``composer.nn`` implements.
+
+A :class:`LanguageModel` maps token ids to next-token logits in two ways:
+
+* ``forward(ids[B, T]) -> logits[B, T, V]`` scores whole sequences (training,
+  evaluation);
+* ``new_cache`` / ``prefill`` / ``step`` generate incrementally: ``prefill``
+  feeds a prompt into a fresh cache in one batched pass and ``step`` consumes
+  one token per sequence, each costing one step rather than a re-run of the
+  prefix.  Both update the cache in place and return the logits for the next
+  token, ``[B, V]``.
+
+``new_cache``, ``prefill`` and ``step`` run under ``torch.inference_mode()``:
+they are for generation only, never build an autograd graph and never apply
+dropout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+__all__ = ["LanguageModel", "check_int", "check_float", "check_bool"]
+
+
+class LanguageModel(nn.Module, ABC):
+    """Abstract base class of the token-level language models."""
+
+    arch: ClassVar[str]
+    config: Any
+
+    @abstractmethod
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, T, V]`` for token ids ``[B, T]`` (position t predicts t+1)."""
+
+    @abstractmethod
+    def new_cache(self, batch_size: int) -> Any:
+        """An empty generation cache for ``batch_size`` sequences."""
+
+    @abstractmethod
+    def step(self, ids: torch.Tensor, cache: Any) -> torch.Tensor:
+        """Consume one token per sequence (``ids[B]``); return next-token logits ``[B, V]``."""
+
+    @torch.inference_mode()
+    def prefill(self, ids: torch.Tensor, cache: Any) -> torch.Tensor:
+        """Feed a prompt ``ids[B, T]`` into ``cache``; return the last position's logits ``[B, V]``.
+
+        This generic version steps token by token; subclasses override it with
+        one batched pass.
+        """
+        ids = check_ids(ids, 2, "prefill")
+        logits = None
+        for t in range(ids.shape[1]):
+            logits = self.step(ids[:, t], cache)
+        return logits
+
+    def num_parameters(self) -> int:
+        """Number of distinct trainable parameters (tied weights count once)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def extra_repr(self) -> str:
+        return f"arch={self.arch!r}, params={self.num_parameters():,}"
+
+
+# --- validation helpers shared by the configs and models -------------------
+
+
+def check_ids(ids: torch.Tensor, ndim: int, where: str) -> torch.Tensor:
+    """Raise ValueError unless ``ids`` is an integer tensor of ``ndim`` dims with tokens."""
+    if not isinstance(ids, torch.Tensor):
+        raise ValueError(f"{where}: ids must be a torch.Tensor, got {type(ids).__name__}")
+    if ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"{where}: ids must be int64 (or int32), got {ids.dtype}")
+    if ids.dim() != ndim:
+        shape = "[B]" if ndim == 1 else "[B, T]"
+        raise ValueError(f"{where}: ids must have shape {shape}, got {tuple(ids.shape)}")
+    if ids.numel() == 0:
+        raise ValueError(f"{where}: ids is empty (shape {tuple(ids.shape)})")
+    return ids
+
+
+def check_batch(batch_size: int) -> int:
+    """Raise ValueError unless ``batch_size`` is a positive int."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return batch_size
+
+
+def check_int(cfg: Any, name: str, minimum: int = 1) -> None:
+    """Raise ValueError unless field ``name`` of ``cfg`` is an int >= ``minimum``."""
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def check_float(cfg: Any, name: str, low: float, high: float | None = None,
+                low_inclusive: bool = True) -> None:
+    """Raise ValueError unless field ``name`` is a real number in the given range.
+
+    Ints are accepted (JSON writes ``10000.0`` back as ``10000`` in some
+    tools) and stored as float so ``asdict`` round-trips.
+    """
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    too_low = value < low if low_inclusive else value <= low
+    if value != value or too_low or (high is not None and value >= high):
+        lo = f"{'>=' if low_inclusive else '>'} {low}"
+        rng = lo if high is None else f"{lo} and < {high}"
+        raise ValueError(f"{name} must be {rng}, got {value}")
+    object.__setattr__(cfg, name, value)
+
+
+def check_bool(cfg: Any, name: str) -> None:
+    """Raise ValueError unless field ``name`` is a bool."""
+    value = getattr(cfg, name)
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def config_from_dict(config_cls: type, arch: str, config: dict) -> Any:
+    """Build ``config_cls`` from a dict, naming unknown and missing keys in a ValueError."""
+    if not isinstance(config, dict):
+        raise ValueError(f"config for {arch!r} must be a dict, got {type(config).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(config) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"unknown config key(s) for {arch!r}: {', '.join(map(str, unknown))}; "
+            f"known keys: {', '.join(fields)}"
+        )
+    missing = [
+        name for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        and name not in config
+    ]
+    if missing:
+        raise ValueError(f"missing required config key(s) for {arch!r}: {', '.join(missing)}")
+    return config_cls(**config)

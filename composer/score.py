@@ -1,0 +1,476 @@
+"""The in-memory score: numpy arrays of notes plus meter, key and tempo maps.
+
+Time is kept in integer ticks (``ticks_per_beat`` to a quarter note, as in
+MIDI), so scores read from files round-trip exactly. A *beat* is always a
+quarter note here, whatever the time signature says.
+
+Every transform in this module is a pure function that returns a new
+``Score``; the arrays of a ``Score`` are read-only so nothing edits one in
+place by accident.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from composer.errors import ScoreError
+
+DEFAULT_TICKS_PER_BEAT = 480
+PITCH_MIN = 0  # inclusive, MIDI note number
+PITCH_MAX = 127  # inclusive
+VELOCITY_MIN = 1  # inclusive; velocity 0 means note-off in MIDI
+VELOCITY_MAX = 127  # inclusive
+DEFAULT_VELOCITY = 80
+PROGRAM_MIN = 0  # inclusive, General MIDI program number (0 = Acoustic Grand Piano)
+PROGRAM_MAX = 127  # inclusive
+SHARPS_MIN = -7  # inclusive: seven flats
+SHARPS_MAX = 7  # inclusive: seven sharps
+DEFAULT_TEMPO_QPM = 120.0
+DEFAULT_TIME_SIGNATURE = (4, 4)
+
+NOTE_DTYPE = np.dtype(
+    [
+        ("start_tick", np.int64),
+        ("duration_ticks", np.int64),
+        ("pitch", np.int16),
+        ("velocity", np.int16),
+        ("part", np.int16),
+    ]
+)
+TIME_SIGNATURE_DTYPE = np.dtype([("tick", np.int64), ("numerator", np.int32), ("denominator", np.int32)])
+KEY_SIGNATURE_DTYPE = np.dtype([("tick", np.int64), ("sharps", np.int32), ("minor", np.bool_)])
+TEMPO_DTYPE = np.dtype([("tick", np.int64), ("qpm", np.float64)])
+
+_MAJOR_TONICS = ["C", "G", "D", "A", "E", "B", "F#", "C#", "Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F"]
+_MINOR_TONICS = ["a", "e", "b", "f#", "c#", "g#", "d#", "a#", "ab", "eb", "bb", "f", "c", "g", "d"]
+
+
+def key_name(sharps: int, minor: bool) -> str:
+    """'D' for two sharps major, 'b' for two sharps minor (lower case = minor)."""
+    return (_MINOR_TONICS if minor else _MAJOR_TONICS)[sharps % 15 if sharps >= 0 else 15 + sharps]
+
+
+def key_tonic_pitch_class(sharps: int, minor: bool) -> int:
+    """Pitch class (0 = C) of the tonic of a key signature."""
+    return (7 * sharps + (9 if minor else 0)) % 12
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part (staff/instrument) of a score."""
+
+    name: str
+    program: int = 0
+    is_drum: bool = False
+
+    def __post_init__(self) -> None:
+        if not PROGRAM_MIN <= self.program <= PROGRAM_MAX:
+            raise ScoreError(f"part {self.name!r}: program must be {PROGRAM_MIN}..{PROGRAM_MAX}, got {self.program}")
+
+
+def _structured(rows: Any, dtype: np.dtype, what: str) -> np.ndarray:
+    if rows is None:
+        return np.zeros(0, dtype)
+    if isinstance(rows, np.ndarray) and rows.dtype == dtype:
+        return rows.copy()
+    if isinstance(rows, np.ndarray) and rows.dtype.names:
+        out = np.zeros(len(rows), dtype)
+        for name in dtype.names:
+            if name not in rows.dtype.names:
+                raise ScoreError(f"{what}: missing field {name!r}")
+            out[name] = rows[name]
+        return out
+    try:
+        return np.array([tuple(r) for r in rows], dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ScoreError(f"{what}: expected rows of {dtype.names}, got {rows!r:.80}") from exc
+
+
+def _by_tick(events: np.ndarray) -> np.ndarray:
+    """Sort events by tick; of several at one tick the last given wins."""
+    if len(events) < 2:
+        return events
+    order = np.argsort(events["tick"], kind="stable")
+    events = events[order]
+    keep = np.ones(len(events), bool)
+    keep[:-1] = events["tick"][1:] != events["tick"][:-1]
+    return events[keep]
+
+
+def notes_array(
+    start_tick: Iterable[int],
+    duration_ticks: Iterable[int],
+    pitch: Iterable[int],
+    part: Iterable[int] | int = 0,
+    velocity: Iterable[int] | int = DEFAULT_VELOCITY,
+) -> np.ndarray:
+    """Build a note array from columns (scalars broadcast)."""
+    start = np.asarray(start_tick, np.int64)
+    notes = np.zeros(start.shape[0] if start.ndim else 1, NOTE_DTYPE)
+    notes["start_tick"] = start
+    notes["duration_ticks"] = np.asarray(duration_ticks, np.int64)
+    notes["pitch"] = np.asarray(pitch)
+    notes["part"] = np.asarray(part)
+    notes["velocity"] = np.asarray(velocity)
+    return notes
+
+
+class Score:
+    """Notes (structured numpy array, ``NOTE_DTYPE``) with parts and meter/key/tempo maps.
+
+    Notes are kept in canonical order: by start tick, then part (top part
+    first), then pitch from high to low, then duration.
+    """
+
+    __slots__ = ("ticks_per_beat", "notes", "parts", "time_signatures", "key_signatures", "tempos", "title", "metadata")
+
+    def __init__(
+        self,
+        notes: np.ndarray | None = None,
+        parts: Sequence[Part] = (),
+        *,
+        ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT,
+        time_signatures: Any = None,
+        key_signatures: Any = None,
+        tempos: Any = None,
+        title: str = "",
+        metadata: dict[str, str] | None = None,
+        _trusted: bool = False,
+    ) -> None:
+        if int(ticks_per_beat) <= 0:
+            raise ScoreError(f"ticks_per_beat must be positive, got {ticks_per_beat}")
+        self.ticks_per_beat = int(ticks_per_beat)
+        notes = _structured(notes, NOTE_DTYPE, "notes")
+        parts = tuple(parts)
+        time_signatures = _by_tick(_structured(time_signatures, TIME_SIGNATURE_DTYPE, "time_signatures"))
+        key_signatures = _by_tick(_structured(key_signatures, KEY_SIGNATURE_DTYPE, "key_signatures"))
+        tempos = _by_tick(_structured(tempos, TEMPO_DTYPE, "tempos"))
+        if len(time_signatures) == 0 or time_signatures["tick"][0] > 0:
+            default = np.array([(0, *DEFAULT_TIME_SIGNATURE)], TIME_SIGNATURE_DTYPE)
+            time_signatures = np.concatenate([default, time_signatures])
+        if len(tempos) == 0 or tempos["tick"][0] > 0:
+            tempos = np.concatenate([np.array([(0, DEFAULT_TEMPO_QPM)], TEMPO_DTYPE), tempos])
+        if not _trusted:
+            _validate(notes, parts, time_signatures, key_signatures, tempos)
+        if len(notes) > 1:
+            order = np.lexsort((notes["duration_ticks"], -notes["pitch"], notes["part"], notes["start_tick"]))
+            notes = notes[order]
+        for array in (notes, time_signatures, key_signatures, tempos):
+            array.flags.writeable = False
+        self.notes = notes
+        self.parts = parts
+        self.time_signatures = time_signatures
+        self.key_signatures = key_signatures
+        self.tempos = tempos
+        self.title = str(title)
+        self.metadata = dict(metadata or {})
+
+    # -- derived views ---------------------------------------------------
+    @property
+    def start_beat(self) -> np.ndarray:
+        return self.notes["start_tick"] / self.ticks_per_beat
+
+    @property
+    def duration_beats(self) -> np.ndarray:
+        return self.notes["duration_ticks"] / self.ticks_per_beat
+
+    @property
+    def end_tick(self) -> int:
+        """Tick where the last note ends (0 for an empty score)."""
+        if len(self.notes) == 0:
+            return 0
+        return int((self.notes["start_tick"] + self.notes["duration_ticks"]).max())
+
+    @property
+    def num_parts(self) -> int:
+        return len(self.parts)
+
+    def __len__(self) -> int:
+        return len(self.notes)
+
+    def part_notes(self, part: int) -> np.ndarray:
+        return self.notes[self.notes["part"] == part]
+
+    def bar_starts(self, end_tick: int | None = None) -> np.ndarray:
+        """Ticks at which bars begin, up to ``end_tick`` (default: the last note's end)."""
+        return bar_starts(self.time_signatures, self.ticks_per_beat, self.end_tick if end_tick is None else end_tick)
+
+    @property
+    def num_bars(self) -> int:
+        return len(self.bar_starts())
+
+    def replace(self, **changes: Any) -> "Score":
+        """A copy with some fields replaced (arrays are validated again)."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields.update(changes)
+        notes = fields.pop("notes")
+        parts = fields.pop("parts")
+        return Score(notes, parts, **fields)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Score):
+            return NotImplemented
+        return (
+            self.ticks_per_beat == other.ticks_per_beat
+            and self.parts == other.parts
+            and np.array_equal(self.notes, other.notes)
+            and np.array_equal(self.time_signatures, other.time_signatures)
+            and np.array_equal(self.key_signatures, other.key_signatures)
+            and np.array_equal(self.tempos, other.tempos)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        names = ", ".join(p.name or "?" for p in self.parts)
+        ts = self.time_signatures[0]
+        return (
+            f"<Score {self.title!r}: {len(self.notes)} notes, {self.num_parts} parts [{names}], "
+            f"{self.num_bars} bars of {ts['numerator']}/{ts['denominator']}, {self.ticks_per_beat} ticks/beat>"
+        )
+
+    def write(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write to a file; the format follows the suffix (see ``composer.io.WRITERS``)."""
+        from composer.io import write
+
+        return write(self, path, force=force)
+
+
+def _validate(notes: np.ndarray, parts: tuple[Part, ...], ts: np.ndarray, ks: np.ndarray, tempos: np.ndarray) -> None:
+    for part in parts:
+        if not isinstance(part, Part):
+            raise ScoreError(f"parts must be Part objects, got {part!r}")
+    if len(notes):
+        if notes["start_tick"].min() < 0:
+            raise ScoreError(f"note start_tick must be >= 0, got {notes['start_tick'].min()}")
+        if notes["duration_ticks"].min() <= 0:
+            raise ScoreError(f"note duration_ticks must be > 0, got {notes['duration_ticks'].min()}")
+        lo, hi = notes["pitch"].min(), notes["pitch"].max()
+        if lo < PITCH_MIN or hi > PITCH_MAX:
+            raise ScoreError(f"note pitch must be {PITCH_MIN}..{PITCH_MAX}, got {lo if lo < PITCH_MIN else hi}")
+        lo, hi = notes["velocity"].min(), notes["velocity"].max()
+        if lo < VELOCITY_MIN or hi > VELOCITY_MAX:
+            raise ScoreError(f"note velocity must be {VELOCITY_MIN}..{VELOCITY_MAX}, got {lo if lo < VELOCITY_MIN else hi}")
+        if notes["part"].min() < 0 or notes["part"].max() >= len(parts):
+            raise ScoreError(f"note part must index one of the {len(parts)} parts, got {notes['part'].max()}")
+    bad = (ts["numerator"] < 1) | (ts["denominator"] < 1) | ((ts["denominator"] & (ts["denominator"] - 1)) != 0)
+    if bad.any():
+        row = ts[bad][0]
+        raise ScoreError(f"time signature must be N/D with N >= 1 and D a power of two, got {row['numerator']}/{row['denominator']}")
+    if len(ks) and (ks["sharps"].min() < SHARPS_MIN or ks["sharps"].max() > SHARPS_MAX):
+        raise ScoreError(f"key signature sharps must be {SHARPS_MIN}..{SHARPS_MAX}, got {ks['sharps'].tolist()}")
+    if len(tempos) and not (tempos["qpm"] > 0).all():
+        raise ScoreError(f"tempo must be > 0 quarter notes per minute, got {tempos['qpm'].min()}")
+    for array in (ts, ks, tempos):
+        if len(array) and array["tick"].min() < 0:
+            raise ScoreError(f"event ticks must be >= 0, got {array['tick'].min()}")
+
+
+# -- meter ---------------------------------------------------------------
+def bar_ticks(numerator: int, denominator: int, ticks_per_beat: int) -> Fraction:
+    """Length of one bar in ticks (a Fraction when the grid cannot hold it exactly)."""
+    return Fraction(4 * int(numerator) * ticks_per_beat, int(denominator))
+
+
+def bar_starts(time_signatures: np.ndarray, ticks_per_beat: int, end_tick: int) -> np.ndarray:
+    """Bar start ticks for a time-signature map, covering [0, end_tick).
+
+    A time-signature change starts a new bar at its tick, even mid-bar (the
+    bar before it is then short). Always returns at least one bar (tick 0).
+    """
+    starts: list[np.ndarray] = []
+    ticks = time_signatures["tick"].tolist()
+    for i, (tick, num, den) in enumerate(zip(ticks, time_signatures["numerator"].tolist(), time_signatures["denominator"].tolist())):
+        stop = ticks[i + 1] if i + 1 < len(ticks) else max(end_tick, tick + 1)
+        if stop <= tick:
+            continue
+        length = max(1, round(bar_ticks(num, den, ticks_per_beat)))
+        starts.append(np.arange(tick, stop, length, dtype=np.int64))
+    return np.concatenate(starts) if starts else np.zeros(1, np.int64)
+
+
+# -- pure transforms -------------------------------------------------------
+def transpose(score: Score, semitones: int, *, transpose_drums: bool = False) -> Score:
+    """Shift every pitched note (and the key signatures) by ``semitones``."""
+    semitones = int(semitones)
+    notes = score.notes.copy()
+    pitched = np.ones(len(notes), bool)
+    if not transpose_drums:
+        drum_parts = [i for i, p in enumerate(score.parts) if p.is_drum]
+        pitched = ~np.isin(notes["part"], drum_parts)
+    new_pitch = notes["pitch"][pitched].astype(np.int32) + semitones
+    if len(new_pitch) and (new_pitch.min() < PITCH_MIN or new_pitch.max() > PITCH_MAX):
+        raise ScoreError(
+            f"transposing by {semitones} semitones takes pitches to {new_pitch.min()}..{new_pitch.max()}, "
+            f"outside MIDI's {PITCH_MIN}..{PITCH_MAX}"
+        )
+    notes["pitch"][pitched] = new_pitch
+    keys = score.key_signatures.copy()
+    if len(keys):
+        # A semitone up is seven fifths up; fold into -5..6 sharps (F# rather than Gb).
+        keys["sharps"] = (keys["sharps"] + 7 * semitones + 5) % 12 - 5
+    return score.replace(notes=notes, key_signatures=keys)
+
+
+def pitch_range(score: Score) -> tuple[int, int]:
+    """(lowest, highest) pitch of the pitched notes; raises on an empty score."""
+    drum_parts = [i for i, p in enumerate(score.parts) if p.is_drum]
+    pitches = score.notes["pitch"][~np.isin(score.notes["part"], drum_parts)]
+    if len(pitches) == 0:
+        raise ScoreError("score has no pitched notes")
+    return int(pitches.min()), int(pitches.max())
+
+
+def quantize(score: Score, steps_per_beat: int) -> Score:
+    """Snap note starts and ends to a grid of ``steps_per_beat`` steps a quarter note.
+
+    A note shorter than one step keeps one step. Meter, key and tempo events
+    snap to the same grid. Ticks stay in the score's own resolution.
+    """
+    if steps_per_beat <= 0:
+        raise ScoreError(f"steps_per_beat must be positive, got {steps_per_beat}")
+    tpb = score.ticks_per_beat
+
+    def snap(ticks: np.ndarray) -> np.ndarray:
+        steps = np.floor(ticks.astype(np.float64) * steps_per_beat / tpb + 0.5)
+        return np.round(steps * tpb / steps_per_beat).astype(np.int64)
+
+    notes = score.notes.copy()
+    start = snap(notes["start_tick"])
+    end = snap(notes["start_tick"] + notes["duration_ticks"])
+    min_len = max(1, round(tpb / steps_per_beat))
+    notes["start_tick"] = start
+    notes["duration_ticks"] = np.maximum(end - start, min_len)
+    events = {}
+    for name in ("time_signatures", "key_signatures", "tempos"):
+        arr = getattr(score, name).copy()
+        arr["tick"] = snap(arr["tick"])
+        events[name] = arr
+    return score.replace(notes=notes, **events)
+
+
+def resample(score: Score, ticks_per_beat: int) -> Score:
+    """The same score at another tick resolution (rounding to the nearest tick)."""
+    if ticks_per_beat <= 0:
+        raise ScoreError(f"ticks_per_beat must be positive, got {ticks_per_beat}")
+    ratio = ticks_per_beat / score.ticks_per_beat
+
+    def scale(ticks: np.ndarray) -> np.ndarray:
+        return np.floor(ticks * ratio + 0.5).astype(np.int64)
+
+    notes = score.notes.copy()
+    start = scale(notes["start_tick"])
+    notes["duration_ticks"] = np.maximum(scale(notes["start_tick"] + notes["duration_ticks"]) - start, 1)
+    notes["start_tick"] = start
+    events = {}
+    for name in ("time_signatures", "key_signatures", "tempos"):
+        arr = getattr(score, name).copy()
+        arr["tick"] = scale(arr["tick"])
+        events[name] = arr
+    return score.replace(notes=notes, ticks_per_beat=ticks_per_beat, **events)
+
+
+def _state_at(events: np.ndarray, tick: int) -> np.ndarray:
+    """The events in force from ``tick`` on, with the one in force at ``tick`` moved onto it."""
+    if len(events) == 0:
+        return events
+    before = np.searchsorted(events["tick"], tick, side="right") - 1
+    kept = events[max(before, 0):].copy()
+    if before >= 0:
+        kept["tick"][0] = tick
+    return kept[kept["tick"] >= tick]
+
+
+def slice_bars(score: Score, start_bar: int, stop_bar: int | None = None) -> Score:
+    """Bars ``start_bar`` (inclusive) to ``stop_bar`` (exclusive), counted from 0, moved to tick 0.
+
+    Notes that start inside the slice are kept (cut at the slice's end);
+    notes sounding into it from earlier bars are dropped.
+    """
+    bars = score.bar_starts()
+    stop_bar = len(bars) if stop_bar is None else stop_bar
+    if not 0 <= start_bar < stop_bar:
+        raise ScoreError(f"need 0 <= start_bar < stop_bar, got start_bar={start_bar}, stop_bar={stop_bar}")
+    if start_bar >= len(bars):
+        raise ScoreError(f"score has {len(bars)} bars, cannot start at bar {start_bar}")
+    begin = int(bars[start_bar])
+    all_bars = score.bar_starts(max(score.end_tick, begin + 1) + 1)
+    end = int(all_bars[stop_bar]) if stop_bar < len(all_bars) else score.end_tick
+    notes = score.notes
+    keep = (notes["start_tick"] >= begin) & (notes["start_tick"] < end)
+    notes = notes[keep].copy()
+    notes["duration_ticks"] = np.minimum(notes["duration_ticks"], end - notes["start_tick"])
+    notes["start_tick"] -= begin
+    events = {}
+    for name in ("time_signatures", "key_signatures", "tempos"):
+        arr = _state_at(getattr(score, name), begin)
+        arr = arr[arr["tick"] < max(end, begin + 1)]
+        arr["tick"] -= begin
+        events[name] = arr
+    return score.replace(notes=notes, **events)
+
+
+def select_parts(score: Score, parts: Sequence[int]) -> Score:
+    """Only the given parts, in the given order (renumbered from 0)."""
+    parts = [int(p) for p in parts]
+    for p in parts:
+        if not 0 <= p < score.num_parts:
+            raise ScoreError(f"part index must be 0..{score.num_parts - 1}, got {p}")
+    mapping = np.full(max(score.num_parts, 1), -1, np.int16)
+    mapping[parts] = np.arange(len(parts))
+    notes = score.notes[np.isin(score.notes["part"], parts)].copy()
+    notes["part"] = mapping[notes["part"]]
+    return score.replace(notes=notes, parts=tuple(score.parts[p] for p in parts))
+
+
+def split_parts(score: Score) -> list[Score]:
+    """One single-part score per part."""
+    return [select_parts(score, [i]) for i in range(score.num_parts)]
+
+
+def merge_parts(score: Score, parts: Sequence[int] | None = None, name: str | None = None) -> Score:
+    """Merge the given parts (default: all) into one part, placed where the first of them was."""
+    parts = list(range(score.num_parts)) if parts is None else [int(p) for p in parts]
+    if not parts:
+        raise ScoreError("merge_parts needs at least one part")
+    for p in parts:
+        if not 0 <= p < score.num_parts:
+            raise ScoreError(f"part index must be 0..{score.num_parts - 1}, got {p}")
+    target = min(parts)
+    new_index = []
+    next_index = 0
+    for i in range(score.num_parts):
+        if i in parts and i != target:
+            new_index.append(-1)
+            continue
+        new_index.append(next_index)
+        next_index += 1
+    mapping = np.array(new_index, np.int16)
+    mapping[parts] = mapping[target]
+    notes = score.notes.copy()
+    notes["part"] = mapping[notes["part"]]
+    merged = dataclasses.replace(score.parts[target], name=name or " + ".join(score.parts[p].name for p in sorted(parts)))
+    new_parts = tuple(merged if i == target else p for i, p in enumerate(score.parts) if i not in parts or i == target)
+    return score.replace(notes=notes, parts=new_parts)
+
+
+def stack(scores: Sequence[Score]) -> Score:
+    """Put the parts of several scores (same resolution) side by side; maps come from the first."""
+    if not scores:
+        raise ScoreError("stack needs at least one score")
+    tpb = scores[0].ticks_per_beat
+    notes, parts = [], []
+    for s in scores:
+        if s.ticks_per_beat != tpb:
+            raise ScoreError(f"stack needs one resolution, got {tpb} and {s.ticks_per_beat} ticks per beat")
+        shifted = s.notes.copy()
+        shifted["part"] += len(parts)
+        notes.append(shifted)
+        parts.extend(s.parts)
+    return scores[0].replace(notes=np.concatenate(notes), parts=tuple(parts))
