@@ -1,2 +1,45 @@
-"""composer: a symbolic music composition toolkit."""
+"""composer: a symbolic music composition toolkit.
+
+The public API is imported lazily, so ``import composer`` stays light: numpy,
+torch and music21 load only when something that needs them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_API = {
+    "Score": "composer.score",
+    "Part": "composer.score",
+    "transpose": "composer.score",
+    "quantize": "composer.score",
+    "slice_bars": "composer.score",
+    "merge_parts": "composer.score",
+    "split_parts": "composer.score",
+    "select_parts": "composer.score",
+    "read": "composer.io",
+    "write": "composer.io",
+    "parse_tinynotation": "composer.io.notation",
+    "Tokenizer": "composer.tokens",
+    "TokenizerConfig": "composer.tokens",
+    "ComposerError": "composer.errors",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'composer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

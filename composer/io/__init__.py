@@ -71,12 +71,12 @@ def check_readable(path: str | Path) -> Path:
 
 def read(path: str | Path) -> Score:
     """Read a score from MIDI, MusicXML/MXL or ABC; the suffix decides the format."""
-    path = Path(path)
+    path = check_readable(path)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         known = ", ".join(sorted(READERS))
         raise ReadError(f"{path}: unsupported input suffix {path.suffix or '(none)'!r}; expected one of {known}")
-    return reader(check_readable(path))
+    return reader(path)
 
 
 def write(score: Score, path: str | Path, *, force: bool = False) -> Path:

@@ -19,7 +19,6 @@ from composer.score import (
     SHARPS_MIN,
     TEMPO_DTYPE,
     TIME_SIGNATURE_DTYPE,
-    VELOCITY_MAX,
     VELOCITY_MIN,
     Part,
     Score,
@@ -45,31 +44,32 @@ def _events(records: object, dtype: np.dtype, fields: dict[str, str]) -> np.ndar
 
 def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
     """Convert a ``symusic.Score`` (tick time) to a Score without per-note Python objects."""
-    columns = []
+    columns: list[dict[str, np.ndarray]] = []
     parts: list[Part] = []
     names_seen: dict[str, int] = {}
     for track in sm.tracks:  # type: ignore[attr-defined]
         arrays = track.notes.numpy()
-        n = len(arrays["time"])
-        if n == 0:
+        if len(arrays["time"]) == 0:
             continue
         name = track.name.strip() or ("Drums" if track.is_drum else f"Part {len(parts) + 1}")
         names_seen[name] = names_seen.get(name, 0) + 1
         if names_seen[name] > 1:  # a type 0 file split by channel repeats the track name
             name = f"{name} {names_seen[name]}"
-        block = np.empty(n, NOTE_DTYPE)
-        block["start_tick"] = arrays["time"]
-        block["duration_ticks"] = np.maximum(arrays["duration"], 1)
-        block["pitch"] = arrays["pitch"]
-        block["velocity"] = np.clip(arrays["velocity"], VELOCITY_MIN, VELOCITY_MAX)
-        block["part"] = len(parts)
-        columns.append(block)
+        columns.append(arrays)
         parts.append(Part(name=name, program=int(track.program), is_drum=bool(track.is_drum)))
     if not columns:
         raise ReadError(f"{source}: MIDI file contains no notes")
-    notes = np.concatenate(columns)
+    sizes = [len(c["time"]) for c in columns]
+    notes = np.empty(sum(sizes), NOTE_DTYPE)
+    notes["start_tick"] = np.concatenate([c["time"] for c in columns])
+    notes["duration_ticks"] = np.maximum(np.concatenate([c["duration"] for c in columns]), 1)
+    # sanitize_data keeps pitch and velocity in 0..127; velocity 0 would mean note-off.
+    notes["pitch"] = np.concatenate([c["pitch"] for c in columns])
+    notes["velocity"] = np.maximum(np.concatenate([c["velocity"] for c in columns]), VELOCITY_MIN)
+    notes["part"] = np.repeat(np.arange(len(parts), dtype=np.int16), sizes)
     time_signatures = _events(sm.time_signatures, TIME_SIGNATURE_DTYPE, {"numerator": "numerator", "denominator": "denominator"})  # type: ignore[attr-defined]
-    time_signatures = time_signatures[(time_signatures["numerator"] > 0) & (time_signatures["denominator"] > 0)]
+    den = time_signatures["denominator"]
+    time_signatures = time_signatures[(time_signatures["numerator"] > 0) & (den > 0) & ((den & (den - 1)) == 0)]
     keys = _events(sm.key_signatures, KEY_SIGNATURE_DTYPE, {"sharps": "key", "minor": "tonality"})  # type: ignore[attr-defined]
     keys = keys[(keys["sharps"] >= SHARPS_MIN) & (keys["sharps"] <= SHARPS_MAX)]
     tempo_arrays = sm.tempos.numpy()  # type: ignore[attr-defined]
@@ -77,19 +77,16 @@ def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
     tempos["tick"] = tempo_arrays["time"]
     # MIDI stores whole microseconds a beat; round so 90 qpm reads back as 90, not 89.99995.
     tempos["qpm"] = np.round(60_000_000.0 / np.maximum(tempo_arrays["mspq"], 1), 2)
-    try:
-        return Score(
-            notes,
-            parts,
-            ticks_per_beat=int(sm.ticks_per_quarter),  # type: ignore[attr-defined]
-            time_signatures=time_signatures,
-            key_signatures=keys,
-            tempos=tempos,
-        )
-    except ReadError:
-        raise
-    except Exception as exc:  # ScoreError from malformed content
-        raise ReadError(f"{source}: {exc}") from exc
+    # Every field was range-checked above, so the Score can skip its own validation.
+    return Score(
+        notes,
+        parts,
+        ticks_per_beat=int(sm.ticks_per_quarter),  # type: ignore[attr-defined]
+        time_signatures=time_signatures,
+        key_signatures=keys,
+        tempos=tempos,
+        _trusted=True,
+    )
 
 
 def read_midi_bytes(data: bytes, source: str = "<midi>") -> Score:

@@ -1,0 +1,517 @@
+"""Notation formats through music21: MusicXML/MXL, ABC and TinyNotation to ``Score`` and back.
+
+music21 is imported inside the functions, so importing this module stays cheap.
+
+Conventions shared by reader and writer:
+
+* A pickup (anacrusis) is a partial first bar with a time signature of its own
+  (a one-beat pickup in 4/4 is 1/4 at tick 0, then 4/4 at tick 480), so that
+  ``Score.bar_starts`` falls on the real barlines. A pickup no time signature
+  can express (a triplet) is padded with rests to a full first bar instead.
+* Ties are merged into one note; chords become several notes of one part;
+  voices of a part are flattened into that part; grace notes are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from composer.errors import ReadError, ScoreError
+from composer.score import (
+    DEFAULT_TICKS_PER_BEAT,
+    DEFAULT_VELOCITY,
+    KEY_SIGNATURE_DTYPE,
+    PITCH_MAX,
+    PITCH_MIN,
+    SHARPS_MAX,
+    SHARPS_MIN,
+    TEMPO_DTYPE,
+    TIME_SIGNATURE_DTYPE,
+    VELOCITY_MAX,
+    VELOCITY_MIN,
+    Part,
+    Score,
+    bar_ticks,
+    notes_array,
+)
+
+PICKUP_DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
+TINYNOTATION_PART_NAME = "Melody"
+_TINY_PREFIX = re.compile(r"^\s*tinynotation\s*:", re.IGNORECASE)
+_FILE_SUFFIX = re.compile(r"\.(mxl|xml|musicxml|krn|abc|mid|midi)$", re.IGNORECASE)
+_ABC_TUNE = re.compile(rb"^X:[ \t]*(\d+)", re.MULTILINE)
+
+
+# -- music21 -> Score ------------------------------------------------------
+def _tick(quarter_length: Any, ticks_per_beat: int) -> int:
+    """Quarter lengths (float or Fraction) to ticks, rounding half up."""
+    return math.floor(Fraction(quarter_length) * ticks_per_beat + Fraction(1, 2))
+
+
+def _first_score(obj: Any) -> Any:
+    from music21 import stream
+
+    if isinstance(obj, stream.Opus):
+        scores = list(obj.scores)
+        if not scores:
+            raise ScoreError("music21 Opus holds no scores")
+        return scores[0]
+    return obj
+
+
+def _streams_of_parts(obj: Any) -> list[Any]:
+    """The part streams of a Score/Part/Stream (a stream without parts is one part)."""
+    from music21 import stream
+
+    if isinstance(obj, stream.Part):
+        return [obj]
+    if isinstance(obj, stream.Stream):
+        parts = list(obj.getElementsByClass(stream.Part))
+        return parts or [obj]
+    raise ScoreError(f"expected a music21 Stream, got {type(obj).__name__}")
+
+
+def _part_header(part: Any, flat: Any, index: int) -> Part:
+    from music21 import instrument
+
+    inst = flat.getElementsByClass(instrument.Instrument).first()
+    name = ""
+    for candidate in (getattr(part, "partName", None), getattr(inst, "partName", None), getattr(inst, "instrumentName", None)):
+        if candidate and str(candidate).strip():
+            name = str(candidate).strip()
+            break
+    program = getattr(inst, "midiProgram", None)
+    program = int(program) if program is not None and 0 <= int(program) <= 127 else 0
+    is_drum = isinstance(inst, instrument.UnpitchedPercussion) or getattr(inst, "midiChannel", None) == 9
+    return Part(name=name or f"Part {index + 1}", program=program, is_drum=bool(is_drum))
+
+
+def _velocity(element: Any) -> int:
+    if not element.hasVolumeInformation():
+        return DEFAULT_VELOCITY
+    velocity = element.volume.velocity
+    if velocity is None:
+        return DEFAULT_VELOCITY
+    return int(min(max(int(velocity), VELOCITY_MIN), VELOCITY_MAX))
+
+
+def _members(element: Any) -> list[tuple[int, str | None]]:
+    """(MIDI pitch, tie type) of each sounding pitch of a note, chord or unpitched note."""
+    from music21 import chord, note
+
+    def tie_type(*objs: Any) -> str | None:
+        for obj in objs:
+            tie = getattr(obj, "tie", None)
+            if tie is not None:
+                return tie.type
+        return None
+
+    if isinstance(element, note.Note):
+        return [(element.pitch.midi, tie_type(element))]
+    if isinstance(element, chord.Chord):
+        return [(n.pitch.midi, tie_type(n, element)) for n in element.notes]
+    if isinstance(element, note.Unpitched):
+        # Only a known drum mapping gives an unpitched note a MIDI key; otherwise drop it.
+        pitch = getattr(getattr(element, "storedInstrument", None), "percMapPitch", None)
+        return [] if pitch is None else [(int(pitch), tie_type(element))]
+    if isinstance(element, chord.ChordBase):  # PercussionChord
+        out = []
+        for n in element.notes:
+            out.extend(_members(n))
+        return out
+    return []
+
+
+def _part_notes(flat: Any, ticks_per_beat: int) -> list[list[int]]:
+    """[start, end, pitch, velocity] rows of one flattened part, ties merged."""
+    rows: list[list[int]] = []
+    open_ties: dict[int, int] = {}  # pitch -> row index of the note a tie continues
+    for element in flat.notes:
+        if element.duration.isGrace:
+            continue
+        start = _tick(element.offset, ticks_per_beat)
+        end = _tick(Fraction(element.offset) + Fraction(element.duration.quarterLength), ticks_per_beat)
+        if end <= start:
+            continue
+        velocity = _velocity(element)
+        for pitch, tie in _members(element):
+            if not PITCH_MIN <= pitch <= PITCH_MAX:
+                raise ScoreError(f"pitch {pitch} at quarter {element.offset} is outside MIDI's {PITCH_MIN}..{PITCH_MAX}")
+            held = open_ties.get(pitch)
+            # Rounding can leave a tick between tied halves; a real gap means a broken tie.
+            if tie in ("stop", "continue") and held is not None and abs(rows[held][1] - start) <= 1:
+                rows[held][1] = max(rows[held][1], end)
+                if tie == "stop":
+                    del open_ties[pitch]
+                continue
+            rows.append([start, end, pitch, velocity])
+            if tie in ("start", "continue"):
+                open_ties[pitch] = len(rows) - 1
+            else:
+                open_ties.pop(pitch, None)
+    return rows
+
+
+def _pickup(parts: list[Any]) -> tuple[Fraction, Fraction] | None:
+    """(pickup length, full bar length) in quarters, if the first measure is a pickup."""
+    from music21 import stream
+
+    for part in parts:
+        measures = list(part.getElementsByClass(stream.Measure))
+        if not measures:
+            continue
+        first = measures[0]
+        try:
+            bar = Fraction(first.barDuration.quarterLength)
+        except Exception:  # no time signature anywhere: no meter to be short of
+            return None
+        if len(measures) > 1:
+            length = Fraction(measures[1].offset) - Fraction(first.offset)
+        else:
+            length = bar - Fraction(first.paddingLeft or 0)
+        if 0 < length < bar:
+            return length, bar
+        return None
+    return None
+
+
+def _pickup_signature(length: Fraction) -> tuple[int, int] | None:
+    """The time signature of a partial bar of ``length`` quarters, smallest denominator first."""
+    for denominator in PICKUP_DENOMINATORS:
+        numerator = length * denominator / 4
+        if numerator.denominator == 1 and numerator >= 1:
+            return int(numerator), denominator
+    return None
+
+
+def _events(parts: list[Any], ticks_per_beat: int) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, bool]], list[tuple[int, float]]]:
+    from music21 import key, meter, tempo
+
+    signatures: dict[int, tuple[int, int]] = {}
+    keys: dict[int, tuple[int, bool]] = {}
+    tempos: dict[int, float] = {}
+    # The first part that states an event wins: later parts usually just repeat it.
+    for part in parts:
+        flat = part.flatten()
+        for ts in flat.getElementsByClass(meter.TimeSignature):
+            signatures.setdefault(_tick(ts.offset, ticks_per_beat), (int(ts.numerator), int(ts.denominator)))
+        for ks in flat.getElementsByClass(key.KeySignature):
+            sharps = int(ks.sharps)
+            if SHARPS_MIN <= sharps <= SHARPS_MAX:
+                keys.setdefault(_tick(ks.offset, ticks_per_beat), (sharps, getattr(ks, "mode", None) == "minor"))
+        for mark in flat.getElementsByClass(tempo.MetronomeMark):
+            qpm = mark.getQuarterBPM()
+            if qpm is not None and qpm > 0:
+                tempos.setdefault(_tick(mark.offset, ticks_per_beat), float(qpm))
+    return (
+        sorted((t, n, d) for t, (n, d) in signatures.items()),
+        sorted((t, s, m) for t, (s, m) in keys.items()),
+        sorted(tempos.items()),
+    )
+
+
+def _title_and_metadata(obj: Any) -> tuple[str, dict[str, str]]:
+    md = getattr(obj, "metadata", None)
+    if md is None:
+        return "", {}
+    title = ""
+    for candidate in (md.title, md.movementName):
+        # music21 fills movementName with the file name when a file has no title.
+        if candidate and str(candidate).strip() and not _FILE_SUFFIX.search(str(candidate).strip()):
+            title = str(candidate).strip()
+            break
+    metadata = {}
+    if md.composer and str(md.composer).strip():
+        metadata["composer"] = str(md.composer).strip()
+    return title, metadata
+
+
+def from_music21(obj: Any, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT) -> Score:
+    """Convert a music21 Score, Part or Stream (an Opus: its first score) to a Score.
+
+    Raises ScoreError for content a Score cannot hold; the readers turn it
+    into a ReadError naming the file.
+    """
+    obj = _first_score(obj)
+    part_streams = _streams_of_parts(obj)
+    parts: list[Part] = []
+    columns: list[np.ndarray] = []
+    for index, part_stream in enumerate(part_streams):
+        flat = part_stream.flatten()
+        parts.append(_part_header(part_stream, flat, index))
+        rows = _part_notes(flat, ticks_per_beat)
+        if rows:
+            block = np.array(rows, np.int64)
+            columns.append(notes_array(block[:, 0], block[:, 1] - block[:, 0], block[:, 2], index, block[:, 3]))
+    notes = np.concatenate(columns) if columns else notes_array([], [], [])
+    signatures, keys, tempos = _events(part_streams, ticks_per_beat)
+
+    pickup = _pickup(part_streams)
+    if pickup is not None:
+        length, bar = pickup
+        pickup_ticks = _tick(length, ticks_per_beat)
+        partial = _pickup_signature(length)
+        meter_now = next(((n, d) for t, n, d in signatures if t == 0), None)
+        if partial is not None and meter_now is not None:
+            later = [(t, n, d) for t, n, d in signatures if t > 0]
+            if not any(t == pickup_ticks for t, _, _ in later):
+                later.append((pickup_ticks, *meter_now))
+            signatures = [(0, *partial), *sorted(later)]
+        elif partial is None:
+            # No time signature spans a triplet pickup: pad it to a full first bar.
+            shift = _tick(bar - length, ticks_per_beat)
+            notes = notes.copy()
+            notes["start_tick"] += shift
+            signatures = [(t + shift if t else t, n, d) for t, n, d in signatures]
+            keys = [(t + shift if t else t, s, m) for t, s, m in keys]
+            tempos = [(t + shift if t else t, q) for t, q in tempos]
+
+    title, metadata = _title_and_metadata(obj)
+    return Score(
+        notes,
+        parts,
+        ticks_per_beat=ticks_per_beat,
+        time_signatures=np.array(signatures, TIME_SIGNATURE_DTYPE),
+        key_signatures=np.array(keys, KEY_SIGNATURE_DTYPE),
+        tempos=np.array(tempos, TEMPO_DTYPE),
+        title=title,
+        metadata=metadata,
+    )
+
+
+# -- Score -> music21 --------------------------------------------------------
+def _partial_first_bar(score: Score) -> tuple[int, tuple[int, int]] | None:
+    """(pickup ticks, real meter) when the first bar is a pickup written as its own time signature."""
+    ts = score.time_signatures
+    if len(ts) < 2:
+        return None
+    first = bar_ticks(int(ts["numerator"][0]), int(ts["denominator"][0]), score.ticks_per_beat)
+    second = bar_ticks(int(ts["numerator"][1]), int(ts["denominator"][1]), score.ticks_per_beat)
+    if int(ts["tick"][1]) == first and first < second:
+        return int(ts["tick"][1]), (int(ts["numerator"][1]), int(ts["denominator"][1]))
+    return None
+
+
+def _voices(rows: list[tuple[int, int, list[int], int]]) -> list[list[tuple[int, int, list[int], int]]]:
+    """Spread (start, duration, pitches, velocity) groups over as few non-overlapping voices as possible."""
+    voices: list[list[tuple[int, int, list[int], int]]] = []
+    ends: list[int] = []
+    for row in rows:
+        start, duration = row[0], row[1]
+        for i, end in enumerate(ends):
+            if end <= start:
+                voices[i].append(row)
+                ends[i] = start + duration
+                break
+        else:
+            voices.append([row])
+            ends.append(start + duration)
+    return voices
+
+
+def _element(row: tuple[int, int, list[int], int], ticks_per_beat: int) -> Any:
+    from music21 import chord, note
+
+    _, duration, pitches, velocity = row
+    quarter_length = Fraction(duration, ticks_per_beat)
+    if len(pitches) == 1:
+        element = note.Note(pitches[0], quarterLength=quarter_length)
+    else:
+        element = chord.Chord(sorted(pitches), quarterLength=quarter_length)
+    element.volume.velocity = velocity
+    return element
+
+
+def _move_pickup(part: Any, pad: Fraction) -> None:
+    """Turn a first measure that starts with ``pad`` quarters of rest into a pickup measure."""
+    from music21 import note, stream
+
+    measures = list(part.getElementsByClass(stream.Measure))
+    if not measures:
+        return
+    first = measures[0]
+    containers = [first, *first.getElementsByClass(stream.Voice)]
+    for container in containers:
+        for element in list(container.notesAndRests):
+            if Fraction(element.offset) < pad:
+                if isinstance(element, note.Rest):
+                    container.remove(element)
+                    continue
+                raise ScoreError("pickup bar holds notes before its first beat")
+        for element in list(container.notesAndRests):
+            container.setElementOffset(element, Fraction(element.offset) - pad)
+        if container is not first:
+            container.coreElementsChanged()
+    first.paddingLeft = float(pad) if Fraction(float(pad)) == pad else pad
+    first.number = 0
+    for i, measure in enumerate(measures[1:], start=1):
+        part.setElementOffset(measure, Fraction(measure.offset) - pad)
+        measure.number = i
+    first.coreElementsChanged()
+    part.coreElementsChanged()
+
+
+def to_music21(score: Score) -> Any:
+    """A ``music21.stream.Score`` with one Part per part, measures, ties, meter, key and tempo."""
+    from music21 import instrument, key, meter, metadata, stream, tempo
+
+    tpb = score.ticks_per_beat
+    pickup = _partial_first_bar(score)
+    shift = 0
+    signatures = [(int(t), int(n), int(d)) for t, n, d in score.time_signatures.tolist()]
+    if pickup is not None:
+        pickup_ticks, real = pickup
+        shift = int(round(bar_ticks(*real, tpb))) - pickup_ticks
+        signatures = [(0, *real)] + [(t + shift, n, d) for t, n, d in signatures[2:]]
+
+    def at(tick: int) -> Fraction:
+        return Fraction(tick + shift if tick else 0, tpb)
+
+    out = stream.Score()
+    out.metadata = metadata.Metadata()
+    out.metadata.title = score.title
+    if "composer" in score.metadata:
+        out.metadata.composer = score.metadata["composer"]
+    parts = score.parts or (Part("Part 1"),)
+    for index, part_info in enumerate(parts):
+        part = stream.Part()
+        part.partName = part_info.name
+        part.id = f"P{index + 1}"
+        if part_info.is_drum:
+            inst = instrument.UnpitchedPercussion()
+            inst.midiChannel = 9
+        else:
+            inst = instrument.instrumentFromMidiProgram(part_info.program)
+            inst.midiProgram = part_info.program
+        inst.partName = part_info.name
+        part.insert(0, inst)
+        for tick, numerator, denominator in signatures:
+            part.insert(Fraction(tick, tpb), meter.TimeSignature(f"{numerator}/{denominator}"))
+        for tick, sharps, minor in score.key_signatures.tolist():
+            part.insert(at(int(tick)), key.KeySignature(int(sharps)).asKey("minor" if minor else "major"))
+        if index == 0:
+            for tick, qpm in score.tempos.tolist():
+                part.insert(at(int(tick)), tempo.MetronomeMark(number=round(float(qpm), 3), referent=1.0))
+        mine = score.notes[score.notes["part"] == index]
+        groups: dict[tuple[int, int, int], list[int]] = {}
+        for start, duration, pitch, velocity in zip(
+            mine["start_tick"].tolist(), mine["duration_ticks"].tolist(), mine["pitch"].tolist(), mine["velocity"].tolist()
+        ):
+            groups.setdefault((start + shift, duration, velocity), []).append(pitch)
+        rows = sorted((s, d, p, v) for (s, d, v), p in groups.items())
+        voices = _voices(rows)
+        if len(voices) <= 1:
+            for row in voices[0] if voices else []:
+                part.insert(Fraction(row[0], tpb), _element(row, tpb))
+        else:
+            for number, rows_of_voice in enumerate(voices):
+                voice = stream.Voice(id=str(number + 1))
+                for row in rows_of_voice:
+                    voice.insert(Fraction(row[0], tpb), _element(row, tpb))
+                part.insert(0, voice)
+        part.makeNotation(inPlace=True)
+        if pickup is not None:
+            _move_pickup(part, Fraction(shift, tpb))
+        out.insert(0, part)
+    return out
+
+
+# -- readers ---------------------------------------------------------------
+def _failure(source: str, exc: BaseException) -> ReadError:
+    """One line naming the source and what music21 (or our check) said."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if len(text) > 200:
+        text = text[:197] + "..."
+    return ReadError(f"{source}: {text}")
+
+
+def _checked(score: Score, source: str) -> Score:
+    if len(score.notes) == 0:
+        raise ReadError(f"{source}: contains no notes")
+    return score
+
+
+def _convert(parsed: Any, source: str) -> Score:
+    try:
+        score = from_music21(parsed)
+    except ReadError:
+        raise
+    except Exception as exc:  # music21 objects can fail in many ways; report them all as bad input
+        raise _failure(source, exc) from exc
+    return _checked(score, source)
+
+
+def read_musicxml(path: str | Path) -> Score:
+    """Read a MusicXML (.musicxml/.xml) or compressed MusicXML (.mxl) file."""
+    from music21 import converter
+
+    path = Path(path)
+    try:
+        parsed = converter.parseFile(path, format="musicxml", forceSource=True, storePickle=False)
+    except Exception as exc:
+        raise _failure(str(path), exc) from exc
+    return _convert(parsed, str(path))
+
+
+def abc_tune_numbers(path: str | Path) -> list[int]:
+    """The X: numbers of the tunes in an ABC file, in file order."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot read ({exc.strerror})") from exc
+    return [int(m.group(1)) for m in _ABC_TUNE.finditer(data)]
+
+
+def read_abc(path: str | Path, number: int | None = None) -> Score:
+    """Read tune ``X:number`` of an ABC file (default: the first tune)."""
+    from music21 import converter
+
+    path = Path(path)
+    numbers = abc_tune_numbers(path)
+    if not numbers:
+        raise ReadError(f"{path}: no ABC tunes (no 'X:' header line)")
+    if number is None:
+        number = numbers[0]
+    elif number not in numbers:
+        shown = ", ".join(map(str, numbers[:10])) + (", ..." if len(numbers) > 10 else "")
+        raise ReadError(f"{path}: no tune X:{number}; the file has X: {shown}")
+    source = f"{path} (X:{number})" if len(numbers) > 1 else str(path)
+    try:
+        parsed = converter.parseFile(path, number=number, format="abc", forceSource=True, storePickle=False)
+    except Exception as exc:
+        raise _failure(source, exc) from exc
+    return _convert(parsed, source)
+
+
+def parse_tinynotation(text: str) -> Score:
+    """Parse music21's TinyNotation ("4/4 c4 d8 e f#2"); the result has one part, "Melody"."""
+    from music21 import tinyNotation
+
+    source = "tinynotation"
+    if not isinstance(text, str):
+        raise ReadError(f"{source}: expected a string, got {type(text).__name__}")
+    body = _TINY_PREFIX.sub("", text, count=1).strip()
+    if not body:
+        raise ReadError(f"{source}: empty string, expected notes such as '4/4 c4 d8 e f#2'")
+    try:
+        # raiseExceptions: by default music21 silently drops tokens it cannot read.
+        tnc = tinyNotation.Converter(body, raiseExceptions=True)
+        tnc.parse()
+        if tnc.activeStates:
+            opened = ", ".join(repr(s.stateInfo) for s in tnc.activeStates)
+            raise ReadError(f"{source}: {opened} is never closed with '}}'")
+        parsed = tnc.stream
+    except ReadError:
+        raise
+    except Exception as exc:
+        raise _failure(source, exc) from exc
+    score = _convert(parsed, source)
+    return score.replace(parts=(Part(TINYNOTATION_PART_NAME),))
+

@@ -1,0 +1,136 @@
+"""LSTM language model: embedding -> nn.LSTM (batch_first) -> dropout -> head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from composer.nn.base import (
+    LanguageModel,
+    check_batch,
+    check_bool,
+    check_float,
+    check_ids,
+    check_int,
+)
+
+__all__ = ["LSTMConfig", "LSTMLM", "LSTMCache"]
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """Hyper-parameters of :class:`LSTMLM` (JSON-serialisable via ``asdict``).
+
+    ``dropout`` applies to the embeddings, between LSTM layers and before the
+    head.  ``tie_embeddings`` needs ``d_embed == d_hidden``.
+    """
+
+    vocab_size: int
+    n_layers: int = 3
+    d_embed: int = 256
+    d_hidden: int = 512
+    dropout: float = 0.2
+    tie_embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "n_layers", "d_embed", "d_hidden"):
+            check_int(self, name)
+        check_float(self, "dropout", 0.0, 1.0)
+        check_bool(self, "tie_embeddings")
+        if self.tie_embeddings and self.d_embed != self.d_hidden:
+            raise ValueError(
+                "tie_embeddings needs d_embed == d_hidden: got "
+                f"d_embed={self.d_embed}, d_hidden={self.d_hidden}"
+            )
+
+
+class LSTMCache:
+    """Hidden and cell state, each ``[n_layers, B, d_hidden]``; replaced on every step."""
+
+    def __init__(self, h: torch.Tensor, c: torch.Tensor) -> None:
+        self.h = h
+        self.c = c
+
+    @property
+    def batch_size(self) -> int:
+        return self.h.shape[1]
+
+
+class LSTMLM(LanguageModel):
+    """Multi-layer LSTM language model."""
+
+    arch: ClassVar[str] = "lstm"
+
+    def __init__(self, config: LSTMConfig) -> None:
+        if not isinstance(config, LSTMConfig):
+            raise ValueError(f"LSTMLM needs an LSTMConfig, got {type(config).__name__}")
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.d_embed)
+        self.drop = nn.Dropout(config.dropout)
+        self.lstm = nn.LSTM(
+            config.d_embed, config.d_hidden, config.n_layers, batch_first=True,
+            dropout=config.dropout if config.n_layers > 1 else 0.0,
+        )
+        self.head = nn.Linear(config.d_hidden, config.vocab_size)
+        if config.tie_embeddings:
+            self.head.weight = self.embed.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, T, V]`` for ``ids[B, T]`` (any T)."""
+        check_ids(ids, 2, "forward")
+        y, _ = self.lstm(self.drop(self.embed(ids)))
+        return self.head(self.drop(y))
+
+    @torch.inference_mode()
+    def new_cache(self, batch_size: int) -> LSTMCache:
+        """Zero (h, c) for ``batch_size`` sequences, on the model's device and dtype."""
+        w = self.head.weight
+        shape = (self.config.n_layers, check_batch(batch_size), self.config.d_hidden)
+        return LSTMCache(torch.zeros(shape, device=w.device, dtype=w.dtype),
+                         torch.zeros(shape, device=w.device, dtype=w.dtype))
+
+    def _check_cache(self, cache: LSTMCache, batch: int, where: str) -> None:
+        if not isinstance(cache, LSTMCache):
+            raise ValueError(f"{where}: cache must come from new_cache(), got {type(cache).__name__}")
+        if cache.batch_size != batch:
+            raise ValueError(
+                f"{where}: ids have batch size {batch} but the cache was made for {cache.batch_size}"
+            )
+
+    @torch.inference_mode()
+    def step(self, ids: torch.Tensor, cache: LSTMCache) -> torch.Tensor:
+        """Consume ``ids[B]``; return next-token logits ``[B, V]``.
+
+        Runs with oneDNN (mkldnn) off: on torch 2.13 CPU a one-token LSTM call
+        is several times slower through oneDNN than through the native kernel
+        (see ``benchmarks/sample_speed.py``).  The switch is process-wide, so
+        it is restored right after the call.
+        """
+        check_ids(ids, 1, "step")
+        self._check_cache(cache, ids.shape[0], "step")
+        x = F.embedding(ids[:, None], self.embed.weight)
+        mkldnn = torch.backends.mkldnn
+        was_enabled = mkldnn.enabled
+        mkldnn.enabled = False
+        try:
+            y, (cache.h, cache.c) = self.lstm(x, (cache.h, cache.c))
+        finally:
+            mkldnn.enabled = was_enabled
+        return F.linear(y[:, 0], self.head.weight, self.head.bias)
+
+    @torch.inference_mode()
+    def prefill(self, ids: torch.Tensor, cache: LSTMCache) -> torch.Tensor:
+        """Feed ``ids[B, T]`` in one LSTM call; return the last position's logits ``[B, V]``.
+
+        Leaves oneDNN as configured: for whole sequences it is the faster path.
+        Works on a fresh or a used cache.
+        """
+        check_ids(ids, 2, "prefill")
+        self._check_cache(cache, ids.shape[0], "prefill")
+        y, (cache.h, cache.c) = self.lstm(F.embedding(ids, self.embed.weight), (cache.h, cache.c))
+        return F.linear(y[:, -1], self.head.weight, self.head.bias)

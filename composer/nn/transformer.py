@@ -1,0 +1,360 @@
+"""Decoder-only transformer language model with rotary position embeddings.
+
+Pre-norm blocks (LayerNorm -> causal self-attention -> residual, LayerNorm ->
+GELU MLP -> residual), a final LayerNorm and an LM head whose weight can be
+tied to the token embedding.  Attention goes through
+``torch.nn.functional.scaled_dot_product_attention``.
+
+Generation past ``context_len``
+-------------------------------
+``step`` keeps a sliding window: at every layer the new token attends to
+itself and the previous ``context_len - 1`` tokens.  Keys are rotated (RoPE)
+with their absolute position before they are cached; since RoPE attention
+depends only on position differences, and differences inside the window stay
+below ``context_len``, the attention never sees a relative distance that
+training did not.
+
+With one layer this equals ``forward`` over the last ``context_len`` tokens.
+With more layers it does not: a cached key at layer 2 was computed from layer-1
+attention over *its own* window, so deep layers see further back than
+``context_len`` (the receptive field grows by ``context_len - 1`` per layer, as
+in sliding-window attention models).  ``forward_windowed`` computes exactly
+those semantics over a whole sequence and is the reference ``step`` is tested
+against.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from composer.nn.base import (
+    LanguageModel,
+    check_batch,
+    check_bool,
+    check_float,
+    check_ids,
+    check_int,
+)
+
+__all__ = ["TransformerConfig", "TransformerLM", "KVCache"]
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Hyper-parameters of :class:`TransformerLM` (JSON-serialisable via ``asdict``).
+
+    ``d_ff=None`` means ``4 * d_model`` (kept as ``None`` so that
+    ``dataclasses.replace(cfg, d_model=...)`` keeps meaning "4x").
+    """
+
+    vocab_size: int
+    n_layers: int = 6
+    d_model: int = 256
+    n_heads: int = 8
+    d_ff: int | None = None
+    dropout: float = 0.1
+    context_len: int = 1024
+    rope_base: float = 10000.0
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "n_layers", "d_model", "n_heads", "context_len"):
+            check_int(self, name)
+        if self.d_ff is not None:
+            check_int(self, "d_ff")
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"n_heads must divide d_model: got d_model={self.d_model}, n_heads={self.n_heads}"
+            )
+        if self.head_dim % 2:
+            raise ValueError(
+                "rotary embeddings need an even head size d_model / n_heads: got "
+                f"d_model={self.d_model}, n_heads={self.n_heads}, head size {self.head_dim}"
+            )
+        check_float(self, "dropout", 0.0, 1.0)
+        check_float(self, "rope_base", 1.0, low_inclusive=False)
+        check_bool(self, "tie_embeddings")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def ff_dim(self) -> int:
+        """The MLP hidden size actually used (``d_ff`` or ``4 * d_model``)."""
+        return 4 * self.d_model if self.d_ff is None else self.d_ff
+
+
+class KVCache:
+    """Preallocated keys/values for :meth:`TransformerLM.step`.
+
+    ``kv`` has shape ``[n_layers, 2, B, n_heads, 2 * context_len, head_dim]``;
+    ``length`` entries along the time axis are live and ``pos`` is the absolute
+    position of the next token.  When the buffer is full, the last
+    ``context_len - 1`` entries are moved to the front once, so sliding the
+    window costs amortised O(1) per token instead of a copy every step.
+    """
+
+    # Rotary tables are computed for this many positions at a time and sliced per step.
+    ROPE_CHUNK = 1024
+
+    def __init__(self, config: TransformerConfig, batch_size: int,
+                 device: torch.device, dtype: torch.dtype) -> None:
+        self.batch_size = batch_size
+        self.window = config.context_len
+        self.capacity = 2 * config.context_len
+        self.kv = torch.zeros(
+            config.n_layers, 2, batch_size, config.n_heads, self.capacity, config.head_dim,
+            device=device, dtype=dtype,
+        )
+        # Per-layer views made once, so a step doesn't pay for indexing.
+        self.k = [self.kv[i, 0] for i in range(config.n_layers)]
+        self.v = [self.kv[i, 1] for i in range(config.n_layers)]
+        self.length = 0
+        self.pos = 0
+        self._inv_freq = _inv_freq(config)
+        self._rope_start = 0
+        self._rope_cos, self._rope_sin = _rope_table(
+            self._inv_freq, 0, self.ROPE_CHUNK, device, dtype
+        )
+
+    def rope(self, pos: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin tables for positions ``pos .. pos+length-1``."""
+        i = pos - self._rope_start
+        if i < 0 or i + length > self._rope_cos.shape[0]:
+            self._rope_start = pos
+            self._rope_cos, self._rope_sin = _rope_table(
+                self._inv_freq, pos, max(length, self.ROPE_CHUNK),
+                self.kv.device, self.kv.dtype,
+            )
+            i = 0
+        return self._rope_cos[i:i + length], self._rope_sin[i:i + length]
+
+    def slide(self) -> None:
+        """Keep the last ``window - 1`` entries, moved to the front of the buffer."""
+        keep = self.window - 1
+        if keep:
+            # Source and destination don't overlap (length == capacity == 2 * window).
+            self.kv[..., :keep, :] = self.kv[..., self.length - keep:self.length, :]
+        self.length = keep
+
+
+def _inv_freq(config: TransformerConfig) -> torch.Tensor:
+    """Rotary frequencies, duplicated to full head width, in float64 on the CPU.
+
+    float64 because absolute positions keep growing during long generation
+    and ``pos * freq`` in float32 loses the angle's low bits.
+    """
+    hd = config.head_dim
+    inv = 1.0 / (config.rope_base ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+    return torch.cat((inv, inv))
+
+
+def _rope_table(inv_freq: torch.Tensor, start: int, length: int,
+                device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sign-folded sin, shaped ``[T, 1, 1, head_dim]`` to broadcast over ``[B, T, 2, H, hd]``."""
+    pos = torch.arange(start, start + length, dtype=torch.float64)
+    ang = pos[:, None] * inv_freq[None, :]
+    half = inv_freq.shape[0] // 2
+    sin = ang.sin()
+    sin[:, :half].neg_()  # fold the sign of rotate-half into the table
+    shape = (length, 1, 1, inv_freq.shape[0])
+    return (ang.cos().to(device, dtype).view(shape), sin.to(device, dtype).view(shape))
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate-half RoPE: ``[x1, x2] -> [x1 cos - x2 sin, x2 cos + x1 sin]``.
+
+    ``roll`` by half the width gives ``[x2, x1]`` and ``sin`` carries the sign,
+    so this is three kernels.
+    """
+    return torch.addcmul(x * cos, x.roll(x.shape[-1] // 2, -1), sin)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block, written with functional ops to keep per-step overhead low."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        d = config.d_model
+        self.n_heads = config.n_heads
+        self.head_dim = config.head_dim
+        self.dropout = config.dropout
+        self.ln1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.proj = nn.Linear(d, d, bias=False)
+        self.ln2 = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, config.ff_dim, bias=False)
+        self.fc_out = nn.Linear(config.ff_dim, d, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                k_buf: torch.Tensor | None = None, v_buf: torch.Tensor | None = None,
+                start: int = 0, lo: int = 0, attn_mask: torch.Tensor | None = None,
+                dropout: bool = False) -> torch.Tensor:
+        """Run the block on ``x[B, T, d]``.
+
+        With ``k_buf``/``v_buf`` the new keys/values are written at
+        ``[start, start+T)`` and attention reads ``[lo, start+T)``; a query
+        block of T > 1 is only valid when that range is exactly the new tokens.
+        """
+        B, T, D = x.shape
+        p = self.dropout if dropout else 0.0
+        h = F.layer_norm(x, (D,), self.ln1.weight, self.ln1.bias, self.ln1.eps)
+        qkv = F.linear(h, self.qkv.weight).view(B, T, 3, self.n_heads, self.head_dim)
+        qk = _rope(qkv[:, :, :2], cos, sin)
+        q = qk[:, :, 0].transpose(1, 2)
+        k = qk[:, :, 1].transpose(1, 2)
+        v = qkv[:, :, 2].transpose(1, 2)
+        if k_buf is not None:
+            end = start + T
+            k_buf[:, :, start:end] = k
+            v_buf[:, :, start:end] = v
+            k = k_buf[:, :, lo:end]
+            v = v_buf[:, :, lo:end]
+        # A single query attends to every cached key: no mask needed (is_causal
+        # would align top-left and hide all but the first key).
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=p, is_causal=attn_mask is None and T > 1
+        )
+        y = F.linear(y.transpose(1, 2).reshape(B, T, D), self.proj.weight)
+        if p:
+            y = F.dropout(y, p, True)
+        x = x + y
+        h = F.layer_norm(x, (D,), self.ln2.weight, self.ln2.bias, self.ln2.eps)
+        y = F.linear(F.gelu(F.linear(h, self.fc.weight)), self.fc_out.weight)
+        if p:
+            y = F.dropout(y, p, True)
+        return x + y
+
+
+class TransformerLM(LanguageModel):
+    """Decoder-only transformer LM with RoPE; see the module docstring for generation semantics."""
+
+    arch: ClassVar[str] = "transformer"
+
+    def __init__(self, config: TransformerConfig) -> None:
+        if not isinstance(config, TransformerConfig):
+            raise ValueError(f"TransformerLM needs a TransformerConfig, got {type(config).__name__}")
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.d_model)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.ln_f = nn.LayerNorm(config.d_model)
+        self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self._inv_freq = _inv_freq(config)
+        self._init_weights()
+        if config.tie_embeddings:
+            self.head.weight = self.tok_emb.weight
+
+    def _init_weights(self) -> None:
+        # GPT-2 style: N(0, 0.02), residual output projections scaled by depth.
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=0.02)
+        resid_std = 0.02 / math.sqrt(2 * self.config.n_layers)
+        for block in self.blocks:
+            nn.init.normal_(block.proj.weight, std=resid_std)
+            nn.init.normal_(block.fc_out.weight, std=resid_std)
+
+    def _run(self, ids: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.tok_emb.weight
+        cos, sin = _rope_table(self._inv_freq, 0, ids.shape[1], w.device, w.dtype)
+        x = F.embedding(ids, w)
+        drop = self.training and self.config.dropout > 0
+        if drop:
+            x = F.dropout(x, self.config.dropout, True)
+        for block in self.blocks:
+            x = block(x, cos, sin, attn_mask=attn_mask, dropout=drop)
+        return self.head(self.ln_f(x))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, T, V]`` for ``ids[B, T]`` with T <= context_len."""
+        check_ids(ids, 2, "forward")
+        T, C = ids.shape[1], self.config.context_len
+        if T > C:
+            raise ValueError(
+                f"sequence length {T} exceeds context_len={C}; split it into windows "
+                "or use forward_windowed() for sliding-window scoring"
+            )
+        return self._run(ids)
+
+    def forward_windowed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, T, V]`` for any T under the sliding-window attention ``step`` uses.
+
+        Each position attends, at every layer, to itself and the previous
+        ``context_len - 1`` positions.  Equals ``forward`` when T <= context_len.
+        Builds a ``[T, T]`` mask, so memory is O(T^2): meant for scoring and
+        testing, not for very long sequences.
+        """
+        check_ids(ids, 2, "forward_windowed")
+        T, C = ids.shape[1], self.config.context_len
+        if T <= C:
+            return self._run(ids)
+        i = torch.arange(T, device=ids.device)
+        dist = i[:, None] - i[None, :]
+        mask = (dist >= 0) & (dist < C)
+        return self._run(ids, attn_mask=mask)
+
+    @torch.inference_mode()
+    def new_cache(self, batch_size: int) -> KVCache:
+        """An empty :class:`KVCache` for ``batch_size`` sequences, on the model's device and dtype."""
+        w = self.tok_emb.weight
+        return KVCache(self.config, check_batch(batch_size), w.device, w.dtype)
+
+    def _check_cache(self, cache: KVCache, batch: int, where: str) -> None:
+        if not isinstance(cache, KVCache):
+            raise ValueError(f"{where}: cache must come from new_cache(), got {type(cache).__name__}")
+        if cache.batch_size != batch:
+            raise ValueError(
+                f"{where}: ids have batch size {batch} but the cache was made for {cache.batch_size}"
+            )
+
+    @torch.inference_mode()
+    def step(self, ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Consume ``ids[B]`` (one token per sequence); return next-token logits ``[B, V]``."""
+        check_ids(ids, 1, "step")
+        self._check_cache(cache, ids.shape[0], "step")
+        if cache.length == cache.capacity:
+            cache.slide()
+        n = cache.length
+        lo = max(0, n + 1 - self.config.context_len)
+        cos, sin = cache.rope(cache.pos, 1)
+        x = F.embedding(ids[:, None], self.tok_emb.weight)
+        for block, k_buf, v_buf in zip(self.blocks, cache.k, cache.v):
+            x = block.forward(x, cos, sin, k_buf, v_buf, n, lo)
+        cache.length = n + 1
+        cache.pos += 1
+        ln = self.ln_f
+        x = F.layer_norm(x[:, 0], ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+        return F.linear(x, self.head.weight)
+
+    @torch.inference_mode()
+    def prefill(self, ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Feed a prompt ``ids[B, T]``; return the last position's logits ``[B, V]``.
+
+        Into a fresh cache the first ``context_len`` tokens go through one
+        batched causal pass; tokens beyond that (or any prompt into a cache
+        already in use) are stepped one at a time, which keeps the
+        sliding-window semantics exact.
+        """
+        check_ids(ids, 2, "prefill")
+        B, T = ids.shape
+        self._check_cache(cache, B, "prefill")
+        if cache.length or cache.pos:
+            return super().prefill(ids, cache)
+        T0 = min(T, self.config.context_len)
+        cos, sin = cache.rope(0, T0)
+        x = F.embedding(ids[:, :T0], self.tok_emb.weight)
+        for block, k_buf, v_buf in zip(self.blocks, cache.k, cache.v):
+            x = block.forward(x, cos, sin, k_buf, v_buf, 0, 0)
+        cache.length = cache.pos = T0
+        logits = F.linear(self.ln_f(x[:, -1]), self.head.weight)
+        for t in range(T0, T):
+            logits = self.step(ids[:, t], cache)
+        return logits

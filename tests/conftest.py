@@ -1,0 +1,90 @@
+"""Shared fixtures: small real files made with mido, and helpers to build scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+
+from composer.score import Part, Score, notes_array
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "midi_corpus"
+
+
+def make_score(rows, parts=("Soprano",), tpb=480, **kw) -> Score:
+    """rows: (start_beat, duration_beats, pitch, part) with beats as numbers or Fractions."""
+    starts = [round(r[0] * tpb) for r in rows]
+    durs = [round(r[1] * tpb) for r in rows]
+    return Score(
+        notes_array(starts, durs, [r[2] for r in rows], [r[3] if len(r) > 3 else 0 for r in rows]),
+        [p if isinstance(p, Part) else Part(p) for p in parts],
+        ticks_per_beat=tpb,
+        **kw,
+    )
+
+
+def note_rows(score: Score) -> list[tuple[int, int, int, int]]:
+    n = score.notes
+    return list(zip(n["start_tick"].tolist(), n["duration_ticks"].tolist(), n["pitch"].tolist(), n["part"].tolist()))
+
+
+@pytest.fixture
+def type0_midi(tmp_path: Path) -> Path:
+    """A type 0 file at 96 PPQ: melody on channel 1 (violin), a drum on channel 10, 3/4 in B flat, 100 qpm."""
+    mid = mido.MidiFile(type=0, ticks_per_beat=96)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track += [
+        mido.MetaMessage("track_name", name="Tune"),
+        mido.MetaMessage("time_signature", numerator=3, denominator=4),
+        mido.MetaMessage("key_signature", key="Bb"),
+        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(100)),
+        mido.Message("program_change", program=40, channel=0),
+        mido.Message("note_on", note=70, velocity=90, channel=0),
+        mido.Message("note_on", note=36, velocity=100, channel=9),
+        mido.Message("note_off", note=36, velocity=0, channel=9, time=48),
+        mido.Message("note_off", note=70, velocity=0, channel=0, time=48),
+        mido.Message("note_on", note=72, velocity=64, channel=0),
+        mido.Message("note_off", note=72, velocity=0, channel=0, time=192),
+    ]
+    path = tmp_path / "type0.mid"
+    mid.save(path)
+    return path
+
+
+@pytest.fixture
+def type1_midi(tmp_path: Path) -> Path:
+    """A type 1 file at 1000 PPQ with tempo, meter and key changes and two named tracks."""
+    mid = mido.MidiFile(type=1, ticks_per_beat=1000)
+    conductor = mido.MidiTrack(
+        [
+            mido.MetaMessage("time_signature", numerator=4, denominator=4),
+            mido.MetaMessage("key_signature", key="Em"),
+            mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120)),
+            mido.MetaMessage("time_signature", numerator=6, denominator=8, time=4000),
+            mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(80)),
+            mido.MetaMessage("key_signature", key="G", time=3000),
+        ]
+    )
+    upper = mido.MidiTrack([mido.MetaMessage("track_name", name="Flute"), mido.Message("program_change", program=73, channel=0)])
+    lower = mido.MidiTrack([mido.MetaMessage("track_name", name="Cello"), mido.Message("program_change", program=42, channel=1)])
+    for track, channel, pitches in ((upper, 0, [76, 79, 81, 83]), (lower, 1, [40, 43, 45, 47])):
+        for pitch in pitches:
+            track.append(mido.Message("note_on", note=pitch, velocity=80, channel=channel))
+            track.append(mido.Message("note_off", note=pitch, velocity=0, channel=channel, time=2000))
+    mid.tracks += [conductor, upper, lower]
+    path = tmp_path / "type1.mid"
+    mid.save(path)
+    return path
+
+
+def corpus_files(collection: str) -> list[Path]:
+    return sorted((CORPUS / collection).glob("*.mid"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

@@ -1,0 +1,106 @@
+"""Reading and writing standard MIDI files: real files made with mido, read back with symusic."""
+
+from pathlib import Path
+
+import mido
+import pytest
+
+from composer.errors import ReadError, WriteError
+from composer.io import read, write
+from composer.io.midi import DRUM_CHANNEL, read_midi
+from composer.score import Part
+from conftest import make_score, note_rows
+
+
+def test_type0_file_splits_channels_and_keeps_drums_apart(type0_midi):
+    s = read(type0_midi)
+    assert s.ticks_per_beat == 96
+    assert [(p.program, p.is_drum) for p in s.parts] == [(40, False), (0, True)]
+    assert note_rows(s) == [(0, 96, 70, 0), (0, 48, 36, 1), (96, 192, 72, 0)]
+    assert s.time_signatures.tolist() == [(0, 3, 4)]
+    assert s.key_signatures.tolist() == [(0, -2, False)]
+    assert s.tempos["qpm"].tolist() == [100.0]
+
+
+def test_type1_file_with_meter_tempo_and_key_changes(type1_midi):
+    s = read(type1_midi)
+    assert s.ticks_per_beat == 1000
+    assert [p.name for p in s.parts] == ["Flute", "Cello"]
+    assert [p.program for p in s.parts] == [73, 42]
+    assert s.time_signatures.tolist() == [(0, 4, 4), (4000, 6, 8)]
+    assert s.tempos.tolist() == [(0, 120.0), (4000, 80.0)]
+    assert s.key_signatures.tolist() == [(0, 1, True), (7000, 1, False)]
+    assert len(s) == 8
+
+
+def test_write_then_read_round_trips(tmp_path):
+    s = make_score(
+        [(0, 1, 72, 0), (0, 2, 48, 1), (1, 0.5, 74, 0), (1.5, 0.5, 74, 0), (2, 1, 38, 2)],
+        parts=(Part("Soprano", 52), Part("Bass", 32), Part("Kit", is_drum=True)),
+        time_signatures=[(0, 1, 4), (480, 3, 4)],
+        key_signatures=[(0, -3, True)],
+        tempos=[(0, 66.0)],
+        title="Test",
+    )
+    path = write(s, tmp_path / "out.mid")
+    back = read(path)
+    assert note_rows(back) == note_rows(s)  # the repeated 74 re-strikes: note-off goes first
+    assert back.parts == s.parts
+    assert back.time_signatures.tolist() == s.time_signatures.tolist()
+    assert back.key_signatures.tolist() == s.key_signatures.tolist()
+    assert back.tempos.tolist() == s.tempos.tolist()
+    mid = mido.MidiFile(path)
+    assert mid.type == 1 and len(mid.tracks) == 4
+    channels = {m.channel for t in mid.tracks[1:] for m in t if m.type == "note_on"}
+    assert DRUM_CHANNEL in channels and len(channels) == 3
+
+
+def test_never_overwrites_without_force_and_leaves_no_temporary_files(tmp_path):
+    s = make_score([(0, 1, 60)])
+    path = tmp_path / "a.mid"
+    path.write_bytes(b"precious")
+    with pytest.raises(WriteError, match="file exists"):
+        write(s, path)
+    assert path.read_bytes() == b"precious"
+    write(s, path, force=True)
+    assert read(path) is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mid"]
+    with pytest.raises(WriteError, match="unsupported output suffix"):
+        write(s, tmp_path / "a.xyz")
+    with pytest.raises(WriteError, match="does not exist"):
+        write(s, tmp_path / "missing" / "a.mid")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "file is empty"),
+        (b"RIFF....WAVEfmt ", "not a MIDI file"),
+        (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01", "corrupt or truncated"),
+        (b"MThd\x00\x00\x00\x06\x00\x01\x00\x00\x01\xe0", "contains no notes"),
+    ],
+)
+def test_bad_midi_input_gets_one_line_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bad.mid"
+    path.write_bytes(content)
+    with pytest.raises(ReadError, match=message) as info:
+        read(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_truncated_real_file(type1_midi, tmp_path):
+    data = type1_midi.read_bytes()
+    cut = tmp_path / "cut.mid"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ReadError, match="cut.mid: corrupt or truncated"):
+        read_midi(cut)
+
+
+def test_read_errors_for_paths(tmp_path):
+    with pytest.raises(ReadError, match="no such file"):
+        read(tmp_path / "nope.mid")
+    with pytest.raises(ReadError, match="is a folder"):
+        read(tmp_path)
+    (tmp_path / "x.doc").write_bytes(b"x")
+    with pytest.raises(ReadError, match="unsupported input suffix '.doc'"):
+        read(tmp_path / "x.doc")
