@@ -338,22 +338,22 @@ def _move_pickup(part: Any, pad: Fraction) -> None:
     first = measures[0]
     containers = [first, *first.getElementsByClass(stream.Voice)]
     for container in containers:
-        for element in list(container.notesAndRests):
-            if Fraction(element.offset) < pad:
-                if isinstance(element, note.Rest):
-                    container.remove(element)
-                    continue
+        for element in list(container):
+            if isinstance(element, stream.Voice):
+                continue
+            if Fraction(element.offset) >= pad:
+                container.setElementOffset(element, Fraction(element.offset) - pad)
+            elif isinstance(element, note.Rest):
+                container.remove(element)
+            elif isinstance(element, note.GeneralNote):
                 raise ScoreError("pickup bar holds notes before its first beat")
-        for element in list(container.notesAndRests):
-            container.setElementOffset(element, Fraction(element.offset) - pad)
-        if container is not first:
-            container.coreElementsChanged()
+            # Clef, key and meter at offset 0 stay at the start of the pickup.
+        container.coreElementsChanged()
     first.paddingLeft = float(pad) if Fraction(float(pad)) == pad else pad
     first.number = 0
     for i, measure in enumerate(measures[1:], start=1):
         part.setElementOffset(measure, Fraction(measure.offset) - pad)
         measure.number = i
-    first.coreElementsChanged()
     part.coreElementsChanged()
 
 

@@ -1,0 +1,217 @@
+"""The tokenizer: exact hand-worked token sequences, lossless round trips, and a decoder that never fails."""
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from composer.errors import TokenizerError
+from composer.score import Part, Score, notes_array, quantize
+from composer.tokens import Tokenizer, TokenizerConfig
+from conftest import make_score, note_rows
+
+TOK = Tokenizer()
+
+
+def names(score, style="unknown"):
+    return TOK.to_names(TOK.encode(score, style))
+
+
+def round_trip(score):
+    back = TOK.decode(TOK.encode(score), ticks_per_beat=score.ticks_per_beat)
+    assert note_rows(back) == note_rows(quantize(score, TOK.config.steps_per_beat))
+    return back
+
+
+def test_golden_melody_in_three_four_with_key_and_tempo():
+    s = make_score(
+        [(0, 1, 67), (1, 0.5, 69), (1.5, 0.5, 71), (2, 1, 72), (3, 3, 74)],
+        parts=(Part("Melody", 73),),
+        time_signatures=[(0, 3, 4)],
+        key_signatures=[(0, 1, False)],
+        tempos=[(0, 100.0)],
+    )
+    assert names(s, "folk") == [
+        "BOS", "Style_folk", "Program_73",
+        "Bar", "TimeSig_3/4", "Position_0", "Key_G", "Tempo_100", "Part_0", "Pitch_67", "Duration_1",
+        "Position_1", "Pitch_69", "Duration_1/2",
+        "Position_3/2", "Pitch_71", "Duration_1/2",
+        "Position_2", "Pitch_72", "Duration_1",
+        "Bar", "Position_0", "Pitch_74", "Duration_3",
+        "EOS",
+    ]
+
+
+def test_golden_chord_of_four_parts_orders_top_to_bottom_and_writes_part_only_on_change():
+    s = make_score(
+        [(0, 1, 48, 3), (0, 1, 60, 2), (0, 1, 64, 1), (0, 1, 72, 0), (1, 1, 50, 3), (1, 1, 71, 0)],
+        parts=[Part(n, 52) for n in ("Soprano", "Alto", "Tenor", "Bass")],
+    )
+    assert names(s, "chorale")[6:] == [
+        "Bar", "TimeSig_4/4", "Position_0", "Tempo_120",
+        "Part_0", "Pitch_72", "Duration_1", "Part_1", "Pitch_64", "Duration_1",
+        "Part_2", "Pitch_60", "Duration_1", "Part_3", "Pitch_48", "Duration_1",
+        "Position_1", "Part_0", "Pitch_71", "Duration_1", "Part_3", "Pitch_50", "Duration_1",
+        "EOS",
+    ]
+    back = TOK.decode(TOK.encode(s, "chorale"))
+    assert [p.name for p in back.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
+    assert note_rows(back) == note_rows(s)
+
+
+def test_chord_within_one_part_goes_high_to_low():
+    s = make_score([(0, 2, 60), (0, 2, 64), (0, 2, 67)])
+    assert names(s)[7:] == ["Part_0", "Pitch_67", "Duration_2", "Pitch_64", "Duration_2", "Pitch_60", "Duration_2", "EOS"]
+    round_trip(s)
+
+
+def test_tie_over_the_barline_is_one_long_note():
+    s = make_score([(3, 2, 60), (5, 3, 62)])
+    assert names(s)[3:] == [
+        "Bar", "TimeSig_4/4", "Position_0", "Tempo_120", "Position_3", "Part_0", "Pitch_60", "Duration_2",
+        "Bar", "Position_1", "Pitch_62", "Duration_3", "EOS",
+    ]
+    round_trip(s)
+
+
+def test_pickup_bar_as_a_partial_first_bar():
+    s = make_score([(0, 1, 67), (1, 2, 72), (3, 2, 71)], time_signatures=[(0, 1, 4), (480, 4, 4)])
+    assert names(s)[3:] == [
+        "Bar", "TimeSig_1/4", "Position_0", "Tempo_120", "Part_0", "Pitch_67", "Duration_1",
+        "Bar", "TimeSig_4/4", "Position_0", "Pitch_72", "Duration_2", "Position_2", "Pitch_71", "Duration_2", "EOS",
+    ]
+    back = round_trip(s)
+    assert back.time_signatures.tolist() == [(0, 1, 4), (480, 4, 4)]
+
+
+def test_meter_changes_and_rests_with_empty_bars():
+    s = make_score([(0, 1, 60), (8, 1.5, 62), (11, 1, 64)], time_signatures=[(0, 4, 4), (480 * 8, 3, 8), (480 * 11, 5, 4)])
+    tokens = names(s)
+    assert tokens[3:9] == ["Bar", "TimeSig_4/4", "Position_0", "Tempo_120", "Part_0", "Pitch_60"]
+    assert tokens.count("Bar") == 5  # bars at beats 0, 4 (empty: a whole-bar rest), 8, 9.5 (empty), 11
+    assert "TimeSig_3/8" in tokens and "TimeSig_5/4" in tokens
+    back = round_trip(s)
+    assert back.time_signatures.tolist() == s.time_signatures.tolist()
+
+
+def test_triplets_and_thirty_seconds_are_exact_on_the_grid():
+    third = Fraction(1, 3)
+    s = make_score([(0, third, 60), (third, third, 62), (2 * third, third, 64), (1, Fraction(1, 8), 65), (Fraction(9, 8), Fraction(1, 8), 67)])
+    assert names(s)[8:14] == ["Pitch_60", "Duration_1/3", "Position_1/3", "Pitch_62", "Duration_1/3", "Position_2/3"]
+    assert note_rows(round_trip(s)) == note_rows(s)
+
+
+def test_long_durations_are_runs_that_add_up():
+    s = make_score([(0, 4, 60), (4, 17.5, 62), (24, 40, 64)], time_signatures=[(0, 4, 4)])
+    tokens = names(s)
+    assert "Duration_4" in tokens
+    i = tokens.index("Pitch_62")
+    assert tokens[i + 1 : i + 3] == ["Duration_16", "Duration_3/2"]
+    assert note_rows(round_trip(s)) == note_rows(s)
+
+
+def test_meter_the_vocabulary_lacks_keeps_the_notes():
+    s = make_score([(0, 1, 60), (4.5, 1, 62), (9, 1, 64)], time_signatures=[(0, 4, 4), (480 * 5 // 2, 2, 64)])
+    round_trip(s)
+
+
+def test_key_and_tempo_changes_inside_a_bar():
+    s = make_score([(0, 1, 60), (2, 1, 62), (5, 1, 64)], key_signatures=[(0, 0, False), (960, -3, True)], tempos=[(0, 60.0), (960, 144.0)])
+    tokens = names(s)
+    i = tokens.index("Position_2")
+    assert tokens[i : i + 3] == ["Position_2", "Key_c", "Tempo_144"]
+    back = round_trip(s)
+    assert back.key_signatures.tolist() == [(0, 0, False), (960, -3, True)]
+    assert back.tempos.tolist() == [(0, 60.0), (960, 144.0)]
+
+
+def test_drums_and_programs_in_the_header():
+    s = make_score([(0, 1, 36, 1), (0, 1, 60, 0)], parts=(Part("Piano", 0), Part("Drums", is_drum=True)))
+    assert names(s)[:4] == ["BOS", "Style_unknown", "Program_0", "Program_Drums"]
+    back = round_trip(s)
+    assert [p.is_drum for p in back.parts] == [False, True]
+
+
+def test_too_many_parts_and_unknown_style_raise():
+    s = Score(notes_array([0], [480], [60]), [Part(str(i)) for i in range(17)])
+    with pytest.raises(TokenizerError, match="17 parts"):
+        TOK.encode(s)
+    with pytest.raises(TokenizerError, match="unknown style 'jazz'"):
+        TOK.encode(make_score([(0, 1, 60)]), "jazz")
+
+
+def test_decoding_rules_for_malformed_sequences():
+    ids = TOK.to_ids
+    # A pitch without duration is dropped, a position going backwards is skipped, EOS stops.
+    seq = ids(["Bar", "Position_2", "Pitch_60", "Position_1", "Pitch_62", "Duration_1", "Pitch_64", "Bar", "Pitch_65", "Duration_1/2", "EOS", "Pitch_70", "Duration_1"])
+    back = TOK.decode(seq)
+    assert note_rows(back) == [(960, 480, 62, 0), (1920, 240, 65, 0)]
+    # Notes before any Bar open bar 1; out-of-range ids and a TimeSig away from its Bar are skipped.
+    back = TOK.decode([-3, 10_000, *ids(["Pitch_60", "Duration_1", "TimeSig_3/4", "Part_5", "Pitch_61", "Duration_1"])])
+    assert note_rows(back) == [(0, 480, 60, 0), (0, 480, 61, 5)]
+    assert back.num_parts == 6 and back.time_signatures.tolist() == [(0, 4, 4)]
+    assert len(TOK.decode([])) == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=-10, max_value=len(TOK) + 10), max_size=200))
+def test_decoding_never_fails_on_any_sequence(seq):
+    score = TOK.decode(seq)
+    assert isinstance(score, Score)
+    # and what it decodes is a valid score that encodes again
+    TOK.encode(score)
+
+
+@st.composite
+def scores(draw):
+    n = draw(st.integers(min_value=1, max_value=40))
+    n_parts = draw(st.integers(min_value=1, max_value=4))
+    step = 480 // 24
+    rows = draw(st.lists(st.tuples(st.integers(0, 24 * 40), st.integers(1, 24 * 20), st.integers(0, 127), st.integers(0, n_parts - 1)), min_size=n, max_size=n))
+    meters = draw(st.lists(st.tuples(st.integers(0, 24 * 40), st.sampled_from([(2, 4), (3, 4), (4, 4), (6, 8), (5, 8), (7, 16), (1, 4), (3, 2)])), max_size=3))
+    return Score(
+        notes_array([r[0] * step for r in rows], [r[1] * step for r in rows], [r[2] for r in rows], [r[3] for r in rows]),
+        [Part(f"P{i}") for i in range(n_parts)],
+        time_signatures=[(t * step, num, den) for t, (num, den) in meters],
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(scores())
+def test_round_trip_is_lossless_for_any_score_on_the_grid(score):
+    back = TOK.decode(TOK.encode(score))
+    assert note_rows(back) == note_rows(score)
+
+
+def test_vocabulary_saves_and_loads_with_version_check(tmp_path):
+    path = TOK.save(tmp_path / "vocab.json")
+    assert Tokenizer.load(path).tokens == TOK.tokens
+    data = json.loads(path.read_text())
+    data["format_version"] = 99
+    (tmp_path / "v99.json").write_text(json.dumps(data))
+    with pytest.raises(TokenizerError, match="version 99 is not supported"):
+        Tokenizer.load(tmp_path / "v99.json")
+    data["format_version"] = 1
+    data["tokens"] = data["tokens"][:-1]
+    (tmp_path / "short.json").write_text(json.dumps(data))
+    with pytest.raises(TokenizerError, match="vocabulary does not match"):
+        Tokenizer.load(tmp_path / "short.json")
+    (tmp_path / "junk.json").write_text("{")
+    with pytest.raises(TokenizerError, match="not a readable tokenizer"):
+        Tokenizer.load(tmp_path / "junk.json")
+    with pytest.raises(TokenizerError, match="unknown settings"):
+        TokenizerConfig.from_dict({"steps_per_bar": 3})
+    with pytest.raises(TokenizerError, match="steps_per_beat must be"):
+        TokenizerConfig(steps_per_beat=0)
+
+
+def test_config_changes_the_vocabulary():
+    small = Tokenizer(TokenizerConfig(steps_per_beat=4, max_bar_beats=4, styles=("any", "jazz")))
+    assert len(small) < len(TOK)
+    assert "Style_jazz" in small.ids and "Position_3/4" in small.ids
+    s = make_score([(0, 0.25, 60), (0.75, 3.25, 62)])
+    back = small.decode(small.encode(s, "jazz"))
+    assert note_rows(back) == note_rows(s) and back.metadata["style"] == "jazz"
