@@ -259,5 +259,121 @@ def corpus_info(folder: str) -> None:
             click.echo(f"{name:<12} {split:<6} {counts['files']:>6} {counts['notes']:>9}")
 
 
+# -- models ----------------------------------------------------------------
+class _BarReporter:
+    """Training progress as a tqdm bar on stderr, with loss and validation bits per note."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.postfix: dict[str, str] = {}
+
+    def start(self, total_steps: int, first_step: int, info: dict[str, Any]) -> None:
+        from tqdm import tqdm
+
+        click.echo(f"{info['parameters']:,} parameters, {info['train_pieces']} training pieces", err=True)
+        if info.get("failures"):
+            click.echo(f"{len(info['failures'])} files could not be read, e.g. {info['failures'][0]}", err=True)
+        self.bar = tqdm(total=total_steps, initial=first_step, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def step(self, step: int, loss: float) -> None:
+        self.postfix["loss"] = f"{loss:.3f}"
+        self.bar.set_postfix(self.postfix, refresh=False)
+        self.bar.update(1)
+
+    def evaluated(self, step: int, metrics: dict[str, float], improved: bool) -> None:
+        self.postfix["valid bits/note"] = f"{metrics['bits_per_note']:.3f}" + (" *" if improved else "")
+        self.bar.set_postfix(self.postfix)
+
+    def message(self, text: str) -> None:
+        if self.bar:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            click.echo(text, err=True)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.close()
+            self.bar = None
+
+
+def _arch_names() -> list[str]:
+    return ["transformer", "lstm"]  # composer.nn.ARCHITECTURES; listed here so --help needs no torch
+
+
+@cli.command("train")
+@click.argument("corpus_dir", metavar="CORPUS_DIR")
+@click.option("-o", "--output", required=True, metavar="MODEL_PATH", help="Model file to write (.safetensors); its checkpoint goes beside it as MODEL_PATH.ckpt.")
+@click.option("--arch", type=click.Choice(_arch_names()), default="transformer", show_default=True)
+@click.option("--layers", type=click.IntRange(min=1), default=None, help="Layers (default: the architecture's).")
+@click.option("--d-model", type=click.IntRange(min=8), default=None, help="Transformer width / LSTM embedding size.")
+@click.option("--heads", type=click.IntRange(min=1), default=None, help="Transformer attention heads.")
+@click.option("--hidden", type=click.IntRange(min=8), default=None, help="LSTM hidden size.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None)
+@click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True, help="Most optimiser steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--seq-len", type=click.IntRange(min=8), default=512, show_default=True, help="Tokens per training window.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=0), default=100, show_default=True)
+@click.option("--eval-every", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True, help="Evaluations without improvement before stopping.")
+@click.option("--augment/--no-augment", default=True, show_default=True, help="Random transposition of training windows.")
+@click.option("--style", default=None, help="Style token for a folder without a manifest (default 'unknown').")
+@click.option("--random-seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the run saved in MODEL_PATH.ckpt.")
+@click.option("--force", is_flag=True, help="Start over, replacing MODEL_PATH and its checkpoint.")
+def train_command(corpus_dir: str, output: str, arch: str, layers: int | None, d_model: int | None, heads: int | None, hidden: int | None, dropout: float | None, steps: int, batch_size: int, seq_len: int, lr: float, warmup: int, eval_every: int, checkpoint_every: int, patience: int, augment: bool, style: str | None, random_seed: int, device: str, resume: bool, force: bool) -> None:
+    """Train a model on a folder of MIDI/MusicXML/ABC files (e.g. midi_corpus/chorales).
+
+    Runs data-parallel unchanged under torchrun (gloo on CPU, NCCL on GPU).
+    """
+    from composer.train import TrainConfig, train
+
+    if resume and force:
+        raise click.UsageError("--resume and --force contradict each other: pick one")
+    options = {"n_layers": layers, "dropout": dropout}
+    if arch == "transformer":
+        options.update(d_model=d_model, n_heads=heads)
+        if hidden is not None:
+            raise click.BadParameter("--hidden applies to --arch lstm", param_hint="'--hidden'")
+    else:
+        options.update(d_embed=d_model, d_hidden=hidden)
+        if heads is not None:
+            raise click.BadParameter("--heads applies to --arch transformer", param_hint="'--heads'")
+    config = TrainConfig(arch=arch, max_steps=steps, batch_size=batch_size, seq_len=seq_len, learning_rate=lr, warmup_steps=warmup, eval_every=eval_every, checkpoint_every=checkpoint_every, patience=patience, augment=augment, random_seed=random_seed, style=style)
+    steps_given = click.get_current_context().get_parameter_source("steps") == click.core.ParameterSource.COMMANDLINE
+    reporter = _BarReporter()
+    try:
+        result = train(corpus_dir, output, config=config, model_options={k: v for k, v in options.items() if v is not None}, resume=resume, max_steps=steps if resume and steps_given else None, force=force, device=device, reporter=reporter)
+    except KeyboardInterrupt:
+        reporter.close()
+        from composer.train import checkpoint_path
+
+        click.echo(f"interrupted; checkpoint saved to {checkpoint_path(output)} (continue with --resume)", err=True)
+        sys.exit(130)
+    finally:
+        reporter.close()
+    test = f", test {result.test_bits_per_note:.3f}" if result.test_bits_per_note is not None else ""
+    click.echo(f"{result.steps} steps in {result.seconds:.0f} s; best validation {result.best_valid_bits_per_note:.3f} bits per note{test}; model written to {result.model_path}")
+
+
+@cli.command("evaluate")
+@click.argument("model", metavar="MODEL")
+@click.argument("corpus_dir", metavar="CORPUS_DIR")
+@click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True)
+def evaluate_command(model: str, corpus_dir: str, split: str) -> None:
+    """Bits per note, tokens per note and token accuracy of MODEL on one split of CORPUS_DIR."""
+    from composer.train import evaluate
+
+    metrics = evaluate(model, corpus_dir, split)
+    click.echo(f"split            {split} ({int(metrics['pieces'])} pieces, {int(metrics['notes'])} notes)")
+    click.echo(f"bits per note    {metrics['bits_per_note']:.4f}")
+    click.echo(f"tokens per note  {metrics['tokens_per_note']:.4f}")
+    click.echo(f"token accuracy   {metrics['token_accuracy']:.4f}")
+
+
 def main() -> None:
+    # OpenMP's default spin-waiting makes torch threads crawl when a core is busy elsewhere.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cli(prog_name="composer")

@@ -384,6 +384,30 @@ class Tokenizer:
             steps -= table[pos]
         return run
 
+    def transpose_table(self, semitones: int) -> np.ndarray:
+        """An id -> id map that transposes token sequences: pitches and keys move, the rest stays.
+
+        Pitches pushed outside 0..127 are clamped; callers that care choose
+        ``semitones`` so that this cannot happen (see ``pitch_span``).
+        """
+        table = np.arange(len(self.tokens), dtype=np.int64)
+        pitch = self.kinds == K_PITCH
+        table[pitch] = self.base[K_PITCH] + np.clip(self.values[pitch] + semitones, 0, 127)
+        key = self.kinds == K_KEY
+        sharps = self.values[key] // 2 + SHARPS_MIN
+        minor = self.values[key] % 2
+        moved = (sharps + 7 * semitones + 5) % 12 - 5  # as score.transpose: fold into -5..6 sharps
+        table[key] = self.base[K_KEY] + (moved - SHARPS_MIN) * 2 + minor
+        return table
+
+    def pitch_span(self, ids: np.ndarray) -> tuple[int, int] | None:
+        """(lowest, highest) pitch among ``ids``, or None if it holds no Pitch token."""
+        ids = np.asarray(ids)
+        pitches = ids[(ids >= self.base[K_PITCH]) & (ids < self.base[K_PITCH] + 128)] - self.base[K_PITCH]
+        if len(pitches) == 0:
+            return None
+        return int(pitches.min()), int(pitches.max())
+
     # -- decoding ---------------------------------------------------------
     def decode(self, ids: Sequence[int] | np.ndarray, *, ticks_per_beat: int | None = None) -> Score:
         """A Score from token ids. Never raises for any id sequence (see the module docstring)."""

@@ -200,7 +200,10 @@ def _events(parts: list[Any], ticks_per_beat: int) -> tuple[list[tuple[int, int,
     for part in parts:
         flat = part.flatten()
         for ts in flat.getElementsByClass(meter.TimeSignature):
-            signatures.setdefault(_tick(ts.offset, ticks_per_beat), (int(ts.numerator), int(ts.denominator)))
+            numerator, denominator = int(ts.numerator), int(ts.denominator)
+            # music21 invents meters such as 1/3 for irregular ABC bars; MIDI cannot hold them.
+            if numerator >= 1 and denominator >= 1 and denominator & (denominator - 1) == 0:
+                signatures.setdefault(_tick(ts.offset, ticks_per_beat), (numerator, denominator))
         for ks in flat.getElementsByClass(key.KeySignature):
             sharps = int(ks.sharps)
             if SHARPS_MIN <= sharps <= SHARPS_MAX:
@@ -286,8 +289,12 @@ def from_music21(obj: Any, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT) -> S
 
 
 # -- Score -> music21 --------------------------------------------------------
-def _partial_first_bar(score: Score) -> tuple[int, tuple[int, int]] | None:
-    """(pickup ticks, real meter) when the first bar is a pickup written as its own time signature."""
+def partial_first_bar(score: Score) -> tuple[int, tuple[int, int]] | None:
+    """(pickup length in ticks, real meter) when the first bar is a pickup with its own time signature.
+
+    That is: a second time signature starts exactly one (short) first bar
+    after tick 0, and the first bar is shorter than the bars that follow.
+    """
     ts = score.time_signatures
     if len(ts) < 2:
         return None
@@ -362,7 +369,7 @@ def to_music21(score: Score) -> Any:
     from music21 import instrument, key, meter, metadata, stream, tempo
 
     tpb = score.ticks_per_beat
-    pickup = _partial_first_bar(score)
+    pickup = partial_first_bar(score)
     shift = 0
     signatures = [(int(t), int(n), int(d)) for t, n, d in score.time_signatures.tolist()]
     if pickup is not None:

@@ -30,7 +30,7 @@ ARCHITECTURES: dict[str, tuple[type, type[LanguageModel]]] = {
 
 
 def build_model(arch: str, config: dict) -> LanguageModel:
-    """Build the ``arch`` model from a config dict.
+    """Build the ``arch`` model from a config dict (an instance of its config class also works).
 
     Raises ValueError for an unknown architecture (naming the known ones),
     unknown or missing config keys, and invalid values.
@@ -40,4 +40,6 @@ def build_model(arch: str, config: dict) -> LanguageModel:
             f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}"
         )
     config_cls, model_cls = ARCHITECTURES[arch]
-    return model_cls(config_from_dict(config_cls, arch, config))
+    if not isinstance(config, config_cls):
+        config = config_from_dict(config_cls, arch, config)
+    return model_cls(config)

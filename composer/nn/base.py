@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-__all__ = ["LanguageModel", "check_int", "check_float", "check_bool"]
+__all__ = ["LanguageModel"]
 
 
 class LanguageModel(nn.Module, ABC):
@@ -59,7 +59,7 @@ class LanguageModel(nn.Module, ABC):
         return logits
 
     def num_parameters(self) -> int:
-        """Number of distinct trainable parameters (tied weights count once)."""
+        """Number of parameter elements; a tied weight counts once."""
         return sum(p.numel() for p in self.parameters())
 
     def extra_repr(self) -> str:

@@ -94,11 +94,13 @@ class TransformerConfig:
 class KVCache:
     """Preallocated keys/values for :meth:`TransformerLM.step`.
 
-    ``kv`` has shape ``[n_layers, 2, B, n_heads, 2 * context_len, head_dim]``;
-    ``length`` entries along the time axis are live and ``pos`` is the absolute
-    position of the next token.  When the buffer is full, the last
-    ``context_len - 1`` entries are moved to the front once, so sliding the
-    window costs amortised O(1) per token instead of a copy every step.
+    ``kv`` has shape ``[n_layers, B, 2, n_heads, 2 * context_len, head_dim]``
+    (keys at ``[:, :, 0]``, values at ``[:, :, 1]``, so one step writes both
+    with one copy); ``length`` entries along the time axis are live and
+    ``pos`` is the absolute position of the next token.  When the buffer is
+    full, the last ``context_len - 1`` entries are moved to the front once, so
+    sliding the window costs amortised O(1) per token instead of a copy every
+    step.
     """
 
     # Rotary tables are computed for this many positions at a time and sliced per step.
@@ -110,12 +112,11 @@ class KVCache:
         self.window = config.context_len
         self.capacity = 2 * config.context_len
         self.kv = torch.zeros(
-            config.n_layers, 2, batch_size, config.n_heads, self.capacity, config.head_dim,
+            config.n_layers, batch_size, 2, config.n_heads, self.capacity, config.head_dim,
             device=device, dtype=dtype,
         )
         # Per-layer views made once, so a step doesn't pay for indexing.
-        self.k = [self.kv[i, 0] for i in range(config.n_layers)]
-        self.v = [self.kv[i, 1] for i in range(config.n_layers)]
+        self.layers = list(self.kv.unbind(0))
         self.length = 0
         self.pos = 0
         self._inv_freq = _inv_freq(config)
@@ -123,9 +124,14 @@ class KVCache:
         self._rope_cos, self._rope_sin = _rope_table(
             self._inv_freq, 0, self.ROPE_CHUNK, device, dtype
         )
+        hd = config.head_dim
+        eye = torch.eye(hd, device=device, dtype=dtype)
+        self._eye = eye
+        # x @ roll_matrix == x.roll(hd // 2, -1)
+        self._roll = eye.roll(hd // 2, dims=1)
 
     def rope(self, pos: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos/sin tables for positions ``pos .. pos+length-1``."""
+        """cos/sin tables for positions ``pos .. pos+length-1``, shaped ``[T, 1, 1, hd]``."""
         i = pos - self._rope_start
         if i < 0 or i + length > self._rope_cos.shape[0]:
             self._rope_start = pos
@@ -135,6 +141,19 @@ class KVCache:
             )
             i = 0
         return self._rope_cos[i:i + length], self._rope_sin[i:i + length]
+
+    def rotation(self, pos: int) -> torch.Tensor:
+        """RoPE at ``pos`` as matrices for one ``bmm`` over a step's q, k and v.
+
+        Returns ``[B * 3, hd, hd]``: the rotation for q and k and the identity
+        for v, repeated per sequence, to right-multiply ``qkv.view(B * 3, H, hd)``.
+        One bmm per layer replaces the elementwise RoPE's several kernels.
+        """
+        cos, sin = self.rope(pos, 1)
+        hd = cos.shape[-1]
+        rot = torch.addcmul(torch.diag(cos.view(hd)), self._roll, sin.view(hd))
+        rot = torch.stack((rot, rot, self._eye))
+        return rot.repeat(self.batch_size, 1, 1) if self.batch_size > 1 else rot
 
     def slide(self) -> None:
         """Keep the last ``window - 1`` entries, moved to the front of the buffer."""
@@ -194,14 +213,12 @@ class Block(nn.Module):
         self.fc_out = nn.Linear(config.ff_dim, d, bias=False)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                k_buf: torch.Tensor | None = None, v_buf: torch.Tensor | None = None,
-                start: int = 0, lo: int = 0, attn_mask: torch.Tensor | None = None,
+                kv: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None,
                 dropout: bool = False) -> torch.Tensor:
-        """Run the block on ``x[B, T, d]``.
+        """Run the block on a whole sequence ``x[B, T, d]``.
 
-        With ``k_buf``/``v_buf`` the new keys/values are written at
-        ``[start, start+T)`` and attention reads ``[lo, start+T)``; a query
-        block of T > 1 is only valid when that range is exactly the new tokens.
+        With ``kv`` (one layer of an empty :class:`KVCache`) the keys and values
+        are also written at ``[0, T)``.
         """
         B, T, D = x.shape
         p = self.dropout if dropout else 0.0
@@ -211,16 +228,11 @@ class Block(nn.Module):
         q = qk[:, :, 0].transpose(1, 2)
         k = qk[:, :, 1].transpose(1, 2)
         v = qkv[:, :, 2].transpose(1, 2)
-        if k_buf is not None:
-            end = start + T
-            k_buf[:, :, start:end] = k
-            v_buf[:, :, start:end] = v
-            k = k_buf[:, :, lo:end]
-            v = v_buf[:, :, lo:end]
-        # A single query attends to every cached key: no mask needed (is_causal
-        # would align top-left and hide all but the first key).
+        if kv is not None:
+            kv[:, 0, :, :T] = k
+            kv[:, 1, :, :T] = v
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=p, is_causal=attn_mask is None and T > 1
+            q, k, v, attn_mask=attn_mask, dropout_p=p, is_causal=attn_mask is None
         )
         y = F.linear(y.transpose(1, 2).reshape(B, T, D), self.proj.weight)
         if p:
@@ -231,6 +243,27 @@ class Block(nn.Module):
         if p:
             y = F.dropout(y, p, True)
         return x + y
+
+    def step(self, x: torch.Tensor, rot: torch.Tensor, kv: torch.Tensor,
+             n: int, lo: int) -> torch.Tensor:
+        """One token per sequence, ``x[B, d]``: cache k/v at ``n``, attend to ``[lo, n]``.
+
+        Same maths as ``forward`` in fewer kernels (per-step dispatch overhead
+        dominates at these sizes): RoPE as one bmm, residual adds fused into
+        the output projections, k and v cached with one copy.
+        """
+        B, D = x.shape
+        H, hd = self.n_heads, self.head_dim
+        h = F.layer_norm(x, (D,), self.ln1.weight, self.ln1.bias, self.ln1.eps)
+        qkv = torch.bmm(F.linear(h, self.qkv.weight).view(B * 3, H, hd), rot)
+        qkv = qkv.view(B, 3, H, 1, hd)
+        kv[:, :, :, n] = qkv[:, 1:, :, 0]
+        window = kv[:, :, :, lo:n + 1]
+        # One query attending to every key in the window: no mask needed.
+        y = F.scaled_dot_product_attention(qkv[:, 0], window[:, 0], window[:, 1])
+        x = F.linear(y.reshape(B, D), self.proj.weight, x)
+        h = F.layer_norm(x, (D,), self.ln2.weight, self.ln2.bias, self.ln2.eps)
+        return F.linear(F.gelu(F.linear(h, self.fc.weight)), self.fc_out.weight, x)
 
 
 class TransformerLM(LanguageModel):
@@ -324,14 +357,14 @@ class TransformerLM(LanguageModel):
             cache.slide()
         n = cache.length
         lo = max(0, n + 1 - self.config.context_len)
-        cos, sin = cache.rope(cache.pos, 1)
-        x = F.embedding(ids[:, None], self.tok_emb.weight)
-        for block, k_buf, v_buf in zip(self.blocks, cache.k, cache.v):
-            x = block.forward(x, cos, sin, k_buf, v_buf, n, lo)
+        rot = cache.rotation(cache.pos)
+        x = F.embedding(ids, self.tok_emb.weight)
+        for block, kv in zip(self.blocks, cache.layers):
+            x = block.step(x, rot, kv, n, lo)
         cache.length = n + 1
         cache.pos += 1
         ln = self.ln_f
-        x = F.layer_norm(x[:, 0], ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+        x = F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
         return F.linear(x, self.head.weight)
 
     @torch.inference_mode()
@@ -351,8 +384,8 @@ class TransformerLM(LanguageModel):
         T0 = min(T, self.config.context_len)
         cos, sin = cache.rope(0, T0)
         x = F.embedding(ids[:, :T0], self.tok_emb.weight)
-        for block, k_buf, v_buf in zip(self.blocks, cache.k, cache.v):
-            x = block.forward(x, cos, sin, k_buf, v_buf, 0, 0)
+        for block, kv in zip(self.blocks, cache.layers):
+            x = block.forward(x, cos, sin, kv)
         cache.length = cache.pos = T0
         logits = F.linear(self.ln_f(x[:, -1]), self.head.weight)
         for t in range(T0, T):

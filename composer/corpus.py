@@ -1,0 +1,594 @@
+"""The bundled MIDI corpus, built from music21's own corpus (nothing is downloaded).
+
+A corpus folder holds one sub-folder per collection (``chorales/``, ``folk/``),
+each with its MIDI files, a ``manifest.csv`` (one row per file, sorted by
+file) and a ``skipped.csv`` (sources that were left out, and why), plus a
+generated ``README.md``.
+
+The split of a piece depends on its file name only (see ``split_of``), so
+it never changes when pieces are added or removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from composer.errors import ComposerError
+
+COLLECTIONS: dict[str, tuple[str, str]] = {
+    "chorales": ("chorale", "Four-part chorales (Soprano, Alto, Tenor, Bass) by J. S. Bach, from music21's corpus/bach"),
+    "folk": ("folk", "Folk melodies from music21's ABC collections: O'Neill's 1850, Ryan's Mammoth Collection, Essen folksongs"),
+}
+SPLITS = ("train", "valid", "test")
+MANIFEST = "manifest.csv"
+SKIPPED = "skipped.csv"
+README = "README.md"
+MANIFEST_FIELDS = ("file", "title", "source", "key", "meter", "notes", "bars", "split")
+
+CHORALE_PARTS = ("Soprano", "Alto", "Tenor", "Bass")
+CHORALE_PROGRAM = 52  # General MIDI "Choir Aahs"
+CHORALE_COMPOSER = "Johann Sebastian Bach"
+FOLK_PART = "Melody"
+# Of several encodings of one chorale in music21's bach folder, the first format listed wins.
+CHORALE_FORMATS = (".mxl", ".xml", ".krn")
+# music21 corpus folder -> (file name prefix, tunes taken). The first tunes in
+# sha1 order of "folder/file#X" are taken: a fixed, spread-out sample.
+FOLK_SOURCES: dict[str, tuple[str, int]] = {
+    "oneills1850": ("oneills1850", 450),
+    "ryansMammoth": ("ryans", 450),
+    "essenFolksong": ("essen", 450),
+}
+# Steps a quarter note when comparing note content for duplicates (covers 16ths and triplets).
+DEDUP_STEPS_PER_BEAT = 12
+
+
+class CorpusError(ComposerError):
+    """A corpus folder is missing, is not a corpus, or cannot be (re)built."""
+
+
+def split_of(file_name: str) -> str:
+    """'test', 'valid' or 'train' from the sha1 of the file name (without folder), mod 10."""
+    digit = int(hashlib.sha1(Path(file_name).name.encode("utf-8")).hexdigest(), 16) % 10
+    return "test" if digit == 0 else "valid" if digit == 1 else "train"
+
+
+# -- sources -----------------------------------------------------------------
+@dataclass(frozen=True)
+class _Task:
+    collection: str
+    source: str  # music21 corpus path, "#X" appended for one tune of an ABC file
+    path: str  # absolute path of the source file
+    number: int | None  # ABC tune number
+    file: str  # output file name
+
+
+def _music21_corpus_root() -> Path:
+    from music21 import common
+
+    return Path(common.getCorpusFilePath())
+
+
+def _ascii_name(text: str) -> str:
+    return re.sub(r"[^a-z0-9.\-]+", "-", text.lower()).strip("-.") or "untitled"
+
+
+def _chorale_tasks(root: Path) -> tuple[list[_Task], list[tuple[str, str, str]]]:
+    """One task per chorale, and (source, reason, source used instead) for alternative encodings."""
+    by_stem: dict[str, list[Path]] = {}
+    for path in sorted((root / "bach").iterdir()):
+        if path.is_file() and path.suffix.lower() in CHORALE_FORMATS:
+            by_stem.setdefault(path.stem.lower(), []).append(path)
+    chosen: list[Path] = []
+    alternatives: list[tuple[str, str, str]] = []
+    for stem in sorted(by_stem):
+        paths = sorted(by_stem[stem], key=lambda p: CHORALE_FORMATS.index(p.suffix.lower()))
+        chosen.append(paths[0])
+        kept = f"bach/{paths[0].name}"
+        for other in paths[1:]:
+            alternatives.append((f"bach/{other.name}", f"another encoding of {kept}, which is used", kept))
+    chosen.sort(key=lambda p: p.name)
+    # "bwv66.6" -> "bwv66" unless another chorale of BWV 66 needs the movement number.
+    short = {p: _ascii_name(p.stem.split(".")[0]) for p in chosen}
+    counts: dict[str, int] = {}
+    for name in short.values():
+        counts[name] = counts.get(name, 0) + 1
+    tasks = []
+    for p in chosen:
+        name = short[p] if counts[short[p]] == 1 else _ascii_name(p.stem)
+        tasks.append(_Task("chorales", f"bach/{p.name}", str(p), None, f"{name}.mid"))
+    names = [t.file for t in tasks]
+    if len(set(names)) != len(names):
+        raise CorpusError("chorale file names are not unique; music21's bach folder has unexpected names")
+    return tasks, sorted(alternatives)
+
+
+def _folk_tasks(root: Path) -> list[_Task]:
+    from composer.io.notation import abc_tune_numbers
+
+    tasks: list[_Task] = []
+    for folder, (prefix, quota) in FOLK_SOURCES.items():
+        candidates: list[_Task] = []
+        seen_numbers: set[int] = set()
+        files = sorted((root / folder).glob("*.abc"))
+        for path in files:
+            numbers = abc_tune_numbers(path)
+            for number in dict.fromkeys(numbers):
+                if folder == "oneills1850":
+                    # O'Neill's numbers its tunes 1..1850 across files; a few ranges are
+                    # transcribed twice in overlapping files: take the first file's.
+                    if number in seen_numbers:
+                        continue
+                    seen_numbers.add(number)
+                    file = f"{prefix}_{number:04d}.mid"
+                elif len(numbers) == 1:
+                    file = f"{prefix}_{_ascii_name(path.stem)}.mid"
+                else:
+                    file = f"{prefix}_{_ascii_name(path.stem)}_{number:04d}.mid"
+                source = f"{folder}/{path.name}#{number}"
+                candidates.append(_Task("folk", source, str(path), number, file))
+        candidates.sort(key=lambda t: hashlib.sha1(t.source.encode("utf-8")).hexdigest())
+        tasks.extend(candidates[:quota])
+    tasks.sort(key=lambda t: t.file)
+    names = [t.file for t in tasks]
+    if len(set(names)) != len(names):
+        raise CorpusError("folk file names are not unique; music21's ABC folders have unexpected names")
+    return tasks
+
+
+# -- converting one piece (runs in worker processes) -----------------------------
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+_ASCII = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"'})
+
+
+def _ascii_text(text: str) -> str:
+    """A plain-ASCII version of a title: MIDI text events have no agreed encoding."""
+    import unicodedata
+
+    return unicodedata.normalize("NFKD", text.translate(_ASCII)).encode("ascii", "ignore").decode("ascii")
+
+
+def _content_hash(score: Any) -> str:
+    from composer.score import quantize
+
+    notes = quantize(score, DEDUP_STEPS_PER_BEAT).notes
+    columns = [notes[name].astype("<i8").tobytes() for name in ("start_tick", "duration_ticks", "pitch", "part")]
+    return hashlib.sha1(b"".join(columns)).hexdigest()
+
+
+def _chorale_score(task: _Task) -> Any:
+    import numpy as np
+    from music21 import converter
+
+    from composer.io.notation import from_music21
+    from composer.score import Part, select_parts
+
+    parsed = converter.parseFile(task.path, forceSource=True, storePickle=False)
+    score = from_music21(parsed)
+    voiced = [i for i in range(score.num_parts) if len(score.part_notes(i))]
+    if len(voiced) != 4:
+        names = ", ".join(score.parts[i].name for i in voiced)
+        raise ValueError(f"{len(voiced)} parts with notes ({names}), expected 4 voices")
+    # Top to bottom by mean pitch: the files list voices in that order, but don't trust it.
+    order = sorted(voiced, key=lambda i: -float(np.mean(score.part_notes(i)["pitch"])))
+    score = select_parts(score, order)
+    stem = Path(task.path).stem
+    return score.replace(
+        parts=tuple(Part(name, CHORALE_PROGRAM) for name in CHORALE_PARTS),
+        title=f"BWV {stem[3:]}" if stem.lower().startswith("bwv") else stem,
+        metadata={"composer": CHORALE_COMPOSER, "source": f"music21 corpus {task.source}"},
+    )
+
+
+def _folk_score(task: _Task) -> Any:
+    from composer.io.notation import read_abc
+    from composer.score import Part
+
+    score = read_abc(task.path, task.number)
+    voiced = [i for i in range(score.num_parts) if len(score.part_notes(i))]
+    if len(voiced) != 1:
+        raise ValueError(f"{len(voiced)} parts with notes, expected one melody")
+    if voiced[0] != 0 or score.num_parts != 1:
+        from composer.score import select_parts
+
+        score = select_parts(score, voiced)
+    return score.replace(
+        parts=(Part(FOLK_PART, 0),),
+        metadata={"source": f"music21 corpus {task.source}"},
+    )
+
+
+def _meter(score: Any) -> str:
+    from composer.io.notation import partial_first_bar
+
+    pickup = partial_first_bar(score)
+    if pickup is not None:
+        numerator, denominator = pickup[1]
+    else:
+        numerator, denominator = int(score.time_signatures["numerator"][0]), int(score.time_signatures["denominator"][0])
+    return f"{numerator}/{denominator}"
+
+
+def _key(score: Any) -> str:
+    from composer.score import key_name
+
+    keys = score.key_signatures
+    if len(keys) == 0 or int(keys["tick"][0]) != 0:
+        return ""
+    return key_name(int(keys["sharps"][0]), bool(keys["minor"][0]))
+
+
+def _convert(job: tuple[_Task, str]) -> tuple[str, Any]:
+    """Convert one source into ``out_folder``: ("ok", (row, content hash)) or ("skip", reason)."""
+    from composer.io.midi import write_midi
+
+    task, out_folder = job
+    try:
+        score = _chorale_score(task) if task.collection == "chorales" else _folk_score(task)
+    except Exception as exc:  # a bad source is reported and skipped, never fatal
+        reason = _one_line(exc)
+        # Reasons go into committed files: no machine-specific paths.
+        for prefix in (f"{task.path} (X:{task.number}): ", f"{task.path}: "):
+            reason = reason.replace(prefix, "")
+        return "skip", f"{type(exc.__cause__ or exc).__name__}: {reason.replace(task.path, task.source)}"
+    title = score.title
+    write_midi(score.replace(title=_ascii_text(title)), Path(out_folder) / task.file)
+    row = {
+        "file": task.file,
+        "title": title,
+        "source": task.source,
+        "key": _key(score),
+        "meter": _meter(score),
+        "notes": len(score.notes),
+        "bars": score.num_bars,
+        "split": split_of(task.file),
+    }
+    return "ok", (row, _content_hash(score))
+
+
+# -- manifests -------------------------------------------------------------------
+def _write_csv(path: Path, fields: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def is_corpus(corpus_dir: str | Path) -> bool:
+    """True when the folder holds at least one collection with a manifest."""
+    corpus_dir = Path(corpus_dir)
+    return corpus_dir.is_dir() and any((corpus_dir / name / MANIFEST).is_file() for name in COLLECTIONS)
+
+
+def _check_corpus(corpus_dir: str | Path) -> Path:
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.exists():
+        raise CorpusError(f"{corpus_dir}: no such corpus folder (build one with 'composer corpus build')")
+    if not is_corpus(corpus_dir):
+        raise CorpusError(f"{corpus_dir}: not a composer corpus (expected {'/ or '.join(COLLECTIONS)}/ with a {MANIFEST})")
+    return corpus_dir
+
+
+def load_manifest(corpus_dir: str | Path, collection: str) -> list[dict[str, Any]]:
+    """The manifest rows of one collection (``notes`` and ``bars`` as int), sorted by file."""
+    corpus_dir = _check_corpus(corpus_dir)
+    path = corpus_dir / collection / MANIFEST
+    if not path.is_file():
+        present = ", ".join(name for name in COLLECTIONS if (corpus_dir / name / MANIFEST).is_file())
+        raise CorpusError(f"{corpus_dir}: no collection {collection!r}; this corpus has {present}")
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or tuple(reader.fieldnames) != MANIFEST_FIELDS:
+            raise CorpusError(f"{path}: expected columns {','.join(MANIFEST_FIELDS)}, got {','.join(reader.fieldnames or [])}")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                row["notes"] = int(row["notes"])
+                row["bars"] = int(row["bars"])
+            except (TypeError, ValueError) as exc:
+                raise CorpusError(f"{path}, line {line}: notes and bars must be whole numbers") from exc
+            rows.append(row)
+    return sorted(rows, key=lambda r: r["file"])
+
+
+def load_skipped(corpus_dir: str | Path, collection: str) -> list[tuple[str, str]]:
+    """(source, reason) of each source the build left out of a collection."""
+    path = _check_corpus(corpus_dir) / collection / SKIPPED
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [(row["source"], row["reason"]) for row in csv.DictReader(handle)]
+
+
+def collections_of(corpus_dir: str | Path) -> list[str]:
+    """The collections (with manifests) present in a corpus folder."""
+    corpus_dir = _check_corpus(corpus_dir)
+    return [name for name in COLLECTIONS if (corpus_dir / name / MANIFEST).is_file()]
+
+
+def iter_files(corpus_dir: str | Path, collection: str, split: str | None = None) -> list[Path]:
+    """The MIDI files of a collection (optionally one split), sorted by name."""
+    if split is not None and split not in SPLITS:
+        raise CorpusError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    rows = load_manifest(corpus_dir, collection)
+    folder = Path(corpus_dir) / collection
+    return [folder / row["file"] for row in rows if split is None or row["split"] == split]
+
+
+def info(corpus_dir: str | Path) -> dict[str, Any]:
+    """Counts of files and notes per collection and split, from the manifests.
+
+    ``{"collections": {name: {"files", "notes", "skipped", "splits": {split: {"files", "notes"}}}},
+    "files": total, "notes": total}``
+    """
+    out: dict[str, Any] = {"collections": {}, "files": 0, "notes": 0}
+    for name in collections_of(corpus_dir):
+        rows = load_manifest(corpus_dir, name)
+        splits = {s: {"files": 0, "notes": 0} for s in SPLITS}
+        for row in rows:
+            bucket = splits.setdefault(row["split"], {"files": 0, "notes": 0})
+            bucket["files"] += 1
+            bucket["notes"] += row["notes"]
+        entry = {
+            "files": len(rows),
+            "notes": sum(r["notes"] for r in rows),
+            "skipped": len(load_skipped(corpus_dir, name)),
+            "splits": splits,
+        }
+        out["collections"][name] = entry
+        out["files"] += entry["files"]
+        out["notes"] += entry["notes"]
+    return out
+
+
+# -- README ------------------------------------------------------------------------
+_README_HEAD = """\
+# midi_corpus: MIDI files built from music21's corpus
+
+Generated by `composer corpus build` (`composer.corpus.build`); do not edit by
+hand: rerunning the build rewrites this folder, byte for byte the same for
+the same music21 version ({music21}).
+
+## Provenance
+
+Every piece comes from the corpus that ships inside the music21 package
+(`music21/corpus/`); nothing is downloaded. The notes are taken as written
+(repeats are not expanded), ties are merged, grace notes are dropped, and a
+pickup bar becomes a short first bar with its own time signature (for example
+1/4, then 4/4 from the first downbeat). Files are written at 480 ticks per
+quarter note by `composer.io.midi.write_midi`.
+
+- `chorales/`: every four-part Bach chorale in `music21/corpus/bach/`
+  (`.mxl`, `.xml`, and `.krn` where no other encoding exists). Pieces with
+  more or fewer than four parts (instrumental parts, divided voices) are left
+  out, as are pieces whose notes duplicate an earlier file (compared on a
+  1/{steps}-beat grid; the first by source path is kept). Parts are named
+  Soprano, Alto, Tenor, Bass from top to bottom, General MIDI program 52
+  (Choir Aahs). A file is named after its BWV number (`bwv269.mid`); the
+  movement number stays (`bwv66.6.mid`) only where two sources share a BWV
+  number.
+- `folk/`: one melody (part "Melody", program 0) per file, a fixed sample of
+  {folk_quota}: in each collection the tunes come in the order of the sha1 of
+  `folder/file#X` and the first ones are taken. O'Neill's tunes are named by
+  their number in the book (`oneills1850_0123.mid`; where two files of
+  music21's transcribe the same number, the first file is used), Ryan's by
+  their file (`ryans_acaciareel.mid`), Essen's by file and tune number
+  (`essen_altdeu10_0007.mid`).
+
+Each folder has `manifest.csv` (file, title, source, key, meter, notes, bars,
+split; sorted by file; `source` is the music21 corpus path, with `#X` for
+tune X of an ABC file; `key` is upper case for major and lower case for
+minor; `meter` is the first real time signature, not a pickup's) and
+`skipped.csv` (each source left out, and why).
+
+## Splits
+
+A file's split follows from its name alone:
+`int(sha1(file_name.encode("utf-8")).hexdigest(), 16) % 10` is 0 for `test`,
+1 for `valid`, anything else for `train` (`composer.corpus.split_of`).
+
+## Counts
+
+| collection | files | notes | train | valid | test | skipped |
+|---|---:|---:|---:|---:|---:|---:|
+"""
+
+_README_LICENCE = """
+## Licence
+
+The music itself is in the public domain: J. S. Bach's chorales (died
+1750), the tunes of O'Neill's *Music of Ireland* (1903) and of Ryan's *Mammoth
+Collection* (1883), and the traditional songs of the Essen collection. The
+encodings are the work of their respective projects and are distributed with
+music21 under the terms music21 documents in `music21/corpus/license.txt`
+(music21 itself is BSD-3-Clause). Note two restrictions stated there: some
+corpus encodings "may not be used for commercial uses", and
+`music21/corpus/essenFolksong/license.txt` says the Essen encodings are
+distributed with music21 by permission "for non-commercial distribution and
+use". Treat the `essen_*` files as non-commercial, and check the licence of
+the encodings before any commercial use of this folder.
+"""
+
+
+def _readme(corpus_dir: Path) -> str:
+    import music21
+
+    quota = ", ".join(f"{q} from {folder}" for folder, (_, q) in FOLK_SOURCES.items())
+    text = _README_HEAD.format(music21=music21.__version__, steps=DEDUP_STEPS_PER_BEAT, folk_quota=quota)
+    summary = info(corpus_dir)
+    for name, entry in summary["collections"].items():
+        s = entry["splits"]
+        text += (
+            f"| {name} | {entry['files']} | {entry['notes']} | {s['train']['files']} | "
+            f"{s['valid']['files']} | {s['test']['files']} | {entry['skipped']} |\n"
+        )
+    text += f"| all | {summary['files']} | {summary['notes']} | | | | |\n"
+    text += "\n## Skipped sources\n"
+    for name in summary["collections"]:
+        skipped = load_skipped(corpus_dir, name)
+        text += f"\n### {name} ({len(skipped)})\n\n"
+        if not skipped:
+            text += "None.\n"
+        for source, reason in skipped:
+            text += f"- `{source}`: {reason}\n"
+    return text + _README_LICENCE
+
+
+# -- build ---------------------------------------------------------------------------
+def _run(jobs: list[tuple[_Task, str]], workers: int, on_done: Callable[[int], None]) -> list[tuple[str, Any]]:
+    """Convert all jobs; results come back in job order whatever the scheduling."""
+    results: list[tuple[str, Any]] = []
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            results.append(_convert(job))
+            on_done(len(results))
+        return results
+    import multiprocessing
+
+    with multiprocessing.get_context("fork" if os.name == "posix" else "spawn").Pool(workers) as pool:
+        for result in pool.imap(_convert, jobs, chunksize=2):
+            results.append(result)
+            on_done(len(results))
+    return results
+
+
+def _build_collection(
+    collection: str,
+    folder: Path,
+    root: Path,
+    workers: int,
+    limit: int | None,
+    progress: Callable[[str, int, int], None] | None,
+) -> dict[str, Any]:
+    alternatives: list[tuple[str, str, str]] = []
+    if collection == "chorales":
+        tasks, alternatives = _chorale_tasks(root)
+    else:
+        tasks = _folk_tasks(root)
+    if limit is not None:
+        tasks = tasks[:limit]
+    used = {t.source for t in tasks}
+    skipped = [(source, reason) for source, reason, kept in alternatives if kept in used]
+    folder.mkdir()
+    total = len(tasks)
+    if progress is not None:
+        progress(collection, 0, total)
+    results = _run([(t, str(folder)) for t in tasks], workers, lambda done: progress(collection, done, total) if progress else None)
+
+    rows: list[dict[str, Any]] = []
+    first_with: dict[str, str] = {}  # content hash -> source kept
+    # Duplicates are judged in source order, so "the first by source path" is kept.
+    for task, (status, payload) in sorted(zip(tasks, results), key=lambda tr: tr[0].source):
+        if status != "ok":
+            skipped.append((task.source, payload))
+            continue
+        row, digest = payload
+        if digest in first_with:
+            (folder / task.file).unlink()
+            skipped.append((task.source, f"same notes as {first_with[digest]}, which is used"))
+            continue
+        first_with[digest] = task.source
+        rows.append(row)
+    rows.sort(key=lambda r: r["file"])
+    skipped.sort()
+    _write_csv(folder / MANIFEST, MANIFEST_FIELDS, rows)
+    _write_csv(folder / SKIPPED, ("source", "reason"), ({"source": s, "reason": r} for s, r in skipped))
+    return {"written": len(rows), "notes": sum(r["notes"] for r in rows), "skipped": skipped}
+
+
+def build(
+    out_dir: str | Path,
+    *,
+    collections: Sequence[str] = ("chorales", "folk"),
+    jobs: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    limit: int | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Build (or rebuild) the corpus in ``out_dir`` from music21's corpus.
+
+    Builds in a temporary folder beside ``out_dir`` and swaps it in at the
+    end, so a failed or interrupted build leaves ``out_dir`` as it was.
+    Collections not rebuilt are carried over from an existing corpus.
+    ``limit`` takes only the first pieces of each collection (for tests).
+    ``progress(collection, done, total)`` is called as pieces finish.
+
+    Returns ``{"out_dir": str, "seconds": float, "collections": {name:
+    {"written": int, "notes": int, "skipped": [(source, reason), ...]}}}``.
+    """
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    collections = tuple(dict.fromkeys(collections))
+    if not collections:
+        raise CorpusError(f"no collections to build; expected some of {', '.join(COLLECTIONS)}")
+    for name in collections:
+        if name not in COLLECTIONS:
+            raise CorpusError(f"unknown collection {name!r}; expected one of {', '.join(COLLECTIONS)}")
+    if jobs is not None and jobs < 1:
+        raise CorpusError(f"jobs must be at least 1, got {jobs}")
+    if limit is not None and limit < 1:
+        raise CorpusError(f"limit must be at least 1, got {limit}")
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise CorpusError(f"{out_dir}: exists and is not a folder")
+        if not force and not is_corpus(out_dir) and any(out_dir.iterdir()):
+            raise CorpusError(f"{out_dir}: exists and is not a composer corpus (no {MANIFEST}); use force to replace it")
+    workers = jobs or os.cpu_count() or 1
+    try:
+        root = _music21_corpus_root()
+    except Exception as exc:
+        raise CorpusError(f"cannot find music21's corpus ({_one_line(exc)})") from exc
+    if not (root / "bach").is_dir():
+        raise CorpusError(f"{root}: music21's corpus is not installed (no bach/ folder)")
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
+    try:
+        summary: dict[str, Any] = {"out_dir": str(out_dir), "collections": {}}
+        for name in collections:
+            summary["collections"][name] = _build_collection(name, tmp / name, root, workers, limit, progress)
+        if out_dir.is_dir() and is_corpus(out_dir):
+            for name in COLLECTIONS:
+                if name not in collections and (out_dir / name / MANIFEST).is_file():
+                    shutil.copytree(out_dir / name, tmp / name)
+        (tmp / README).write_text(_readme(tmp), encoding="utf-8")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a corpus is meant to be shared
+        _swap(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    return summary
+
+
+def _swap(new: Path, out_dir: Path) -> None:
+    """Put ``new`` where ``out_dir`` is, removing the old folder only once the new one is in place."""
+    if not out_dir.exists():
+        os.replace(new, out_dir)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+    old.rmdir()
+    os.replace(out_dir, old)
+    try:
+        os.replace(new, out_dir)
+    except BaseException:
+        os.replace(old, out_dir)
+        raise
+    with contextlib.suppress(OSError):
+        shutil.rmtree(old)

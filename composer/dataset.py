@@ -1,0 +1,221 @@
+"""Training data: a folder of scores -> token arrays per split, cached on disk as numpy memmaps.
+
+A folder is read in one of three ways:
+
+* a collection of the bundled corpus (it holds ``manifest.csv``): splits and
+  style come from the manifest and the collection's name;
+* a corpus root whose subfolders are collections: all of them together;
+* any other folder: every MIDI/MusicXML/ABC file below it, split by the same
+  rule as the bundled corpus (sha1 of the file name, mod 10), style "unknown"
+  unless one is given.
+
+Tokenizing happens once. The cache lives under ``$COMPOSER_CACHE`` (default
+``~/.cache/composer``) in a folder named by a hash of the tokenizer's
+settings and of every file's path, size and modification time, so a change to
+either makes a new cache and the next run starts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from composer.errors import ComposerError
+from composer.tokens import Tokenizer
+
+SPLITS = ("train", "valid", "test")
+CACHE_ENV = "COMPOSER_CACHE"
+CACHE_VERSION = 1
+MANIFEST = "manifest.csv"
+
+Progress = Callable[[int, int], None]
+
+
+class DatasetError(ComposerError):
+    """A training folder is missing, empty or unreadable."""
+
+
+@dataclass(frozen=True)
+class Piece:
+    path: Path
+    name: str  # path relative to the folder given, with '/' separators
+    style: str
+    split: str
+
+
+@dataclass
+class TokenSplit:
+    """The pieces of one split as one flat token array with offsets."""
+
+    tokens: np.ndarray  # all pieces back to back (a read-only memmap when cached)
+    offsets: np.ndarray  # piece i is tokens[offsets[i]:offsets[i + 1]]
+    notes: np.ndarray  # notes per piece
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def piece(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def num_notes(self) -> int:
+        return int(self.notes.sum())
+
+
+@dataclass
+class TokenData:
+    splits: dict[str, TokenSplit]
+    failures: list[str]  # "file: reason" for every file that could not be tokenized
+    files_sha1: dict[str, str]  # per split: sha1 over the names and contents of its files
+    cache_dir: Path | None
+
+
+def cache_root() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "composer"
+
+
+def discover(folder: str | Path, style: str | None = None) -> list[Piece]:
+    """The pieces of a training folder with their split and style (see the module docstring)."""
+    from composer.corpus import COLLECTIONS, load_manifest, split_of
+    from composer.io import READERS
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such folder")
+
+    def collection(path: Path) -> list[Piece]:
+        known = COLLECTIONS.get(path.name)
+        piece_style = style or (known[0] if known else "unknown")
+        rows = load_manifest(path.parent, path.name)
+        prefix = "" if path == folder else f"{path.name}/"
+        return [Piece(path / row["file"], prefix + row["file"], piece_style, row["split"]) for row in rows]
+
+    if (folder / MANIFEST).is_file():
+        pieces = collection(folder)
+    else:
+        subs = sorted(p for p in folder.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
+        if subs:
+            pieces = [piece for sub in subs for piece in collection(sub)]
+        else:
+            files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in READERS)
+            pieces = [Piece(p, p.relative_to(folder).as_posix(), style or "unknown", split_of(p.name)) for p in files]
+    if not pieces:
+        raise DatasetError(f"{folder}: no MIDI, MusicXML or ABC files found")
+    return pieces
+
+
+def _fingerprint(pieces: list[Piece], tokenizer: Tokenizer) -> str:
+    h = hashlib.sha1()
+    h.update(json.dumps({"cache_version": CACHE_VERSION, "tokenizer": tokenizer.config.to_dict()}, sort_keys=True).encode())
+    for p in pieces:
+        try:
+            st = p.path.stat()
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        h.update(f"\n{p.path.resolve()}\t{p.style}\t{p.split}\t{stamp}".encode())
+    return h.hexdigest()
+
+
+def _load(directory: Path) -> TokenData:
+    meta = json.loads((directory / "meta.json").read_text())
+    splits = {}
+    for split in SPLITS:
+        info = meta["splits"][split]
+        size = info["offsets"][-1]
+        tokens = np.memmap(directory / f"{split}.bin", dtype=np.int16, mode="r", shape=(size,)) if size else np.zeros(0, np.int16)
+        splits[split] = TokenSplit(tokens, np.asarray(info["offsets"], np.int64), np.asarray(info["notes"], np.int64), info["names"])
+    return TokenData(splits, meta["failures"], meta["files_sha1"], directory)
+
+
+def tokenize_pieces(pieces: list[Piece], tokenizer: Tokenizer, progress: Progress | None = None) -> tuple[dict[str, list[tuple[str, np.ndarray, int]]], list[str], dict[str, str]]:
+    """Read and encode every piece; failures are collected, not raised."""
+    from composer.io import read
+
+    by_split: dict[str, list[tuple[str, np.ndarray, int]]] = {s: [] for s in SPLITS}
+    hashes = {s: hashlib.sha1() for s in SPLITS}
+    failures: list[str] = []
+    for i, piece in enumerate(pieces):
+        try:
+            score = read(piece.path)
+            ids = tokenizer.encode(score, piece.style)
+            by_split[piece.split].append((piece.name, ids, len(score)))
+            hashes[piece.split].update(piece.name.encode() + b"\0" + hashlib.sha1(piece.path.read_bytes()).digest())
+        except ComposerError as exc:
+            failures.append(str(exc))
+        if progress:
+            progress(i + 1, len(pieces))
+    return by_split, failures, {s: h.hexdigest() for s, h in hashes.items()}
+
+
+def load_tokens(
+    folder: str | Path,
+    tokenizer: Tokenizer,
+    *,
+    style: str | None = None,
+    cache: bool = True,
+    progress: Progress | None = None,
+) -> TokenData:
+    """Token arrays per split for a training folder, from the cache when it is current."""
+    pieces = discover(folder, style)
+    for piece in pieces:
+        if piece.split not in SPLITS:
+            raise DatasetError(f"{piece.name}: unknown split {piece.split!r}; expected one of {', '.join(SPLITS)}")
+        tokenizer.style_id(piece.style)  # an unknown style is an error before any work
+    if len(tokenizer) > np.iinfo(np.int16).max:
+        raise DatasetError(f"vocabulary of {len(tokenizer)} tokens does not fit the int16 cache")
+    directory = cache_root() / "tokens" / _fingerprint(pieces, tokenizer)[:20]
+    if cache and (directory / "meta.json").is_file():
+        try:
+            return _load(directory)
+        except (OSError, ValueError, KeyError):
+            shutil.rmtree(directory, ignore_errors=True)  # a damaged cache is rebuilt, never trusted
+
+    by_split, failures, files_sha1 = tokenize_pieces(pieces, tokenizer, progress)
+    splits = {}
+    for split, items in by_split.items():
+        offsets = np.zeros(len(items) + 1, np.int64)
+        offsets[1:] = np.cumsum([len(ids) for _, ids, _ in items])
+        tokens = np.concatenate([ids for _, ids, _ in items]).astype(np.int16) if items else np.zeros(0, np.int16)
+        splits[split] = TokenSplit(tokens, offsets, np.asarray([n for _, _, n in items], np.int64), [name for name, _, _ in items])
+    if not any(len(s) for s in splits.values()):
+        raise DatasetError(f"{folder}: none of the {len(pieces)} files could be read; first problem: {failures[0]}")
+    data = TokenData(splits, failures, files_sha1, None)
+    if cache:
+        data.cache_dir = _save(data, directory)
+    return data
+
+
+def _save(data: TokenData, directory: Path) -> Path | None:
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=directory.parent))
+        meta = {"splits": {}, "failures": data.failures, "files_sha1": data.files_sha1}
+        for split, part in data.splits.items():
+            part.tokens.tofile(tmp / f"{split}.bin")
+            meta["splits"][split] = {"offsets": part.offsets.tolist(), "notes": part.notes.tolist(), "names": part.names}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        try:
+            os.replace(tmp, directory)
+        except OSError:  # another process built the same cache first
+            shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+    except OSError:
+        return None  # an unwritable cache folder only costs time

@@ -1,0 +1,391 @@
+"""music21 <-> Score: hand-built streams and TinyNotation with exact expected ticks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+pytest.importorskip("music21")
+
+from music21 import chord, corpus, duration, instrument, key, meter, note, stream, tempo  # noqa: E402
+
+from composer.errors import ReadError  # noqa: E402
+from composer.io import read  # noqa: E402
+from composer.io.notation import (  # noqa: E402
+    from_music21,
+    parse_tinynotation,
+    partial_first_bar,
+    read_abc,
+    read_musicxml,
+    to_music21,
+)
+from composer.score import Part, Score, key_name, notes_array  # noqa: E402
+
+
+def rows(score: Score) -> list[tuple[int, int, int, int]]:
+    """(start, duration, pitch, part) of every note, in the Score's canonical order."""
+    n = score.notes
+    return list(zip(n["start_tick"].tolist(), n["duration_ticks"].tolist(), n["pitch"].tolist(), n["part"].tolist()))
+
+
+def measure(number: int, *elements: object, padding: Fraction | float = 0) -> stream.Measure:
+    m = stream.Measure(number=number)
+    for element in elements:
+        m.append(element)
+    if padding:
+        m.paddingLeft = padding
+    return m
+
+
+def n(name: str, ql: float | Fraction = 1.0, tie: str | None = None) -> note.Note:
+    out = note.Note(name, quarterLength=ql)
+    if tie:
+        from music21 import tie as m21tie
+
+        out.tie = m21tie.Tie(tie)
+    return out
+
+
+# -- from_music21 ------------------------------------------------------------
+def test_import_does_not_load_music21() -> None:
+    code = "import sys, composer.io.notation, composer.corpus; print('music21' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_ties_over_barlines_are_merged() -> None:
+    part = stream.Part()
+    part.append(measure(1, meter.TimeSignature("4/4"), n("C4", 2), n("D4", 2, "start")))
+    part.append(measure(2, n("D4", 4, "continue")))
+    part.append(measure(3, n("D4", 1, "stop"), n("E4", 3)))
+    score = from_music21(part)
+    assert rows(score) == [(0, 960, 60, 0), (960, 960 + 1920 + 480, 62, 0), (4320, 1440, 64, 0)]
+
+
+def test_repeated_pitch_without_tie_stays_two_notes() -> None:
+    part = stream.Part([n("G4", 1), n("G4", 1)])
+    assert rows(from_music21(part)) == [(0, 480, 67, 0), (480, 480, 67, 0)]
+
+
+def test_chords_become_notes_of_one_part_with_their_ties() -> None:
+    part = stream.Part()
+    c1 = chord.Chord(["C4", "E4", "G4"], quarterLength=2)
+    c1.notes[0].tie = __import__("music21").tie.Tie("start")  # only the C is held over
+    c2 = chord.Chord(["C4", "F4", "A4"], quarterLength=2)
+    c2.notes[0].tie = __import__("music21").tie.Tie("stop")
+    part.append([c1, c2])
+    score = from_music21(part)
+    assert score.num_parts == 1
+    assert rows(score) == [(0, 960, 67, 0), (0, 960, 64, 0), (0, 1920, 60, 0), (960, 960, 69, 0), (960, 960, 65, 0)]
+
+
+def test_triplets_are_160_ticks() -> None:
+    part = stream.Part()
+    for name in ("C4", "D4", "E4"):
+        part.append(n(name, Fraction(1, 3)))
+    part.append(n("F4", 1))
+    assert rows(from_music21(part)) == [(0, 160, 60, 0), (160, 160, 62, 0), (320, 160, 64, 0), (480, 480, 65, 0)]
+
+
+def test_one_beat_pickup_in_four_four_is_a_partial_bar() -> None:
+    part = stream.Part()
+    part.append(measure(0, meter.TimeSignature("4/4"), n("G4", 1), padding=3))
+    part.append(measure(1, n("C5", 4)))
+    part.append(measure(2, n("B4", 2), n("C5", 2)))
+    score = from_music21(part)
+    assert score.time_signatures.tolist() == [(0, 1, 4), (480, 4, 4)]
+    assert rows(score) == [(0, 480, 67, 0), (480, 1920, 72, 0), (2400, 960, 71, 0), (3360, 960, 72, 0)]
+    assert score.bar_starts().tolist() == [0, 480, 2400]
+    assert partial_first_bar(score) == (480, (4, 4))
+
+
+def test_pickup_without_padding_is_found_from_a_short_first_measure() -> None:
+    part = stream.Part()
+    part.append(measure(1, meter.TimeSignature("6/8"), n("A4", 0.5), n("B4", 0.5)))
+    part.append(measure(2, n("C5", 3)))
+    score = from_music21(part)
+    # One quarter of 6/8 in eighths: the smallest denominator that holds it exactly is 4.
+    assert score.time_signatures.tolist() == [(0, 1, 4), (480, 6, 8)]
+
+
+def test_eighth_pickup_uses_an_eighth_denominator() -> None:
+    part = stream.Part()
+    part.append(measure(0, meter.TimeSignature("3/4"), n("E4", 0.5), padding=2.5))
+    part.append(measure(1, n("A4", 3)))
+    assert from_music21(part).time_signatures.tolist() == [(0, 1, 8), (240, 3, 4)]
+
+
+def test_triplet_pickup_is_padded_to_a_full_bar() -> None:
+    part = stream.Part()
+    part.append(measure(0, meter.TimeSignature("4/4"), key.Key("G"), n("G4", Fraction(1, 3)), n("A4", Fraction(1, 3)), padding=Fraction(10, 3)))
+    part.append(measure(1, meter.TimeSignature("3/4"), n("B4", 3)))
+    score = from_music21(part)
+    # Two triplet eighths (320 ticks) end a full 4/4 bar (1920 ticks); everything moves 1600 ticks.
+    assert rows(score) == [(1600, 160, 67, 0), (1760, 160, 69, 0), (1920, 1440, 71, 0)]
+    assert score.time_signatures.tolist() == [(0, 4, 4), (1920, 3, 4)]
+    assert score.key_signatures.tolist() == [(0, 1, False)]
+
+
+def test_meter_change_key_minor_and_tempo_of_a_quarter() -> None:
+    part = stream.Part()
+    mark = tempo.MetronomeMark(number=60, referent=duration.Duration(2.0))  # half note = 60
+    part.append(measure(1, meter.TimeSignature("3/4"), key.Key("e"), mark, n("E4", 3)))
+    part.append(measure(2, n("F#4", 3)))
+    part.append(measure(3, meter.TimeSignature("2/4"), key.Key("B-"), n("G4", 2)))
+    score = from_music21(part)
+    assert score.time_signatures.tolist() == [(0, 3, 4), (2880, 2, 4)]
+    assert score.key_signatures.tolist() == [(0, 1, True), (2880, -2, False)]
+    assert key_name(1, True) == "e"
+    assert score.tempos.tolist() == [(0, 120.0)]
+    assert score.bar_starts().tolist() == [0, 1440, 2880]
+
+
+def test_voices_are_flattened_and_grace_notes_dropped() -> None:
+    m = stream.Measure(number=1)
+    m.insert(0, meter.TimeSignature("4/4"))
+    upper, lower = stream.Voice(), stream.Voice()
+    grace = n("D5", 1).getGrace()
+    upper.append([grace, n("C5", 4)])
+    lower.append([n("E4", 2), note.Rest(quarterLength=1), n("G4", 1)])
+    m.insert(0, upper)
+    m.insert(0, lower)
+    score = from_music21(stream.Part([m]))
+    assert rows(score) == [(0, 1920, 72, 0), (0, 960, 64, 0), (1440, 480, 67, 0)]
+
+
+def test_parts_names_programs_drums_title_and_opus() -> None:
+    violin = stream.Part()
+    violin.partName = "  Violin I  "
+    violin.insert(0, instrument.Violin())
+    violin.append(n("A4"))
+    unnamed = stream.Part()
+    unnamed.append(n("C3"))
+    drums = stream.Part()
+    drums.insert(0, instrument.BassDrum())
+    drums.append(n("C2"))
+    s = stream.Score([violin, unnamed, drums])
+    from music21 import metadata
+
+    s.metadata = metadata.Metadata(title="A Test", composer="Nobody")
+    score = from_music21(stream.Opus([s, stream.Score()]))
+    assert score.parts[0] == Part("Violin I", 40, False)
+    assert score.parts[1] == Part("Part 2", 0, False)
+    assert score.parts[2].is_drum
+    assert score.title == "A Test"
+    assert score.metadata == {"composer": "Nobody"}
+    assert rows(score) == [(0, 480, 69, 0), (0, 480, 48, 1), (0, 480, 36, 2)]
+
+
+def test_velocity_is_kept() -> None:
+    loud = n("C4")
+    loud.volume.velocity = 111
+    score = from_music21(stream.Part([loud, n("D4")]))
+    assert score.notes["velocity"].tolist() == [111, 80]
+
+
+def test_real_chorale_has_soprano_alto_tenor_bass() -> None:
+    score = from_music21(corpus.parse("bach/bwv66.6"))
+    assert [p.name for p in score.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
+    assert score.time_signatures.tolist() == [(0, 1, 4), (480, 4, 4)]
+    assert score.key_signatures.tolist() == [(0, 3, True)]  # f# minor
+    # Read through the corpus path, as the corpus build and `composer.io.read` do.
+    path = corpus.getWork("bach/bwv66.6")
+    from_file = read(path)
+    assert [p.name for p in from_file.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
+    assert np.array_equal(from_file.notes, score.notes)
+    soprano = from_file.part_notes(0)
+    assert soprano["pitch"][:4].tolist() == [73, 71, 69, 71]  # C#5 B4 A4 B4
+    assert soprano["start_tick"][:4].tolist() == [0, 240, 480, 960]
+
+
+# -- to_music21 --------------------------------------------------------------
+def test_round_trip_of_a_chorale_keeps_everything() -> None:
+    score = from_music21(corpus.parse("bach/bwv66.6"))
+    back = from_music21(to_music21(score))
+    assert back == score  # notes, parts, meter (with the pickup), key, tempo
+
+
+def test_round_trip_of_chords_overlaps_triplets_and_odd_lengths() -> None:
+    notes = notes_array(
+        start_tick=[0, 0, 0, 480, 960, 1120, 1280, 1440, 1920, 2000, 3840],
+        duration_ticks=[1920, 480, 480, 2400, 160, 160, 160, 2880, 80, 1000, 7],
+        pitch=[48, 64, 67, 62, 72, 74, 76, 79, 60, 61, 90],
+        part=[1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0],
+        velocity=[80, 90, 90, 70, 80, 80, 80, 100, 80, 80, 80],
+    )
+    score = Score(
+        notes,
+        [Part("Flute", 73), Part("Cello", 42)],
+        time_signatures=[(0, 4, 4), (3840, 3, 4)],
+        key_signatures=[(0, -3, True)],
+        tempos=[(0, 72.0), (1920, 90.0)],
+        title="odd",
+    )
+    m21 = to_music21(score)
+    assert [p.partName for p in m21.parts] == ["Flute", "Cello"]
+    back = from_music21(m21)
+    assert back == score
+    assert back.title == "odd"
+
+
+def test_partial_first_bar_exports_as_a_pickup_measure() -> None:
+    score = parse_tinynotation("4/4 g4 c'1 b2 c'2")
+    assert score.time_signatures.tolist() == [(0, 4, 4)]
+    with_pickup = score.replace(time_signatures=[(0, 1, 4), (480, 4, 4)])
+    m21 = to_music21(with_pickup)
+    first = m21.parts[0].getElementsByClass(stream.Measure)[0]
+    assert first.paddingLeft == 3.0
+    assert first.number == 0
+    assert first.getTimeSignatures()[0].ratioString == "4/4"
+    assert [x.offset for x in m21.parts[0].getElementsByClass(stream.Measure)][:3] == [0.0, 1.0, 5.0]
+    back = from_music21(m21)
+    assert back == with_pickup
+
+
+def test_ties_are_made_by_music21() -> None:
+    score = parse_tinynotation("3/4 c2 d2 e2")  # d crosses the barline
+    m21 = to_music21(score)
+    tied = [x for x in m21.recurse().notes if x.tie is not None]
+    assert [(x.nameWithOctave, x.tie.type) for x in tied] == [("D4", "start"), ("D4", "stop")]
+    assert from_music21(m21) == score
+
+
+# -- TinyNotation ------------------------------------------------------------
+def test_tinynotation_with_and_without_prefix() -> None:
+    a = parse_tinynotation("tinynotation: 3/4 c4 d8 e trip{f8 g a} b2.")
+    b = parse_tinynotation("3/4 c4 d8 e trip{f8 g a} b2.")
+    assert a == b
+    assert a.parts == (Part("Melody"),)
+    assert rows(a) == [(0, 480, 60, 0), (480, 240, 62, 0), (720, 240, 64, 0), (960, 160, 65, 0), (1120, 160, 67, 0), (1280, 160, 69, 0), (1440, 1440, 71, 0)]
+    assert a.time_signatures.tolist() == [(0, 3, 4)]
+
+
+def test_tinynotation_tie_merges() -> None:
+    assert rows(parse_tinynotation("4/4 c2 e2~ e4 r4 g2")) == [(0, 960, 60, 0), (960, 1440, 64, 0), (2880, 960, 67, 0)]
+
+
+# -- bad input -----------------------------------------------------------------
+def assert_one_line(exc: pytest.ExceptionInfo, *parts: str) -> None:
+    message = str(exc.value)
+    assert "\n" not in message
+    for part in parts:
+        assert part in message, (part, message)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("tinynotation:", "empty"),
+        ("c4 d4 zz9 e", "'zz9'"),
+        ("4/4 c4 d4 q e", "'q'"),
+        ("c4 trip{d e", "trip{"),
+        ("c4 d} e", "closes more states"),
+        ("r4 r2", "no notes"),
+    ],
+)
+def test_bad_tinynotation(text: str, expected: str) -> None:
+    with pytest.raises(ReadError) as exc:
+        parse_tinynotation(text)
+    assert_one_line(exc, "tinynotation", expected)
+
+
+def _musicxml_text() -> str:
+    from music21 import musicxml
+
+    s = stream.Score([stream.Part([measure(1, meter.TimeSignature("4/4"), n("C4", 4))])])
+    return musicxml.m21ToXml.GeneralObjectExporter(s).parse().decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("garbage.musicxml", "this is not xml at all"),
+        ("garbage.xml", "<html><body>hello</body></html>"),
+        ("truncated.musicxml", None),
+        ("notazip.mxl", b"PK\x03\x04 not really a zip"),
+        ("text.mxl", b"plain text"),
+        ("noparts.musicxml", '<?xml version="1.0"?><score-partwise version="4.0"><part-list/></score-partwise>'),
+        ("notunes.abc", "T:a title\nthis is not abc\n"),
+        ("garbage.abc", "X:1\nT:bad\nK:C\n!!!###$$$ zzzz\n"),
+        ("rests.abc", "X:1\nT:rests\nM:4/4\nL:1/4\nK:C\nz4|z4|\n"),
+    ],
+)
+def test_bad_files_raise_one_line_read_error(tmp_path, name: str, content: str | bytes | None) -> None:
+    path = tmp_path / name
+    if content is None:
+        text = _musicxml_text()
+        path.write_text(text[: len(text) // 2])
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(ReadError) as exc:
+        read(path)
+    assert_one_line(exc, str(path))
+
+
+def test_missing_and_empty_files(tmp_path) -> None:
+    with pytest.raises(ReadError) as exc:
+        read(tmp_path / "missing.musicxml")
+    assert_one_line(exc, "missing.musicxml", "no such file")
+    (tmp_path / "empty.abc").write_text("")
+    with pytest.raises(ReadError) as exc:
+        read(tmp_path / "empty.abc")
+    assert_one_line(exc, "empty.abc")
+
+
+TWO_TUNES = """X:3
+T:First
+M:3/4
+L:1/4
+K:G
+G A B|d2 B|
+
+X:7
+T:Second
+M:6/8
+L:1/8
+K:Em
+E2F G2A|B3 e3|
+"""
+
+
+def test_abc_tune_selection(tmp_path) -> None:
+    path = tmp_path / "two.abc"
+    path.write_text(TWO_TUNES)
+    first = read_abc(path)
+    assert first.title == "First"
+    assert first == read(path)
+    assert rows(first)[:2] == [(0, 480, 67, 0), (480, 480, 69, 0)]
+    second = read_abc(path, 7)
+    assert second.title == "Second"
+    assert second.key_signatures.tolist() == [(0, 1, True)]
+    assert second.time_signatures.tolist() == [(0, 6, 8)]
+    assert rows(second)[:2] == [(0, 480, 64, 0), (480, 240, 66, 0)]
+    with pytest.raises(ReadError) as exc:
+        read_abc(path, 5)
+    assert_one_line(exc, str(path), "X:5", "3, 7")
+
+
+def test_abc_pickup(tmp_path) -> None:
+    path = tmp_path / "pickup.abc"
+    path.write_text("X:1\nT:pick\nM:4/4\nL:1/4\nK:D\nA|d2 f2|a4|]\n")
+    score = read_abc(path)
+    assert score.time_signatures.tolist() == [(0, 1, 4), (480, 4, 4)]
+    assert rows(score) == [(0, 480, 69, 0), (480, 960, 74, 0), (1440, 960, 78, 0), (2400, 1920, 81, 0)]
+
+
+def test_musicxml_and_mxl_read_the_same(tmp_path) -> None:
+    score = from_music21(corpus.parse("bach/bwv66.6"))
+    path = tmp_path / "chorale.musicxml"
+    to_music21(score).write("musicxml", fp=str(path))
+    back = read_musicxml(path)
+    assert np.array_equal(back.notes, score.notes)
+    assert [p.name for p in back.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
+    assert back.time_signatures.tolist() == [(0, 1, 4), (480, 4, 4)]
