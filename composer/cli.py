@@ -373,6 +373,142 @@ def evaluate_command(model: str, corpus_dir: str, split: str) -> None:
     click.echo(f"token accuracy   {metrics['token_accuracy']:.4f}")
 
 
+# -- generation ------------------------------------------------------------
+def _sampling_options(func: Callable) -> Callable:
+    """One option per filter of composer.sampling.FILTERS (--temperature, --top-k, --top-p)."""
+    from composer.sampling import FILTERS, VALUE_TYPES
+
+    for name in reversed(list(FILTERS)):
+        doc = (FILTERS[name].__doc__ or "").strip().splitlines()[0]
+        func = click.option(f"--{name.replace('_', '-')}", name, type=VALUE_TYPES[name], default=None, help=doc)(func)
+    return func
+
+
+def _read_seed(seed: str | None) -> Any:
+    """A seed score from a file path or an inline TinyNotation string (``"tinynotation: 3/4 c4 d8 e"``)."""
+    if seed is None:
+        return None
+    if seed.strip().lower().startswith("tinynotation:"):
+        from composer.io.notation import parse_tinynotation
+
+        score = parse_tinynotation(seed)
+        source = seed.strip()
+    else:
+        from composer.io import read
+
+        score = read(seed)
+        source = Path(seed).name
+    return score.replace(metadata={**score.metadata, "source": source})
+
+
+def _output_paths(outputs: tuple[str, ...], num_samples: int, force: bool) -> list[list[Path]]:
+    """Per sample, its output files (out.mid -> out-1.mid, out-2.mid, ... for several samples); checked before any work."""
+    from composer.io import WRITERS
+    from composer.io._atomic import check_writable
+
+    if not outputs:
+        raise click.UsageError("give at least one output file with -o")
+    for out in outputs:
+        suffix = Path(out).suffix.lower()
+        if suffix not in WRITERS:
+            raise click.BadParameter(f"unsupported output suffix {suffix or '(none)'!r} in {out!r}; expected one of {_output_suffixes()}", param_hint="'-o'")
+    if len({str(Path(o).resolve()) for o in outputs}) != len(outputs):
+        raise click.BadParameter("the same output file is given twice", param_hint="'-o'")
+    per_sample = []
+    for i in range(num_samples):
+        paths = [Path(o) if num_samples == 1 else Path(o).with_name(f"{Path(o).stem}-{i + 1}{Path(o).suffix}") for o in outputs]
+        for path in paths:
+            check_writable(path, force=force)
+        per_sample.append(paths)
+    return per_sample
+
+
+def _generation_command(mode: str, seed: str | None, outputs: tuple[str, ...], model: str, force: bool, num_samples: int, **settings: Any) -> None:
+    from composer.generate import GenerationSettings, generate_batch
+    from composer.io import write
+    from composer.modelfile import load_model
+
+    if settings.get("tempo") is not None:
+        settings["tempo_qpm"] = settings.pop("tempo")
+    else:
+        settings.pop("tempo", None)
+    paths = _output_paths(outputs, num_samples, force)
+    config = GenerationSettings(mode=mode, **settings)
+    score_seed = _read_seed(seed)
+    network = load_model(model)
+    pieces = generate_batch(network, score_seed, config, num_samples=num_samples)
+    for piece, targets in zip(pieces, paths):
+        for path in targets:
+            write(piece, path, force=force)
+            click.echo(f"wrote {path}")
+
+
+def _generation_options(func: Callable) -> Callable:
+    options = [
+        click.option("-o", "--output", "outputs", multiple=True, required=True, metavar="OUT", help="Output file; the suffix picks the format. Repeat for several formats."),
+        click.option("--model", default="chorale", show_default=True, help="Model name (see `composer models`) or path to a .safetensors model file."),
+        click.option("--style", default=None, help="Style token, where the model knows several (e.g. chorale, folk)."),
+        click.option("--key", default=None, help="Key, e.g. G, e (minor), 'F# minor'. Notes stay in its scale unless --allow-chromatic."),
+        click.option("--time-signature", default=None, help="Meter, e.g. 3/4."),
+        click.option("--tempo", type=click.FloatRange(10, 400), default=None, help="Tempo in quarter notes per minute."),
+        click.option("--allow-chromatic", is_flag=True, help="Allow notes outside the key's scale."),
+        click.option("--random-seed", type=int, default=0, show_default=True, help="Same seed, same output, byte for byte."),
+        click.option("--num-samples", type=click.IntRange(1, 64), default=1, show_default=True, help="Variations sampled as one batch: OUT-1, OUT-2, ..."),
+        click.option("--force", is_flag=True, help="Replace output files that exist."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return _sampling_options(func)
+
+
+@cli.command("generate")
+@click.argument("seed", required=False, metavar="[SEED]")
+@click.option("--mode", type=click.Choice(["continue", "harmonize"]), default="continue", show_default=True, help="continue: the seed opens the piece; harmonize: the seed is the top voice throughout.")
+@click.option("--bars", type=click.IntRange(1, 512), default=16, show_default=True, help="Complete bars in the output, seed included.")
+@_generation_options
+def generate_command(seed: str | None, mode: str, **kwargs: Any) -> None:
+    """Write music from a seed: a MIDI/MusicXML/ABC file or "tinynotation: 3/4 c4 d8 e" (no SEED: from scratch)."""
+    _generation_command(mode, seed, **kwargs)
+
+
+@cli.command("harmonize")
+@click.argument("melody", metavar="MELODY")
+@_generation_options
+def harmonize_command(melody: str, **kwargs: Any) -> None:
+    """Keep MELODY note for note as the top voice and write the voices under it."""
+    _generation_command("harmonize", melody, bars=1, **kwargs)
+
+
+@cli.command("models")
+def models_command() -> None:
+    """The models composer can find by name, with their style, size and test bits per note."""
+    import json as _json
+
+    from composer.modelfile import read_header, search_path
+
+    rows = []
+    seen = set()
+    for folder in search_path():
+        for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+            if path.stem in seen:
+                continue
+            try:
+                meta = read_header(path)
+            except ComposerError:
+                continue
+            seen.add(path.stem)
+            training = _json.loads(meta.get("training", "{}"))
+            styles = ", ".join(sorted(training.get("styles", {}))) or "?"
+            test = training.get("test_bits_per_note")
+            rows.append((path.stem, meta["arch"], styles, f"{path.stat().st_size / 1e6:.1f} MB", f"{test:.3f}" if test is not None else "-", str(path)))
+    if not rows:
+        raise click.ClickException("no models found (search path: $COMPOSER_MODELS, then composer's models/)")
+    header = ("name", "arch", "styles", "size", "test bits/note", "path")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
 def main() -> None:
     # OpenMP's default spin-waiting makes torch threads crawl when a core is busy elsewhere.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import os
 import re
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -49,12 +49,17 @@ FOLK_SOURCES: dict[str, tuple[str, int]] = {
     "ryansMammoth": ("ryans", 450),
     "essenFolksong": ("essen", 450),
 }
+_C1_CONTROLS = re.compile("[\x80-\x9f]")
 # Steps a quarter note when comparing note content for duplicates (covers 16ths and triplets).
 DEDUP_STEPS_PER_BEAT = 12
 
 
 class CorpusError(ComposerError):
     """A corpus folder is missing, is not a corpus, or cannot be (re)built."""
+
+
+class _Skip(Exception):
+    """A source that reads fine but does not belong in its collection."""
 
 
 def split_of(file_name: str) -> str:
@@ -172,17 +177,15 @@ def _content_hash(score: Any) -> str:
 
 def _chorale_score(task: _Task) -> Any:
     import numpy as np
-    from music21 import converter
 
-    from composer.io.notation import from_music21
+    from composer.io.notation import read_with_music21
     from composer.score import Part, select_parts
 
-    parsed = converter.parseFile(task.path, forceSource=True, storePickle=False)
-    score = from_music21(parsed)
+    score = read_with_music21(task.path)
     voiced = [i for i in range(score.num_parts) if len(score.part_notes(i))]
     if len(voiced) != 4:
         names = ", ".join(score.parts[i].name for i in voiced)
-        raise ValueError(f"{len(voiced)} parts with notes ({names}), expected 4 voices")
+        raise _Skip(f"{len(voiced)} parts with notes ({names}), expected 4 voices")
     # Top to bottom by mean pitch: the files list voices in that order, but don't trust it.
     order = sorted(voiced, key=lambda i: -float(np.mean(score.part_notes(i)["pitch"])))
     score = select_parts(score, order)
@@ -194,20 +197,33 @@ def _chorale_score(task: _Task) -> Any:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _has_cp437_titles(path: str) -> bool:
+    """True for music21's Essen files whose titles are DOS (CP437) text read as Latin-1.
+
+    Those files show C1 control characters ("M\\x81llerlied" for "Müllerlied");
+    the other files' accents ("Rádái", Irish) are genuine.
+    """
+    return bool(_C1_CONTROLS.search(Path(path).read_text(encoding="utf-8", errors="replace")))
+
+
 def _folk_score(task: _Task) -> Any:
     from composer.io.notation import read_abc
-    from composer.score import Part
+    from composer.score import Part, select_parts
 
     score = read_abc(task.path, task.number)
     voiced = [i for i in range(score.num_parts) if len(score.part_notes(i))]
     if len(voiced) != 1:
-        raise ValueError(f"{len(voiced)} parts with notes, expected one melody")
-    if voiced[0] != 0 or score.num_parts != 1:
-        from composer.score import select_parts
-
+        raise _Skip(f"{len(voiced)} parts with notes, expected one melody")
+    if score.num_parts != 1:
         score = select_parts(score, voiced)
+    title = score.title
+    if task.source.startswith("essenFolksong/") and _has_cp437_titles(task.path) and re.search("[\x80-\xff]", title):
+        with contextlib.suppress(UnicodeError):
+            title = title.encode("latin-1").decode("cp437")
     return score.replace(
         parts=(Part(FOLK_PART, 0),),
+        title=title,
         metadata={"source": f"music21 corpus {task.source}"},
     )
 
@@ -239,6 +255,8 @@ def _convert(job: tuple[_Task, str]) -> tuple[str, Any]:
     task, out_folder = job
     try:
         score = _chorale_score(task) if task.collection == "chorales" else _folk_score(task)
+    except _Skip as exc:
+        return "skip", str(exc)
     except Exception as exc:  # a bad source is reported and skipped, never fatal
         reason = _one_line(exc)
         # Reasons go into committed files: no machine-specific paths.
@@ -267,13 +285,20 @@ def _write_csv(path: Path, fields: Sequence[str], rows: Iterable[dict[str, Any]]
     writer.writeheader()
     for row in rows:
         writer.writerow(row)
-    path.write_text(buffer.getvalue(), encoding="utf-8")
+    path.write_bytes(buffer.getvalue().encode("utf-8"))  # "\n" line ends on every platform
+
+
+def _collection_folders(corpus_dir: Path) -> list[str]:
+    """Sub-folders with a manifest: the known collections first, in table order, then others by name."""
+    if not corpus_dir.is_dir():
+        return []
+    found = sorted(p.name for p in corpus_dir.iterdir() if (p / MANIFEST).is_file())
+    return [n for n in COLLECTIONS if n in found] + [n for n in found if n not in COLLECTIONS]
 
 
 def is_corpus(corpus_dir: str | Path) -> bool:
-    """True when the folder holds at least one collection with a manifest."""
-    corpus_dir = Path(corpus_dir)
-    return corpus_dir.is_dir() and any((corpus_dir / name / MANIFEST).is_file() for name in COLLECTIONS)
+    """True when the folder holds at least one collection folder with a manifest."""
+    return bool(_collection_folders(Path(corpus_dir)))
 
 
 def _check_corpus(corpus_dir: str | Path) -> Path:
@@ -281,7 +306,7 @@ def _check_corpus(corpus_dir: str | Path) -> Path:
     if not corpus_dir.exists():
         raise CorpusError(f"{corpus_dir}: no such corpus folder (build one with 'composer corpus build')")
     if not is_corpus(corpus_dir):
-        raise CorpusError(f"{corpus_dir}: not a composer corpus (expected {'/ or '.join(COLLECTIONS)}/ with a {MANIFEST})")
+        raise CorpusError(f"{corpus_dir}: not a composer corpus (expected sub-folders such as {', '.join(COLLECTIONS)} with a {MANIFEST})")
     return corpus_dir
 
 
@@ -290,12 +315,13 @@ def load_manifest(corpus_dir: str | Path, collection: str) -> list[dict[str, Any
     corpus_dir = _check_corpus(corpus_dir)
     path = corpus_dir / collection / MANIFEST
     if not path.is_file():
-        present = ", ".join(name for name in COLLECTIONS if (corpus_dir / name / MANIFEST).is_file())
+        present = ", ".join(_collection_folders(corpus_dir))
         raise CorpusError(f"{corpus_dir}: no collection {collection!r}; this corpus has {present}")
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames is None or tuple(reader.fieldnames) != MANIFEST_FIELDS:
-            raise CorpusError(f"{path}: expected columns {','.join(MANIFEST_FIELDS)}, got {','.join(reader.fieldnames or [])}")
+        missing = [f for f in MANIFEST_FIELDS if f not in (reader.fieldnames or [])]
+        if missing:
+            raise CorpusError(f"{path}: expected columns {','.join(MANIFEST_FIELDS)}, missing {','.join(missing)}")
         rows = []
         for line, row in enumerate(reader, start=2):
             try:
@@ -303,6 +329,8 @@ def load_manifest(corpus_dir: str | Path, collection: str) -> list[dict[str, Any
                 row["bars"] = int(row["bars"])
             except (TypeError, ValueError) as exc:
                 raise CorpusError(f"{path}, line {line}: notes and bars must be whole numbers") from exc
+            if row["split"] not in SPLITS:
+                raise CorpusError(f"{path}, line {line}: split must be one of {', '.join(SPLITS)}, got {row['split']!r}")
             rows.append(row)
     return sorted(rows, key=lambda r: r["file"])
 
@@ -317,9 +345,8 @@ def load_skipped(corpus_dir: str | Path, collection: str) -> list[tuple[str, str
 
 
 def collections_of(corpus_dir: str | Path) -> list[str]:
-    """The collections (with manifests) present in a corpus folder."""
-    corpus_dir = _check_corpus(corpus_dir)
-    return [name for name in COLLECTIONS if (corpus_dir / name / MANIFEST).is_file()]
+    """The collections (folders with manifests) of a corpus folder."""
+    return _collection_folders(_check_corpus(corpus_dir))
 
 
 def iter_files(corpus_dir: str | Path, collection: str, split: str | None = None) -> list[Path]:
@@ -331,29 +358,18 @@ def iter_files(corpus_dir: str | Path, collection: str, split: str | None = None
     return [folder / row["file"] for row in rows if split is None or row["split"] == split]
 
 
-def info(corpus_dir: str | Path) -> dict[str, Any]:
-    """Counts of files and notes per collection and split, from the manifests.
+def info(corpus_dir: str | Path) -> dict[str, dict[str, dict[str, int]]]:
+    """Files and notes per collection and split, from the manifests.
 
-    ``{"collections": {name: {"files", "notes", "skipped", "splits": {split: {"files", "notes"}}}},
-    "files": total, "notes": total}``
+    ``{collection: {"train": {"files": n, "notes": n}, "valid": {...}, "test": {...}}}``
     """
-    out: dict[str, Any] = {"collections": {}, "files": 0, "notes": 0}
+    out: dict[str, dict[str, dict[str, int]]] = {}
     for name in collections_of(corpus_dir):
-        rows = load_manifest(corpus_dir, name)
         splits = {s: {"files": 0, "notes": 0} for s in SPLITS}
-        for row in rows:
-            bucket = splits.setdefault(row["split"], {"files": 0, "notes": 0})
-            bucket["files"] += 1
-            bucket["notes"] += row["notes"]
-        entry = {
-            "files": len(rows),
-            "notes": sum(r["notes"] for r in rows),
-            "skipped": len(load_skipped(corpus_dir, name)),
-            "splits": splits,
-        }
-        out["collections"][name] = entry
-        out["files"] += entry["files"]
-        out["notes"] += entry["notes"]
+        for row in load_manifest(corpus_dir, name):
+            splits[row["split"]]["files"] += 1
+            splits[row["split"]]["notes"] += row["notes"]
+        out[name] = splits
     return out
 
 
@@ -361,41 +377,50 @@ def info(corpus_dir: str | Path) -> dict[str, Any]:
 _README_HEAD = """\
 # midi_corpus: MIDI files built from music21's corpus
 
-Generated by `composer corpus build` (`composer.corpus.build`); do not edit by
-hand: rerunning the build rewrites this folder, byte for byte the same for
-the same music21 version ({music21}).
+Generated by `composer corpus build` (in Python: `composer.corpus.build("midi_corpus")`).
+Do not edit by hand: a rebuild rewrites the whole folder, byte for byte the
+same for the same versions of composer and music21 (this one: music21
+{music21}). It takes about a minute on two cores.
 
 ## Provenance
 
 Every piece comes from the corpus that ships inside the music21 package
-(`music21/corpus/`); nothing is downloaded. The notes are taken as written
-(repeats are not expanded), ties are merged, grace notes are dropped, and a
-pickup bar becomes a short first bar with its own time signature (for example
-1/4, then 4/4 from the first downbeat). Files are written at 480 ticks per
-quarter note by `composer.io.midi.write_midi`.
+(`music21/corpus/`); nothing is downloaded. The notes are taken as written:
+repeats are not expanded (so pieces whose repeats music21 cannot expand, such
+as `bach/bwv277`, are included as written), ties are merged, grace notes are
+dropped, and a pickup becomes a short first bar with its own time signature
+(for example 1/4, then 4/4 from the first downbeat). Files are written at 480
+ticks per quarter note by `composer.io.midi.write_midi`; titles inside the
+MIDI files are plain ASCII, the manifests keep them in full.
 
 - `chorales/`: every four-part Bach chorale in `music21/corpus/bach/`
-  (`.mxl`, `.xml`, and `.krn` where no other encoding exists). Pieces with
-  more or fewer than four parts (instrumental parts, divided voices) are left
-  out, as are pieces whose notes duplicate an earlier file (compared on a
+  (`.mxl` and `.xml` files; a `.krn` only where no other encoding of the
+  piece exists). Pieces with more or fewer than four parts (instrumental
+  parts, divided voices, `bwv846` which is no chorale) are left out, as are
+  pieces whose notes repeat an earlier file's exactly (compared on a
   1/{steps}-beat grid; the first by source path is kept). Parts are named
   Soprano, Alto, Tenor, Bass from top to bottom, General MIDI program 52
   (Choir Aahs). A file is named after its BWV number (`bwv269.mid`); the
   movement number stays (`bwv66.6.mid`) only where two sources share a BWV
   number.
-- `folk/`: one melody (part "Melody", program 0) per file, a fixed sample of
-  {folk_quota}: in each collection the tunes come in the order of the sha1 of
-  `folder/file#X` and the first ones are taken. O'Neill's tunes are named by
-  their number in the book (`oneills1850_0123.mid`; where two files of
-  music21's transcribe the same number, the first file is used), Ryan's by
-  their file (`ryans_acaciareel.mid`), Essen's by file and tune number
-  (`essen_altdeu10_0007.mid`).
+- `folk/`: one melody per file (part "Melody", program 0), a fixed sample:
+  {folk_quota}.
+  Within each collection the tunes are ordered by the sha1 of
+  `folder/file#X` and the first ones are taken, a spread-out sample that
+  does not change when music21 changes how it parses a tune. O'Neill's tunes
+  are named by their number in the book (`oneills1850_0123.mid`; where two of
+  music21's files transcribe the same number, the first file is used), Ryan's
+  by their file (`ryans_acaciareel.mid`), Essen's by file and tune number
+  (`essen_altdeu10_0007.mid`). Several of music21's Essen files hold their
+  titles as DOS (CP437) text read as Latin-1 ("M\\x81llerlied"); in the files
+  that show such characters the titles are decoded again ("Müllerlied").
 
 Each folder has `manifest.csv` (file, title, source, key, meter, notes, bars,
 split; sorted by file; `source` is the music21 corpus path, with `#X` for
-tune X of an ABC file; `key` is upper case for major and lower case for
-minor; `meter` is the first real time signature, not a pickup's) and
-`skipped.csv` (each source left out, and why).
+tune X of an ABC file; `key` comes from the key signature, upper case for
+major and lower case for minor, so a modal tune shows its signature's major
+key; `meter` is the first real time signature, not a pickup's, and 4/4
+where the source has none) and `skipped.csv` (each source left out, and why).
 
 ## Splits
 
@@ -429,18 +454,21 @@ the encodings before any commercial use of this folder.
 def _readme(corpus_dir: Path) -> str:
     import music21
 
-    quota = ", ".join(f"{q} from {folder}" for folder, (_, q) in FOLK_SOURCES.items())
+    quota = "; ".join(f"{q} tunes of `{folder}`" for folder, (_, q) in FOLK_SOURCES.items())
     text = _README_HEAD.format(music21=music21.__version__, steps=DEDUP_STEPS_PER_BEAT, folk_quota=quota)
-    summary = info(corpus_dir)
-    for name, entry in summary["collections"].items():
-        s = entry["splits"]
+    all_files = all_notes = 0
+    for name, splits in info(corpus_dir).items():
+        files = sum(s["files"] for s in splits.values())
+        notes = sum(s["notes"] for s in splits.values())
+        all_files, all_notes = all_files + files, all_notes + notes
+        skipped = len(load_skipped(corpus_dir, name))
         text += (
-            f"| {name} | {entry['files']} | {entry['notes']} | {s['train']['files']} | "
-            f"{s['valid']['files']} | {s['test']['files']} | {entry['skipped']} |\n"
+            f"| {name} | {files} | {notes} | {splits['train']['files']} | "
+            f"{splits['valid']['files']} | {splits['test']['files']} | {skipped} |\n"
         )
-    text += f"| all | {summary['files']} | {summary['notes']} | | | | |\n"
+    text += f"| all | {all_files} | {all_notes} | | | | |\n"
     text += "\n## Skipped sources\n"
-    for name in summary["collections"]:
+    for name in collections_of(corpus_dir):
         skipped = load_skipped(corpus_dir, name)
         text += f"\n### {name} ({len(skipped)})\n\n"
         if not skipped:
@@ -529,10 +557,9 @@ def build(
     ``limit`` takes only the first pieces of each collection (for tests).
     ``progress(collection, done, total)`` is called as pieces finish.
 
-    Returns ``{"out_dir": str, "seconds": float, "collections": {name:
-    {"written": int, "notes": int, "skipped": [(source, reason), ...]}}}``.
+    Returns ``{collection: {"written": int, "notes": int, "skipped":
+    [(source, reason), ...]}}`` for the collections built.
     """
-    started = time.monotonic()
     out_dir = Path(out_dir)
     collections = tuple(dict.fromkeys(collections))
     if not collections:
@@ -557,23 +584,25 @@ def build(
     if not (root / "bach").is_dir():
         raise CorpusError(f"{root}: music21's corpus is not installed (no bach/ folder)")
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
     try:
-        summary: dict[str, Any] = {"out_dir": str(out_dir), "collections": {}}
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
+    except OSError as exc:
+        raise CorpusError(f"{out_dir}: cannot create a folder beside it ({exc.strerror or exc})") from exc
+    try:
+        summary: dict[str, Any] = {}
         for name in collections:
-            summary["collections"][name] = _build_collection(name, tmp / name, root, workers, limit, progress)
-        if out_dir.is_dir() and is_corpus(out_dir):
-            for name in COLLECTIONS:
-                if name not in collections and (out_dir / name / MANIFEST).is_file():
+            summary[name] = _build_collection(name, tmp / name, root, workers, limit, progress)
+        if is_corpus(out_dir):
+            for name in _collection_folders(out_dir):
+                if name not in collections:
                     shutil.copytree(out_dir / name, tmp / name)
-        (tmp / README).write_text(_readme(tmp), encoding="utf-8")
+        (tmp / README).write_bytes(_readme(tmp).encode("utf-8"))
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a corpus is meant to be shared
         _swap(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
 
 

@@ -219,3 +219,48 @@ def _save(data: TokenData, directory: Path) -> Path | None:
         return directory
     except OSError:
         return None  # an unwritable cache folder only costs time
+
+
+def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
+    """Per style in a split: number of pieces, the most common parts (GM programs), each part's pitch range.
+
+    Generation uses these: the parts a style writes, and the range a part's
+    pitches are kept in.
+    """
+    from collections import Counter
+
+    from composer.tokens import K_BAR, K_PART, K_PITCH, K_PROGRAM, K_STYLE
+
+    kinds, values = tokenizer.kinds, tokenizer.values
+    headers: dict[str, Counter] = {}
+    ranges: dict[str, dict[int, list[int]]] = {}
+    for i in range(len(split)):
+        ids = np.asarray(split.piece(i), np.int64)
+        k = kinds[ids]
+        first_bar = int(np.argmax(k == K_BAR)) if (k == K_BAR).any() else len(ids)
+        styles = ids[:first_bar][k[:first_bar] == K_STYLE]
+        style = tokenizer.config.styles[int(values[styles[0]])] if len(styles) else "unknown"
+        programs = tuple(int(v) for v in values[ids[:first_bar][k[:first_bar] == K_PROGRAM]])
+        headers.setdefault(style, Counter())[programs] += 1
+        # The part of each token: the last Part token before it (part 0 before any).
+        is_part = k == K_PART
+        last_part_at = np.maximum.accumulate(np.where(is_part, np.arange(len(ids)), -1))
+        part = np.where(last_part_at >= 0, values[ids[np.maximum(last_part_at, 0)]], 0)
+        pitch = k == K_PITCH
+        per_style = ranges.setdefault(style, {})
+        for p in np.unique(part[pitch]).tolist():
+            notes = values[ids[pitch & (part == p)]]
+            lo, hi = int(notes.min()), int(notes.max())
+            old = per_style.get(p, [lo, hi])
+            per_style[p] = [min(old[0], lo), max(old[1], hi)]
+    out = {}
+    for style, counter in headers.items():
+        programs = list(counter.most_common(1)[0][0]) or [0]
+        per_part = ranges.get(style, {})
+        fallback = [min((r[0] for r in per_part.values()), default=0), max((r[1] for r in per_part.values()), default=127)]
+        out[style] = {
+            "pieces": int(sum(counter.values())),
+            "programs": programs,
+            "pitch_ranges": [per_part.get(p, fallback) for p in range(len(programs))],
+        }
+    return out

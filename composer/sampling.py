@@ -61,14 +61,15 @@ def _check_top_p(value: float) -> float:
 
 
 def temperature(logits: torch.Tensor, value: float) -> torch.Tensor:
-    """Divide logits by ``value`` (> 0): below 1 sharpens, above 1 flattens."""
+    """Divide the logits by this (> 0): below 1 sharpens, above 1 flattens."""
     _check_logits(logits, "temperature")
     return logits / _check_temperature(value)
 
 
 def top_k(logits: torch.Tensor, value: int) -> torch.Tensor:
-    """Keep the ``value`` highest logits per row, -inf elsewhere.
+    """Sample only from the k most likely tokens (k >= 1).
 
+    Keeps the ``value`` highest logits per row, -inf elsewhere.
     Ties with the k-th value are all kept (so a row may keep more than k),
     which makes the result independent of sort order.
     """
@@ -81,8 +82,9 @@ def top_k(logits: torch.Tensor, value: int) -> torch.Tensor:
 
 
 def top_p(logits: torch.Tensor, value: float) -> torch.Tensor:
-    """Nucleus filter: keep the smallest set of most likely tokens whose probability mass >= ``value``.
+    """Sample only from the most likely tokens whose probabilities add up to p (0 < p <= 1).
 
+    Nucleus filter: keep the smallest set of most likely tokens whose probability mass >= ``value``.
     A token is dropped when the tokens ranked strictly above it already reach
     ``value``; the most likely token is always kept.  Equal logits are ranked
     by the (stable) sort, i.e. lower token id first.
@@ -106,6 +108,8 @@ FILTERS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
 }
 
 _CHECKS = {"temperature": _check_temperature, "top_k": _check_top_k, "top_p": _check_top_p}
+# The value type of each filter, for command-line options built from FILTERS.
+VALUE_TYPES: dict[str, type] = {"temperature": float, "top_k": int, "top_p": float}
 # Values at which a filter changes nothing; skipped so the common case costs no kernels.
 _IDENTITY = {"temperature": 1.0, "top_k": None, "top_p": 1.0}
 

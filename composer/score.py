@@ -61,6 +61,38 @@ def key_tonic_pitch_class(sharps: int, minor: bool) -> int:
     return (7 * sharps + (9 if minor else 0)) % 12
 
 
+def parse_key(text: str) -> tuple[int, bool]:
+    """(sharps, minor) from 'G', 'e', 'F# minor', 'Bb major', 'c#m' (a lower-case tonic alone means minor)."""
+    raw = str(text).strip()
+    words = raw.replace("-", " ").split()
+    if not words:
+        raise ScoreError(f"key: expected e.g. 'G', 'e', 'F# minor' or 'Bb major', got {text!r}")
+    tonic, mode = words[0], " ".join(words[1:]).lower()
+    if len(words) == 1 and len(tonic) > 1 and tonic.endswith("m") and tonic[:-1].lower() in {t.lower() for t in _MINOR_TONICS}:
+        tonic, mode = tonic[:-1], "minor"
+    if mode not in ("", "major", "minor", "maj", "min"):
+        raise ScoreError(f"key: mode must be 'major' or 'minor', got {mode!r} in {text!r}")
+    minor = mode.startswith("min") or (mode == "" and tonic[:1].islower())
+    table = _MINOR_TONICS if minor else _MAJOR_TONICS
+    names = {name.lower(): i for i, name in enumerate(table)}
+    index = names.get(tonic.lower())
+    if index is None:
+        raise ScoreError(f"key: unknown tonic {tonic!r} in {text!r}; expected a letter A-G with # or b")
+    return (index if index <= 7 else index - 15), minor
+
+
+def parse_time_signature(text: str) -> tuple[int, int]:
+    """(numerator, denominator) from '3/4'."""
+    parts = str(text).strip().split("/")
+    try:
+        num, den = int(parts[0]), int(parts[1])
+        if len(parts) != 2 or num < 1 or den < 1 or den & (den - 1):
+            raise ValueError
+    except (ValueError, IndexError):
+        raise ScoreError(f"time signature: expected N/D with D a power of two (e.g. 3/4, 6/8), got {text!r}") from None
+    return num, den
+
+
 @dataclass(frozen=True)
 class Part:
     """One part (staff/instrument) of a score."""

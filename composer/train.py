@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from composer.dataset import TokenData, TokenSplit, load_tokens
+from composer.dataset import TokenData, TokenSplit, load_tokens, style_profiles
 from composer.errors import ComposerError
 from composer.modelfile import Model, load_model, save_model
 from composer.tokens import Tokenizer, TokenizerConfig
@@ -73,6 +73,8 @@ class TrainConfig:
             raise TrainingError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.warmup_steps < 0 or not 0 <= self.max_transpose <= 12 or not 0 <= self.min_lr_ratio <= 1:
             raise TrainingError("warmup_steps must be >= 0, max_transpose 0..12 and min_lr_ratio 0..1")
+        if self.random_seed < 0:  # numpy's seed sequences (the batches of each step) take no negative seeds
+            raise TrainingError(f"random_seed must be >= 0, got {self.random_seed}")
 
 
 @dataclass
@@ -373,6 +375,8 @@ def train(
                     raise TrainingError(f"{path}: exists (use --resume to continue its run, or --force to start over)")
             if not output.parent.is_dir():
                 raise TrainingError(f"{output}: folder {output.parent} does not exist")
+            if force and ckpt.exists():
+                ckpt.unlink()  # starting over: a later --resume must not find the old run
         tokenizer = Tokenizer(tokenizer_config or TokenizerConfig())
         model_config = {"vocab_size": len(tokenizer), **(model_options or {})}
         if config.arch == "transformer":
@@ -414,6 +418,7 @@ def train(
         "train_tokens": train_split.num_tokens,
         "train_config": dataclasses.asdict(config),
         "parameters": network.num_parameters(),
+        "styles": style_profiles(train_split, tokenizer),
         "library_versions": library_versions(),
         "device": torch_device.type,
         "processes": dist.world,
@@ -425,10 +430,13 @@ def train(
     stopped_early = False
     step = start_step
 
+    saved_at = [-1]
+
     def checkpoint() -> None:
-        if dist.main:
+        if dist.main and saved_at[0] != step:
             state["step"] = step
             _save_checkpoint(ckpt, network, optimizer, tokenizer, state)
+            saved_at[0] = step
 
     network.train()
     try:
@@ -530,7 +538,7 @@ def _evaluate_and_keep(network: Any, valid: TokenSplit, tokenizer: Tokenizer, de
     """Validate on rank 0, save the model if it improved, and agree across ranks whether to stop."""
     import torch
 
-    stop = torch.zeros(1)
+    stop = torch.zeros(1, device=device)  # NCCL broadcasts only device tensors
     if dist.main:
         metrics = score_split(network, valid, tokenizer.pad_id, device)
         bpn = metrics["bits_per_note"]

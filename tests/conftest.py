@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import mido
-import numpy as np
-import pytest
+# Before torch loads: OpenMP's spin-waiting makes torch threads crawl on a busy core.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from composer.score import Part, Score, notes_array
+from pathlib import Path  # noqa: E402
+
+import mido  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from composer.score import Part, Score, notes_array  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "midi_corpus"

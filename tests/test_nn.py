@@ -26,6 +26,16 @@ TINY = {
 ATOL = 1e-4
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny models gain nothing from threads, and OpenMP workers spin-waiting
+    # on a busy machine can make them many times slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny(arch: str, seed: int = 0, **overrides) -> LanguageModel:
     torch.manual_seed(seed)
     return build_model(arch, {**TINY[arch], **overrides}).eval()
@@ -88,14 +98,16 @@ def test_step_outputs_are_inference_tensors_without_grad(arch: str) -> None:
 # --- transformer sliding window ---------------------------------------------
 
 
-def test_transformer_generates_past_context_len() -> None:
-    C = 8
+@pytest.mark.parametrize("C", [1, 8])
+def test_transformer_generates_past_context_len(C: int) -> None:
     model = tiny("transformer", context_len=C)
     ids = random_ids(2, 40)
     cache = model.new_cache(2)
+    buffer = cache.kv.data_ptr()
     got = torch.stack([model.step(ids[:, t], cache) for t in range(40)], 1)
     assert cache.pos == 40
     assert cache.length <= cache.capacity == 2 * C
+    assert cache.kv.data_ptr() == buffer  # preallocated: never reallocated or grown
     assert torch.isfinite(got).all()
     with torch.no_grad():
         # Before the window slides: plain causal forward.
@@ -183,7 +195,10 @@ def test_loss_falls_on_repeating_pattern(arch: str) -> None:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(vocab_size=50, d_model=250, n_heads=8), "n_heads must divide d_model: got d_model=250, n_heads=8"),
+        (
+            dict(vocab_size=50, d_model=250, n_heads=8),
+            "n_heads must divide d_model: got d_model=250, n_heads=8",
+        ),
         (dict(vocab_size=50, d_model=24, n_heads=8), "even head size"),
         (dict(vocab_size=0), "vocab_size must be >= 1, got 0"),
         (dict(vocab_size=50.0), "vocab_size must be an int"),
@@ -208,7 +223,10 @@ def test_transformer_config_validation(kwargs: dict, message: str) -> None:
         (dict(vocab_size=50, n_layers=0), "n_layers must be >= 1"),
         (dict(vocab_size=50, d_hidden=1.5), "d_hidden must be an int"),
         (dict(vocab_size=50, dropout="0.2"), "dropout must be a number"),
-        (dict(vocab_size=50, tie_embeddings=True), "tie_embeddings needs d_embed == d_hidden: got d_embed=256, d_hidden=512"),
+        (
+            dict(vocab_size=50, tie_embeddings=True),
+            "tie_embeddings needs d_embed == d_hidden: got d_embed=256, d_hidden=512",
+        ),
     ],
 )
 def test_lstm_config_validation(kwargs: dict, message: str) -> None:

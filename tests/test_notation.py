@@ -330,6 +330,15 @@ def test_bad_files_raise_one_line_read_error(tmp_path, name: str, content: str |
     assert_one_line(exc, str(path))
 
 
+def test_abc_note_music21_cannot_read_is_an_error_not_a_c(tmp_path, capfd) -> None:
+    path = tmp_path / "badnote.abc"
+    path.write_text("X:1\nT:bad\nM:4/4\nL:1/4\nK:C\nC D w2 E|\n")
+    with pytest.raises(ReadError) as exc:
+        read(path)
+    assert_one_line(exc, str(path), "'w2'")
+    assert capfd.readouterr().err == ""  # music21's own warning is not printed
+
+
 def test_missing_and_empty_files(tmp_path) -> None:
     with pytest.raises(ReadError) as exc:
         read(tmp_path / "missing.musicxml")
@@ -389,3 +398,29 @@ def test_musicxml_and_mxl_read_the_same(tmp_path) -> None:
     assert np.array_equal(back.notes, score.notes)
     assert [p.name for p in back.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
     assert back.time_signatures.tolist() == [(0, 1, 4), (480, 4, 4)]
+
+
+# -- property: Score -> music21 -> Score keeps the notes -----------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NOTE = st.tuples(st.integers(0, 40), st.integers(1, 12), st.integers(30, 90), st.integers(0, 1), st.integers(1, 127))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    unit=st.sampled_from([60, 80, 120, 160, 240, 480]),
+    raw=st.lists(_NOTE, min_size=1, max_size=20),
+    meter_=st.sampled_from([(4, 4), (3, 4), (6, 8), (2, 2), (5, 8)]),
+    pickup=st.booleans(),
+)
+def test_round_trip_property(unit: int, raw: list, meter_: tuple[int, int], pickup: bool) -> None:
+    notes = notes_array([r[0] * unit for r in raw], [r[1] * unit for r in raw], [r[2] for r in raw], [r[3] for r in raw], [r[4] for r in raw])
+    # One key cannot start twice at one tick in one part (it would be one note).
+    _, first = np.unique(np.stack([notes["start_tick"], notes["pitch"], notes["part"]], 1), axis=0, return_index=True)
+    notes = notes[np.sort(first)]
+    signatures = [(0, 1, 4), (480, *meter_)] if pickup else [(0, *meter_)]
+    score = Score(notes, [Part("A", 1), Part("B", 2)], time_signatures=signatures)
+    back = from_music21(to_music21(score))
+    assert back.notes.tolist() == score.notes.tolist()
+    assert back.time_signatures.tolist() == score.time_signatures.tolist()

@@ -14,11 +14,14 @@ Conventions shared by reader and writer:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import re
+import warnings
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -128,33 +131,57 @@ def _members(element: Any) -> list[tuple[int, str | None]]:
     return []
 
 
-def _part_notes(flat: Any, ticks_per_beat: int) -> list[list[int]]:
-    """[start, end, pitch, velocity] rows of one flattened part, ties merged."""
+def _walk_notes(container: Any, base: Fraction, voice: Any, out: list[tuple[Fraction, Any, Any]]) -> None:
+    """(absolute offset, voice id, element) of every note under ``container``."""
+    from music21 import note, stream
+
+    for element in container:
+        offset = base + Fraction(element.offset)
+        if isinstance(element, stream.Voice):
+            _walk_notes(element, offset, element.id, out)
+        elif isinstance(element, stream.Stream):
+            _walk_notes(element, offset, voice, out)
+        elif isinstance(element, note.NotRest):
+            out.append((offset, voice, element))
+
+
+def _part_notes(part: Any, ticks_per_beat: int) -> list[list[int]]:
+    """[start, end, pitch, velocity] rows of one part (voices flattened), ties merged."""
+    found: list[tuple[Fraction, Any, Any]] = []
+    _walk_notes(part, Fraction(0), None, found)
+    found.sort(key=lambda item: item[0])  # stable: simultaneous notes keep their order
     rows: list[list[int]] = []
-    open_ties: dict[int, int] = {}  # pitch -> row index of the note a tie continues
-    for element in flat.notes:
+    # (pitch, end tick) -> [(voice, row)] of notes a tie carries on from. Ties are matched
+    # by where the note ends and, where several match, by voice: a same-pitch note in
+    # another voice must not break or steal the tie.
+    open_ties: dict[tuple[int, int], list[tuple[Any, int]]] = {}
+    for offset, voice, element in found:
         if element.duration.isGrace:
             continue
-        start = _tick(element.offset, ticks_per_beat)
-        end = _tick(Fraction(element.offset) + Fraction(element.duration.quarterLength), ticks_per_beat)
+        start = _tick(offset, ticks_per_beat)
+        end = _tick(offset + Fraction(element.duration.quarterLength), ticks_per_beat)
         if end <= start:
             continue
         velocity = _velocity(element)
         for pitch, tie in _members(element):
             if not PITCH_MIN <= pitch <= PITCH_MAX:
-                raise ScoreError(f"pitch {pitch} at quarter {element.offset} is outside MIDI's {PITCH_MIN}..{PITCH_MAX}")
-            held = open_ties.get(pitch)
-            # Rounding can leave a tick between tied halves; a real gap means a broken tie.
-            if tie in ("stop", "continue") and held is not None and abs(rows[held][1] - start) <= 1:
+                raise ScoreError(f"pitch {pitch} at quarter {float(offset):g} is outside MIDI's {PITCH_MIN}..{PITCH_MAX}")
+            held = None
+            if tie in ("stop", "continue"):
+                # Rounding can leave a tick between tied halves; a real gap means a broken tie.
+                for at in (start, start - 1, start + 1):
+                    waiting = open_ties.get((pitch, at))
+                    if waiting:
+                        pick = next((i for i, (v, _) in enumerate(waiting) if v == voice), 0)
+                        held = waiting.pop(pick)[1]
+                        break
+            if held is not None:
                 rows[held][1] = max(rows[held][1], end)
-                if tie == "stop":
-                    del open_ties[pitch]
-                continue
-            rows.append([start, end, pitch, velocity])
-            if tie in ("start", "continue"):
-                open_ties[pitch] = len(rows) - 1
             else:
-                open_ties.pop(pitch, None)
+                rows.append([start, end, pitch, velocity])
+                held = len(rows) - 1
+            if tie in ("start", "continue"):
+                open_ties.setdefault((pitch, rows[held][1]), []).append((voice, held))
     return rows
 
 
@@ -248,7 +275,7 @@ def from_music21(obj: Any, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT) -> S
     for index, part_stream in enumerate(part_streams):
         flat = part_stream.flatten()
         parts.append(_part_header(part_stream, flat, index))
-        rows = _part_notes(flat, ticks_per_beat)
+        rows = _part_notes(part_stream, ticks_per_beat)
         if rows:
             block = np.array(rows, np.int64)
             columns.append(notes_array(block[:, 0], block[:, 1] - block[:, 0], block[:, 2], index, block[:, 3]))
@@ -364,9 +391,22 @@ def _move_pickup(part: Any, pad: Fraction) -> None:
     part.coreElementsChanged()
 
 
+def _drop_repeated_signatures(part: Any) -> None:
+    """Remove the second copy of a key/meter/clef that makeNotation puts in a measure with voices."""
+    from music21 import clef, key, meter, stream
+
+    for measure in part.getElementsByClass(stream.Measure):
+        seen: set[tuple[str, Fraction, str]] = set()
+        for element in list(measure.getElementsByClass((key.KeySignature, meter.TimeSignature, clef.Clef))):
+            mark = (type(element).__name__, Fraction(element.offset), str(element))
+            if mark in seen:
+                measure.remove(element)
+            seen.add(mark)
+
+
 def to_music21(score: Score) -> Any:
     """A ``music21.stream.Score`` with one Part per part, measures, ties, meter, key and tempo."""
-    from music21 import instrument, key, meter, metadata, stream, tempo
+    from music21 import instrument, key, meter, metadata, note, stream, tempo
 
     tpb = score.ticks_per_beat
     pickup = partial_first_bar(score)
@@ -379,6 +419,9 @@ def to_music21(score: Score) -> Any:
 
     def at(tick: int) -> Fraction:
         return Fraction(tick + shift if tick else 0, tpb)
+
+    event_ticks = [int(t) + shift for t in np.concatenate([score.key_signatures["tick"], score.tempos["tick"]]).tolist()]
+    end = max([score.end_tick + shift, 1, *[t for t, _, _ in signatures], *event_ticks])
 
     out = stream.Score()
     out.metadata = metadata.Metadata()
@@ -422,7 +465,12 @@ def to_music21(score: Score) -> Any:
                 for row in rows_of_voice:
                     voice.insert(Fraction(row[0], tpb), _element(row, tpb))
                 part.insert(0, voice)
+        # Every part runs to the score's end, so meter changes after a part's last note still make bars.
+        filler = Fraction(end, tpb) - Fraction(part.highestTime)
+        if filler > 0:
+            part.insert(Fraction(part.highestTime), note.Rest(quarterLength=filler))
         part.makeNotation(inPlace=True)
+        _drop_repeated_signatures(part)
         if pickup is not None:
             _move_pickup(part, Fraction(shift, tpb))
         out.insert(0, part)
@@ -446,7 +494,8 @@ def _checked(score: Score, source: str) -> Score:
 
 def _convert(parsed: Any, source: str) -> Score:
     try:
-        score = from_music21(parsed)
+        with _quiet_music21():
+            score = from_music21(parsed)
     except ReadError:
         raise
     except Exception as exc:  # music21 objects can fail in many ways; report them all as bad input
@@ -454,16 +503,38 @@ def _convert(parsed: Any, source: str) -> Score:
     return _checked(score, source)
 
 
-def read_musicxml(path: str | Path) -> Score:
-    """Read a MusicXML (.musicxml/.xml) or compressed MusicXML (.mxl) file."""
+@contextlib.contextmanager
+def _quiet_music21() -> Iterator[io.StringIO]:
+    """Keep music21's warnings (it writes them straight to stderr) out of the user's terminal.
+
+    Yields what music21 wrote, for the readers that turn a warning into an error.
+    Redirecting ``sys.stderr`` is process-wide: don't parse from several threads.
+    """
+    captured = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stderr(captured):
+        warnings.simplefilter("ignore")
+        yield captured
+
+
+_ABC_BAD_NOTE = re.compile(r"Could not get pitch information from note:\s*(\S+)")
+
+
+def read_with_music21(path: str | Path, format: str | None = None) -> Score:
+    """Read any file music21 can parse (``format`` as music21 names it; default: from the suffix)."""
     from music21 import converter
 
     path = Path(path)
     try:
-        parsed = converter.parseFile(path, format="musicxml", forceSource=True, storePickle=False)
+        with _quiet_music21():
+            parsed = converter.parseFile(path, format=format, forceSource=True, storePickle=False)
     except Exception as exc:
         raise _failure(str(path), exc) from exc
     return _convert(parsed, str(path))
+
+
+def read_musicxml(path: str | Path) -> Score:
+    """Read a MusicXML (.musicxml/.xml) or compressed MusicXML (.mxl) file."""
+    return read_with_music21(path, "musicxml")
 
 
 def abc_tune_numbers(path: str | Path) -> list[int]:
@@ -491,9 +562,14 @@ def read_abc(path: str | Path, number: int | None = None) -> Score:
         raise ReadError(f"{path}: no tune X:{number}; the file has X: {shown}")
     source = f"{path} (X:{number})" if len(numbers) > 1 else str(path)
     try:
-        parsed = converter.parseFile(path, number=number, format="abc", forceSource=True, storePickle=False)
+        with _quiet_music21() as said:
+            parsed = converter.parseFile(path, number=number, format="abc", forceSource=True, storePickle=False)
     except Exception as exc:
         raise _failure(source, exc) from exc
+    bad = _ABC_BAD_NOTE.search(said.getvalue())
+    if bad:
+        # music21 would carry on with a C in its place: wrong music, so refuse.
+        raise ReadError(f"{source}: cannot read the note {bad.group(1).rstrip(',')!r}")
     return _convert(parsed, source)
 
 
@@ -510,7 +586,8 @@ def parse_tinynotation(text: str) -> Score:
     try:
         # raiseExceptions: by default music21 silently drops tokens it cannot read.
         tnc = tinyNotation.Converter(body, raiseExceptions=True)
-        tnc.parse()
+        with _quiet_music21():
+            tnc.parse()
         if tnc.activeStates:
             opened = ", ".join(repr(s.stateInfo) for s in tnc.activeStates)
             raise ReadError(f"{source}: {opened} is never closed with '}}'")

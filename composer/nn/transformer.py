@@ -231,9 +231,8 @@ class Block(nn.Module):
         if kv is not None:
             kv[:, 0, :, :T] = k
             kv[:, 1, :, :T] = v
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=p, is_causal=attn_mask is None
-        )
+        # No dropout inside attention: on CPU it sends SDPA to a kernel several times slower.
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=attn_mask is None)
         y = F.linear(y.transpose(1, 2).reshape(B, T, D), self.proj.weight)
         if p:
             y = F.dropout(y, p, True)

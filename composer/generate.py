@@ -1,0 +1,519 @@
+"""Generation: a seed score -> token prompt -> constrained sampling loop -> Score.
+
+Two modes share one engine:
+
+* ``continue``: the seed's parts are kept note for note over the seed's bars
+  as the top parts; the model writes the other parts under them there, and
+  everything after the seed.
+* ``harmonize``: the melody is kept note for note as the top part for the
+  whole piece and the model writes the parts under it.
+
+Constraints are masks applied at sampling time, never filters afterwards:
+the meter stays the requested one (no ``TimeSig`` token after the first bar
+except where the seed has one), every bar holds a note, the piece stops at
+the barline after ``bars`` complete bars, pitches stay inside each part's
+range seen in training, and with a key every free pitch is in the key's scale
+(major, or minor with its raised sixth and seventh) unless chromatic notes are
+allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from composer.errors import ComposerError
+from composer.score import (
+    Part,
+    Score,
+    key_name,
+    key_tonic_pitch_class,
+    parse_key,
+    parse_time_signature,
+    transpose,
+)
+from composer.tokens import (
+    K_BAR,
+    K_DURATION,
+    K_KEY,
+    K_PART,
+    K_PITCH,
+    K_POSITION,
+    K_PROGRAM,
+    K_TEMPO,
+    K_TIMESIG,
+    Tokenizer,
+)
+
+MODES = ("continue", "harmonize")
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+MINOR_SCALE = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural minor plus the raised 6th and 7th (melodic and harmonic)
+COMMON_METERS = ((4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 8), (9, 8), (12, 8), (6, 4), (3, 2))
+MAX_TOKENS_PER_BAR = 512  # a safety stop for a model that never closes a bar
+
+
+class GenerationError(ComposerError):
+    """The request cannot be met (contradictory options, a seed the model cannot continue, ...)."""
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Everything that decides a generated piece, besides the model and the seed."""
+
+    bars: int = 16  # complete bars in the output, seed included (a pickup bar comes on top)
+    mode: str = "continue"
+    style: str | None = None
+    key: str | None = None  # e.g. "G", "e", "F# minor"; None keeps the seed's (or lets the model choose)
+    time_signature: str | None = None  # e.g. "3/4"
+    tempo_qpm: float | None = None
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    allow_chromatic: bool = False
+    random_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise GenerationError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not isinstance(self.bars, int) or self.bars < 1:
+            raise GenerationError(f"bars must be a whole number >= 1, got {self.bars!r}")
+        if self.tempo_qpm is not None and not 10 <= self.tempo_qpm <= 400:
+            raise GenerationError(f"tempo must be 10..400 quarter notes per minute, got {self.tempo_qpm}")
+        if self.key is not None:
+            parse_key(self.key)
+        if self.time_signature is not None:
+            parse_time_signature(self.time_signature)
+        try:
+            self.sampling()
+        except ValueError as exc:
+            raise GenerationError(str(exc)) from None
+
+    def sampling(self) -> Any:
+        from composer.sampling import SamplingSettings
+
+        return SamplingSettings(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
+
+    def describe(self) -> str:
+        fields = dataclasses.asdict(self)
+        return ", ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+
+
+@dataclass
+class _Onset:
+    bar: int
+    pos: int  # steps from the barline
+    notes: list[tuple[int, int, int]]  # (part, pitch, duration steps), in token order
+
+
+@dataclass
+class _Plan:
+    """What every sample shares: the prompt, the forced notes, the masks."""
+
+    prefix: list[Any]  # int = forced token, np.ndarray = allowed ids for a sampled token
+    onsets: list[_Onset]
+    seed_bar_ts: dict[int, int]  # bar index -> TimeSig id to force after that Bar (seed bars only)
+    forced_parts: int  # parts 0..forced_parts-1 are the seed's while it lasts
+    num_parts: int
+    last_bar: int  # index of the last bar; its closing Bar ends the piece
+    pitch_ok: list[np.ndarray]  # per part: allowed Pitch ids (bool over the vocabulary)
+    style: str
+    harmonize: bool  # the seed's parts stay fixed to the end, not only over the seed's bars
+
+
+@dataclass
+class _State:
+    queue: deque = field(default_factory=deque)
+    tokens: list[int] = field(default_factory=list)
+    bar: int = -1
+    bar_len: int = 0
+    bar_start: int = 0
+    pos: int = -1
+    part: int = 0
+    part_at_pos: int = -1  # highest part that has a note at this position
+    pitch_at_pos: int = 999  # last pitch of the current part at this position
+    notes_in_bar: int = 0
+    last_kind: int = -1
+    last_value: int = 0
+    next_onset: int = 0
+    done: bool = False
+    end_step: int = 0
+
+
+class _Engine:
+    def __init__(self, tokenizer: Tokenizer, plan: _Plan) -> None:
+        self.tok = tokenizer
+        self.plan = plan
+        v = len(tokenizer)
+        kinds = tokenizer.kinds
+        self.values = tokenizer.values
+        self.kinds_list = kinds.tolist()
+        self.values_list = tokenizer.values.tolist()
+        self.v = v
+        self.base = tokenizer.base
+        self.duration_mask = kinds == K_DURATION
+        self.fine_max = tokenizer.config.fine_duration_beats * tokenizer.config.steps_per_beat
+        self.part_ids = tokenizer.ids_of_kind("Part")
+        self.position_base = tokenizer.base[K_POSITION]
+        self.max_positions = tokenizer.max_bar_steps
+        self.pitch_base = tokenizer.base[K_PITCH]
+        self._pitch_any = kinds == K_PITCH
+
+    # -- masks -------------------------------------------------------------
+    def allowed(self, s: _State) -> np.ndarray:
+        """Allowed next tokens of one sample (bool over the vocabulary)."""
+        if s.queue:
+            head = s.queue[0]
+            if isinstance(head, np.ndarray):
+                return head
+            mask = np.zeros(self.v, bool)
+            mask[head] = True
+            return mask
+        p = self.plan
+        mask = np.zeros(self.v, bool)
+        if s.last_kind == K_PITCH:
+            return self.duration_mask
+        if s.last_kind == K_DURATION and s.last_value >= self.fine_max:
+            mask |= self.duration_mask  # a long note may go on as a run of durations
+        onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
+        free_from = p.forced_parts if onset is not None or p.harmonize else 0
+        if s.last_kind == K_PART:  # a part token is followed by that part's note
+            return p.pitch_ok[s.part] if s.part < p.num_parts else self._pitch_any
+        if s.last_kind == K_POSITION:  # a position is followed by a note
+            mask[self.part_ids[free_from : p.num_parts]] = True
+            if 0 <= s.part < len(self.part_ids):
+                mask[self.part_ids[s.part]] = False  # the encoder writes no Part token for an unchanged part
+            if free_from <= s.part < p.num_parts:
+                mask |= p.pitch_ok[s.part]
+            if mask.any():
+                return mask
+        if (s.notes_in_bar > 0 or onset is not None) and (onset is None or onset.bar > s.bar):
+            mask[self.tok.bar_id] = True
+        hi = s.bar_len - 1
+        if onset is not None and onset.bar == s.bar:
+            hi = min(hi, onset.pos)
+        if s.pos + 1 <= hi:
+            mask[self.position_base + s.pos + 1 : self.position_base + hi + 1] = True
+        if s.pos >= 0:
+            first = max(free_from, s.part_at_pos + 1)
+            if first < p.num_parts:
+                mask[self.part_ids[first : p.num_parts]] = True
+            if s.part >= free_from and s.part < p.num_parts and s.part >= s.part_at_pos:
+                pitches = p.pitch_ok[s.part]
+                if s.part == s.part_at_pos:  # a chord within the part goes high to low
+                    pitches = pitches.copy()
+                    pitches[self.pitch_base + min(s.pitch_at_pos, 128) :] = False
+                mask |= pitches
+        if not mask.any():  # nothing fits: close the bar rather than fail
+            mask[self.tok.bar_id] = True
+        return mask
+
+    # -- state updates -------------------------------------------------------
+    def advance(self, s: _State, token: int) -> None:
+        if s.queue:
+            s.queue.popleft()
+        kind, value = self.kinds_list[token], self.values_list[token]
+        p = self.plan
+        if kind == K_BAR:
+            if s.bar == p.last_bar:
+                s.done = True
+                s.end_step = s.bar_start + s.bar_len
+                return
+            s.bar_start += s.bar_len if s.bar >= 0 else 0
+            s.bar += 1
+            s.pos = -1
+            s.part_at_pos = -1
+            s.notes_in_bar = 0
+            if s.bar in p.seed_bar_ts:  # the seed's meter change, right after its Bar
+                s.queue.appendleft(p.seed_bar_ts[s.bar])
+        elif kind == K_TIMESIG:
+            s.bar_len = self.tok._ts_length(value)
+        elif kind == K_POSITION:
+            s.pos = value
+            s.part_at_pos = -1
+            s.pitch_at_pos = 999
+            onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
+            if onset is not None and onset.bar == s.bar and onset.pos == value:
+                s.queue.extend(self._note_tokens(s, onset.notes))
+                s.next_onset += 1
+        elif kind == K_PART:
+            s.part = value
+            s.part_at_pos = value
+            s.pitch_at_pos = 999
+        elif kind == K_PITCH:
+            if s.part > s.part_at_pos:
+                s.part_at_pos = s.part
+                s.pitch_at_pos = 999
+            s.pitch_at_pos = value
+            s.notes_in_bar += 1
+        s.last_kind, s.last_value = kind, value
+
+    def _note_tokens(self, s: _State, notes: list[tuple[int, int, int]]) -> list[int]:
+        """Tokens of forced notes; the part token follows the encoder's rule (only on change)."""
+        out = []
+        part = s.part
+        for note_part, pitch, duration in notes:
+            if note_part != part:
+                out.append(self.base[K_PART] + note_part)
+                part = note_part
+            out.append(self.pitch_base + pitch)
+            out.extend(self.tok._duration_run(duration))
+        return out
+
+
+def _seed_for(seed: Score | None, settings: GenerationSettings) -> Score | None:
+    """The seed with the requested key, meter and tempo applied."""
+    if seed is None:
+        return None
+    if len(seed) == 0:
+        raise GenerationError("the seed has no notes")
+    if settings.key is not None:
+        sharps, minor = parse_key(settings.key)
+        if len(seed.key_signatures):
+            old = seed.key_signatures[0]
+            shift = (key_tonic_pitch_class(sharps, minor) - key_tonic_pitch_class(int(old["sharps"]), bool(old["minor"]))) % 12
+            seed = transpose(seed, shift - 12 if shift > 6 else shift)
+        seed = seed.replace(key_signatures=[(0, sharps, minor)])
+    if settings.time_signature is not None:
+        num, den = parse_time_signature(settings.time_signature)
+        seed = seed.replace(time_signatures=[(0, num, den)])
+    if settings.tempo_qpm is not None:
+        seed = seed.replace(tempos=[(0, float(settings.tempo_qpm))])
+    return seed
+
+
+def _styles(model: Any) -> dict[str, Any]:
+    return model.training.get("styles") or {}
+
+
+def _choose_style(model: Any, settings: GenerationSettings, seed: Score | None) -> str:
+    known = _styles(model)
+    style = settings.style or (seed.metadata.get("style") if seed is not None else None)
+    if style is None:
+        if not known:
+            return model.tokenizer.config.styles[0]
+        style = max(known, key=lambda s: known[s].get("pieces", 0))
+    if f"Style_{style}" not in model.tokenizer.ids:
+        raise GenerationError(f"unknown style {style!r}; this model knows {', '.join(known) or ', '.join(model.tokenizer.config.styles)}")
+    if known and style not in known:
+        raise GenerationError(f"model {model.name!r} was not trained on style {style!r}; it knows {', '.join(sorted(known))}")
+    return style
+
+
+def _pitch_masks(tok: Tokenizer, ranges: Sequence[Sequence[int]], num_parts: int, key: tuple[int, bool] | None, chromatic: bool) -> list[np.ndarray]:
+    pitch_ids = tok.ids_of_kind("Pitch")
+    pitches = tok.values[pitch_ids]
+    in_key = np.ones(128, bool)
+    if key is not None and not chromatic:
+        tonic = key_tonic_pitch_class(*key)
+        scale = MINOR_SCALE if key[1] else MAJOR_SCALE
+        in_key = np.isin((np.arange(128) - tonic) % 12, scale)
+    masks = []
+    for part in range(num_parts):
+        lo, hi = ranges[part] if part < len(ranges) else (ranges[-1] if ranges else (0, 127))
+        mask = np.zeros(len(tok), bool)
+        ok = (pitches >= lo) & (pitches <= hi) & in_key[pitches]
+        mask[pitch_ids[ok]] = True
+        masks.append(mask)
+    return masks
+
+
+def plan(model: Any, seed: Score | None, settings: GenerationSettings) -> _Plan:
+    """Turn a request into a prompt, forced notes and masks (shared by all samples)."""
+    tok: Tokenizer = model.tokenizer
+    style = _choose_style(model, settings, seed)
+    profile = _styles(model).get(style, {})
+    programs = list(profile.get("programs") or [0])
+    num_parts = len(programs)
+    seed = _seed_for(seed, settings)
+    if settings.mode == "harmonize" and seed is None:
+        raise GenerationError("harmonize needs a melody")
+    forced_parts = 0 if seed is None else seed.num_parts
+    if settings.mode == "harmonize" and forced_parts != 1:
+        if seed is not None and forced_parts > 1:
+            from composer.score import select_parts
+
+            seed = select_parts(seed, [0])
+            forced_parts = 1
+    if forced_parts > num_parts:
+        raise GenerationError(f"the seed has {forced_parts} parts; the {style} style of this model writes {num_parts}")
+    if settings.mode == "harmonize" and num_parts < 2:
+        raise GenerationError(f"harmonize needs a model style with several parts; {style!r} has {num_parts}")
+
+    prefix: list[Any] = [tok.bos_id, tok.style_id(style)]
+    prefix += [tok.base[K_PROGRAM] + p for p in programs]
+    onsets: list[_Onset] = []
+    seed_bar_ts: dict[int, int] = {}
+    first_ts: Any
+    key: tuple[int, bool] | None = parse_key(settings.key) if settings.key else None
+    pickup = 0
+    if seed is not None:
+        ids = tok.encode(seed, style, eos=False)
+        body = ids[2 + seed.num_parts :]
+        onsets, seed_bar_ts, key_id, tempo_id, seed_bars = _seed_events(tok, body)
+        first_ts = seed_bar_ts.pop(0)
+        if len(seed.key_signatures):
+            key = (int(seed.key_signatures[0]["sharps"]), bool(seed.key_signatures[0]["minor"]))
+        if 1 in seed_bar_ts and _ts_steps(tok, first_ts) < _ts_steps(tok, seed_bar_ts[1]):
+            pickup = 1  # a short first bar before the real meter: it does not count in --bars
+        if settings.mode == "harmonize":
+            bars = seed_bars - pickup
+        else:
+            bars = settings.bars
+            if seed_bars - pickup > bars:
+                raise GenerationError(f"the seed is {seed_bars - pickup} bars long, more than --bars {bars}")
+    else:
+        bars = settings.bars
+        key_id = tempo_id = None
+        if settings.time_signature:
+            first_ts = tok.ids[f"TimeSig_{settings.time_signature.strip()}"] if f"TimeSig_{settings.time_signature.strip()}" in tok.ids else None
+            if first_ts is None:
+                raise GenerationError(f"time signature {settings.time_signature} is not in this model's vocabulary")
+        else:
+            first_ts = np.zeros(len(tok), bool)
+            for num, den in COMMON_METERS:
+                first_ts[tok.ids[f"TimeSig_{num}/{den}"]] = True
+        if key is not None:
+            key_id = tok.ids[f"Key_{key_name(*key)}"]
+        if settings.tempo_qpm is not None:
+            bins = np.log(np.asarray(tok.config.tempos_qpm, float))
+            tempo_id = tok.base[K_TEMPO] + int(np.abs(bins - np.log(settings.tempo_qpm)).argmin())
+    prefix += [tok.bar_id, first_ts, tok.base[K_POSITION]]
+    prefix.append(key_id if key_id is not None else (tok.kinds == K_KEY))
+    prefix.append(tempo_id if tempo_id is not None else (tok.kinds == K_TEMPO))
+    ranges = profile.get("pitch_ranges") or [[0, 127]] * num_parts
+    return _Plan(
+        prefix=prefix,
+        onsets=onsets,
+        seed_bar_ts=seed_bar_ts,
+        forced_parts=forced_parts,
+        num_parts=num_parts,
+        last_bar=bars - 1 + pickup,
+        pitch_ok=_pitch_masks(tok, ranges, num_parts, key, settings.allow_chromatic),
+        style=style,
+        harmonize=settings.mode == "harmonize",
+    )
+
+
+def _ts_steps(tok: Tokenizer, ts_id: int) -> int:
+    return tok._ts_length(ts_id - tok.base[K_TIMESIG])
+
+
+def _seed_events(tok: Tokenizer, body: np.ndarray) -> tuple[list[_Onset], dict[int, int], int | None, int | None, int]:
+    """Forced onsets, per-bar time signatures, the opening key and tempo, and the bar count of an encoded seed."""
+    onsets: list[_Onset] = []
+    bar_ts: dict[int, int] = {}
+    key_id = tempo_id = None
+    bar = -1
+    pos = 0
+    part = 0
+    kinds, values = tok.kinds.tolist(), tok.values.tolist()
+    body = body.tolist()
+    i = 0
+    while i < len(body):
+        token = body[i]
+        kind, value = kinds[token], values[token]
+        if kind == K_BAR:
+            bar += 1
+            pos = 0
+        elif kind == K_TIMESIG:
+            bar_ts[bar] = token
+        elif kind == K_POSITION:
+            pos = value
+        elif kind == K_KEY and key_id is None and bar == 0 and pos == 0:
+            key_id = token
+        elif kind == K_TEMPO and tempo_id is None and bar == 0 and pos == 0:
+            tempo_id = token
+        elif kind == K_PART:
+            part = value
+        elif kind == K_PITCH:
+            steps = 0
+            j = i + 1
+            while j < len(body) and kinds[body[j]] == K_DURATION:
+                steps += values[body[j]]
+                j += 1
+            if not onsets or (onsets[-1].bar, onsets[-1].pos) != (bar, pos):
+                onsets.append(_Onset(bar, pos, []))
+            onsets[-1].notes.append((part, value, steps))
+            i = j
+            continue
+        i += 1
+    return onsets, bar_ts, key_id, tempo_id, bar + 1
+
+
+def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSettings | None = None, *, num_samples: int = 1) -> list[Score]:
+    """``num_samples`` pieces sampled as one batch; the same settings give the same pieces."""
+    import torch
+
+    from composer.sampling import sample
+
+    settings = settings or GenerationSettings()
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise GenerationError(f"num_samples must be >= 1, got {num_samples!r}")
+    the_plan = plan(model, seed, settings)
+    tok: Tokenizer = model.tokenizer
+    engine = _Engine(tok, the_plan)
+    network = model.network.eval()
+    sampling = settings.sampling()
+    generator = torch.Generator().manual_seed(int(settings.random_seed))
+    states = [_State(queue=deque(the_plan.prefix)) for _ in range(num_samples)]
+
+    with torch.inference_mode():
+        cache = network.new_cache(num_samples)
+        fixed = []
+        for item in the_plan.prefix:
+            if isinstance(item, np.ndarray):
+                break
+            fixed.append(item)
+        for s in states:
+            for token in fixed:
+                engine.advance(s, token)
+                s.tokens.append(token)
+        logits = network.prefill(torch.tensor([fixed] * num_samples, dtype=torch.long), cache)
+        limit = (the_plan.last_bar + 2) * MAX_TOKENS_PER_BAR
+        for _ in range(limit):
+            if all(s.done for s in states):
+                break
+            masks = np.stack([engine.allowed(s) if not s.done else _pad_mask(tok) for s in states])
+            chosen = sample(logits, generator, sampling, torch.from_numpy(masks))
+            tokens = chosen.tolist()
+            for s, token in zip(states, tokens):
+                if not s.done:
+                    engine.advance(s, token)
+                    if not s.done:
+                        s.tokens.append(token)
+            if all(s.done for s in states):
+                break
+            logits = network.step(chosen, cache)
+    return [_finish(model, tok, s, the_plan, settings, seed) for s in states]
+
+
+def _pad_mask(tok: Tokenizer) -> np.ndarray:
+    mask = np.zeros(len(tok), bool)
+    mask[tok.pad_id] = True
+    return mask
+
+
+def _finish(model: Any, tok: Tokenizer, s: _State, the_plan: _Plan, settings: GenerationSettings, seed: Score | None) -> Score:
+    score = tok.decode(s.tokens + [tok.eos_id])
+    if not s.done:  # the safety stop: end at the current bar's end
+        s.end_step = s.bar_start + s.bar_len
+    end_tick = s.end_step * score.ticks_per_beat // tok.config.steps_per_beat
+    notes = score.notes.copy()
+    notes["duration_ticks"] = np.maximum(np.minimum(notes["duration_ticks"], end_tick - notes["start_tick"]), 1)
+    metadata = {
+        "model": model.name,
+        "settings": settings.describe(),
+        "seed": (seed.title or seed.metadata.get("source", "given")) if seed is not None else "none",
+        "random_seed": str(settings.random_seed),
+        "generator": "composer",
+    }
+    return score.replace(notes=notes, metadata=metadata, title=f"{the_plan.style.capitalize()} by composer")
+
+
+def generate(model: Any, seed: Score | None = None, settings: GenerationSettings | None = None) -> Score:
+    """One piece (see ``generate_batch``)."""
+    return generate_batch(model, seed, settings, num_samples=1)[0]

@@ -1,0 +1,211 @@
+"""The corpus: split rule, the committed midi_corpus/, and small builds."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from composer import corpus
+from composer.corpus import COLLECTIONS, CorpusError, build, info, iter_files, load_manifest, split_of
+from composer.errors import ComposerError
+from composer.io import read
+
+ROOT = Path(__file__).resolve().parents[1]
+MIDI_CORPUS = ROOT / "midi_corpus"
+
+
+# -- split rule ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, sha1, expected",
+    [
+        # sha1 written out by hand so the rule, not just the function, is pinned down.
+        ("piece0.mid", "1d087441c4c66641690353417b3683dc5e20bde8", "test"),  # int(...) % 10 == 0
+        ("piece15.mid", "818a8529816318a501f6e0504fbb133aae9c6b25", "valid"),  # == 1
+        ("piece25.mid", "daccfd6c3c34ee0bcae7a724862021ed46bcd5e6", "train"),  # == 2
+        ("bwv66.mid", None, "train"),  # == 9
+        ("Ünïcode.mid", "80c2dc740dc7497d6a8e41c61067f1c05c83c170", "train"),  # UTF-8 bytes, == 4
+    ],
+)
+def test_split_of(name: str, sha1: str | None, expected: str) -> None:
+    if sha1 is not None:
+        assert hashlib.sha1(name.encode("utf-8")).hexdigest() == sha1
+    assert split_of(name) == expected
+    assert split_of(f"some/folder/{name}") == expected  # the folder does not count
+
+
+def test_collections_table() -> None:
+    assert COLLECTIONS["chorales"][0] == "chorale"
+    assert COLLECTIONS["folk"][0] == "folk"
+
+
+def test_import_is_cheap() -> None:
+    code = "import sys, composer.corpus; print('music21' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- the committed corpus ------------------------------------------------------
+needs_corpus = pytest.mark.skipif(not (MIDI_CORPUS / "chorales" / "manifest.csv").is_file(), reason="midi_corpus/ not built")
+
+
+@needs_corpus
+@pytest.mark.parametrize("collection", ["chorales", "folk"])
+def test_manifest_matches_files(collection: str) -> None:
+    rows = load_manifest(MIDI_CORPUS, collection)
+    listed = [r["file"] for r in rows]
+    assert listed == sorted(listed)
+    on_disk = sorted(p.name for p in (MIDI_CORPUS / collection).glob("*.mid"))
+    assert listed == on_disk
+    for row in rows:
+        assert row["split"] == split_of(row["file"])
+        assert row["file"].isascii() and row["file"].endswith(".mid")
+        assert row["notes"] > 0 and row["bars"] > 0
+    # The manifest on disk is exactly what load_manifest read (no extra columns).
+    with (MIDI_CORPUS / collection / "manifest.csv").open(encoding="utf-8", newline="") as handle:
+        assert tuple(next(csv.reader(handle))) == corpus.MANIFEST_FIELDS
+
+
+@needs_corpus
+def test_chorales_are_four_named_voices() -> None:
+    files = iter_files(MIDI_CORPUS, "chorales")
+    assert len(files) >= 300
+    rows = {r["file"]: r for r in load_manifest(MIDI_CORPUS, "chorales")}
+    for path in files:
+        score = read(path)
+        assert [p.name for p in score.parts] == ["Soprano", "Alto", "Tenor", "Bass"], path
+        assert {p.program for p in score.parts} == {52}
+        assert len(score.notes) == rows[path.name]["notes"], path
+
+
+@needs_corpus
+def test_folk_has_enough_single_melodies() -> None:
+    files = iter_files(MIDI_CORPUS, "folk")
+    assert len(files) >= 1000
+    for path in files[:: max(1, len(files) // 50)]:  # a spread-out sample
+        score = read(path)
+        assert [p.name for p in score.parts] == ["Melody"]
+
+
+@needs_corpus
+def test_info_counts_agree_with_manifests() -> None:
+    summary = info(MIDI_CORPUS)
+    assert list(summary) == ["chorales", "folk"]
+    for name in ("chorales", "folk"):
+        rows = load_manifest(MIDI_CORPUS, name)
+        splits = summary[name]
+        assert list(splits) == ["train", "valid", "test"]
+        assert sum(s["files"] for s in splits.values()) == len(rows)
+        assert sum(s["notes"] for s in splits.values()) == sum(r["notes"] for r in rows)
+        for split in ("train", "valid", "test"):
+            assert len(iter_files(MIDI_CORPUS, name, split)) == splits[split]["files"]
+            assert splits[split]["files"] > 0
+    assert (MIDI_CORPUS / "README.md").is_file()
+
+
+# -- building ------------------------------------------------------------------------
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_tiny_build_is_byte_identical(tmp_path: Path) -> None:
+    calls: list[tuple[str, int, int]] = []
+    first = build(tmp_path / "a", collections=("chorales",), limit=3, jobs=2, progress=lambda *a: calls.append(a))
+    second = build(tmp_path / "b", collections=("chorales",), limit=3, jobs=1)
+    a, b = _contents(tmp_path / "a"), _contents(tmp_path / "b")
+    assert a == b
+    assert list(first) == ["chorales"]
+    assert sum(name.endswith(".mid") for name in a) == first["chorales"]["written"] >= 2
+    assert first == second
+    assert calls[0] == ("chorales", 0, 3) and calls[-1] == ("chorales", 3, 3)
+    # Rebuilding in place gives the same bytes, and leaves no temporary folders behind.
+    build(tmp_path / "a", collections=("chorales",), limit=3, jobs=2)
+    assert _contents(tmp_path / "a") == b
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_skipped_pieces_are_reported(tmp_path: Path) -> None:
+    # bwv1.6 (the first chorale by name) has a horn part as well as four voices.
+    summary = build(tmp_path / "c", collections=("chorales",), limit=2, jobs=1)
+    skipped = summary["chorales"]["skipped"]
+    assert skipped and skipped[0][0] == "bach/bwv1.6.mxl" and "expected 4 voices" in skipped[0][1]
+    assert corpus.load_skipped(tmp_path / "c", "chorales") == [tuple(s) for s in skipped]
+    assert "bach/bwv1.6.mxl" in (tmp_path / "c" / "README.md").read_text()
+
+
+def test_folk_build_and_carry_over(tmp_path: Path) -> None:
+    out = tmp_path / "corpus"
+    build(out, collections=("chorales",), limit=1, jobs=1)
+    build(out, collections=("folk",), limit=2, jobs=1)
+    assert corpus.collections_of(out) == ["chorales", "folk"]
+    rows = load_manifest(out, "folk")
+    assert len(rows) == 2
+    for row in rows:
+        score = read(out / "folk" / row["file"])
+        assert score.parts[0].name == "Melody" and score.num_parts == 1
+        assert "#" in row["source"]
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_corpus(tmp_path: Path) -> None:
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "thesis.txt").write_text("do not lose me")
+    with pytest.raises(CorpusError) as exc:
+        build(out, collections=("chorales",), limit=1, jobs=1)
+    assert "not a composer corpus" in str(exc.value) and str(out) in str(exc.value)
+    assert (out / "thesis.txt").read_text() == "do not lose me"
+    build(out, collections=("chorales",), limit=1, jobs=1, force=True)
+    assert not (out / "thesis.txt").exists()
+    assert corpus.is_corpus(out)
+
+
+def test_interrupted_build_leaves_the_old_corpus(tmp_path: Path) -> None:
+    out = tmp_path / "corpus"
+    build(out, collections=("chorales",), limit=2, jobs=1)
+    before = _contents(out)
+
+    def stop(collection: str, done: int, total: int) -> None:
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build(out, collections=("chorales",), limit=3, jobs=2, progress=stop)
+    assert _contents(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"collections": ("madrigals",)}, "unknown collection 'madrigals'"),
+        ({"collections": ()}, "no collections"),
+        ({"jobs": 0}, "jobs must be at least 1"),
+        ({"limit": 0}, "limit must be at least 1"),
+    ],
+)
+def test_build_rejects_bad_arguments(tmp_path: Path, kwargs: dict, message: str) -> None:
+    with pytest.raises(CorpusError) as exc:
+        build(tmp_path / "x", **kwargs)
+    assert message in str(exc.value)
+    assert not (tmp_path / "x").exists()
+
+
+def test_reading_a_folder_that_is_not_a_corpus(tmp_path: Path) -> None:
+    for call in (lambda: info(tmp_path / "nowhere"), lambda: load_manifest(tmp_path, "chorales"), lambda: iter_files(tmp_path, "folk")):
+        with pytest.raises(CorpusError) as exc:
+            call()
+        assert "\n" not in str(exc.value) and str(tmp_path) in str(exc.value)
+        assert isinstance(exc.value, ComposerError)
+
+
+def test_unknown_collection_and_split(tmp_path: Path) -> None:
+    out = tmp_path / "corpus"
+    build(out, collections=("chorales",), limit=1, jobs=1)
+    with pytest.raises(CorpusError, match="no collection 'folk'; this corpus has chorales"):
+        load_manifest(out, "folk")
+    with pytest.raises(CorpusError, match="split must be one of train, valid, test, got 'dev'"):
+        iter_files(out, "chorales", "dev")
