@@ -8,10 +8,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("music21")
 
 from music21 import chord, corpus, duration, instrument, key, meter, note, stream, tempo  # noqa: E402
+from music21 import tie as m21tie  # noqa: E402
 
 from composer.errors import ReadError  # noqa: E402
 from composer.io import read  # noqa: E402
@@ -44,8 +47,6 @@ def measure(number: int, *elements: object, padding: Fraction | float = 0) -> st
 def n(name: str, ql: float | Fraction = 1.0, tie: str | None = None) -> note.Note:
     out = note.Note(name, quarterLength=ql)
     if tie:
-        from music21 import tie as m21tie
-
         out.tie = m21tie.Tie(tie)
     return out
 
@@ -74,9 +75,9 @@ def test_repeated_pitch_without_tie_stays_two_notes() -> None:
 def test_chords_become_notes_of_one_part_with_their_ties() -> None:
     part = stream.Part()
     c1 = chord.Chord(["C4", "E4", "G4"], quarterLength=2)
-    c1.notes[0].tie = __import__("music21").tie.Tie("start")  # only the C is held over
+    c1.notes[0].tie = m21tie.Tie("start")  # only the C is held over
     c2 = chord.Chord(["C4", "F4", "A4"], quarterLength=2)
-    c2.notes[0].tie = __import__("music21").tie.Tie("stop")
+    c2.notes[0].tie = m21tie.Tie("stop")
     part.append([c1, c2])
     score = from_music21(part)
     assert score.num_parts == 1
@@ -401,9 +402,6 @@ def test_musicxml_and_mxl_read_the_same(tmp_path) -> None:
 
 
 # -- property: Score -> music21 -> Score keeps the notes -----------------------------
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 _NOTE = st.tuples(st.integers(0, 40), st.integers(1, 12), st.integers(30, 90), st.integers(0, 1), st.integers(1, 127))
 
 

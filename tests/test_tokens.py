@@ -215,3 +215,33 @@ def test_config_changes_the_vocabulary():
     s = make_score([(0, 0.25, 60), (0.75, 3.25, 62)])
     back = small.decode(small.encode(s, "jazz"))
     assert note_rows(back) == note_rows(s) and back.metadata["style"] == "jazz"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("collection", ["chorales", "folk"])
+def test_round_trip_is_lossless_on_the_whole_bundled_corpus(collection):
+    from composer.io import read
+    from conftest import corpus_files
+
+    files = corpus_files(collection)
+    assert len(files) > 300
+    style = {"chorales": "chorale", "folk": "folk"}[collection]
+    failures = []
+    for path in files:
+        score = read(path)
+        back = TOK.decode(TOK.encode(score, style), ticks_per_beat=score.ticks_per_beat)
+        if note_rows(back) != note_rows(quantize(score, TOK.config.steps_per_beat)):
+            failures.append(path.name)
+        if collection == "chorales" and [p.name for p in back.parts] != ["Soprano", "Alto", "Tenor", "Bass"]:
+            failures.append(f"{path.name}: parts {[p.name for p in back.parts]}")
+    assert failures == []
+
+
+def test_transposing_tokens_equals_tokenizing_the_transposed_score():
+    from composer.score import transpose
+
+    s = make_score([(0, 1, 60), (1, 1, 64), (2, 2, 67)], key_signatures=[(0, 2, True)])
+    ids = TOK.encode(s)
+    for k in range(-6, 7):
+        assert np.array_equal(TOK.transpose_table(k)[ids], TOK.encode(transpose(s, k))), k
+    assert TOK.pitch_span(ids) == (60, 67)
