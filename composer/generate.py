@@ -122,6 +122,7 @@ class _Plan:
     pitch_ok: list[np.ndarray]  # per part: allowed Pitch ids (bool over the vocabulary)
     style: str
     harmonize: bool  # the seed's parts stay fixed to the end, not only over the seed's bars
+    seed_end_step: int  # the seed's parts stay fixed while its last note sounds
 
 
 @dataclass
@@ -179,7 +180,8 @@ class _Engine:
         if s.last_kind == K_DURATION and s.last_value >= self.fine_max:
             mask |= self.duration_mask  # a long note may go on as a run of durations
         onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
-        free_from = p.forced_parts if onset is not None or p.harmonize else 0
+        seed_sounding = s.bar_start + max(s.pos, 0) < p.seed_end_step
+        free_from = p.forced_parts if onset is not None or p.harmonize or seed_sounding else 0
         if s.last_kind == K_PART:  # a part token is followed by that part's note
             return p.pitch_ok[s.part] if s.part < p.num_parts else self._pitch_any
         if s.last_kind == K_POSITION:  # a position is followed by a note
@@ -395,6 +397,7 @@ def plan(model: Any, seed: Score | None, settings: GenerationSettings) -> _Plan:
         pitch_ok=_pitch_masks(tok, ranges, num_parts, key, settings.allow_chromatic),
         style=style,
         harmonize=settings.mode == "harmonize",
+        seed_end_step=0 if seed is None else (seed.end_tick * tok.config.steps_per_beat * 2 + seed.ticks_per_beat) // (2 * seed.ticks_per_beat),
     )
 
 

@@ -16,9 +16,13 @@ import dataclasses
 import math
 import operator
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions: the command line builds its options
+# from FILTERS, and `composer --help` should not wait for torch to load.
 
 __all__ = [
     "FILTERS",
@@ -31,6 +35,8 @@ __all__ = [
 
 
 def _check_logits(logits: torch.Tensor, where: str) -> None:
+    import torch
+
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(f"{where}: logits must be a tensor of shape [B, V], got {shape}")
@@ -77,6 +83,8 @@ def top_k(logits: torch.Tensor, value: int) -> torch.Tensor:
     k = _check_top_k(value)
     if k >= logits.shape[-1]:
         return logits.clone()
+    import torch
+
     kth = torch.topk(logits, k, dim=-1).values[:, -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
 
@@ -93,6 +101,8 @@ def top_p(logits: torch.Tensor, value: float) -> torch.Tensor:
     p = _check_top_p(value)
     if p == 1.0:
         return logits.clone()
+    import torch
+
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True, stable=True)
     probs = torch.softmax(sorted_logits.float(), dim=-1)
     mass_above = probs.cumsum(dim=-1) - probs
@@ -147,7 +157,6 @@ if {f.name for f in dataclasses.fields(SamplingSettings)} != set(FILTERS):  # pr
 _DEFAULT = SamplingSettings()
 
 
-@torch.inference_mode()
 def sample(logits: torch.Tensor, generator: torch.Generator,
            settings: SamplingSettings | None = None,
            mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -158,6 +167,13 @@ def sample(logits: torch.Tensor, generator: torch.Generator,
     and drawn with ``torch.multinomial(..., generator=generator)``.
     Raises ValueError if a row of ``mask`` allows no token.
     """
+    import torch
+
+    with torch.inference_mode():
+        return _sample(torch, logits, generator, settings, mask)
+
+
+def _sample(torch, logits, generator, settings, mask):  # type: ignore[no-untyped-def]
     _check_logits(logits, "sample")
     if not isinstance(generator, torch.Generator):
         raise ValueError(f"sample: generator must be a torch.Generator, got {type(generator).__name__}")

@@ -106,11 +106,12 @@ class Part:
             raise ScoreError(f"part {self.name!r}: program must be {PROGRAM_MIN}..{PROGRAM_MAX}, got {self.program}")
 
 
-def _structured(rows: Any, dtype: np.dtype, what: str) -> np.ndarray:
+def _structured(rows: Any, dtype: np.dtype, what: str, copy: bool = True) -> np.ndarray:
+    """``rows`` as a structured array of ``dtype``; a new array unless ``copy`` is False and it already is one."""
     if rows is None:
         return np.zeros(0, dtype)
     if isinstance(rows, np.ndarray) and rows.dtype == dtype:
-        return rows.copy()
+        return rows.copy() if copy else rows
     if isinstance(rows, np.ndarray) and rows.dtype.names:
         out = np.zeros(len(rows), dtype)
         for name in dtype.names:
@@ -125,14 +126,46 @@ def _structured(rows: Any, dtype: np.dtype, what: str) -> np.ndarray:
 
 
 def _by_tick(events: np.ndarray) -> np.ndarray:
-    """Sort events by tick; of several at one tick the last given wins."""
-    if len(events) < 2:
+    """Sort events by tick; of several at one tick the last given wins.
+
+    Events already in strictly increasing tick order (the usual case) come back as they are.
+    """
+    n = len(events)
+    if n < 2:
         return events
-    order = np.argsort(events["tick"], kind="stable")
+    ticks = events["tick"]
+    if n <= 8:  # a few rows: a Python check is cheaper than numpy calls
+        t = ticks.tolist()
+        if all(a < b for a, b in zip(t, t[1:])):
+            return events
+    elif (ticks[1:] > ticks[:-1]).all():
+        return events
+    order = np.argsort(ticks, kind="stable")
     events = events[order]
     keep = np.ones(len(events), bool)
     keep[:-1] = events["tick"][1:] != events["tick"][:-1]
     return events[keep]
+
+
+def _canonical(notes: np.ndarray, num_parts: int) -> np.ndarray:
+    """Notes sorted by (start_tick, part, -pitch, duration_ticks), ties kept in the given order.
+
+    Needs what validation guarantees: start_tick >= 0, 0 <= part < num_parts, pitch 0..127.
+    """
+    if len(notes) < 2:
+        return notes
+    start = notes["start_tick"]
+    scale = 128 * max(num_parts, 1)
+    if int(start.max()) < (2**62) // scale:
+        # (start, part, -pitch) folded into one int64 that orders the same way:
+        # part * 128 - pitch lies in [-127, scale - 128], below one step of start.
+        key = start * scale
+        key += notes["part"].astype(np.int64) << 7
+        key -= notes["pitch"]
+        order = np.lexsort((notes["duration_ticks"], key))
+    else:
+        order = np.lexsort((notes["duration_ticks"], -notes["pitch"], notes["part"], start))
+    return notes.take(order)
 
 
 def notes_array(
@@ -178,11 +211,13 @@ class Score:
         if int(ticks_per_beat) <= 0:
             raise ScoreError(f"ticks_per_beat must be positive, got {ticks_per_beat}")
         self.ticks_per_beat = int(ticks_per_beat)
-        notes = _structured(notes, NOTE_DTYPE, "notes")
+        # A trusted caller hands over freshly built arrays, so they need no defensive copy.
+        copy = not _trusted
+        notes = _structured(notes, NOTE_DTYPE, "notes", copy)
         parts = tuple(parts)
-        time_signatures = _by_tick(_structured(time_signatures, TIME_SIGNATURE_DTYPE, "time_signatures"))
-        key_signatures = _by_tick(_structured(key_signatures, KEY_SIGNATURE_DTYPE, "key_signatures"))
-        tempos = _by_tick(_structured(tempos, TEMPO_DTYPE, "tempos"))
+        time_signatures = _by_tick(_structured(time_signatures, TIME_SIGNATURE_DTYPE, "time_signatures", copy))
+        key_signatures = _by_tick(_structured(key_signatures, KEY_SIGNATURE_DTYPE, "key_signatures", copy))
+        tempos = _by_tick(_structured(tempos, TEMPO_DTYPE, "tempos", copy))
         if len(time_signatures) == 0 or time_signatures["tick"][0] > 0:
             default = np.array([(0, *DEFAULT_TIME_SIGNATURE)], TIME_SIGNATURE_DTYPE)
             time_signatures = np.concatenate([default, time_signatures])
@@ -190,9 +225,7 @@ class Score:
             tempos = np.concatenate([np.array([(0, DEFAULT_TEMPO_QPM)], TEMPO_DTYPE), tempos])
         if not _trusted:
             _validate(notes, parts, time_signatures, key_signatures, tempos)
-        if len(notes) > 1:
-            order = np.lexsort((notes["duration_ticks"], -notes["pitch"], notes["part"], notes["start_tick"]))
-            notes = notes[order]
+        notes = _canonical(notes, len(parts))
         for array in (notes, time_signatures, key_signatures, tempos):
             array.flags.writeable = False
         self.notes = notes

@@ -33,13 +33,14 @@ _MAJOR = {-7: "Cb", -6: "Gb", -5: "Db", -4: "Ab", -3: "Eb", -2: "Bb", -1: "F", 0
 _MINOR = {-7: "Abm", -6: "Ebm", -5: "Bbm", -4: "Fm", -3: "Cm", -2: "Gm", -1: "Dm", 0: "Am", 1: "Em", 2: "Bm", 3: "F#m", 4: "C#m", 5: "G#m", 6: "D#m", 7: "A#m"}
 
 
-def _events(records: object, dtype: np.dtype, fields: dict[str, str]) -> np.ndarray:
-    arrays = records.numpy()  # type: ignore[attr-defined]
-    out = np.zeros(len(arrays["time"]), dtype)
-    out["tick"] = arrays["time"]
-    for ours, theirs in fields.items():
-        out[ours] = arrays[theirs]
-    return out
+def _qpm(mspq: int) -> float:
+    """``np.round(60_000_000.0 / np.maximum(mspq, 1), 2)`` for one value, in plain float arithmetic.
+
+    numpy rounds to 2 decimals as ``rint(x * 100.0) / 100.0``; ``round`` on a
+    float is round-half-even like ``rint``, and its int result (< 2**53) converts
+    back to float exactly, so this gives the same bits.
+    """
+    return round(60_000_000.0 / max(mspq, 1) * 100.0) / 100.0
 
 
 def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
@@ -47,36 +48,62 @@ def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
     columns: list[dict[str, np.ndarray]] = []
     parts: list[Part] = []
     names_seen: dict[str, int] = {}
-    for track in sm.tracks:  # type: ignore[attr-defined]
-        arrays = track.notes.numpy()
-        if len(arrays["time"]) == 0:
+    tracks = sm.tracks  # type: ignore[attr-defined]
+    for t in range(len(tracks)):  # indexing is cheaper than iterating symusic's track list
+        track = tracks[t]
+        track_notes = track.notes
+        if len(track_notes) == 0:
             continue
         name = track.name.strip() or ("Drums" if track.is_drum else f"Part {len(parts) + 1}")
         names_seen[name] = names_seen.get(name, 0) + 1
         if names_seen[name] > 1:  # a type 0 file split by channel repeats the track name
             name = f"{name} {names_seen[name]}"
-        columns.append(arrays)
+        columns.append(track_notes.numpy())
         parts.append(Part(name=name, program=int(track.program), is_drum=bool(track.is_drum)))
     if not columns:
         raise ReadError(f"{source}: MIDI file contains no notes")
-    sizes = [len(c["time"]) for c in columns]
-    notes = np.empty(sum(sizes), NOTE_DTYPE)
-    notes["start_tick"] = np.concatenate([c["time"] for c in columns])
-    notes["duration_ticks"] = np.maximum(np.concatenate([c["duration"] for c in columns]), 1)
     # sanitize_data keeps pitch and velocity in 0..127; velocity 0 would mean note-off.
-    notes["pitch"] = np.concatenate([c["pitch"] for c in columns])
-    notes["velocity"] = np.maximum(np.concatenate([c["velocity"] for c in columns]), VELOCITY_MIN)
-    notes["part"] = np.repeat(np.arange(len(parts), dtype=np.int16), sizes)
-    time_signatures = _events(sm.time_signatures, TIME_SIGNATURE_DTYPE, {"numerator": "numerator", "denominator": "denominator"})  # type: ignore[attr-defined]
-    den = time_signatures["denominator"]
-    time_signatures = time_signatures[(time_signatures["numerator"] > 0) & (den > 0) & ((den & (den - 1)) == 0)]
-    keys = _events(sm.key_signatures, KEY_SIGNATURE_DTYPE, {"sharps": "key", "minor": "tonality"})  # type: ignore[attr-defined]
-    keys = keys[(keys["sharps"] >= SHARPS_MIN) & (keys["sharps"] <= SHARPS_MAX)]
-    tempo_arrays = sm.tempos.numpy()  # type: ignore[attr-defined]
-    tempos = np.zeros(len(tempo_arrays["time"]), TEMPO_DTYPE)
-    tempos["tick"] = tempo_arrays["time"]
+    if len(columns) == 1:
+        arrays = columns[0]
+        notes = np.empty(len(arrays["time"]), NOTE_DTYPE)
+        notes["start_tick"] = arrays["time"]
+        np.maximum(arrays["duration"], 1, out=notes["duration_ticks"])
+        notes["pitch"] = arrays["pitch"]
+        np.maximum(arrays["velocity"], VELOCITY_MIN, out=notes["velocity"])
+        notes["part"] = 0
+    else:
+        sizes = [len(c["time"]) for c in columns]
+        notes = np.empty(sum(sizes), NOTE_DTYPE)
+        notes["start_tick"] = np.concatenate([c["time"] for c in columns])
+        np.maximum(np.concatenate([c["duration"] for c in columns]), 1, out=notes["duration_ticks"])
+        notes["pitch"] = np.concatenate([c["pitch"] for c in columns])
+        np.maximum(np.concatenate([c["velocity"] for c in columns]), VELOCITY_MIN, out=notes["velocity"])
+        part = notes["part"]
+        begin = 0
+        for index, size in enumerate(sizes):
+            part[begin : begin + size] = index
+            begin += size
+    # The meta tables hold a row or two: plain Python beats numpy calls on 1-element arrays.
+    table = sm.time_signatures  # type: ignore[attr-defined]
+    rows: list[tuple] = []
+    for i in range(len(table)):
+        row = table[i]
+        num, den = row.numerator, row.denominator
+        if num > 0 and den > 0 and den & (den - 1) == 0:
+            rows.append((row.time, num, den))
+    time_signatures = np.array(rows, TIME_SIGNATURE_DTYPE) if rows else np.zeros(0, TIME_SIGNATURE_DTYPE)
+    table = sm.key_signatures  # type: ignore[attr-defined]
+    rows = []
+    for i in range(len(table)):
+        row = table[i]
+        sharps = row.key
+        if SHARPS_MIN <= sharps <= SHARPS_MAX:
+            rows.append((row.time, sharps, row.tonality != 0))
+    keys = np.array(rows, KEY_SIGNATURE_DTYPE) if rows else np.zeros(0, KEY_SIGNATURE_DTYPE)
+    table = sm.tempos  # type: ignore[attr-defined]
     # MIDI stores whole microseconds a beat; round so 90 qpm reads back as 90, not 89.99995.
-    tempos["qpm"] = np.round(60_000_000.0 / np.maximum(tempo_arrays["mspq"], 1), 2)
+    rows = [(row.time, _qpm(row.mspq)) for row in (table[i] for i in range(len(table)))]
+    tempos = np.array(rows, TEMPO_DTYPE) if rows else np.zeros(0, TEMPO_DTYPE)
     # Every field was range-checked above, so the Score can skip its own validation.
     return Score(
         notes,

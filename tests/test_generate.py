@@ -1,0 +1,259 @@
+"""Generation: seed formats, both modes, the constraints, reproducibility and bad input.
+
+A tiny random-weight model is used: the constraints are masks at sampling
+time, so they must hold whatever the network says (a random network says the
+most unexpected things).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from composer.cli import cli
+from composer.errors import ComposerError
+from composer.generate import MAJOR_SCALE, GenerationError, GenerationSettings, generate, generate_batch
+from composer.io import read
+from composer.io.notation import parse_tinynotation
+from composer.modelfile import Model, save_model
+from composer.nn import build_model
+from composer.score import key_tonic_pitch_class, quantize
+from composer.tokens import Tokenizer
+from conftest import note_rows
+
+RANGES = [[60, 81], [53, 74], [48, 69], [36, 62]]
+SEED_TEXT = "tinynotation: 3/4 c4 d8 e f4 g a2 g4"
+
+
+def tiny_model(arch: str = "transformer", seed: int = 0) -> Model:
+    tok = Tokenizer()
+    torch.manual_seed(seed)
+    config = dict(vocab_size=len(tok), n_layers=1, d_model=32, n_heads=2, context_len=64) if arch == "transformer" else dict(vocab_size=len(tok), n_layers=1, d_embed=16, d_hidden=32)
+    styles = {
+        "chorale": {"pieces": 10, "programs": [52, 52, 52, 52], "pitch_ranges": RANGES},
+        "folk": {"pieces": 5, "programs": [0], "pitch_ranges": [[55, 84]]},
+    }
+    return Model(build_model(arch, config), tok, {"styles": styles})
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    save_model(tiny_model(), path)
+    return str(path)
+
+
+def bar_ticks(score):
+    ts = score.time_signatures[-1]
+    return score.ticks_per_beat * 4 * int(ts["numerator"]) // int(ts["denominator"])
+
+
+def test_continue_keeps_the_seed_and_writes_all_parts(model):
+    seed = parse_tinynotation(SEED_TEXT)
+    out = generate(model, seed, GenerationSettings(bars=4, random_seed=3))
+    assert [p.name for p in out.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
+    seed_end = seed.end_tick
+    soprano = [r for r in note_rows(out) if r[3] == 0 and r[0] < seed_end]
+    assert [(s, d, p) for s, d, p, _ in soprano] == [(s, d, p) for s, d, p, _ in note_rows(quantize(seed, 24))]
+    assert {r[3] for r in note_rows(out)} - {0}  # the model wrote in the lower parts too
+
+
+def test_meter_bars_and_complete_last_bar(model):
+    out = generate(model, parse_tinynotation(SEED_TEXT), GenerationSettings(bars=5, random_seed=1))
+    assert out.time_signatures.tolist() == [(0, 3, 4)]
+    bar = bar_ticks(out)
+    assert out.end_tick <= 5 * bar  # nothing sounds past the last barline
+    assert out.notes["start_tick"].max() >= 4 * bar  # the last bar is not empty
+    bars = out.notes["start_tick"] // bar
+    assert set(bars.tolist()) == {0, 1, 2, 3, 4}  # every bar holds a note
+
+
+def test_time_signature_override_and_from_scratch(model):
+    out = generate(model, None, GenerationSettings(bars=3, time_signature="6/8", key="Bb", tempo_qpm=72, random_seed=2))
+    assert out.time_signatures.tolist() == [(0, 6, 8)]
+    assert out.key_signatures.tolist() == [(0, -2, False)]
+    assert out.tempos["qpm"].tolist() == [72.0]
+    assert out.end_tick <= 3 * bar_ticks(out)
+
+
+def test_key_mask_keeps_free_notes_in_the_scale(model):
+    seed = parse_tinynotation("tinynotation: 4/4 d4 e f# g")
+    out = generate(model, seed, GenerationSettings(bars=4, key="D", random_seed=5))
+    tonic = key_tonic_pitch_class(2, False)
+    free = out.notes[out.notes["start_tick"] >= seed.end_tick]
+    assert len(free) > 0
+    assert set(((free["pitch"] - tonic) % 12).tolist()) <= set(MAJOR_SCALE)
+    chromatic = generate(model, seed, GenerationSettings(bars=4, key="D", allow_chromatic=True, random_seed=5))
+    assert chromatic.key_signatures.tolist() == [(0, 2, False)]
+
+
+def test_key_override_transposes_the_seed(model):
+    seed = parse_tinynotation("tinynotation: 4/4 c4 d e f").replace(key_signatures=[(0, 0, False)])
+    out = generate(model, seed, GenerationSettings(bars=2, key="D", random_seed=0))
+    assert out.part_notes(0)["pitch"][:4].tolist() == [62, 64, 66, 67]
+
+
+def test_pitch_ranges_per_part(model):
+    out = generate(model, None, GenerationSettings(bars=3, random_seed=7, style="chorale"))
+    for part, (lo, hi) in enumerate(RANGES):
+        pitches = out.part_notes(part)["pitch"]
+        assert len(pitches) == 0 or (pitches.min() >= lo and pitches.max() <= hi), part
+
+
+def test_harmonize_keeps_the_melody_note_for_note(model):
+    melody = parse_tinynotation("tinynotation: 4/4 g4 a b c' d'2 c'2 b4 a g2")
+    out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=4))
+    top = [(int(n["start_tick"]), int(n["duration_ticks"]), int(n["pitch"])) for n in out.part_notes(0)]
+    assert top == [(s, d, p) for s, d, p, _ in note_rows(quantize(melody, 24))]
+    assert out.end_tick <= 3 * bar_ticks(out)
+    assert set(np.unique(out.notes["part"]).tolist()) - {0}
+
+
+def test_same_random_seed_same_pieces_and_batches_differ(model):
+    seed = parse_tinynotation(SEED_TEXT)
+    a = generate_batch(model, seed, GenerationSettings(bars=3, random_seed=11), num_samples=2)
+    b = generate_batch(model, seed, GenerationSettings(bars=3, random_seed=11), num_samples=2)
+    assert note_rows(a[0]) == note_rows(b[0]) and note_rows(a[1]) == note_rows(b[1])
+    assert note_rows(a[0]) != note_rows(a[1])
+
+
+def test_lstm_generates_too():
+    out = generate(tiny_model("lstm"), parse_tinynotation(SEED_TEXT), GenerationSettings(bars=3, random_seed=0))
+    assert out.num_parts == 4 and out.end_tick <= 3 * bar_ticks(out)
+
+
+def test_folk_style_writes_one_part(model):
+    out = generate(model, None, GenerationSettings(bars=2, style="folk", time_signature="2/4", random_seed=0))
+    assert [p.name for p in out.parts] == ["Melody"]
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(bars=0), "bars must be"),
+        (dict(mode="sing"), "mode must be one of"),
+        (dict(key="H"), "unknown tonic"),
+        (dict(time_signature="3/5"), "power of two"),
+        (dict(temperature=0), "temperature must be"),
+        (dict(top_p=1.5), "top_p must be"),
+    ],
+)
+def test_bad_settings(settings, message):
+    with pytest.raises(ComposerError, match=message):
+        GenerationSettings(**settings)
+
+
+def test_contradictions(model):
+    seed = parse_tinynotation(SEED_TEXT)
+    with pytest.raises(GenerationError, match="more than --bars 1"):
+        generate(model, seed, GenerationSettings(bars=1))
+    with pytest.raises(GenerationError, match="harmonize needs a melody"):
+        generate(model, None, GenerationSettings(mode="harmonize"))
+    with pytest.raises(GenerationError, match="not trained on style 'unknown'"):
+        generate(model, seed, GenerationSettings(style="unknown"))
+
+
+# -- the command line ------------------------------------------------------
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def digest(path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def seeds(tmp_path):
+    """The same melody as MIDI, MusicXML, ABC and TinyNotation."""
+    from music21 import converter
+
+    text = "tinynotation: 4/4 e4 d c d e e e2"
+    stream = converter.parse(text)
+    (tmp_path / "seed.musicxml").write_text("")
+    (tmp_path / "seed.musicxml").unlink()
+    stream.write("musicxml", fp=str(tmp_path / "seed.musicxml"))
+    parse_tinynotation(text).write(tmp_path / "seed.mid")
+    (tmp_path / "seed.abc").write_text("X:1\nT:Mary\nM:4/4\nL:1/4\nK:C\nE D C D | E E E2 |\n")
+    return {"midi": tmp_path / "seed.mid", "musicxml": tmp_path / "seed.musicxml", "abc": tmp_path / "seed.abc", "tinynotation": text}
+
+
+@pytest.mark.parametrize("kind", ["midi", "musicxml", "abc", "tinynotation"])
+def test_cli_generate_from_each_seed_format(model_file, seeds, tmp_path, kind):
+    out = tmp_path / f"out-{kind}.mid"
+    result = run("generate", seeds[kind], "-o", out, "--model", model_file, "--bars", 3, "--random-seed", 2)
+    assert result.exit_code == 0, result.output
+    score = read(out)
+    assert score.num_parts == 4
+    assert [int(p) for p in score.part_notes(0)["pitch"][:7]] == [64, 62, 60, 62, 64, 64, 64]
+
+
+def test_cli_reproducible_bytes_and_num_samples(model_file, tmp_path):
+    a, b, c = tmp_path / "a.mid", tmp_path / "b.mid", tmp_path / "c.mid"
+    for out, seed in ((a, 9), (b, 9), (c, 10)):
+        assert run("generate", SEED_TEXT, "-o", out, "--model", model_file, "--bars", 3, "--random-seed", seed).exit_code == 0
+    assert digest(a) == digest(b) != digest(c)
+    many = tmp_path / "many.mid"
+    result = run("generate", SEED_TEXT, "-o", many, "--model", model_file, "--bars", 3, "--num-samples", 3)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("many-*.mid")) == ["many-1.mid", "many-2.mid", "many-3.mid"]
+
+
+def test_cli_records_how_the_file_was_made(model_file, tmp_path):
+    import mido
+
+    out = tmp_path / "made.mid"
+    assert run("generate", SEED_TEXT, "-o", out, "--model", model_file, "--bars", 3, "--random-seed", 5, "--temperature", 0.9).exit_code == 0
+    texts = [m.text for m in mido.MidiFile(out).tracks[0] if m.type == "text"]
+    joined = "\n".join(texts)
+    assert "composer:model=tiny" in joined and "random_seed=5" in joined and "temperature=0.9" in joined
+    assert "composer:seed=tinynotation: 3/4" in joined
+
+
+def test_cli_harmonize(model_file, tmp_path):
+    out = tmp_path / "h.mid"
+    result = run("harmonize", "tinynotation: 4/4 g4 a b c'", "-o", out, "--model", model_file, "--random-seed", 1)
+    assert result.exit_code == 0, result.output
+    assert [int(p) for p in read(out).part_notes(0)["pitch"]] == [67, 69, 71, 72]
+
+
+@pytest.mark.parametrize(
+    "args, message, code",
+    [
+        (["generate", "nope.mid", "-o", "{tmp}/o.mid"], "nope.mid: no such file", 1),
+        (["generate", "tinynotation: 4/4 c4 d4 zz9 e", "-o", "{tmp}/o.mid"], "zz9", 1),
+        (["generate", "tinynotation:", "-o", "{tmp}/o.mid"], "tinynotation", 1),
+        (["generate", SEED_TEXT, "-o", "{tmp}/o.xyz"], "unsupported output suffix", 2),
+        (["generate", SEED_TEXT, "-o", "{tmp}/o.mid", "--model", "no-such-model"], "no model named 'no-such-model'", 1),
+        (["generate", SEED_TEXT, "-o", "{tmp}/o.mid", "--bars", "1"], "more than --bars 1", 1),
+        (["generate", SEED_TEXT, "-o", "{tmp}/o.mid", "-o", "{tmp}/o.mid"], "given twice", 2),
+        (["generate", SEED_TEXT, "-o", "{tmp}/o.mid", "--key", "H"], "unknown tonic", 1),
+        (["generate", SEED_TEXT, "-o", "{tmp}/o.mid", "--top-p", "2"], "top_p must be", 1),
+    ],
+)
+def test_cli_bad_input(model_file, tmp_path, args, message, code):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--model" not in args:
+        args += ["--model", model_file]
+    result = run(*args)
+    assert result.exit_code == code, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_cli_empty_seed_file_and_existing_output(model_file, tmp_path):
+    (tmp_path / "empty.mid").write_bytes(b"")
+    result = run("generate", tmp_path / "empty.mid", "-o", tmp_path / "o.mid", "--model", model_file)
+    assert result.exit_code == 1 and "file is empty" in result.output
+    (tmp_path / "o.mid").write_bytes(b"keep")
+    result = run("generate", SEED_TEXT, "-o", tmp_path / "o.mid", "--model", model_file, "--bars", 3)
+    assert result.exit_code == 1 and "file exists" in result.output
+    assert (tmp_path / "o.mid").read_bytes() == b"keep"
