@@ -76,7 +76,7 @@ def estimate_discounts(counts: np.ndarray) -> tuple[float, float, float]:
     raw = [
         1 - 2 * y * n2 / n1 if y is not None else None,
         2 - 3 * y * n3 / n2 if y is not None and n3 > 0 else None,
-        3 - 4 * y * n4 / n3 if y is not None and n3 > 0 and n4 > 0 else None,
+        3 - 4 * y * n4 / n3 if y is not None and n3 > 0 else None,
     ]
     out = []
     for j, d in enumerate(raw, start=1):
@@ -193,7 +193,7 @@ class KneserNey:
             ctx = np.full(len(tokens), -1, np.int64)
             idx = np.flatnonzero(pos >= k - 1)
             prev = gid_prev[idx - 1]
-            ctx[idx] = np.where(prev < V if k == 2 else prev >= 0, prev, -1)
+            ctx[idx] = prev  # a token (k = 2) or a (k-1)-gram id, -1 if unseen
             out.append(ctx)
             if k == self.order:
                 break

@@ -6,7 +6,7 @@ Each architecture at its default config (``TransformerConfig`` / ``LSTMConfig``
 defaults; the transformer's context set to the window, as ``composer train``
 does), the vocabulary of the default ``Tokenizer``, and ``TrainConfig``'s
 default window (512 tokens) and batch (16) does what one training step of
-``composer.train.train`` does on random token batches: forward, float32
+``composer.training.train`` does on random token batches: forward, float32
 cross-entropy, backward, gradient clipping, AdamW step (the trainer's own
 parameter groups), dropout on.
 
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from composer.nn import ARCHITECTURES, build_model  # noqa: E402
 from composer.tokens import Tokenizer  # noqa: E402
-from composer.train import TrainConfig, _optimizer  # noqa: E402
+from composer.training import TrainConfig, _optimizer  # noqa: E402
 
 
 class Bench:

@@ -25,6 +25,12 @@ _API = {
     "write": "composer.io",
     "parse_tinynotation": "composer.io.notation",
     "Tokenizer": "composer.tokens",
+    "load_model": "composer.modelfile",
+    "Model": "composer.modelfile",
+    "GenerationSettings": "composer.generate",
+    "train": "composer.training",
+    "TrainConfig": "composer.training",
+    "evaluate": "composer.training",
     "TokenizerConfig": "composer.tokens",
     "ComposerError": "composer.errors",
 }

@@ -328,7 +328,7 @@ def train_command(corpus_dir: str, output: str, arch: str, layers: int | None, d
 
     Runs data-parallel unchanged under torchrun (gloo on CPU, NCCL on GPU).
     """
-    from composer.train import TrainConfig, train
+    from composer.training import TrainConfig, train
 
     if resume and force:
         raise click.UsageError("--resume and --force contradict each other: pick one")
@@ -348,7 +348,7 @@ def train_command(corpus_dir: str, output: str, arch: str, layers: int | None, d
         result = train(corpus_dir, output, config=config, model_options={k: v for k, v in options.items() if v is not None}, resume=resume, max_steps=steps if resume and steps_given else None, force=force, device=device, reporter=reporter)
     except KeyboardInterrupt:
         reporter.close()
-        from composer.train import checkpoint_path
+        from composer.training import checkpoint_path
 
         click.echo(f"interrupted; checkpoint saved to {checkpoint_path(output)} (continue with --resume)", err=True)
         sys.exit(130)
@@ -364,7 +364,7 @@ def train_command(corpus_dir: str, output: str, arch: str, layers: int | None, d
 @click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True)
 def evaluate_command(model: str, corpus_dir: str, split: str) -> None:
     """Bits per note, tokens per note and token accuracy of MODEL on one split of CORPUS_DIR."""
-    from composer.train import evaluate
+    from composer.training import evaluate
 
     metrics = evaluate(model, corpus_dir, split)
     click.echo(f"split            {split} ({int(metrics['pieces'])} pieces, {int(metrics['notes'])} notes)")

@@ -49,6 +49,27 @@ class Model:
     def name(self) -> str:
         return self.path.stem if self.path else self.arch
 
+    def generate(self, seed: Any = None, *, bars: int = 16, **settings: Any) -> Any:
+        """A new piece (a Score) continuing ``seed`` (a Score, or None to start from nothing).
+
+        ``settings`` are those of ``composer.generate.GenerationSettings``:
+        style, key, time_signature, tempo_qpm, temperature, top_k, top_p,
+        allow_chromatic, random_seed.
+        """
+        return self.variations(seed, 1, bars=bars, **settings)[0]
+
+    def variations(self, seed: Any = None, num_samples: int = 2, *, bars: int = 16, **settings: Any) -> list[Any]:
+        """``num_samples`` pieces sampled as one batch (same arguments as ``generate``)."""
+        from composer.generate import GenerationSettings, generate_batch
+
+        return generate_batch(self, seed, GenerationSettings(bars=bars, **settings), num_samples=num_samples)
+
+    def harmonize(self, melody: Any, **settings: Any) -> Any:
+        """Keep ``melody`` (a Score) as the top voice and write the voices under it."""
+        from composer.generate import GenerationSettings, generate
+
+        return generate(self, melody, GenerationSettings(mode="harmonize", **settings))
+
     def __repr__(self) -> str:
         return f"<Model {self.name!r}: {self.arch}, {self.network.num_parameters():,} parameters, {len(self.tokenizer)} tokens>"
 

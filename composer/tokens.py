@@ -71,6 +71,12 @@ DEFAULT_STYLE_PART_NAMES = (("chorale", ("Soprano", "Alto", "Tenor", "Bass")), (
 (K_PAD, K_BOS, K_EOS, K_STYLE, K_PROGRAM, K_BAR, K_TIMESIG, K_KEY, K_TEMPO, K_POSITION, K_PART, K_PITCH, K_DURATION) = range(13)
 KIND_NAMES = ("PAD", "BOS", "EOS", "Style", "Program", "Bar", "TimeSig", "Key", "Tempo", "Position", "Part", "Pitch", "Duration")
 
+# The fast encoder works in plain int64 / Python int arithmetic that cannot overflow below these
+# bounds; a score beyond them (or whose general-path sort keys would overflow) takes the general path.
+_FAST_TICK_LIMIT = 2**40
+_FAST_KEY_LIMIT = 2**62
+_CACHE_LIMIT = 4096  # entries in each per-tokenizer memo (meters, tempo maps, duration runs)
+
 
 @dataclass(frozen=True)
 class TokenizerConfig:
@@ -189,6 +195,12 @@ class Tokenizer:
                     self._length_to_ts.setdefault(self._ts_length(i), self.base[K_TIMESIG] + i)
         self._ts_exact = {value: self.base[K_TIMESIG] + i for i, value in enumerate(self._ts_values)}
         self._part_names = dict(c.style_part_names)
+        # Constants and memos of the fast encoder (see ``_encode_fast``).
+        self._ts_steps_by_id = {self.base[K_TIMESIG] + i: self._ts_length(i) for i in range(len(self._ts_values))}
+        self._ts_memo: dict[tuple[int, int], int | None] = {}
+        self._tempo_memo: dict[tuple[float, ...], list[int]] = {}
+        self._run_memo: dict[int, list[int]] = {}
+        self._tempo_log_bins = np.log(np.asarray(c.tempos_qpm, np.float64))
 
     # -- vocabulary -------------------------------------------------------
     @property
@@ -284,6 +296,17 @@ class Tokenizer:
         c = self.config
         if score.num_parts > c.max_parts:
             raise TokenizerError(f"score has {score.num_parts} parts; this tokenizer holds at most {c.max_parts}")
+        ids = self._encode_fast(score, style, eos)
+        if ids is None:
+            ids = self._encode_general(score, style, eos)
+        return ids
+
+    def _encode_general(self, score: Score, style: str, eos: bool) -> np.ndarray:
+        """The reference encoder: every token gets a sort key, one stable sort orders them.
+
+        ``_encode_fast`` must give exactly this output; tests/test_tokens_fast.py compares the two.
+        """
+        c = self.config
         tpb = score.ticks_per_beat
         notes = score.notes
         start = self._to_steps(notes["start_tick"], tpb)
@@ -374,6 +397,240 @@ class Tokenizer:
         header += [self.base[K_PROGRAM] + (128 if p.is_drum else p.program) for p in score.parts]
         tail = [self.eos_id] if eos else []
         return np.concatenate([np.asarray(header, np.int64), body, np.asarray(tail, np.int64)]).astype(np.int32)
+
+    def _encode_fast(self, score: Score, style: str, eos: bool) -> np.ndarray | None:
+        """``_encode_general``'s output with far fewer numpy calls, or None to leave the score to it.
+
+        What makes it cheaper: the notes already come in canonical order, so
+        after rounding to steps they usually need no sort (a check finds out);
+        the meter, key and tempo maps hold a few rows, handled in plain Python
+        with memos per tokenizer; notes' tokens come from one (note, slot)
+        matrix; and only step*8+group keys are sorted, which a stable sort of a
+        few presorted runs does quickly. It declines empty scores and any score
+        where int64 arithmetic in either encoder could overflow.
+        """
+        notes = score.notes
+        n = len(notes)
+        tpb = score.ticks_per_beat
+        if n == 0 or tpb >= _FAST_TICK_LIMIT:
+            return None
+        st = notes["start_tick"]
+        ts_rows = score.time_signatures.tolist()
+        key_rows = score.key_signatures.tolist()
+        tempo_rows = score.tempos.tolist()
+        # Rows and notes are sorted by tick, so the last of each is the largest.
+        if (
+            int(st[-1]) >= _FAST_TICK_LIMIT
+            or ts_rows[-1][0] >= _FAST_TICK_LIMIT
+            or (key_rows and key_rows[-1][0] >= _FAST_TICK_LIMIT)
+            or (tempo_rows and tempo_rows[-1][0] >= _FAST_TICK_LIMIT)
+        ):
+            return None
+        base = self.base
+        spb = self.config.steps_per_beat
+        s2, d2 = 2 * spb, 2 * tpb  # steps = (ticks * spb * 2 + tpb) // (2 * tpb), as _to_steps
+
+        start = st * s2
+        start += tpb
+        start //= d2
+        dur = notes["duration_ticks"] + st
+        dur *= s2
+        dur += tpb
+        dur //= d2
+        dur -= start
+        np.maximum(dur, 1, out=dur)
+        part = notes["part"]
+        pitch = notes["pitch"]
+        # Canonical tick order may break where several ticks round to one step: then sort
+        # stably by (step, part, -pitch), folded into one key (part < 64, pitch 0..127).
+        if n > 1:
+            order_key = start << 13
+            order_key += part << 7
+            order_key -= pitch
+            if not (order_key[1:] >= order_key[:-1]).all():
+                order = order_key.argsort(kind="stable")
+                start, dur, part, pitch = start[order], dur[order], part[order], pitch[order]
+        last_step = int(start[-1])
+
+        # -- meter: as _meter, on plain ints ------------------------------------
+        ts_memo = self._ts_memo
+        lengths = self._ts_steps_by_id
+        n_ts = len(ts_rows)
+        ts_steps = [(row[0] * s2 + tpb) // d2 for row in ts_rows]
+        bar_keys: list[int] = []  # step * 8 of each bar kept (those up to last_step)
+        sig_keys: list[int] = []
+        sig_ids: list[int] = []
+        prev_id = -1
+        cursor = 0
+        for i in range(n_ts):
+            num, den = ts_rows[i][1], ts_rows[i][2]
+            ts_id = ts_memo.get((num, den), -1)
+            if ts_id == -1:
+                ts_id = self._fast_ts_id(num, den)
+            if ts_id is None:  # no 4/4 in this vocabulary: the general path raises
+                return None
+            length = lengths[ts_id]
+            begin = max(ts_steps[i], cursor)
+            stop = ts_steps[i + 1] if i + 1 < n_ts else last_step + 1
+            if stop <= begin:
+                continue
+            count = -(-(stop - begin) // length)
+            last_begin = begin + length * (count - 1)
+            last_id = ts_id
+            if i + 1 < n_ts and stop - last_begin < length:
+                short_id = self._length_to_ts.get(stop - last_begin)
+                if short_id is not None:
+                    last_id = short_id
+                    cursor = stop
+                else:
+                    cursor = last_begin + length
+            else:
+                cursor = last_begin + length
+            if begin > last_step and bar_keys:
+                break  # this bar and all later ones start after the last onset
+            kept = min(count, (last_step - begin) // length + 1) if begin <= last_step else 1
+            bar_keys.extend(range(8 * begin, 8 * (begin + kept * length), 8 * length))
+            first_id = ts_id if count > 1 else last_id
+            if first_id != prev_id:
+                sig_keys.append(8 * begin + 1)
+                sig_ids.append(first_id)
+                prev_id = first_id
+            if kept < count:
+                break
+            if count > 1 and last_id != prev_id:
+                sig_keys.append(8 * last_begin + 1)
+                sig_ids.append(last_id)
+                prev_id = last_id
+        if not bar_keys:
+            return None
+
+        # -- key and tempo changes up to the last onset, as _changes -----------------
+        small_keys = sig_keys
+        small_ids = sig_ids
+        extra_steps: list[int] = []
+        key_base = base[K_KEY] - 2 * SHARPS_MIN
+        prev_id = -1
+        for tick, sharps, minor in key_rows:
+            step = (tick * s2 + tpb) // d2
+            if step > last_step:
+                break
+            key_id = key_base + 2 * sharps + minor
+            if key_id != prev_id:
+                small_keys.append(8 * step + 3)
+                small_ids.append(key_id)
+                extra_steps.append(step)
+                prev_id = key_id
+        if tempo_rows:
+            qpms = tuple(row[1] for row in tempo_rows)
+            bins = self._tempo_memo.get(qpms)
+            if bins is None:
+                bins = self._fast_tempo_bins(score.tempos["qpm"], qpms)
+            prev_id = -1
+            for (tick, _), tempo_bin in zip(tempo_rows, bins):
+                step = (tick * s2 + tpb) // d2
+                if step > last_step:
+                    break
+                tempo_id = base[K_TEMPO] + tempo_bin
+                if tempo_id != prev_id:
+                    small_keys.append(8 * step + 4)
+                    small_ids.append(tempo_id)
+                    extra_steps.append(step)
+                    prev_id = tempo_id
+
+        # -- the notes' tokens: a (note, slot) matrix of Part, Pitch, Duration... ----------
+        fine_max = self._fine_max
+        runs = None
+        width = 3
+        if int(dur.max()) > fine_max:
+            coarse = np.flatnonzero(dur > fine_max).tolist()
+            runs = [self._fast_run(int(dur[i])) for i in coarse]
+            width = 2 + max(len(run) for run in runs)
+        # The general path's sort keys must not overflow either (else it, not this, is the reference).
+        slots = 8 if width == 3 else 7 + width
+        if (last_step + 1) * 6 * (n + 1) * slots >= _FAST_KEY_LIMIT:
+            return None
+        tokens = np.empty((n, width), np.int32)
+        keep = np.empty((n, width), bool)
+        np.add(part, base[K_PART], out=tokens[:, 0], dtype=np.int32)
+        np.add(pitch, base[K_PITCH], out=tokens[:, 1], dtype=np.int32)
+        np.add(dur, base[K_DURATION] - 1, out=tokens[:, 2], casting="unsafe")
+        keep[0, 0] = True
+        np.not_equal(part[1:], part[:-1], out=keep[1:, 0])
+        keep[:, 1:3] = True
+        if runs is None:
+            per_note = keep[:, 0] + 2
+        else:
+            keep[:, 3:] = False
+            for i, run in zip(coarse, runs):
+                tokens[i, 2 : 2 + len(run)] = run
+                keep[i, 3 : 2 + len(run)] = True
+            per_note = keep.sum(axis=1)
+        note_ids = tokens[keep]
+        note_keys = start * 8
+        note_keys += 5
+        note_keys = note_keys.repeat(per_note)
+
+        # -- Position tokens at every onset and every key or tempo change ---------------
+        new_step = np.empty(n, bool)
+        new_step[0] = True
+        np.not_equal(start[1:], start[:-1], out=new_step[1:])
+        event_steps = start[new_step]
+        first = int(start[0])
+        if any(step != first for step in extra_steps):
+            event_steps = np.unique(np.concatenate([event_steps, np.asarray(extra_steps, np.int64)]))
+
+        n_bars = len(bar_keys)
+        heads = np.array(bar_keys + small_keys, np.int64)
+        bar_start = heads[:n_bars] >> 3
+        bar_of = bar_start.searchsorted(event_steps, side="right")
+        bar_of -= 1
+        position_ids = event_steps - bar_start[bar_of]
+        position_ids += base[K_POSITION]
+        event_keys = event_steps * 8
+        event_keys += 2
+
+        keys = np.concatenate([heads, event_keys, note_keys])
+        ids = np.concatenate([np.array([self.bar_id] * n_bars + small_ids, np.int32), position_ids, note_ids], dtype=np.int32)
+        body = ids[keys.argsort(kind="stable")]
+
+        header = [self.bos_id, self.style_id(style)]
+        header += [base[K_PROGRAM] + (128 if p.is_drum else p.program) for p in score.parts]
+        out = np.empty(len(header) + len(body) + (1 if eos else 0), np.int32)
+        out[: len(header)] = header
+        out[len(header) : len(header) + len(body)] = body
+        if eos:
+            out[-1] = self.eos_id
+        return out
+
+    def _fast_ts_id(self, num: int, den: int) -> int | None:
+        """The TimeSig id ``_meter`` gives (num, den), None where it would fail; memoized."""
+        ts_id = self._ts_exact.get((num, den))
+        if ts_id is None:
+            length = Fraction(4 * num * self.config.steps_per_beat, den)
+            ts_id = self._length_to_ts.get(int(length)) if length.denominator == 1 else None
+            if ts_id is None:
+                ts_id = self._ts_exact.get((4, 4))
+        if len(self._ts_memo) >= _CACHE_LIMIT:
+            self._ts_memo.clear()
+        self._ts_memo[(num, den)] = ts_id
+        return ts_id
+
+    def _fast_tempo_bins(self, qpm: np.ndarray, qpms: tuple[float, ...]) -> list[int]:
+        """Each tempo's nearest metronome mark, by the general path's own numpy expression; memoized."""
+        bins = np.abs(np.log(qpm)[:, None] - self._tempo_log_bins[None, :]).argmin(axis=1).tolist()
+        if len(self._tempo_memo) >= _CACHE_LIMIT:
+            self._tempo_memo.clear()
+        self._tempo_memo[qpms] = bins
+        return bins
+
+    def _fast_run(self, steps: int) -> list[int]:
+        run = self._run_memo.get(steps)
+        if run is None:
+            run = self._duration_run(steps)
+            if len(self._run_memo) >= _CACHE_LIMIT:
+                self._run_memo.clear()
+            self._run_memo[steps] = run
+        return run
 
     def _duration_run(self, steps: int) -> list[int]:
         run = []

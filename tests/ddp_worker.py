@@ -2,7 +2,7 @@
 
     torchrun --standalone --nproc_per_node 2 tests/ddp_worker.py CORPUS OUTPUT REPORT_DIR STEPS
 
-Calls ``composer.train.train`` (gloo on CPU), then writes REPORT_DIR/rank{N}.json
+Calls ``composer.training.train`` (gloo on CPU), then writes REPORT_DIR/rank{N}.json
 with the sha256 of the rank's final weights, its step count and losses, and the
 model files / checkpoints that the rank itself wrote.
 """
@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-import composer.train as T
+import composer.training as T
 
 
 def main() -> None:

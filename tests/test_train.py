@@ -34,7 +34,7 @@ from composer.modelfile import load_model  # noqa: E402
 from composer.nn import build_model  # noqa: E402
 from composer.score import Part, Score, notes_array  # noqa: E402
 from composer.tokens import Tokenizer  # noqa: E402
-from composer.train import SilentReporter, TrainConfig, TrainingError, checkpoint_path, evaluate, train  # noqa: E402
+from composer.training import SilentReporter, TrainConfig, TrainingError, checkpoint_path, evaluate, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DDP_WORKER = Path(__file__).resolve().parent / "ddp_worker.py"
@@ -330,7 +330,7 @@ def test_same_seed_same_curve_other_seed_other_curve(corpus, tmp_path):
 
 
 def test_batches_depend_only_on_seed_step_and_rank(corpus):
-    from composer.train import Batches
+    from composer.training import Batches
 
     tokenizer = Tokenizer()
     split = load_tokens(corpus, tokenizer).splits["train"]

@@ -36,6 +36,43 @@ def _write_midi(score: Score, path: Path) -> None:
     write_midi(score, path)
 
 
+def _write_musicxml(score: Score, path: Path) -> None:
+    from composer.render.musicxml import write_musicxml
+
+    write_musicxml(score, path)
+
+
+def _write_mxl(score: Score, path: Path) -> None:
+    from composer.render.musicxml import write_mxl
+
+    write_mxl(score, path)
+
+
+def _write_svg(score: Score, path: Path) -> None:
+    from composer.render.engrave import write_svg
+
+    write_svg(score, path)
+
+
+def _write_png(score: Score, path: Path) -> None:
+    from composer.render.engrave import write_png
+
+    write_png(score, path)
+
+
+def _write_pdf(score: Score, path: Path) -> None:
+    from composer.render.engrave import write_pdf
+
+    write_pdf(score, path)
+
+
+def _write_wav(score: Score, path: Path) -> None:
+    # The backend used (fluidsynth or pretty_midi) is left in composer.render.audio.last_backend.
+    from composer.render.audio import write_wav
+
+    write_wav(score, path)
+
+
 READERS: dict[str, Callable[[Path], Score]] = {
     ".mid": _read_midi,
     ".midi": _read_midi,
@@ -50,6 +87,12 @@ READERS: dict[str, Callable[[Path], Score]] = {
 WRITERS: dict[str, Callable[[Score, Path], None]] = {
     ".mid": _write_midi,
     ".midi": _write_midi,
+    ".musicxml": _write_musicxml,
+    ".mxl": _write_mxl,
+    ".svg": _write_svg,
+    ".png": _write_png,
+    ".pdf": _write_pdf,
+    ".wav": _write_wav,
 }
 
 

@@ -1,0 +1,63 @@
+"""The rendering layer: a Score to notation, engraved sheet music, audio, pictures and live MIDI.
+
+Through ``composer.io.write`` / ``Score.write`` the output suffix decides:
+
+=============  ===========================================================  ==============================
+suffix         what                                                         module
+=============  ===========================================================  ==============================
+.musicxml      MusicXML 4.0 (schema-valid, MuseScore-clean)                 ``composer.render.musicxml``
+.mxl           compressed MusicXML                                          ``composer.render.musicxml``
+.svg           sheet music, one SVG file (all systems on one tall page)    ``composer.render.engrave``
+.png           sheet music, one PNG image (the same tall page)              ``composer.render.engrave``
+.pdf           sheet music, A4 pages in one PDF                             ``composer.render.engrave``
+.wav           audio: fluidsynth + GM soundfont, else pretty_midi           ``composer.render.audio``
+=============  ===========================================================  ==============================
+
+Also: ``write_piano_roll`` / ``plot`` (``pianoroll``), ``score_html`` for
+Jupyter (``notebook``), and ``play`` / ``list_ports`` / ``schedule`` for live
+MIDI output (``live``). Everything is imported lazily: ``import composer.render``
+loads neither music21, verovio nor matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_API = {
+    "to_musicxml": "composer.render.musicxml",
+    "write_musicxml": "composer.render.musicxml",
+    "write_mxl": "composer.render.musicxml",
+    "choose_clef": "composer.render.musicxml",
+    "svg_pages": "composer.render.engrave",
+    "to_svg": "composer.render.engrave",
+    "to_png": "composer.render.engrave",
+    "to_pdf": "composer.render.engrave",
+    "write_svg": "composer.render.engrave",
+    "write_png": "composer.render.engrave",
+    "write_pdf": "composer.render.engrave",
+    "render_wav": "composer.render.audio",
+    "write_wav": "composer.render.audio",
+    "find_soundfont": "composer.render.audio",
+    "plot": "composer.render.pianoroll",
+    "write_piano_roll": "composer.render.pianoroll",
+    "score_html": "composer.render.notebook",
+    "play": "composer.render.live",
+    "list_ports": "composer.render.live",
+    "schedule": "composer.render.live",
+}
+
+__all__ = list(_API)
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'composer.render' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
