@@ -104,15 +104,14 @@ class KneserNey:
         self.fixed_discounts = None if discounts is None else [tuple(float(x) for x in d) for d in discounts]
         self.discounts: list[tuple[float, float, float]] = []
         self.train_tokens = 0
-        # Per order k (index k-1): sorted gram keys (k >= 2), adjusted counts, discounted counts, last token,
-        # context ranges into the keys, per-context total a_k(h.) and gamma numerator.
+        # Per order k (list index k-1). Per gram: its sorted key (k >= 2: id of the prefix (k-1)-gram * V + last
+        # token), last token, and mass max(a - D, 0) / a(h.). Per context h (a (k-1)-gram id): where its grams
+        # start among the keys, and its back-off weight gamma(h) / a(h.) (-1 where a(h.) = 0: pass p_{k-1} through).
         self._keys: list[np.ndarray] = []
-        self._adjusted: list[np.ndarray] = []
-        self._discounted: list[np.ndarray] = []
         self._last: list[np.ndarray] = []
+        self._mass: list[np.ndarray] = []
         self._ctx_start: list[np.ndarray] = []
-        self._ctx_total: list[np.ndarray] = []
-        self._ctx_gamma: list[np.ndarray] = []
+        self._ctx_weight: list[np.ndarray] = []
         self._unigram: np.ndarray | None = None
 
     # -- training ------------------------------------------------------------
@@ -126,23 +125,18 @@ class KneserNey:
         pos = _positions([len(s) for s in seqs])
         self.train_tokens = int(np.count_nonzero(pos >= 1))  # predicted tokens (BOS is never predicted)
 
-        first_token = [np.arange(V, dtype=np.int64)]  # first token of each gram, per order
-        keys: list[np.ndarray] = [np.arange(V, dtype=np.int64)]  # order 1: the id is the token
-        gid_prev = tokens  # the id of the (k-1)-gram ending at each position (-1: none)
-        gids = [tokens]
+        keys = np.arange(V, dtype=np.int64)  # order 1: the id is the token
+        first = keys  # the first token of each gram
+        gid = tokens  # the id of the gram of the current order ending at each position (-1: none)
         for k in range(2, N + 1):
             idx = np.flatnonzero(pos >= k - 1)
-            uniq, inv = np.unique(gid_prev[idx - 1] * V + tokens[idx], return_inverse=True)
-            gid = np.full(len(tokens), -1, np.int64)
-            gid[idx] = inv.reshape(-1)
-            keys.append(uniq)
-            first_token.append(first_token[-1][uniq // V])
-            gids.append(gid)
-            gid_prev = gid
-            # Order k-1 is complete once order k exists; free what it no longer needs.
-            self._finish_order(k - 1, keys[k - 2], gids[k - 2], gids[k - 1], pos, first_token[k - 2])
-            gids[k - 2] = None  # type: ignore[call-overload]
-        self._finish_order(N, keys[N - 1], gids[N - 1], None, pos, first_token[N - 1])
+            uniq, inv = np.unique(gid[idx - 1] * V + tokens[idx], return_inverse=True)
+            gid_next = np.full(len(tokens), -1, np.int64)
+            gid_next[idx] = inv.reshape(-1)
+            # Order k-1 is complete once the k-grams (its left extensions) are known.
+            self._finish_order(k - 1, keys, gid, gid_next, pos, first)
+            keys, first, gid = uniq, first[uniq // V], gid_next
+        self._finish_order(N, keys, gid, None, pos, first)
         return self
 
     def _finish_order(self, k: int, keys: np.ndarray, gid: np.ndarray, gid_next: np.ndarray | None, pos: np.ndarray, first: np.ndarray) -> None:
@@ -172,16 +166,15 @@ class KneserNey:
             starts = np.searchsorted(keys, np.arange(n_ctx + 1, dtype=np.int64) * V)
         total = np.bincount(ctx, weights=adjusted, minlength=n_ctx)
         gamma = np.bincount(ctx, weights=d_of, minlength=n_ctx)
-        self._keys.append(keys)
-        self._adjusted.append(adjusted)
-        self._discounted.append(discounted)
-        self._last.append(keys % V)
-        self._ctx_start.append(starts)
-        self._ctx_total.append(total)
-        self._ctx_gamma.append(gamma)
+        safe_total = np.where(total > 0, total, 1.0)
         if k == 1:
             uniform = 1.0 / V
             self._unigram = (discounted + gamma[0] * uniform) / total[0] if total[0] > 0 else np.full(V, uniform)
+        self._keys.append(keys)
+        self._last.append((keys % V).astype(np.int32))
+        self._mass.append(discounted / safe_total[ctx])
+        self._ctx_start.append(starts)
+        self._ctx_weight.append(np.where(total > 0, gamma / safe_total, -1.0))
 
     # -- lookup ----------------------------------------------------------------
     def _context_ids(self, tokens: np.ndarray, pos: np.ndarray) -> list[np.ndarray]:
@@ -213,21 +206,20 @@ class KneserNey:
         P = np.tile(self._unigram, (len(rows), 1))
         for k in range(2, self.order + 1):
             c = contexts[k - 2][rows]
-            total, gamma, starts = self._ctx_total[k - 1], self._ctx_gamma[k - 1], self._ctx_start[k - 1]
+            weight, starts = self._ctx_weight[k - 1], self._ctx_start[k - 1]
             seen = c >= 0
-            seen[seen] = c[seen] < len(total)
+            seen[seen] = c[seen] < len(weight)
             r = np.flatnonzero(seen)
-            r = r[total[c[r]] > 0]
+            r = r[weight[c[r]] >= 0]  # contexts followed by something at this order
             if len(r) == 0:
                 continue
             cc = c[r]
-            a_sum = total[cc]
-            P[r] = P[r] * (gamma[cc] / a_sum)[:, None]
+            P[r] = P[r] * weight[cc][:, None]
             lo = starts[cc]
             length = starts[cc + 1] - lo
             rep_rows = np.repeat(r, length)
             offsets = np.repeat(lo - (np.cumsum(length) - length), length) + np.arange(int(length.sum()))
-            P[rep_rows, self._last[k - 1][offsets]] += self._discounted[k - 1][offsets] / np.repeat(a_sum, length)
+            P[rep_rows, self._last[k - 1][offsets]] += self._mass[k - 1][offsets]
         return P
 
     def distribution(self, context: Sequence[int]) -> np.ndarray:

@@ -156,16 +156,21 @@ def _canonical(notes: np.ndarray, num_parts: int) -> np.ndarray:
         return notes
     start = notes["start_tick"]
     scale = 128 * max(num_parts, 1)
-    if int(start.max()) < (2**62) // scale:
-        # (start, part, -pitch) folded into one int64 that orders the same way:
-        # part * 128 - pitch lies in [-127, scale - 128], below one step of start.
-        key = start * scale
+    if np.maximum.reduce(start) >= (2**62) // scale:
+        return notes.take(np.lexsort((notes["duration_ticks"], -notes["pitch"], notes["part"], start)))
+    # (start, part, -pitch) folded into one int64 that orders the same way:
+    # part * 128 - pitch lies in [-127, scale - 128], less than one unit of start.
+    key = start * scale
+    if num_parts > 1:
         key += notes["part"].astype(np.int64) << 7
-        key -= notes["pitch"]
-        order = np.lexsort((notes["duration_ticks"], key))
-    else:
-        order = np.lexsort((notes["duration_ticks"], -notes["pitch"], notes["part"], start))
-    return notes.take(order)
+    key -= notes["pitch"]
+    if (key[1:] > key[:-1]).all():
+        return notes  # already in order, and no two notes tie before duration
+    order = key.argsort(kind="stable")
+    key = key[order]
+    if (key[1:] > key[:-1]).all():
+        return notes.take(order)  # no ties, so duration never decides
+    return notes.take(np.lexsort((notes["duration_ticks"], key)))
 
 
 def notes_array(

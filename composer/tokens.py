@@ -200,6 +200,7 @@ class Tokenizer:
         self._ts_memo: dict[tuple[int, int], int | None] = {}
         self._tempo_memo: dict[tuple[float, ...], list[int]] = {}
         self._run_memo: dict[int, list[int]] = {}
+        self._token_bases_memo: dict[tuple[int, int], np.ndarray] = {}
         self._tempo_log_bins = np.log(np.asarray(c.tempos_qpm, np.float64))
 
     # -- vocabulary -------------------------------------------------------
@@ -401,13 +402,17 @@ class Tokenizer:
     def _encode_fast(self, score: Score, style: str, eos: bool) -> np.ndarray | None:
         """``_encode_general``'s output with far fewer numpy calls, or None to leave the score to it.
 
-        What makes it cheaper: the notes already come in canonical order, so
-        after rounding to steps they usually need no sort (a check finds out);
-        the meter, key and tempo maps hold a few rows, handled in plain Python
-        with memos per tokenizer; notes' tokens come from one (note, slot)
-        matrix; and only step*8+group keys are sorted, which a stable sort of a
-        few presorted runs does quickly. It declines empty scores and any score
-        where int64 arithmetic in either encoder could overflow.
+        Why it is cheaper: the notes come in canonical order, so once rounded
+        to steps they need no sort unless several ticks fell on one step (a
+        count tells); the meter, key and tempo maps hold a row or two and are
+        handled in plain Python, with memos per tokenizer; the notes' tokens
+        come from one (note, slot) matrix; and the sort keys are just steps:
+        a note's tokens get their step, everything written before the notes of
+        step s (Bar, TimeSig, Position, Key, Tempo) gets s - 1 and is
+        concatenated after the notes in that order, so a stable sort of a few
+        presorted runs puts every token where ``_encode_general`` does. It
+        declines empty scores and any score where int64 arithmetic in either
+        encoder could overflow.
         """
         notes = score.notes
         n = len(notes)
@@ -418,7 +423,7 @@ class Tokenizer:
         ts_rows = score.time_signatures.tolist()
         key_rows = score.key_signatures.tolist()
         tempo_rows = score.tempos.tolist()
-        # Rows and notes are sorted by tick, so the last of each is the largest.
+        # Notes and rows are sorted by tick, so the last of each is the largest.
         if (
             int(st[-1]) >= _FAST_TICK_LIMIT
             or ts_rows[-1][0] >= _FAST_TICK_LIMIT
@@ -427,46 +432,56 @@ class Tokenizer:
         ):
             return None
         base = self.base
-        spb = self.config.steps_per_beat
-        s2, d2 = 2 * spb, 2 * tpb  # steps = (ticks * spb * 2 + tpb) // (2 * tpb), as _to_steps
+        s2, d2 = 2 * self.config.steps_per_beat, 2 * tpb  # steps = (ticks * s2 + tpb) // d2, as _to_steps
 
-        start = st * s2
-        start += tpb
-        start //= d2
-        dur = notes["duration_ticks"] + st
-        dur *= s2
-        dur += tpb
-        dur //= d2
+        # -- onset and duration steps, both in one buffer ---------------------------------
+        steps = np.empty(2 * n, np.int64)
+        start = steps[:n]
+        dur = steps[n:]
+        start[:] = st
+        np.add(start, notes["duration_ticks"], out=dur)
+        steps *= s2
+        steps += tpb
+        steps //= d2
         dur -= start
         np.maximum(dur, 1, out=dur)
         part = notes["part"]
         pitch = notes["pitch"]
-        # Canonical tick order may break where several ticks round to one step: then sort
-        # stably by (step, part, -pitch), folded into one key (part < 64, pitch 0..127).
-        if n > 1:
+        new_step = np.empty(n, bool)
+        new_step[0] = True
+        np.not_equal(start[1:], start[:-1], out=new_step[1:])
+        if np.count_nonzero(new_step) != np.count_nonzero(st[1:] != st[:-1]) + 1:
+            # Different ticks fell on one step, so canonical order may not be (step, part, -pitch)
+            # order: sort stably on those, folded into one int64 (part < 64, pitch 0..127).
             order_key = start << 13
             order_key += part << 7
             order_key -= pitch
-            if not (order_key[1:] >= order_key[:-1]).all():
-                order = order_key.argsort(kind="stable")
-                start, dur, part, pitch = start[order], dur[order], part[order], pitch[order]
+            order = order_key.argsort(kind="stable")
+            start, dur, part, pitch = start[order], dur[order], part[order], pitch[order]
+            np.not_equal(start[1:], start[:-1], out=new_step[1:])
         last_step = int(start[-1])
 
-        # -- meter: as _meter, on plain ints ------------------------------------
+        # -- bars and TimeSig tokens, as _meter, on plain ints ------------------------------
+        style_id = self.ids.get(f"Style_{style}")
+        if style_id is None:  # the general path raises, after any error of its own
+            return None
+        header = [self.bos_id, style_id]
+        header += [base[K_PROGRAM] + (128 if p.is_drum else p.program) for p in score.parts]
+        h = len(header)
+        head_keys = [-2] * h  # sort keys (step - 1) of what goes before the notes
+        head_ids = header
         ts_memo = self._ts_memo
         lengths = self._ts_steps_by_id
         n_ts = len(ts_rows)
         ts_steps = [(row[0] * s2 + tpb) // d2 for row in ts_rows]
-        bar_keys: list[int] = []  # step * 8 of each bar kept (those up to last_step)
         sig_keys: list[int] = []
         sig_ids: list[int] = []
         prev_id = -1
         cursor = 0
         for i in range(n_ts):
-            num, den = ts_rows[i][1], ts_rows[i][2]
-            ts_id = ts_memo.get((num, den), -1)
+            ts_id = ts_memo.get(ts_rows[i][1:], -1)
             if ts_id == -1:
-                ts_id = self._fast_ts_id(num, den)
+                ts_id = self._fast_ts_id(*ts_rows[i][1:])
             if ts_id is None:  # no 4/4 in this vocabulary: the general path raises
                 return None
             length = lengths[ts_id]
@@ -477,36 +492,37 @@ class Tokenizer:
             count = -(-(stop - begin) // length)
             last_begin = begin + length * (count - 1)
             last_id = ts_id
+            cursor = last_begin + length
             if i + 1 < n_ts and stop - last_begin < length:
                 short_id = self._length_to_ts.get(stop - last_begin)
                 if short_id is not None:
                     last_id = short_id
                     cursor = stop
-                else:
-                    cursor = last_begin + length
-            else:
-                cursor = last_begin + length
-            if begin > last_step and bar_keys:
+            if begin > last_step and len(head_keys) > h:
                 break  # this bar and all later ones start after the last onset
+            # Bars up to the last onset are kept (and the first bar always).
             kept = min(count, (last_step - begin) // length + 1) if begin <= last_step else 1
-            bar_keys.extend(range(8 * begin, 8 * (begin + kept * length), 8 * length))
+            head_keys.extend(range(begin - 1, begin - 1 + kept * length, length))
             first_id = ts_id if count > 1 else last_id
             if first_id != prev_id:
-                sig_keys.append(8 * begin + 1)
+                sig_keys.append(begin - 1)
                 sig_ids.append(first_id)
                 prev_id = first_id
             if kept < count:
                 break
             if count > 1 and last_id != prev_id:
-                sig_keys.append(8 * last_begin + 1)
+                sig_keys.append(last_begin - 1)
                 sig_ids.append(last_id)
                 prev_id = last_id
-        if not bar_keys:
+        n_bars = len(head_keys) - h
+        if n_bars == 0 or head_keys[h] != -1:  # never so: the first bar starts at step 0
             return None
+        head_ids += [self.bar_id] * n_bars
+        head_keys += sig_keys
+        head_ids += sig_ids
+        split = len(head_keys)  # Position tokens go here, then Key and Tempo tokens
 
-        # -- key and tempo changes up to the last onset, as _changes -----------------
-        small_keys = sig_keys
-        small_ids = sig_ids
+        # -- key and tempo changes up to the last onset, as _changes ------------------------
         extra_steps: list[int] = []
         key_base = base[K_KEY] - 2 * SHARPS_MIN
         prev_id = -1
@@ -516,91 +532,90 @@ class Tokenizer:
                 break
             key_id = key_base + 2 * sharps + minor
             if key_id != prev_id:
-                small_keys.append(8 * step + 3)
-                small_ids.append(key_id)
+                head_keys.append(step - 1)
+                head_ids.append(key_id)
                 extra_steps.append(step)
                 prev_id = key_id
         if tempo_rows:
-            qpms = tuple(row[1] for row in tempo_rows)
+            qpms = (tempo_rows[0][1],) if len(tempo_rows) == 1 else tuple(row[1] for row in tempo_rows)
             bins = self._tempo_memo.get(qpms)
             if bins is None:
                 bins = self._fast_tempo_bins(score.tempos["qpm"], qpms)
+            tempo_base = base[K_TEMPO]
             prev_id = -1
             for (tick, _), tempo_bin in zip(tempo_rows, bins):
                 step = (tick * s2 + tpb) // d2
                 if step > last_step:
                     break
-                tempo_id = base[K_TEMPO] + tempo_bin
+                tempo_id = tempo_base + tempo_bin
                 if tempo_id != prev_id:
-                    small_keys.append(8 * step + 4)
-                    small_ids.append(tempo_id)
+                    head_keys.append(step - 1)
+                    head_ids.append(tempo_id)
                     extra_steps.append(step)
                     prev_id = tempo_id
 
-        # -- the notes' tokens: a (note, slot) matrix of Part, Pitch, Duration... ----------
-        fine_max = self._fine_max
+        # -- the notes' tokens: a (note, slot) matrix of [Part] Pitch Duration [Duration...] ---
         runs = None
-        width = 3
-        if int(dur.max()) > fine_max:
-            coarse = np.flatnonzero(dur > fine_max).tolist()
+        longest = 1
+        if int(np.maximum.reduce(dur)) > self._fine_max:
+            coarse = np.flatnonzero(dur > self._fine_max).tolist()
             runs = [self._fast_run(int(dur[i])) for i in coarse]
-            width = 2 + max(len(run) for run in runs)
-        # The general path's sort keys must not overflow either (else it, not this, is the reference).
-        slots = 8 if width == 3 else 7 + width
+            longest = max(len(run) for run in runs)
+        # _encode_general's sort keys must not overflow either (else it, not this, is the reference).
+        slots = 8 if longest == 1 else 9 + longest
         if (last_step + 1) * 6 * (n + 1) * slots >= _FAST_KEY_LIMIT:
             return None
+        # With one part, Part_0 is written once, before the first note: it goes with the heads.
+        multi = score.num_parts > 1
+        if not multi:
+            head_keys.append(int(start[0]) - 1)
+            head_ids.append(base[K_PART])
+        off = 1 if multi else 0
+        width = off + 1 + longest
         tokens = np.empty((n, width), np.int32)
-        keep = np.empty((n, width), bool)
-        np.add(part, base[K_PART], out=tokens[:, 0], dtype=np.int32)
-        np.add(pitch, base[K_PITCH], out=tokens[:, 1], dtype=np.int32)
-        np.add(dur, base[K_DURATION] - 1, out=tokens[:, 2], casting="unsafe")
-        keep[0, 0] = True
-        np.not_equal(part[1:], part[:-1], out=keep[1:, 0])
-        keep[:, 1:3] = True
-        if runs is None:
-            per_note = keep[:, 0] + 2
-        else:
-            keep[:, 3:] = False
+        if multi:
+            tokens[:, 0] = part
+        tokens[:, off] = pitch
+        tokens[:, off + 1] = dur
+        tokens += self._fast_token_bases(off, width)
+        if runs is not None:
             for i, run in zip(coarse, runs):
-                tokens[i, 2 : 2 + len(run)] = run
-                keep[i, 3 : 2 + len(run)] = True
-            per_note = keep.sum(axis=1)
-        note_ids = tokens[keep]
-        note_keys = start * 8
-        note_keys += 5
-        note_keys = note_keys.repeat(per_note)
+                tokens[i, off + 1 : off + 1 + len(run)] = run
+        if width == 2:
+            note_ids = tokens.ravel()
+            note_keys = start.repeat(2)
+        else:
+            keep = np.ones((n, width), bool)
+            if multi:
+                np.not_equal(part[1:], part[:-1], out=keep[1:, 0])
+            if longest > 1:
+                keep[:, off + 2 :] = False
+                for i, run in zip(coarse, runs):
+                    keep[i, off + 2 : off + 1 + len(run)] = True
+                per_note = keep.sum(axis=1)
+            else:
+                per_note = keep[:, 0] + 2
+            note_ids = tokens[keep]
+            note_keys = start.repeat(per_note)
 
-        # -- Position tokens at every onset and every key or tempo change ---------------
-        new_step = np.empty(n, bool)
-        new_step[0] = True
-        np.not_equal(start[1:], start[:-1], out=new_step[1:])
+        # -- Position tokens at every onset and every key or tempo change -----------------------
         event_steps = start[new_step]
-        first = int(start[0])
-        if any(step != first for step in extra_steps):
+        if extra_steps.count(int(start[0])) != len(extra_steps):
             event_steps = np.unique(np.concatenate([event_steps, np.asarray(extra_steps, np.int64)]))
-
-        n_bars = len(bar_keys)
-        heads = np.array(bar_keys + small_keys, np.int64)
-        bar_start = heads[:n_bars] >> 3
-        bar_of = bar_start.searchsorted(event_steps, side="right")
-        bar_of -= 1
-        position_ids = event_steps - bar_start[bar_of]
-        position_ids += base[K_POSITION]
-        event_keys = event_steps * 8
-        event_keys += 2
-
-        keys = np.concatenate([heads, event_keys, note_keys])
-        ids = np.concatenate([np.array([self.bar_id] * n_bars + small_ids, np.int32), position_ids, note_ids], dtype=np.int32)
-        body = ids[keys.argsort(kind="stable")]
-
-        header = [self.bos_id, self.style_id(style)]
-        header += [base[K_PROGRAM] + (128 if p.is_drum else p.program) for p in score.parts]
-        out = np.empty(len(header) + len(body) + (1 if eos else 0), np.int32)
-        out[: len(header)] = header
-        out[len(header) : len(header) + len(body)] = body
+        event_keys = event_steps - 1
         if eos:
-            out[-1] = self.eos_id
-        return out
+            head_keys.append(last_step + 1)
+            head_ids.append(self.eos_id)
+        heads = np.array(head_keys, np.int64)
+        # Bar j's key sits at heads[h + j]; a Position's bar is the last one whose key <= its own.
+        bar_of = heads[h : h + n_bars].searchsorted(event_keys, side="right")
+        position_ids = event_keys - heads[h - 1 :][bar_of]
+        position_ids += base[K_POSITION]
+
+        keys = np.concatenate([note_keys, heads[:split], event_keys, heads[split:]])
+        head_ids = np.array(head_ids, np.int32)
+        ids = np.concatenate([note_ids, head_ids[:split], position_ids, head_ids[split:]], dtype=np.int32)
+        return ids[keys.argsort(kind="stable")]
 
     def _fast_ts_id(self, num: int, den: int) -> int | None:
         """The TimeSig id ``_meter`` gives (num, den), None where it would fail; memoized."""
@@ -622,6 +637,15 @@ class Tokenizer:
             self._tempo_memo.clear()
         self._tempo_memo[qpms] = bins
         return bins
+
+    def _fast_token_bases(self, off: int, width: int) -> np.ndarray:
+        """Per-column id offsets of the notes' token matrix: [Part] Pitch Duration [Duration...]."""
+        bases = self._token_bases_memo.get((off, width))
+        if bases is None:
+            row = ([self.base[K_PART]] if off else []) + [self.base[K_PITCH], self.base[K_DURATION] - 1]
+            bases = np.array(row + [0] * (width - len(row)), np.int32)
+            self._token_bases_memo[(off, width)] = bases
+        return bases
 
     def _fast_run(self, steps: int) -> list[int]:
         run = self._run_memo.get(steps)

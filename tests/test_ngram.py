@@ -130,7 +130,7 @@ def _reference(pieces, order, vocab, bos):
     return dist, discounts[1:]
 
 
-@pytest.mark.parametrize("order", [2, 3, 4])
+@pytest.mark.parametrize("order", [2, 3, 4, 7])
 def test_matches_reference_and_sums_to_one(order):
     rng = np.random.default_rng(order)
     vocab = 12  # pieces use 2..10 with Zipf-like frequencies (sparse enough for estimated discounts); 11 is never seen

@@ -43,6 +43,19 @@ def _qpm(mspq: int) -> float:
     return round(60_000_000.0 / max(mspq, 1) * 100.0) / 100.0
 
 
+_PARTS: dict[tuple[str, int, bool], Part] = {}
+
+
+def _part(name: str, program: int, is_drum: bool) -> Part:
+    """A Part, shared between scores: Parts are frozen, and building one costs more than a lookup."""
+    part = _PARTS.get((name, program, is_drum))
+    if part is None:
+        if len(_PARTS) >= 1024:
+            _PARTS.clear()
+        part = _PARTS[(name, program, is_drum)] = Part(name=name, program=program, is_drum=is_drum)
+    return part
+
+
 def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
     """Convert a ``symusic.Score`` (tick time) to a Score without per-note Python objects."""
     columns: list[dict[str, np.ndarray]] = []
@@ -59,7 +72,7 @@ def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
         if names_seen[name] > 1:  # a type 0 file split by channel repeats the track name
             name = f"{name} {names_seen[name]}"
         columns.append(track_notes.numpy())
-        parts.append(Part(name=name, program=int(track.program), is_drum=bool(track.is_drum)))
+        parts.append(_part(name, int(track.program), bool(track.is_drum)))
     if not columns:
         raise ReadError(f"{source}: MIDI file contains no notes")
     # sanitize_data keeps pitch and velocity in 0..127; velocity 0 would mean note-off.

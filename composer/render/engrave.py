@@ -88,6 +88,9 @@ def svg_pages(score: Score, *, continuous: bool = False, max_pages: int | None =
     pages = [tk.renderToSVG(i + 1) for i in range(count)]
     if not pages or not all("<svg" in page for page in pages):
         raise WriteError("verovio rendered no SVG for this score")
+    if 'class="measure' not in pages[0]:
+        # verovio loads malformed MusicXML "successfully" and draws an empty page.
+        raise WriteError("verovio engraved no music from this score (it found no measures it could read)")
     return pages
 
 
@@ -213,6 +216,7 @@ def inline_music_glyphs(svg: str) -> str:
                 advance += width * factor
             # Drop the glyph's tspan and the tspans left empty by that: resvg
             # mis-places a text whose first tspan is empty.
+            span.text = ""
             node = span
             while node is not text and not (node.text or "").strip() and len(node) == 0:
                 parent = parents[node]

@@ -10,8 +10,9 @@ then corrected with the standard library's ElementTree:
 * tempo marks only in the first part (music21 repeats them in every part);
 * one clef a part, chosen from the part's median pitch (see ``choose_clef``);
 * a pickup bar is written as measure 0 with ``implicit="yes"``;
-* rests music21 hides to fill gaps are shown again (except in voices 2 and up,
-  where hidden filler rests are the usual engraving);
+* voices numbered from 1 in each part (music21 may start at 0); rests music21
+  hides to fill gaps are shown again, except in voices 2 and up, where hidden
+  filler rests are the usual engraving;
 * the title goes to ``<work-title>`` and ``<movement-title>``; ``Score.metadata``
   (model, settings, seed, ...) to ``<miscellaneous-field name=...>`` entries,
   ``composer`` to ``<creator type="composer">``; ``<encoding>`` names
@@ -179,6 +180,14 @@ def _insert_after(parent: ET.Element, element: ET.Element, after: tuple[str, ...
     parent.insert(index, element)
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text(value: object) -> str:
+    """``value`` as text XML 1.0 can hold (control characters dropped)."""
+    return _NOT_XML.sub("", str(value))
+
+
 def _abbreviation(name: str) -> str:
     name = name.strip()
     return name if len(name) <= 4 else name[:3].rstrip() + "."
@@ -189,12 +198,13 @@ def _fix_header(root: ET.Element, score: Score) -> None:
         for element in root.findall(tag):
             root.remove(element)
     position = 0
-    if score.title:
+    title = _text(score.title).strip()
+    if title:
         work = ET.Element("work")
-        _sub(work, "work-title", score.title)
+        _sub(work, "work-title", title)
         root.insert(position, work)
         movement = ET.Element("movement-title")
-        movement.text = score.title
+        movement.text = title
         root.insert(position + 1, movement)
 
     identification = root.find("identification")
@@ -207,7 +217,7 @@ def _fix_header(root: ET.Element, score: Score) -> None:
         identification.remove(child)
     if score.metadata.get("composer"):
         creator = ET.Element("creator", {"type": "composer"})
-        creator.text = score.metadata["composer"]
+        creator.text = _text(score.metadata["composer"])
         identification.insert(0, creator)
     encoding = identification.find("encoding")
     if encoding is None:
@@ -226,7 +236,7 @@ def _fix_header(root: ET.Element, score: Score) -> None:
     if fields:
         misc = _sub(identification, "miscellaneous")
         for name, value in fields.items():
-            _sub(misc, "miscellaneous-field", str(value), name=str(name))
+            _sub(misc, "miscellaneous-field", _text(value), name=_text(name))
 
 
 def _fix_part_list(root: ET.Element, score: Score) -> list[str]:
@@ -248,7 +258,7 @@ def _fix_part_list(root: ET.Element, score: Score) -> list[str]:
         for child in list(element):
             element.remove(child)
         element.set("id", part_id)
-        name = info.name or f"Part {index + 1}"
+        name = _text(info.name).strip() or f"Part {index + 1}"
         _sub(element, "part-name", name)
         _sub(element, "part-abbreviation", _abbreviation(name))
         instrument = _sub(element, "score-instrument", id=instrument_id)
@@ -276,8 +286,18 @@ def _is_tempo(direction: ET.Element) -> bool:
     return direction.find("direction-type/metronome") is not None or (sound is not None and sound.get("tempo") is not None)
 
 
+def _renumber_voices(part: ET.Element) -> None:
+    """Voices 1, 2, ... in each part (music21 may count from 0)."""
+    voices = part.findall("measure/note/voice")
+    values = sorted({(v.text or "").strip() for v in voices}, key=lambda t: (not t.isdigit(), int(t) if t.isdigit() else 0, t))
+    numbers = {value: str(i + 1) for i, value in enumerate(values)}
+    for voice in voices:
+        voice.text = numbers[(voice.text or "").strip()]
+
+
 def _fix_part(part: ET.Element, index: int, score: Score) -> None:
     info = score.parts[index]
+    _renumber_voices(part)
     spec = choose_clef(score.part_notes(index)["pitch"], info.is_drum, info.name, info.program)
     clef_done = False
     for number, measure in enumerate(part.findall("measure")):

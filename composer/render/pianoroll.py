@@ -78,6 +78,7 @@ def plot(score: Score, path: str | Path | None = None, ax: Any = None, *, width:
     else:
         ticks = [p for p in range(lo, hi + 1) if p % 12 == 0] or [lo]
     ax.set_yticks(ticks, [pitch_name(p) for p in ticks])
+    ax.set_yticks(range(lo, hi + 1), minor=True)
     ax.set_ylim(lo - 1, hi + 1)
     ax.set_xlim(0, max(end_beats, float(bars[-1]) if len(bars) else 0.0) or 1.0)
     ax.grid(axis="y", color="0.9", linewidth=0.5, zorder=0)

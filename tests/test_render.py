@@ -1,0 +1,572 @@
+"""The rendering layer: MusicXML/MXL, engraved SVG/PNG/PDF, WAV, piano roll, notebook HTML, live MIDI."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import wave
+import xml.etree.ElementTree as ET
+import zipfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import CORPUS, make_score, note_rows
+from xsd import assert_valid_musicxml, schema_errors
+
+from composer.errors import ComposerError, WriteError
+from composer.io import read, write
+from composer.score import Part, Score, notes_array, slice_bars
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# -- scores --------------------------------------------------------------------
+def satb() -> Score:
+    """Two bars of four-part harmony in G major, 4/4, 96 qpm, with a title and metadata."""
+    rows = []
+    chords = [(67, 62, 59, 43), (69, 64, 60, 48), (71, 62, 55, 43), (72, 64, 57, 45), (74, 66, 57, 50), (71, 62, 55, 43)]
+    durations = [1, 1, 1, 1, 2, 2]
+    start = 0
+    for chord, duration in zip(chords, durations):
+        for part, pitch in enumerate(chord):
+            rows.append((start, duration, pitch, part))
+        start += duration
+    return make_score(
+        rows,
+        parts=[Part("Soprano", 52), Part("Alto", 52), Part("Tenor", 52), Part("Bass", 52)],
+        key_signatures=[(0, 1, False)],
+        tempos=[(0, 96.0)],
+        title="Little Chorale",
+        metadata={"model": "lstm-3x512", "settings": "temperature=0.9 top_p=0.95", "seed": "17", "random seed": "1234"},
+    )
+
+
+def tied_melody() -> Score:
+    """A note of five quarters in 4/4 (crosses the barline), then a dotted half."""
+    return make_score([(0, 5, 60), (5, 3, 62)], parts=["Melody"])
+
+
+def triplets() -> Score:
+    third = Fraction(1, 3)
+    return make_score([(0, third, 60), (third, third, 62), (2 * third, third, 64), (1, 1, 65), (2, 2, 67)], parts=["Flute"])
+
+
+def pickup() -> Score:
+    """A one-beat pickup (1/4), then 4/4."""
+    return make_score([(0, 1, 67), (1, 2, 72), (3, 2, 71), (5, 4, 72)], parts=["Tune"], time_signatures=[(0, 1, 4), (480, 4, 4)])
+
+
+def meter_change() -> Score:
+    return make_score([(0, 4, 60), (4, 3, 62), (7, 3, 64), (10, 2, 65), (12, 1, 67)], parts=["Oboe"], time_signatures=[(0, 4, 4), (1920, 3, 4)])
+
+
+def minor_key() -> Score:
+    return make_score([(0, 1, 60), (1, 1, 62), (2, 1, 63), (3, 1, 59), (4, 4, 60)], parts=["Violin"], key_signatures=[(0, -3, True)])
+
+
+def drums() -> Score:
+    rows = [(0, 1, 36, 1), (1, 1, 38, 1), (2, 1, 36, 1), (3, 1, 38, 1)] + [(i / 2, 0.5, 42, 1) for i in range(8)]
+    rows += [(0, 2, 60, 0), (2, 2, 64, 0)]
+    return make_score(rows, parts=[Part("Piano", 0), Part("Drums", 0, is_drum=True)])
+
+
+def chorale() -> Score:
+    """16 bars of a real four-part chorale from the corpus (a hand-made one if the corpus is absent)."""
+    path = CORPUS / "chorales" / "bwv10.mid"
+    if path.exists():
+        return slice_bars(read(path), 0, 16).replace(title="bwv10", metadata={"model": "corpus"})
+    rows = []
+    for bar in range(16):
+        for beat in range(4):
+            for part, pitch in enumerate((72, 64, 55, 48)):
+                rows.append((bar * 4 + beat, 1, pitch + (beat % 2) * 2, part))
+    return make_score(rows, parts=["Soprano", "Alto", "Tenor", "Bass"], title="hand-made chorale")
+
+
+def voices_and_chords() -> Score:
+    """One piano part: a held whole note under moving quarters (two voices), then chords."""
+    rows = [(0, 4, 55), (0, 1, 72), (1, 1, 74), (2, 1, 76), (3, 1, 77)]
+    rows += [(4, 2, p) for p in (60, 64, 67)] + [(6, 2, p) for p in (59, 62, 67)]
+    return make_score(rows, parts=[Part("Piano", 0)])
+
+
+CASES = {
+    "voices": voices_and_chords,
+    "satb": satb,
+    "tied": tied_melody,
+    "triplets": triplets,
+    "pickup": pickup,
+    "meter": meter_change,
+    "minor": minor_key,
+    "drums": drums,
+}
+
+
+def written(score: Score, folder: Path, name: str) -> Path:
+    path = folder / name
+    assert write(score, path) == path
+    return path
+
+
+def parse(path: Path) -> ET.Element:
+    return ET.parse(path).getroot()
+
+
+def assert_one_line(exc: pytest.ExceptionInfo, *words: str) -> None:
+    text = str(exc.value)
+    assert "\n" not in text and text.strip(), repr(text)
+    for word in words:
+        assert word in text, f"{word!r} not in {text!r}"
+
+
+@pytest.fixture(scope="module")
+def chorale_score() -> Score:
+    return chorale()
+
+
+# -- MusicXML ----------------------------------------------------------------------
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_musicxml_is_schema_valid(case: str, tmp_path: Path) -> None:
+    path = written(CASES[case](), tmp_path, f"{case}.musicxml")
+    assert_valid_musicxml(path)
+
+
+def test_xsd_helper_rejects_invalid_musicxml(tmp_path: Path) -> None:
+    path = written(satb(), tmp_path, "a.musicxml")
+    broken = tmp_path / "broken.musicxml"
+    broken.write_text(path.read_text().replace("<part-name>Soprano</part-name>", "<part-nom>Soprano</part-nom>", 1))
+    assert schema_errors(broken) is not None
+
+
+def test_parts_have_instruments_names_and_midi(tmp_path: Path) -> None:
+    root = parse(written(drums(), tmp_path, "a.musicxml"))
+    score_parts = root.findall("part-list/score-part")
+    assert [p.get("id") for p in score_parts] == ["P1", "P2"] == [p.get("id") for p in root.findall("part")]
+    assert [p.findtext("part-name") for p in score_parts] == ["Piano", "Drums"]
+    for part in score_parts:
+        instrument = part.find("score-instrument")
+        assert instrument is not None and instrument.findtext("instrument-name")
+        assert part.find("midi-instrument").get("id") == instrument.get("id")
+    assert [p.findtext("midi-instrument/midi-channel") for p in score_parts] == ["1", "10"]
+    assert score_parts[0].findtext("midi-instrument/midi-program") == "1"
+    clef = root.find("part[@id='P2']/measure/attributes/clef")
+    assert clef.findtext("sign") == "percussion"
+
+
+def test_satb_header_clefs_tempo_and_metadata(tmp_path: Path) -> None:
+    root = parse(written(satb(), tmp_path, "a.musicxml"))
+    assert root.findtext("work/work-title") == "Little Chorale" == root.findtext("movement-title")
+    encoding = root.find("identification/encoding")
+    assert encoding.findtext("software").startswith("composer ")
+    assert len(encoding.findtext("encoding-date")) == 10
+    fields = {f.get("name"): f.text for f in root.findall("identification/miscellaneous/miscellaneous-field")}
+    assert fields == {"model": "lstm-3x512", "settings": "temperature=0.9 top_p=0.95", "seed": "17", "random seed": "1234"}
+    assert [c.text for c in root.iter("creator")] == []  # no made-up composer ("Music21")
+
+    clefs = []
+    for part in root.findall("part"):
+        found = part.findall("measure/attributes/clef")
+        assert len(found) == 1
+        clefs.append((found[0].findtext("sign"), found[0].findtext("line"), found[0].findtext("clef-octave-change")))
+    assert clefs == [("G", "2", None), ("G", "2", None), ("G", "2", "-1"), ("F", "4", None)]
+
+    sounds = [s for s in root.iter("sound") if s.get("tempo")]
+    assert [s.get("tempo") for s in sounds] == ["96"]
+    assert len(list(root.iter("metronome"))) == 1
+    assert root.find("part[@id='P1']").find(".//metronome") is not None
+    assert root.find("part[@id='P1']/measure/attributes/key/fifths").text == "1"
+    assert root.findtext("part[@id='P1']/measure/attributes/time/beats") == "4"
+
+
+def test_tempo_changes_only_in_first_part(tmp_path: Path) -> None:
+    score = satb().replace(tempos=[(0, 96.0), (1920, 60.0)])
+    root = parse(written(score, tmp_path, "a.musicxml"))
+    assert [s.get("tempo") for s in root.iter("sound") if s.get("tempo")] == ["96", "60"]
+    for part in root.findall("part")[1:]:
+        assert part.find(".//metronome") is None and part.find(".//sound[@tempo]") is None
+
+
+def test_clef_choice() -> None:
+    from composer.render.musicxml import BASS, PERCUSSION, TREBLE, TREBLE_8VB, choose_clef
+
+    assert choose_clef([72, 74, 76]) == TREBLE
+    assert choose_clef([55, 57, 59]) == TREBLE_8VB
+    assert choose_clef([40, 45, 50]) == BASS
+    assert choose_clef([60, 62], name="Tenor") == TREBLE_8VB  # a tenor singing high still reads treble-8vb
+    assert choose_clef([55, 57], name="Bass") == BASS
+    assert choose_clef([36, 38], is_drum=True) == PERCUSSION
+    assert choose_clef([]) == TREBLE
+
+
+def test_note_crossing_barline_is_tied(tmp_path: Path) -> None:
+    root = parse(written(tied_melody(), tmp_path, "a.musicxml"))
+    measures = root.findall("part/measure")
+    first = [n for n in measures[0].findall("note") if n.find("pitch") is not None]
+    second = [n for n in measures[1].findall("note") if n.find("pitch") is not None]
+    assert [(n.findtext("type"), n.find("tie").get("type")) for n in first] == [("whole", "start")]
+    assert (second[0].findtext("type"), second[0].find("tie").get("type")) == ("quarter", "stop")
+    assert second[0].find("notations/tied") is not None
+    assert (second[1].findtext("type"), second[1].find("dot") is not None) == ("half", True)
+
+
+def test_triplets_pickup_meter_and_minor(tmp_path: Path) -> None:
+    root = parse(written(triplets(), tmp_path, "t.musicxml"))
+    modified = [n.find("time-modification") for n in root.iter("note") if n.find("time-modification") is not None]
+    assert len(modified) == 3 and {m.findtext("actual-notes") for m in modified} == {"3"}
+
+    root = parse(written(pickup(), tmp_path, "p.musicxml"))
+    measures = root.findall("part/measure")
+    assert (measures[0].get("number"), measures[0].get("implicit")) == ("0", "yes")
+    assert measures[0].findtext("attributes/time/beats") == "4"  # the real meter, shown once
+    assert measures[1].get("number") == "1"
+
+    root = parse(written(meter_change(), tmp_path, "m.musicxml"))
+    meters = [(m.get("number"), m.findtext("attributes/time/beats")) for m in root.iter("measure") if m.find("attributes/time") is not None]
+    assert meters == [("1", "4"), ("2", "3")]
+
+    root = parse(written(minor_key(), tmp_path, "k.musicxml"))
+    assert (root.findtext(".//key/fifths"), root.findtext(".//key/mode")) == ("-3", "minor")
+
+
+def test_voices_and_rests(tmp_path: Path) -> None:
+    root = parse(written(voices_and_chords(), tmp_path, "v.musicxml"))
+    first = root.find("part/measure")
+    assert {n.findtext("voice") for n in first.findall("note")} == {"1", "2"}
+    second = root.findall("part/measure")[1]
+    assert sum(n.find("chord") is not None for n in second.findall("note")) == 4  # two triads
+    # A gap in the only voice shows a rest.
+    root = parse(written(make_score([(0, 1, 60), (3, 1, 62)]), tmp_path, "r.musicxml"))
+    rests = [n for n in root.iter("note") if n.find("rest") is not None]
+    assert rests and all(n.get("print-object") != "no" for n in rests)
+
+
+def test_control_characters_in_metadata_are_dropped(tmp_path: Path) -> None:
+    score = satb().replace(title="Bad\x01Title", metadata={"settings": "a\x00b\tc"})
+    path = written(score, tmp_path, "a.musicxml")
+    assert_valid_musicxml(path)
+    root = parse(path)
+    assert root.findtext("work/work-title") == "BadTitle"
+    assert root.findtext("identification/miscellaneous/miscellaneous-field") == "ab\tc"
+
+
+def test_accidentals_follow_key_and_bar(tmp_path: Path) -> None:
+    # B flat major: B flat needs nothing, B natural a natural, the repeat in the bar nothing; F sharp a sharp.
+    score = make_score([(0, 1, 70), (1, 1, 71), (2, 1, 71), (3, 1, 66), (4, 1, 71)], parts=["Violin"], key_signatures=[(0, -2, False)])
+    root = parse(written(score, tmp_path, "a.musicxml"))
+    shown = [n.findtext("accidental") for n in root.iter("note") if n.find("pitch") is not None]
+    assert shown == [None, "natural", None, "sharp", "natural"]
+
+
+def test_round_trip_through_reader(tmp_path: Path) -> None:
+    for name, make in CASES.items():
+        score = make()
+        back = read(written(score, tmp_path, f"{name}.musicxml"))
+        assert note_rows(back) == note_rows(score), name
+        assert [p.name for p in back.parts] == [p.name for p in score.parts], name
+        assert [p.is_drum for p in back.parts] == [p.is_drum for p in score.parts], name
+        assert back.time_signatures.tolist() == score.time_signatures.tolist(), name
+        assert back.title == score.title, name
+    back = read(written(satb(), tmp_path, "again.musicxml"))
+    assert [p.program for p in back.parts] == [52, 52, 52, 52]
+    assert back.key_signatures.tolist() == [(0, 1, False)]
+    assert back.tempos.tolist() == [(0, 96.0)]
+
+
+def test_round_trip_of_a_real_chorale(tmp_path: Path, chorale_score: Score) -> None:
+    back = read(written(chorale_score, tmp_path, "c.musicxml"))
+    assert note_rows(back) == note_rows(chorale_score)
+
+
+def test_off_grid_times_are_quantized(tmp_path: Path) -> None:
+    score = Score(notes_array([0, 7, 487], [7, 480, 473], [60, 62, 64]), [Part("Synth")])
+    path = written(score, tmp_path, "odd.musicxml")
+    assert_valid_musicxml(path)
+    rows = note_rows(read(path))
+    assert all(start % 20 == 0 and duration % 20 == 0 for start, duration, _, _ in rows)  # 24 steps a beat at 480 ticks
+
+
+def test_mxl_is_valid_readable_and_spares_a_musicxml_beside_it(tmp_path: Path) -> None:
+    precious = tmp_path / "X.musicxml"
+    precious.write_text("keep me")
+    path = written(satb(), tmp_path, "X.mxl")
+    assert precious.read_text() == "keep me"
+    assert_valid_musicxml(path)
+    with zipfile.ZipFile(path) as archive:
+        assert archive.read("mimetype") == b"application/vnd.recordare.musicxml"
+    assert note_rows(read(path)) == note_rows(satb())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X.musicxml", "X.mxl"]
+
+
+def test_musicscore_opens_the_musicxml_cleanly(tmp_path: Path, chorale_score: Score) -> None:
+    mscore = shutil.which("mscore3") or shutil.which("mscore") or shutil.which("musescore3")
+    if mscore is None:
+        pytest.skip("MuseScore 3 (mscore3) is not installed")
+    source = written(chorale_score, tmp_path, "chorale.musicxml")
+    pdf = tmp_path / "chorale.pdf"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path))
+    done = subprocess.run([mscore, "-o", str(pdf), str(source)], capture_output=True, text=True, env=env, timeout=180)
+    said = done.stdout + done.stderr
+    for complaint in ("not a valid MusicXML file", "Error at line", "empty score", "no instrument found", "rror"):
+        assert complaint not in said, said
+    assert done.returncode == 0, said
+    assert pdf.read_bytes()[:4] == b"%PDF"
+
+
+def test_musicxml_speed_for_a_16_bar_chorale(chorale_score: Score) -> None:
+    import time
+
+    from composer.render.musicxml import to_musicxml
+
+    to_musicxml(chorale_score)  # imports music21
+    start = time.perf_counter()
+    to_musicxml(chorale_score)
+    # About 0.3 s on a shared 2-core machine; generous so a busy machine does not fail it.
+    assert time.perf_counter() - start < 3.0
+
+
+# -- engraving ----------------------------------------------------------------------------
+def test_svg_png_pdf(tmp_path: Path, chorale_score: Score) -> None:
+    pytest.importorskip("verovio")
+    svg = written(chorale_score, tmp_path, "c.svg")
+    root = ET.parse(svg).getroot()
+    assert root.tag.endswith("svg")
+    assert b"<svg" in svg.read_bytes()
+
+    pytest.importorskip("vl_convert", reason="PNG/PDF need vl-convert-python")
+    png = written(chorale_score, tmp_path, "c.png").read_bytes()
+    assert png[:8] == PNG_SIGNATURE
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert 1000 <= width <= 4000 and 500 <= height <= 20000, (width, height)
+
+    pdf = written(chorale_score, tmp_path, "c.pdf").read_bytes()
+    assert pdf[:5] == b"%PDF-" and b"%%EOF" in pdf[-64:]
+
+
+def test_long_score_gives_a_pdf_of_several_a4_pages(tmp_path: Path) -> None:
+    pytest.importorskip("verovio")
+    pytest.importorskip("vl_convert", reason="PNG/PDF need vl-convert-python")
+    pypdf = pytest.importorskip("pypdf")
+    bars = 90
+    score = make_score([(b * 4 + i, 1, 60 + (b + i) % 12) for b in range(bars) for i in range(4)], parts=["Melody"])
+    reader = pypdf.PdfReader(written(score, tmp_path, "long.pdf"))
+    assert len(reader.pages) >= 2
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (595, 842)
+
+
+def test_stacked_svg_pages() -> None:
+    pytest.importorskip("verovio")
+    from composer.render.engrave import stack_pages, svg_pages
+
+    pages = svg_pages(satb()) * 2
+    stacked = ET.fromstring(stack_pages(pages))
+    inner = [e for e in stacked if e.tag.endswith("svg")]
+    assert len(inner) == 2 and inner[1].get("y") not in (None, "0")
+
+
+def test_tempo_glyph_becomes_an_outline() -> None:
+    pytest.importorskip("verovio")
+    from composer.render.engrave import inline_music_glyphs, to_svg
+
+    svg = to_svg(satb())
+    assert 'font-family="Leipzig"' in svg
+    fixed = inline_music_glyphs(svg)
+    ET.fromstring(fixed)
+    assert 'font-family="Leipzig"' not in fixed and "<title" not in fixed.split("<style")[0].split("</defs>", 1)[-1]
+
+
+def test_missing_rasterizer_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("verovio")
+    monkeypatch.setitem(sys.modules, "vl_convert", None)
+    with pytest.raises(WriteError) as exc:
+        write(satb(), tmp_path / "a.png")
+    assert_one_line(exc, "vl-convert-python")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_score_verovio_cannot_load_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("verovio")
+    from composer.render import engrave
+
+    monkeypatch.setattr(engrave, "_musicxml_text", lambda score: "<score-partwise><oops")
+    with pytest.raises(WriteError) as exc:
+        write(satb(), tmp_path / "a.svg")
+    assert_one_line(exc, "verovio")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- audio ---------------------------------------------------------------------------------
+def wav_seconds(path: Path) -> tuple[float, int, int]:
+    with wave.open(str(path), "rb") as w:
+        return w.getnframes() / w.getframerate(), w.getnchannels(), w.getsampwidth()
+
+
+def test_wav_with_pretty_midi_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.render import audio
+
+    monkeypatch.setenv(audio.BACKEND_ENV, "pretty_midi")
+    score = satb()  # 8 quarters at 96 qpm = 5 s
+    path = written(score, tmp_path, "a.wav")
+    assert audio.last_backend == "pretty_midi"
+    seconds, channels, width = wav_seconds(path)
+    assert abs(seconds - audio.seconds_of(score)) <= 1.5 and channels == 1 and width == 2
+    assert audio.seconds_of(score) == pytest.approx(5.0)
+    with wave.open(str(path)) as w:
+        samples = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    assert np.abs(samples).max() > 10000  # not silent
+
+
+def test_wav_with_fluidsynth(tmp_path: Path) -> None:
+    from composer.render import audio
+
+    if not audio.fluidsynth_available():
+        pytest.skip("fluidsynth or a General MIDI soundfont is missing")
+    score = satb()
+    assert audio.render_wav(score, tmp_path / "a.wav", backend="fluidsynth") == "fluidsynth"
+    seconds, channels, width = wav_seconds(tmp_path / "a.wav")
+    assert abs(seconds - audio.seconds_of(score)) <= 1.5 and channels == 2 and width == 2
+
+
+def test_audio_backend_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from composer.render import audio
+
+    monkeypatch.setenv(audio.BACKEND_ENV, "banjo")
+    with pytest.raises(WriteError) as exc:
+        write(satb(), tmp_path / "a.wav")
+    assert_one_line(exc, "banjo")
+    monkeypatch.delenv(audio.BACKEND_ENV)
+    monkeypatch.setenv(audio.SOUNDFONT_ENV, str(tmp_path / "missing.sf2"))
+    with pytest.raises(WriteError) as exc:
+        audio.find_soundfont()
+    assert_one_line(exc, "missing.sf2")
+    monkeypatch.delenv(audio.SOUNDFONT_ENV)
+    monkeypatch.setattr(audio, "SOUNDFONT_PLACES", ())
+    assert audio.choose_backend() == "pretty_midi"
+    with pytest.raises(WriteError) as exc:
+        audio.render_wav(satb(), tmp_path / "b.wav", backend="fluidsynth")
+    assert_one_line(exc, "fluidsynth")
+    assert list(tmp_path.iterdir()) == [] or not (tmp_path / "a.wav").exists()
+
+
+def test_seconds_follow_tempo_changes() -> None:
+    from composer.render.audio import seconds_of, ticks_to_seconds
+
+    score = make_score([(0, 8, 60)], tempos=[(0, 120.0), (1920, 60.0)])
+    assert ticks_to_seconds(score, 1920) == pytest.approx(2.0)
+    assert seconds_of(score) == pytest.approx(6.0)
+
+
+# -- piano roll, notebook --------------------------------------------------------------------
+def test_piano_roll(tmp_path: Path, chorale_score: Score) -> None:
+    from matplotlib.figure import Figure
+
+    from composer.render.pianoroll import pitch_name, plot, write_piano_roll
+
+    path = write_piano_roll(chorale_score, tmp_path / "roll.png")
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE and len(data) > 5000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["roll.png"]
+    figure = plot(satb())
+    assert isinstance(figure, Figure)
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert labels == ["C3", "C4", "C5"]  # a wide range: every C
+    labels = [t.get_text() for t in plot(minor_key()).axes[0].get_yticklabels()]
+    assert labels == ["B3", "C4", "C#4", "D4", "Eb4"]  # a narrow one: every pitch
+    assert pitch_name(60) == "C4" and pitch_name(66) == "F#4"
+    other = Figure()
+    ax = other.add_subplot()
+    assert plot(drums(), ax=ax) is other
+    with pytest.raises(WriteError):
+        write_piano_roll(satb(), tmp_path / "roll.png")  # exists
+
+
+def test_notebook_html(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("verovio")
+    from composer.render import audio
+    from composer.render.notebook import score_html
+
+    monkeypatch.setenv(audio.BACKEND_ENV, "pretty_midi")
+    text = score_html(satb())
+    assert "<svg" in text and "<audio controls" in text and "data:audio/wav;base64," in text
+    assert "(empty score" in score_html(Score(None, [Part("x")]))
+
+
+# -- live MIDI -----------------------------------------------------------------------------------
+def test_schedule_order_and_timing_with_tempo_change() -> None:
+    from composer.render.live import schedule
+
+    score = make_score([(0, 1, 60), (1, 1, 62), (2, 2, 64), (4, 1, 65)], parts=[Part("Piano", 0)], tempos=[(0, 120.0), (960, 60.0)])
+    events = [(round(t, 6), m.type, getattr(m, "note", None)) for t, m in schedule(score)]
+    assert events == [
+        (0.0, "program_change", None),
+        (0.0, "note_on", 60),
+        (0.5, "note_off", 60),
+        (0.5, "note_on", 62),
+        (1.0, "note_off", 62),
+        (1.0, "note_on", 64),
+        (3.0, "note_off", 64),
+        (3.0, "note_on", 65),
+        (4.0, "note_off", 65),
+    ]
+
+
+def test_play_sends_in_time_to_a_port() -> None:
+    from composer.render.live import play
+
+    class Port:
+        def __init__(self) -> None:
+            self.sent: list[tuple[float, str]] = []
+            self.was_reset = False
+
+        def send(self, message) -> None:  # noqa: ANN001
+            self.sent.append((now[0], message.type))
+
+        def reset(self) -> None:
+            self.was_reset = True
+
+    now = [0.0]
+    port = Port()
+    score = make_score([(0, 1, 60), (1, 1, 62)], tempos=[(0, 60.0)])
+    play(score, port=port, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert [t for t, kind in port.sent if kind == "note_on"] == [0.0, 1.0]
+    assert port.sent[-1] == (2.0, "note_off") and port.was_reset
+
+
+@pytest.mark.parametrize("failure", ["import", "empty"])
+def test_no_midi_ports_is_one_line(failure: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mido
+
+    from composer.render.live import list_ports, play
+
+    def names():  # noqa: ANN202
+        if failure == "import":
+            raise ModuleNotFoundError("No module named 'rtmidi'")
+        return []
+
+    monkeypatch.setattr(mido, "get_output_names", names)
+    for call in (list_ports, lambda: play(satb())):
+        with pytest.raises(ComposerError) as exc:
+            call()
+        assert_one_line(exc, "no MIDI output ports", "python-rtmidi")
+
+
+# -- bad input -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".musicxml", ".mxl", ".svg", ".png", ".pdf", ".wav"])
+def test_empty_score_is_one_line_and_leaves_nothing(suffix: str, tmp_path: Path) -> None:
+    empty = Score(None, [Part("Piano")])
+    with pytest.raises(WriteError) as exc:
+        write(empty, tmp_path / f"empty{suffix}")
+    assert_one_line(exc, "no notes")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_package_imports_lightly() -> None:
+    code = "import sys, composer.render, composer.io; print(any(m in sys.modules for m in ('music21', 'verovio', 'matplotlib', 'vl_convert')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip() == "False", done.stderr
