@@ -177,9 +177,15 @@ def _is_tied(network: Any, name: str, tensors: dict[str, Any]) -> bool:
 
 def search_path() -> list[Path]:
     """Folders searched for models by name: $COMPOSER_MODELS, then the models shipped with composer."""
+    import importlib.util
+
     folders = [Path(p) for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p]
-    here = Path(__file__).resolve().parent
-    folders += [here / "models", here.parent / "models"]
+    spec = importlib.util.find_spec("composer_models")  # models/, installed as a package
+    if spec is not None and spec.submodule_search_locations:
+        folders += [Path(p) for p in spec.submodule_search_locations]
+    repo = Path(__file__).resolve().parent.parent / "models"  # a source checkout that was not installed
+    if repo not in folders:
+        folders.append(repo)
     return folders
 
 
