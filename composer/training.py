@@ -154,7 +154,7 @@ def _init_distributed(device: str) -> tuple[_Dist, Any]:
             td.init_process_group(backend="nccl" if device == "cuda" else "gloo")
         if device == "cuda":
             torch.cuda.set_device(torch_device)
-    if torch_device.type == "cpu":
+    if torch_device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:  # the user's thread count wins
         cores = os.cpu_count() or 1
         torch.set_num_threads(max(1, cores // world))
     return dist, torch_device
