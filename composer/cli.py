@@ -73,6 +73,33 @@ def _style_option(func: Callable) -> Callable:
     )(func)
 
 
+PIANO_ROLL_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def _piano_roll_option(func: Callable) -> Callable:
+    return click.option("--piano-roll", is_flag=True, help=f"For {', '.join(PIANO_ROLL_SUFFIXES)} outputs: draw a piano roll instead of engraved sheet music.")(func)
+
+
+def _write_score(score: Any, path: Path, *, force: bool, piano_roll: bool = False) -> None:
+    """Write one output and say what was written (and, for audio, with which synthesizer)."""
+    from composer.io import write
+
+    suffix = path.suffix.lower()
+    if piano_roll and suffix in PIANO_ROLL_SUFFIXES:
+        from composer.render.pianoroll import write_piano_roll
+
+        write_piano_roll(score, path, force=force)
+        click.echo(f"wrote {path} (piano roll)")
+        return
+    write(score, path, force=force)
+    if suffix == ".wav":
+        from composer.render import audio
+
+        click.echo(f"wrote {path} (synthesized with {audio.last_backend})")
+    else:
+        click.echo(f"wrote {path}")
+
+
 # -- tokens ----------------------------------------------------------------
 def _token_document(path: Path, style: str) -> dict[str, Any]:
     from composer.io import read
@@ -177,7 +204,7 @@ def detokenize(source: str, output: str, force: bool) -> None:
     """Turn a token JSON file (from `composer tokenize`) back into a score."""
     import dataclasses
 
-    from composer.io import WRITERS, write
+    from composer.io import WRITERS
 
     out = Path(output)
     if out.suffix.lower() not in WRITERS:
@@ -186,21 +213,25 @@ def detokenize(source: str, output: str, force: bool) -> None:
     score = tokenizer.decode(ids)
     if len(names) == score.num_parts:
         score = score.replace(parts=tuple(dataclasses.replace(p, name=n) for p, n in zip(score.parts, names)))
-    write(score, out, force=force)
+    _write_score(score, out, force=force)
 
 
 @cli.command()
 @click.argument("source", metavar="IN")
 @click.option("-o", "--output", "output", required=True, metavar="OUT", help="Output score; the suffix picks the format.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
-def convert(source: str, output: str, force: bool) -> None:
-    """Read any supported score (MIDI, MusicXML/MXL, ABC) and write it in OUT's format."""
-    from composer.io import WRITERS, read, write
+@_piano_roll_option
+def convert(source: str, output: str, force: bool, piano_roll: bool) -> None:
+    """Read any supported score (MIDI, MusicXML/MXL, ABC) and write it in OUT's format.
+
+    MIDI, MusicXML/MXL, engraved sheet music (SVG, PNG, PDF) or audio (WAV).
+    """
+    from composer.io import WRITERS, read
 
     out = Path(output)
     if out.suffix.lower() not in WRITERS:
         raise click.BadParameter(f"unsupported output suffix {out.suffix or '(none)'!r}; expected one of {_output_suffixes()}", param_hint="'-o'")
-    write(read(source), out, force=force)
+    _write_score(read(source), out, force=force, piano_roll=piano_roll)
 
 
 # -- corpus ----------------------------------------------------------------
@@ -423,9 +454,8 @@ def _output_paths(outputs: tuple[str, ...], num_samples: int, force: bool) -> li
     return per_sample
 
 
-def _generation_command(mode: str, seed: str | None, outputs: tuple[str, ...], model: str, force: bool, num_samples: int, **settings: Any) -> None:
+def _generation_command(mode: str, seed: str | None, outputs: tuple[str, ...], model: str, force: bool, num_samples: int, piano_roll: bool, **settings: Any) -> None:
     from composer.generate import GenerationSettings, generate_batch
-    from composer.io import write
     from composer.modelfile import load_model
 
     if settings.get("tempo") is not None:
@@ -439,8 +469,7 @@ def _generation_command(mode: str, seed: str | None, outputs: tuple[str, ...], m
     pieces = generate_batch(network, score_seed, config, num_samples=num_samples)
     for piece, targets in zip(pieces, paths):
         for path in targets:
-            write(piece, path, force=force)
-            click.echo(f"wrote {path}")
+            _write_score(piece, path, force=force, piano_roll=piano_roll)
 
 
 def _generation_options(func: Callable) -> Callable:
@@ -458,7 +487,7 @@ def _generation_options(func: Callable) -> Callable:
     ]
     for option in reversed(options):
         func = option(func)
-    return _sampling_options(func)
+    return _piano_roll_option(_sampling_options(func))
 
 
 @cli.command("generate")
@@ -477,6 +506,25 @@ def generate_command(seed: str | None, mode: str, **kwargs: Any) -> None:
 def harmonize_command(melody: str, **kwargs: Any) -> None:
     """Keep MELODY note for note as the top voice and write the voices under it."""
     _generation_command("harmonize", melody, bars=1, **kwargs)
+
+
+@cli.command("play")
+@click.argument("source", required=False, metavar="FILE")
+@click.option("--port", default=None, help="MIDI output port (default: the first one).")
+@click.option("--list-ports", is_flag=True, help="List the MIDI output ports and exit.")
+def play_command(source: str | None, port: str | None, list_ports: bool) -> None:
+    """Send a score to a MIDI output port in real time, for a synth or a DAW."""
+    from composer.render.live import list_ports as ports, play
+
+    if list_ports:
+        for name in ports():
+            click.echo(name)
+        return
+    if source is None:
+        raise click.UsageError("give a FILE to play, or --list-ports")
+    from composer.io import read
+
+    play(read(source), port)
 
 
 @cli.command("models")

@@ -167,8 +167,8 @@ def _canonical(notes: np.ndarray, num_parts: int) -> np.ndarray:
     if (key[1:] > key[:-1]).all():
         return notes  # already in order, and no two notes tie before duration
     order = key.argsort(kind="stable")
-    key = key[order]
-    if (key[1:] > key[:-1]).all():
+    in_order = key[order]
+    if (in_order[1:] > in_order[:-1]).all():
         return notes.take(order)  # no ties, so duration never decides
     return notes.take(np.lexsort((notes["duration_ticks"], key)))
 
@@ -304,6 +304,18 @@ class Score:
             f"<Score {self.title!r}: {len(self.notes)} notes, {self.num_parts} parts [{names}], "
             f"{self.num_bars} bars of {ts['numerator']}/{ts['denominator']}, {self.ticks_per_beat} ticks/beat>"
         )
+
+    def _repr_html_(self) -> str:
+        """Engraved sheet music and an audio player, for notebooks."""
+        from composer.render.notebook import score_html
+
+        return score_html(self)
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """A piano roll (matplotlib Figure); also written to ``path`` if given."""
+        from composer.render.pianoroll import plot
+
+        return plot(self, path)
 
     def write(self, path: str | Path, *, force: bool = False) -> Path:
         """Write to a file; the format follows the suffix (see ``composer.io.WRITERS``)."""

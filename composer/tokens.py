@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -75,7 +76,7 @@ KIND_NAMES = ("PAD", "BOS", "EOS", "Style", "Program", "Bar", "TimeSig", "Key", 
 # bounds; a score beyond them (or whose general-path sort keys would overflow) takes the general path.
 _FAST_TICK_LIMIT = 2**40
 _FAST_KEY_LIMIT = 2**62
-_CACHE_LIMIT = 4096  # entries in each per-tokenizer memo (meters, tempo maps, duration runs)
+_CACHE_LIMIT = 4096  # entries in each per-tokenizer memo (meters, single tempos, duration runs)
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ class Tokenizer:
         # Constants and memos of the fast encoder (see ``_encode_fast``).
         self._ts_steps_by_id = {self.base[K_TIMESIG] + i: self._ts_length(i) for i in range(len(self._ts_values))}
         self._ts_memo: dict[tuple[int, int], int | None] = {}
-        self._tempo_memo: dict[tuple[float, ...], list[int]] = {}
+        self._tempo_memo: dict[float, list[int]] = {}
         self._run_memo: dict[int, list[int]] = {}
         self._token_bases_memo: dict[tuple[int, int], np.ndarray] = {}
         self._tempo_log_bins = np.log(np.asarray(c.tempos_qpm, np.float64))
@@ -406,13 +407,13 @@ class Tokenizer:
         to steps they need no sort unless several ticks fell on one step (a
         count tells); the meter, key and tempo maps hold a row or two and are
         handled in plain Python, with memos per tokenizer; the notes' tokens
-        come from one (note, slot) matrix; and the sort keys are just steps:
-        a note's tokens get their step, everything written before the notes of
-        step s (Bar, TimeSig, Position, Key, Tempo) gets s - 1 and is
-        concatenated after the notes in that order, so a stable sort of a few
-        presorted runs puts every token where ``_encode_general`` does. It
-        declines empty scores and any score where int64 arithmetic in either
-        encoder could overflow.
+        come from one (note, slot) matrix; and every token's sort key is just
+        its step. Ties at a step are settled by a stable sort keeping the
+        order of concatenation, which lists Bar and TimeSig tokens, then
+        Position, then Key and Tempo (each group in step order), then the
+        notes' tokens in order: the layout's order within a step. Sorting
+        these few presorted runs is quick. It declines empty scores and any
+        score where int64 arithmetic in either encoder could overflow.
         """
         notes = score.notes
         n = len(notes)
@@ -440,9 +441,13 @@ class Tokenizer:
         dur = steps[n:]
         start[:] = st
         np.add(start, notes["duration_ticks"], out=dur)
-        steps *= s2
-        steps += tpb
-        steps //= d2
+        # (ticks * s2 + tpb) // d2 with the fraction reduced by g = gcd(s2, tpb), which also
+        # divides d2: the same floor, and usually one multiplication fewer (s2 | tpb).
+        g = math.gcd(s2, tpb)
+        if s2 != g:
+            steps *= s2 // g
+        steps += tpb // g
+        steps //= d2 // g
         dur -= start
         np.maximum(dur, 1, out=dur)
         part = notes["part"]
@@ -468,7 +473,7 @@ class Tokenizer:
         header = [self.bos_id, style_id]
         header += [base[K_PROGRAM] + (128 if p.is_drum else p.program) for p in score.parts]
         h = len(header)
-        head_keys = [-2] * h  # sort keys (step - 1) of what goes before the notes
+        head_keys = [-1] * h  # sort keys (steps) of the tokens written before the notes of their step
         head_ids = header
         ts_memo = self._ts_memo
         lengths = self._ts_steps_by_id
@@ -502,20 +507,20 @@ class Tokenizer:
                 break  # this bar and all later ones start after the last onset
             # Bars up to the last onset are kept (and the first bar always).
             kept = min(count, (last_step - begin) // length + 1) if begin <= last_step else 1
-            head_keys.extend(range(begin - 1, begin - 1 + kept * length, length))
+            head_keys.extend(range(begin, begin + kept * length, length))
             first_id = ts_id if count > 1 else last_id
             if first_id != prev_id:
-                sig_keys.append(begin - 1)
+                sig_keys.append(begin)
                 sig_ids.append(first_id)
                 prev_id = first_id
             if kept < count:
                 break
             if count > 1 and last_id != prev_id:
-                sig_keys.append(last_begin - 1)
+                sig_keys.append(last_begin)
                 sig_ids.append(last_id)
                 prev_id = last_id
         n_bars = len(head_keys) - h
-        if n_bars == 0 or head_keys[h] != -1:  # never so: the first bar starts at step 0
+        if n_bars == 0 or head_keys[h] != 0:  # never so: the first bar starts at step 0
             return None
         head_ids += [self.bar_id] * n_bars
         head_keys += sig_keys
@@ -532,15 +537,20 @@ class Tokenizer:
                 break
             key_id = key_base + 2 * sharps + minor
             if key_id != prev_id:
-                head_keys.append(step - 1)
+                head_keys.append(step)
                 head_ids.append(key_id)
                 extra_steps.append(step)
                 prev_id = key_id
         if tempo_rows:
-            qpms = (tempo_rows[0][1],) if len(tempo_rows) == 1 else tuple(row[1] for row in tempo_rows)
-            bins = self._tempo_memo.get(qpms)
-            if bins is None:
-                bins = self._fast_tempo_bins(score.tempos["qpm"], qpms)
+            if len(tempo_rows) == 1:  # the usual single tempo: memoized by its value
+                bins = self._tempo_memo.get(tempo_rows[0][1])
+                if bins is None:
+                    bins = self._fast_tempo_bins(score.tempos["qpm"])
+                    if len(self._tempo_memo) >= _CACHE_LIMIT:
+                        self._tempo_memo.clear()
+                    self._tempo_memo[tempo_rows[0][1]] = bins
+            else:
+                bins = self._fast_tempo_bins(score.tempos["qpm"])
             tempo_base = base[K_TEMPO]
             prev_id = -1
             for (tick, _), tempo_bin in zip(tempo_rows, bins):
@@ -549,7 +559,7 @@ class Tokenizer:
                     break
                 tempo_id = tempo_base + tempo_bin
                 if tempo_id != prev_id:
-                    head_keys.append(step - 1)
+                    head_keys.append(step)
                     head_ids.append(tempo_id)
                     extra_steps.append(step)
                     prev_id = tempo_id
@@ -568,7 +578,7 @@ class Tokenizer:
         # With one part, Part_0 is written once, before the first note: it goes with the heads.
         multi = score.num_parts > 1
         if not multi:
-            head_keys.append(int(start[0]) - 1)
+            head_keys.append(int(start[0]))
             head_ids.append(base[K_PART])
         off = 1 if multi else 0
         width = off + 1 + longest
@@ -602,19 +612,18 @@ class Tokenizer:
         event_steps = start[new_step]
         if extra_steps.count(int(start[0])) != len(extra_steps):
             event_steps = np.unique(np.concatenate([event_steps, np.asarray(extra_steps, np.int64)]))
-        event_keys = event_steps - 1
         if eos:
             head_keys.append(last_step + 1)
             head_ids.append(self.eos_id)
         heads = np.array(head_keys, np.int64)
-        # Bar j's key sits at heads[h + j]; a Position's bar is the last one whose key <= its own.
-        bar_of = heads[h : h + n_bars].searchsorted(event_keys, side="right")
-        position_ids = event_keys - heads[h - 1 :][bar_of]
+        # Bar j starts at heads[h + j]; a Position's bar is the last one that starts at or before it.
+        bar_of = heads[h : h + n_bars].searchsorted(event_steps, side="right")
+        position_ids = event_steps - heads[h - 1 :][bar_of]
         position_ids += base[K_POSITION]
 
-        keys = np.concatenate([note_keys, heads[:split], event_keys, heads[split:]])
+        keys = np.concatenate([heads[:split], event_steps, heads[split:], note_keys])
         head_ids = np.array(head_ids, np.int32)
-        ids = np.concatenate([note_ids, head_ids[:split], position_ids, head_ids[split:]], dtype=np.int32)
+        ids = np.concatenate([head_ids[:split], position_ids, head_ids[split:], note_ids], dtype=np.int32)
         return ids[keys.argsort(kind="stable")]
 
     def _fast_ts_id(self, num: int, den: int) -> int | None:
@@ -630,13 +639,9 @@ class Tokenizer:
         self._ts_memo[(num, den)] = ts_id
         return ts_id
 
-    def _fast_tempo_bins(self, qpm: np.ndarray, qpms: tuple[float, ...]) -> list[int]:
-        """Each tempo's nearest metronome mark, by the general path's own numpy expression; memoized."""
-        bins = np.abs(np.log(qpm)[:, None] - self._tempo_log_bins[None, :]).argmin(axis=1).tolist()
-        if len(self._tempo_memo) >= _CACHE_LIMIT:
-            self._tempo_memo.clear()
-        self._tempo_memo[qpms] = bins
-        return bins
+    def _fast_tempo_bins(self, qpm: np.ndarray) -> list[int]:
+        """Each tempo's nearest metronome mark, by ``_encode_general``'s own numpy expression."""
+        return np.abs(np.log(qpm)[:, None] - self._tempo_log_bins[None, :]).argmin(axis=1).tolist()
 
     def _fast_token_bases(self, off: int, width: int) -> np.ndarray:
         """Per-column id offsets of the notes' token matrix: [Part] Pitch Duration [Duration...]."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from xsd import assert_valid_musicxml, schema_errors
 
 from composer.errors import ComposerError, WriteError
 from composer.io import read, write
-from composer.score import Part, Score, notes_array, slice_bars
+from composer.score import Part, Score, notes_array, select_parts, slice_bars
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -157,6 +156,16 @@ def test_parts_have_instruments_names_and_midi(tmp_path: Path) -> None:
     assert score_parts[0].findtext("midi-instrument/midi-program") == "1"
     clef = root.find("part[@id='P2']/measure/attributes/clef")
     assert clef.findtext("sign") == "percussion"
+    # Drums: one instrument a drum key, unpitched notes at their drum-set place.
+    kit = {m.get("id"): m.findtext("midi-unpitched") for m in score_parts[1].findall("midi-instrument")}
+    assert kit == {"P2-I37": "37", "P2-I39": "39", "P2-I43": "43"}
+    assert {m.findtext("midi-channel") for m in score_parts[1].findall("midi-instrument")} == {"10"}
+    places = set()
+    for note in root.find("part[@id='P2']").iter("note"):
+        if note.find("rest") is None:
+            assert note.find("pitch") is None
+            places.add((note.find("instrument").get("id"), note.findtext("unpitched/display-step"), note.findtext("unpitched/display-octave"), note.findtext("notehead")))
+    assert places == {("P2-I37", "F", "4", None), ("P2-I39", "C", "5", None), ("P2-I43", "G", "5", "x")}
 
 
 def test_satb_header_clefs_tempo_and_metadata(tmp_path: Path) -> None:
@@ -267,6 +276,10 @@ def test_round_trip_through_reader(tmp_path: Path) -> None:
     for name, make in CASES.items():
         score = make()
         back = read(written(score, tmp_path, f"{name}.musicxml"))
+        if name == "drums":
+            # Drums are written as <unpitched> notes (as notation software expects); music21, and
+            # so composer's reader, cannot map those back to drum keys, so only the other parts return.
+            score = select_parts(score, [0]).replace(parts=score.parts)
         assert note_rows(back) == note_rows(score), name
         assert [p.name for p in back.parts] == [p.name for p in score.parts], name
         assert [p.is_drum for p in back.parts] == [p.is_drum for p in score.parts], name
@@ -312,8 +325,9 @@ def test_musicscore_opens_the_musicxml_cleanly(tmp_path: Path, chorale_score: Sc
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path))
     done = subprocess.run([mscore, "-o", str(pdf), str(source)], capture_output=True, text=True, env=env, timeout=180)
     said = done.stdout + done.stderr
-    for complaint in ("not a valid MusicXML file", "Error at line", "empty score", "no instrument found", "rror"):
-        assert complaint not in said, said
+    complaints = ("not a valid musicxml file", "error at line", "empty score", "no instrument found", "error")
+    bad = [line for line in said.splitlines() if any(c in line.lower() for c in complaints)]
+    assert not bad, said
     assert done.returncode == 0, said
     assert pdf.read_bytes()[:4] == b"%PDF"
 

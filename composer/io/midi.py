@@ -76,26 +76,32 @@ def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
     if not columns:
         raise ReadError(f"{source}: MIDI file contains no notes")
     # sanitize_data keeps pitch and velocity in 0..127; velocity 0 would mean note-off.
-    if len(columns) == 1:
+    if len(columns) == 1:  # one track: no concatenation
         arrays = columns[0]
-        notes = np.empty(len(arrays["time"]), NOTE_DTYPE)
-        notes["start_tick"] = arrays["time"]
-        np.maximum(arrays["duration"], 1, out=notes["duration_ticks"])
-        notes["pitch"] = arrays["pitch"]
-        np.maximum(arrays["velocity"], VELOCITY_MIN, out=notes["velocity"])
+        time, duration, pitch, velocity = arrays["time"], arrays["duration"], arrays["pitch"], arrays["velocity"]
+        notes = np.empty(len(time), NOTE_DTYPE)
         notes["part"] = 0
     else:
         sizes = [len(c["time"]) for c in columns]
-        notes = np.empty(sum(sizes), NOTE_DTYPE)
-        notes["start_tick"] = np.concatenate([c["time"] for c in columns])
-        np.maximum(np.concatenate([c["duration"] for c in columns]), 1, out=notes["duration_ticks"])
-        notes["pitch"] = np.concatenate([c["pitch"] for c in columns])
-        np.maximum(np.concatenate([c["velocity"] for c in columns]), VELOCITY_MIN, out=notes["velocity"])
+        time = np.concatenate([c["time"] for c in columns])
+        duration = np.concatenate([c["duration"] for c in columns])
+        pitch = np.concatenate([c["pitch"] for c in columns])
+        velocity = np.concatenate([c["velocity"] for c in columns])
+        notes = np.empty(len(time), NOTE_DTYPE)
         part = notes["part"]
         begin = 0
         for index, size in enumerate(sizes):
             part[begin : begin + size] = index
             begin += size
+    notes["start_tick"] = time
+    notes["pitch"] = pitch
+    # Clamp with a check first: copying is cheaper than np.maximum into a field, and clamping is rare.
+    notes["duration_ticks"] = duration
+    if np.minimum.reduce(duration) < 1:
+        np.maximum(duration, 1, out=notes["duration_ticks"])
+    notes["velocity"] = velocity
+    if np.minimum.reduce(velocity) < VELOCITY_MIN:
+        np.maximum(velocity, VELOCITY_MIN, out=notes["velocity"])
     # The meta tables hold a row or two: plain Python beats numpy calls on 1-element arrays.
     table = sm.time_signatures  # type: ignore[attr-defined]
     rows: list[tuple] = []
@@ -129,16 +135,31 @@ def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
     )
 
 
-def read_midi_bytes(data: bytes, source: str = "<midi>") -> Score:
-    """Parse the bytes of a type 0 or type 1 standard MIDI file."""
+_parse = None  # symusic's parser, bound on first use (importing symusic is slow)
+
+
+def _parser():
+    global _parse
     import symusic
 
+    # The core class is what ``symusic.Score.from_midi(data, sanitize_data=True)`` dispatches
+    # to for tick time; calling it directly skips the factory's Python layer.
+    core = getattr(getattr(symusic, "core", None), "ScoreTick", None)
+    if core is not None:
+        _parse = lambda data: core.from_midi(data, True)  # noqa: E731
+    else:
+        _parse = lambda data: symusic.Score.from_midi(data, sanitize_data=True)  # noqa: E731
+    return _parse
+
+
+def read_midi_bytes(data: bytes, source: str = "<midi>") -> Score:
+    """Parse the bytes of a type 0 or type 1 standard MIDI file."""
     if len(data) == 0:
         raise ReadError(f"{source}: file is empty")
     if data[:4] != b"MThd":
         raise ReadError(f"{source}: not a MIDI file (it does not start with 'MThd')")
     try:
-        sm = symusic.Score.from_midi(data, sanitize_data=True)
+        sm = (_parse or _parser())(data)
     except Exception as exc:  # symusic raises RuntimeError for truncated/corrupt data
         message = str(exc).replace("MiniMidi: ", "").replace(": iostream error", "").replace("Invaild", "invalid")
         raise ReadError(f"{source}: corrupt or truncated MIDI file ({message})") from exc

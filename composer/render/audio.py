@@ -201,12 +201,20 @@ def render_wav(score: Score, path: str | Path, *, backend: str | None = None, sa
     return chosen
 
 
-def wav_data(score: Score, *, sample_rate: int = 22050, backend: str | None = None) -> tuple[bytes, str]:
-    """(WAV file bytes, backend) without touching the caller's folders."""
+def wav_data(score: Score, *, sample_rate: int = 22050, backend: str | None = None, mono: bool = False) -> tuple[bytes, str]:
+    """(WAV file bytes, backend) without touching the caller's folders; ``mono`` mixes stereo down."""
     with tempfile.TemporaryDirectory(prefix="composer-audio-") as folder:
         path = Path(folder) / "score.wav"
         used = render_wav(score, path, backend=backend, sample_rate=sample_rate)
-        return path.read_bytes(), used
+        data = path.read_bytes()
+    if mono:
+        with wave.open(io.BytesIO(data), "rb") as src:
+            channels, rate = src.getnchannels(), src.getframerate()
+            frames = src.readframes(src.getnframes())
+        if channels > 1 and src.getsampwidth() == 2:
+            samples = np.frombuffer(frames, "<i2").reshape(-1, channels).astype(np.int32).mean(axis=1)
+            data = wav_bytes(np.round(samples).astype("<i2"), rate)
+    return data, used
 
 
 def write_wav(score: Score, path: str | Path) -> None:

@@ -5,10 +5,14 @@ exporter (measures, ties across barlines, beams, tuplets, voices); the XML is
 then corrected with the standard library's ElementTree:
 
 * part ids ``P1``, ``P2``, ...; every ``<score-part>`` gets a ``<score-instrument>``
-  and a ``<midi-instrument>`` (the part's General MIDI program, channel 10 for
-  drums, the same channels as the MIDI writer), so MuseScore keeps part names;
+  and a ``<midi-instrument>`` (the part's General MIDI program and the MIDI
+  writer's channel; channel 10 for drums), so MuseScore keeps part names;
 * tempo marks only in the first part (music21 repeats them in every part);
-* one clef a part, chosen from the part's median pitch (see ``choose_clef``);
+* one clef a part, chosen from the part's voice name or median pitch (see
+  ``choose_clef``); drum parts get a percussion clef and ``<unpitched>`` notes
+  at their usual drum-set place (``DRUM_DISPLAY``: kick F4, snare C5, hi-hat
+  G5 with x noteheads, ...), each naming its ``<score-instrument>``, whose
+  ``<midi-instrument>`` gives the General MIDI drum key (``<midi-unpitched>``);
 * a pickup bar is written as measure 0 with ``implicit="yes"``;
 * voices numbered from 1 in each part (music21 may start at 0); rests music21
   hides to fill gaps are shown again, except in voices 2 and up, where hidden
@@ -30,6 +34,7 @@ sits beside ``X.mxl``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import io
 import re
@@ -50,6 +55,7 @@ MXL_MIMETYPE = "application/vnd.recordare.musicxml"
 MXL_ROOTFILE = "score.musicxml"
 MUSICXML_MEDIA_TYPE = "application/vnd.recordare.musicxml+xml"
 DRUM_CHANNEL = 10  # one-based, as MusicXML counts
+DEFAULT_DRUM_KEY = 38  # acoustic snare, for a drum part without notes
 _HEADER = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     '<!DOCTYPE score-partwise PUBLIC "-//Recordare//DTD MusicXML 4.0 Partwise//EN" '
@@ -75,11 +81,25 @@ PERCUSSION = ("percussion", None, 0)
 # decides where the ranges overlap.
 TREBLE_FROM = 60
 TENOR_FROM = 55
-_NAME_CLEFS = (
+_NAME_CLEFS = (  # first match wins: "Bass Guitar" is a bass
     (re.compile(r"\b(soprano|alto|treble|descant)\b", re.IGNORECASE), TREBLE, 60),
-    (re.compile(r"\btenor\b|\bguitar", re.IGNORECASE), TREBLE_8VB, 57),
     (re.compile(r"\b(bass|baritone|basso|contrabass|cello|violoncello|bassoon|tuba)\b", re.IGNORECASE), BASS, 50),
+    (re.compile(r"\btenor\b|\bguitar", re.IGNORECASE), TREBLE_8VB, 57),
 )
+# General MIDI drum key -> (display step, display octave, notehead) on a five-line
+# percussion staff (positions as in treble clef), after the usual drum-set key.
+DRUM_DISPLAY: dict[int, tuple[str, int, str]] = {
+    35: ("E", 4, "normal"), 36: ("F", 4, "normal"),  # bass drums
+    37: ("C", 5, "x"), 38: ("C", 5, "normal"), 39: ("C", 5, "x"), 40: ("C", 5, "normal"),  # side stick, snares, clap
+    41: ("G", 4, "normal"), 43: ("A", 4, "normal"), 45: ("B", 4, "normal"),  # floor and low toms
+    47: ("D", 5, "normal"), 48: ("E", 5, "normal"), 50: ("F", 5, "normal"),  # mid and high toms
+    42: ("G", 5, "x"), 44: ("D", 4, "x"), 46: ("G", 5, "circle-x"),  # hi-hats: closed, pedal, open
+    49: ("A", 5, "x"), 57: ("A", 5, "x"), 52: ("B", 5, "circle-x"), 55: ("B", 5, "x"),  # crashes, china, splash
+    51: ("F", 5, "x"), 59: ("F", 5, "x"), 53: ("F", 5, "diamond"),  # rides, ride bell
+    54: ("E", 5, "diamond"), 56: ("A", 5, "triangle"),  # tambourine, cowbell
+}
+DRUM_DEFAULT_DISPLAY = ("C", 5, "triangle")  # keys without a place of their own
+_STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _GUITAR_PROGRAMS = range(24, 32)  # General MIDI guitars: written an octave above sounding
 NAME_HINT_REACH = 9  # semitones a median may lie from a named voice's usual centre
 
@@ -188,6 +208,18 @@ def _text(value: object) -> str:
     return _NOT_XML.sub("", str(value))
 
 
+def _xml_safe(score: Score) -> Score:
+    """The score with control characters dropped from its title, metadata and part names."""
+    texts = [score.title, *score.metadata.keys(), *score.metadata.values(), *(p.name for p in score.parts)]
+    if not any(_NOT_XML.search(str(t)) for t in texts):
+        return score
+    return score.replace(
+        title=_text(score.title),
+        metadata={_text(k): _text(v) for k, v in score.metadata.items()},
+        parts=tuple(dataclasses.replace(p, name=_text(p.name)) for p in score.parts),
+    )
+
+
 def _abbreviation(name: str) -> str:
     name = name.strip()
     return name if len(name) <= 4 else name[:3].rstrip() + "."
@@ -261,13 +293,71 @@ def _fix_part_list(root: ET.Element, score: Score) -> list[str]:
         name = _text(info.name).strip() or f"Part {index + 1}"
         _sub(element, "part-name", name)
         _sub(element, "part-abbreviation", _abbreviation(name))
+        if info.is_drum:
+            keys = sorted(set(score.part_notes(index)["pitch"].tolist())) or [DEFAULT_DRUM_KEY]
+            for key in keys:
+                instrument = _sub(element, "score-instrument", id=_drum_instrument_id(part_id, key))
+                _sub(instrument, "instrument-name", pretty_midi.note_number_to_drum_name(key) or f"Drum {key}")
+            for key in keys:
+                midi = _sub(element, "midi-instrument", id=_drum_instrument_id(part_id, key))
+                _sub(midi, "midi-channel", str(DRUM_CHANNEL))
+                _sub(midi, "midi-unpitched", str(key + 1))
+            continue
         instrument = _sub(element, "score-instrument", id=instrument_id)
-        instrument_name = "Drumset" if info.is_drum else pretty_midi.program_to_instrument_name(info.program)
-        _sub(instrument, "instrument-name", instrument_name)
+        _sub(instrument, "instrument-name", pretty_midi.program_to_instrument_name(info.program))
         midi = _sub(element, "midi-instrument", id=instrument_id)
-        _sub(midi, "midi-channel", str(DRUM_CHANNEL if info.is_drum else channels[index] + 1))
+        _sub(midi, "midi-channel", str(channels[index] + 1))
         _sub(midi, "midi-program", str(info.program + 1))
     return old_ids
+
+
+def _drum_instrument_id(part_id: str, key: int) -> str:
+    return f"{part_id}-I{key + 1}"
+
+
+def _midi_key(pitch: ET.Element) -> int:
+    step = _STEPS[(pitch.findtext("step") or "C").strip()]
+    alter = round(float(pitch.findtext("alter") or 0))
+    octave = int(pitch.findtext("octave") or 4)
+    return (octave + 1) * 12 + step + alter
+
+
+# Children of <note> that come after <instrument>, in schema order.
+_AFTER_INSTRUMENT = ("footnote", "level", "voice", "type", "dot", "accidental", "time-modification", "stem", "notehead",
+                     "notehead-text", "staff", "beam", "notations", "lyric", "play", "listen")
+_AFTER_NOTEHEAD = ("notehead-text", "staff", "beam", "notations", "lyric", "play", "listen")
+
+
+def _insert_before(parent: ET.Element, element: ET.Element, before: tuple[str, ...]) -> None:
+    """Insert ``element`` before the first child whose tag is in ``before`` (else last)."""
+    for i, child in enumerate(list(parent)):
+        if child.tag in before:
+            parent.insert(i, element)
+            return
+    parent.append(element)
+
+
+def _unpitch_drums(part: ET.Element, part_id: str) -> None:
+    """Drum notes as <unpitched> at their drum-set place, with their instrument and notehead."""
+    for note in part.iter("note"):
+        pitch = note.find("pitch")
+        if pitch is None:
+            continue
+        key = _midi_key(pitch)
+        step, octave, head = DRUM_DISPLAY.get(key, DRUM_DEFAULT_DISPLAY)
+        unpitched = ET.Element("unpitched")
+        _sub(unpitched, "display-step", step)
+        _sub(unpitched, "display-octave", str(octave))
+        note.insert(list(note).index(pitch), unpitched)
+        note.remove(pitch)
+        for tag in ("accidental", "stem", "notehead", "instrument"):
+            for child in note.findall(tag):
+                note.remove(child)
+        _insert_before(note, ET.Element("instrument", {"id": _drum_instrument_id(part_id, key)}), _AFTER_INSTRUMENT)
+        if head != "normal":
+            notehead = ET.Element("notehead")
+            notehead.text = head
+            _insert_before(note, notehead, _AFTER_NOTEHEAD)
 
 
 def _set_clef(clef: ET.Element, spec: tuple[str, int | None, int]) -> None:
@@ -298,6 +388,8 @@ def _renumber_voices(part: ET.Element) -> None:
 def _fix_part(part: ET.Element, index: int, score: Score) -> None:
     info = score.parts[index]
     _renumber_voices(part)
+    if info.is_drum:
+        _unpitch_drums(part, f"P{index + 1}")
     spec = choose_clef(score.part_notes(index)["pitch"], info.is_drum, info.name, info.program)
     clef_done = False
     for number, measure in enumerate(part.findall("measure")):
@@ -359,7 +451,7 @@ def to_musicxml(score: Score) -> bytes:
     check_renderable(score, "MusicXML")
     if not score.parts:
         raise WriteError("cannot write MusicXML: the score has no parts")
-    ready = notation_grid(score)
+    ready = _xml_safe(notation_grid(score))
     try:
         data = _music21_xml(ready)
     except ComposerError as exc:

@@ -2,7 +2,7 @@
 
 ``score_html(score)`` is what ``Score._repr_html_`` returns. It is kept light:
 at most ``MAX_PAGES`` A4 pages of music, and audio of at most ``MAX_AUDIO_SECONDS``
-at ``AUDIO_SAMPLE_RATE`` (mono pretty_midi synthesis, or fluidsynth when there),
+at ``AUDIO_SAMPLE_RATE``, mono (fluidsynth when there, else pretty_midi's synthesis),
 embedded as a base64 WAV data URI. A part that cannot be made (no audio
 synthesis, a score verovio cannot engrave) is replaced by a one-line note, so
 displaying a score never raises.
@@ -47,7 +47,7 @@ def _audio(score: Score, max_seconds: float, sample_rate: int) -> str:
         score = slice_bars(score, 0, stop)
         clipped = f" (first {stop} bars)"
     try:
-        data, backend = wav_data(score, sample_rate=sample_rate)
+        data, backend = wav_data(score, sample_rate=sample_rate, mono=True)
     except ComposerError as exc:
         return _note(f"audio: {exc}")
     source = "data:audio/wav;base64," + base64.b64encode(data).decode("ascii")

@@ -66,9 +66,7 @@ def plot(score: Score, path: str | Path | None = None, ax: Any = None, *, width:
         handles.append(Patch(facecolor=colour, edgecolor="black", linewidth=0.3, label=name or f"Part {index + 1}"))
 
     bars = score.bar_starts() / tpb
-    for x in bars:
-        ax.axvline(x, color="0.55", linewidth=0.6, zorder=0)
-    ax.axvline(end_beats, color="0.55", linewidth=0.6, zorder=0)
+    ax.vlines([*bars.tolist(), end_beats], 0, 1, transform=ax.get_xaxis_transform(), colors="0.55", linewidth=0.6, zorder=0)
     step = max(1, int(np.ceil(len(bars) / 32)))  # at most about 32 bar numbers
     ax.set_xticks(bars[::step], [str(i + 1) for i in range(0, len(bars), step)])
     ax.set_xlabel("bar")
