@@ -138,7 +138,7 @@ def _by_tick(events: np.ndarray) -> np.ndarray:
         t = ticks.tolist()
         if all(a < b for a, b in zip(t, t[1:])):
             return events
-    elif (ticks[1:] > ticks[:-1]).all():
+    elif np.count_nonzero(ticks[1:] > ticks[:-1]) == n - 1:
         return events
     order = np.argsort(ticks, kind="stable")
     events = events[order]
@@ -164,11 +164,11 @@ def _canonical(notes: np.ndarray, num_parts: int) -> np.ndarray:
     if num_parts > 1:
         key += notes["part"].astype(np.int64) << 7
     key -= notes["pitch"]
-    if (key[1:] > key[:-1]).all():
+    if np.count_nonzero(key[1:] > key[:-1]) == len(key) - 1:
         return notes  # already in order, and no two notes tie before duration
     order = key.argsort(kind="stable")
     in_order = key[order]
-    if (in_order[1:] > in_order[:-1]).all():
+    if np.count_nonzero(in_order[1:] > in_order[:-1]) == len(key) - 1:
         return notes.take(order)  # no ties, so duration never decides
     return notes.take(np.lexsort((notes["duration_ticks"], key)))
 
@@ -216,7 +216,8 @@ class Score:
         if int(ticks_per_beat) <= 0:
             raise ScoreError(f"ticks_per_beat must be positive, got {ticks_per_beat}")
         self.ticks_per_beat = int(ticks_per_beat)
-        # A trusted caller hands over freshly built arrays, so they need no defensive copy.
+        # A trusted caller (the MIDI reader, the decoder) hands over freshly built arrays of valid
+        # values: they need no defensive copy and no validation.
         copy = not _trusted
         notes = _structured(notes, NOTE_DTYPE, "notes", copy)
         parts = tuple(parts)
@@ -240,6 +241,35 @@ class Score:
         self.tempos = tempos
         self.title = str(title)
         self.metadata = dict(metadata or {})
+
+    @classmethod
+    def _assemble(
+        cls,
+        notes: np.ndarray,
+        parts: tuple[Part, ...],
+        ticks_per_beat: int,
+        time_signatures: np.ndarray,
+        key_signatures: np.ndarray,
+        tempos: np.ndarray,
+    ) -> "Score":
+        """A Score from arrays already in the form ``__init__`` would give them, skipping its work.
+
+        For the MIDI reader, which builds them so: new arrays of the right dtypes and valid
+        values, notes in canonical order, each map sorted by tick with one event a tick, 4/4
+        and 120 qpm at tick 0 where the file has none there; a positive int resolution.
+        """
+        score = cls.__new__(cls)
+        for array in (notes, time_signatures, key_signatures, tempos):
+            array.flags.writeable = False
+        score.ticks_per_beat = ticks_per_beat
+        score.notes = notes
+        score.parts = parts
+        score.time_signatures = time_signatures
+        score.key_signatures = key_signatures
+        score.tempos = tempos
+        score.title = ""
+        score.metadata = {}
+        return score
 
     # -- derived views ---------------------------------------------------
     @property

@@ -30,9 +30,9 @@ needs one opens bar 1.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -76,7 +76,7 @@ KIND_NAMES = ("PAD", "BOS", "EOS", "Style", "Program", "Bar", "TimeSig", "Key", 
 # bounds; a score beyond them (or whose general-path sort keys would overflow) takes the general path.
 _FAST_TICK_LIMIT = 2**40
 _FAST_KEY_LIMIT = 2**62
-_CACHE_LIMIT = 4096  # entries in each per-tokenizer memo (meters, single tempos, duration runs)
+_CACHE_LIMIT = 4096  # entries in each per-tokenizer memo (meter maps, single tempos, duration runs)
 
 
 @dataclass(frozen=True)
@@ -198,10 +198,11 @@ class Tokenizer:
         self._part_names = dict(c.style_part_names)
         # Constants and memos of the fast encoder (see ``_encode_fast``).
         self._ts_steps_by_id = {self.base[K_TIMESIG] + i: self._ts_length(i) for i in range(len(self._ts_values))}
-        self._ts_memo: dict[tuple[int, int], int | None] = {}
+        self._meter_memo: dict[tuple, tuple | None] = {}
         self._tempo_memo: dict[float, list[int]] = {}
         self._run_memo: dict[int, list[int]] = {}
-        self._token_bases_memo: dict[tuple[int, int], np.ndarray] = {}
+        self._bar_ids = np.full(256, self.bar_id, np.int32)
+        self._bar_ids.flags.writeable = False
         self._tempo_log_bins = np.log(np.asarray(c.tempos_qpm, np.float64))
 
     # -- vocabulary -------------------------------------------------------
@@ -440,22 +441,19 @@ class Tokenizer:
         start = steps[:n]
         dur = steps[n:]
         start[:] = st
+        distinct_ticks = np.count_nonzero(start[1:] != start[:-1])  # (on the contiguous copy)
         np.add(start, notes["duration_ticks"], out=dur)
-        # (ticks * s2 + tpb) // d2 with the fraction reduced by g = gcd(s2, tpb), which also
-        # divides d2: the same floor, and usually one multiplication fewer (s2 | tpb).
-        g = math.gcd(s2, tpb)
-        if s2 != g:
-            steps *= s2 // g
-        steps += tpb // g
-        steps //= d2 // g
+        # Exactly _to_steps' int64 arithmetic (ticks * spb * 2 == ticks * s2 modulo 2**64), so an
+        # absurdly long note's end wraps around just as it does there.
+        steps *= s2
+        steps += tpb
+        steps //= d2
         dur -= start
         np.maximum(dur, 1, out=dur)
         part = notes["part"]
         pitch = notes["pitch"]
-        new_step = np.empty(n, bool)
-        new_step[0] = True
-        np.not_equal(start[1:], start[:-1], out=new_step[1:])
-        if np.count_nonzero(new_step) != np.count_nonzero(st[1:] != st[:-1]) + 1:
+        later = start[1:] != start[:-1]  # note i + 1 starts a new step
+        if np.count_nonzero(later) != distinct_ticks:
             # Different ticks fell on one step, so canonical order may not be (step, part, -pitch)
             # order: sort stably on those, folded into one int64 (part < 64, pitch 0..127).
             order_key = start << 13
@@ -463,51 +461,53 @@ class Tokenizer:
             order_key -= pitch
             order = order_key.argsort(kind="stable")
             start, dur, part, pitch = start[order], dur[order], part[order], pitch[order]
-            np.not_equal(start[1:], start[:-1], out=new_step[1:])
+            later = start[1:] != start[:-1]
         last_step = int(start[-1])
+        # _encode_general's sort keys (step, group, note, slot) must not overflow int64 either,
+        # else it, not this, is the reference; checked before anything grows with last_step.
+        if (last_step + 1) * 6 * (n + 1) * 8 >= _FAST_KEY_LIMIT:
+            return None
+        runs = None
+        longest = 1
+        if int(np.maximum.reduce(dur)) > self._fine_max:
+            coarse = np.flatnonzero(dur > self._fine_max).tolist()
+            runs = [self._fast_run(int(dur[i])) for i in coarse]
+            longest = max(len(run) for run in runs)
+        if longest > 1 and (last_step + 1) * 6 * (n + 1) * (9 + longest) >= _FAST_KEY_LIMIT:
+            return None  # the same with the slots that duration runs add
 
-        # -- bars and TimeSig tokens, as _meter, on plain ints ------------------------------
+        # -- the header: BOS, Style, a Program per part ----------------------------------------
         style_id = self.ids.get(f"Style_{style}")
         if style_id is None:  # the general path raises, after any error of its own
             return None
         header = [self.bos_id, style_id]
         header += [base[K_PROGRAM] + (128 if p.is_drum else p.program) for p in score.parts]
         h = len(header)
-        head_keys = [-1] * h  # sort keys (steps) of the tokens written before the notes of their step
+        # Sort keys (steps; -1 for the header) and ids of everything written before the notes.
+        head_keys = [-1] * h
         head_ids = header
-        ts_memo = self._ts_memo
-        lengths = self._ts_steps_by_id
-        n_ts = len(ts_rows)
-        ts_steps = [(row[0] * s2 + tpb) // d2 for row in ts_rows]
+
+        # -- bars and TimeSig tokens, as _meter, on plain ints ----------------------------------
+        bars = [-1]  # bar start steps, after a sentinel that is never looked up
+        # A meter map's bars are fixed but for the last meter's, which run to the last onset.
+        plan = self._meter_memo.get((tuple(ts_rows), tpb), False)
+        if plan is False:
+            plan = self._fast_meter_plan(ts_rows, tpb)
+        if plan is None:  # a meter that falls back to a 4/4 this vocabulary lacks: the general path raises
+            return None
+        segments, cursor, final_step, final_id, final_length = plan
+        begin = max(final_step, cursor)
+        if last_step + 1 > begin:
+            segments += ((begin, final_length, -(-(last_step + 1 - begin) // final_length), final_id, final_id),)
         sig_keys: list[int] = []
         sig_ids: list[int] = []
         prev_id = -1
-        cursor = 0
-        for i in range(n_ts):
-            ts_id = ts_memo.get(ts_rows[i][1:], -1)
-            if ts_id == -1:
-                ts_id = self._fast_ts_id(*ts_rows[i][1:])
-            if ts_id is None:  # no 4/4 in this vocabulary: the general path raises
-                return None
-            length = lengths[ts_id]
-            begin = max(ts_steps[i], cursor)
-            stop = ts_steps[i + 1] if i + 1 < n_ts else last_step + 1
-            if stop <= begin:
-                continue
-            count = -(-(stop - begin) // length)
-            last_begin = begin + length * (count - 1)
-            last_id = ts_id
-            cursor = last_begin + length
-            if i + 1 < n_ts and stop - last_begin < length:
-                short_id = self._length_to_ts.get(stop - last_begin)
-                if short_id is not None:
-                    last_id = short_id
-                    cursor = stop
-            if begin > last_step and len(head_keys) > h:
+        for begin, length, count, ts_id, last_id in segments:
+            if begin > last_step and len(bars) > 1:
                 break  # this bar and all later ones start after the last onset
             # Bars up to the last onset are kept (and the first bar always).
             kept = min(count, (last_step - begin) // length + 1) if begin <= last_step else 1
-            head_keys.extend(range(begin, begin + kept * length, length))
+            bars.extend(range(begin, begin + kept * length, length))
             first_id = ts_id if count > 1 else last_id
             if first_id != prev_id:
                 sig_keys.append(begin)
@@ -516,19 +516,18 @@ class Tokenizer:
             if kept < count:
                 break
             if count > 1 and last_id != prev_id:
-                sig_keys.append(last_begin)
+                sig_keys.append(begin + length * (count - 1))
                 sig_ids.append(last_id)
                 prev_id = last_id
-        n_bars = len(head_keys) - h
-        if n_bars == 0 or head_keys[h] != 0:  # never so: the first bar starts at step 0
+        n_bars = len(bars) - 1
+        if n_bars == 0 or bars[1] != 0:  # never so: the first bar starts at step 0
             return None
-        head_ids += [self.bar_id] * n_bars
         head_keys += sig_keys
         head_ids += sig_ids
-        split = len(head_keys)  # Position tokens go here, then Key and Tempo tokens
 
         # -- key and tempo changes up to the last onset, as _changes ------------------------
-        extra_steps: list[int] = []
+        kt_keys: list[int] = []
+        kt_ids: list[int] = []
         key_base = base[K_KEY] - 2 * SHARPS_MIN
         prev_id = -1
         for tick, sharps, minor in key_rows:
@@ -537,9 +536,8 @@ class Tokenizer:
                 break
             key_id = key_base + 2 * sharps + minor
             if key_id != prev_id:
-                head_keys.append(step)
-                head_ids.append(key_id)
-                extra_steps.append(step)
+                kt_keys.append(step)
+                kt_ids.append(key_id)
                 prev_id = key_id
         if tempo_rows:
             if len(tempo_rows) == 1:  # the usual single tempo: memoized by its value
@@ -559,35 +557,38 @@ class Tokenizer:
                     break
                 tempo_id = tempo_base + tempo_bin
                 if tempo_id != prev_id:
-                    head_keys.append(step)
-                    head_ids.append(tempo_id)
-                    extra_steps.append(step)
+                    kt_keys.append(step)
+                    kt_ids.append(tempo_id)
                     prev_id = tempo_id
 
+        # -- Position tokens at every onset and every key or tempo change -----------------------
+        first = int(start[0])
+        event_steps = start[1:][later]  # the onsets after the first
+        if kt_keys.count(first) == len(kt_keys):
+            # The usual case: the first onset's Position is worked out here, the others in numpy.
+            bar = bars[bisect.bisect_right(bars, first, 1) - 1]
+            head_keys.append(first)
+            head_ids.append(base[K_POSITION] + first - bar)
+        else:
+            event_steps = np.unique(np.concatenate([start[:1], event_steps, np.asarray(kt_keys, np.int64)]))
+        split = len(head_keys)  # the other Position tokens go here, then Key and Tempo tokens
+        head_keys += kt_keys
+        head_ids += kt_ids
+
         # -- the notes' tokens: a (note, slot) matrix of [Part] Pitch Duration [Duration...] ---
-        runs = None
-        longest = 1
-        if int(np.maximum.reduce(dur)) > self._fine_max:
-            coarse = np.flatnonzero(dur > self._fine_max).tolist()
-            runs = [self._fast_run(int(dur[i])) for i in coarse]
-            longest = max(len(run) for run in runs)
-        # _encode_general's sort keys must not overflow either (else it, not this, is the reference).
-        slots = 8 if longest == 1 else 9 + longest
-        if (last_step + 1) * 6 * (n + 1) * slots >= _FAST_KEY_LIMIT:
-            return None
         # With one part, Part_0 is written once, before the first note: it goes with the heads.
-        multi = score.num_parts > 1
+        multi = len(score.parts) > 1
         if not multi:
-            head_keys.append(int(start[0]))
+            head_keys.append(first)
             head_ids.append(base[K_PART])
         off = 1 if multi else 0
         width = off + 1 + longest
         tokens = np.empty((n, width), np.int32)
         if multi:
-            tokens[:, 0] = part
-        tokens[:, off] = pitch
-        tokens[:, off + 1] = dur
-        tokens += self._fast_token_bases(off, width)
+            np.add(part, base[K_PART], out=tokens[:, 0], dtype=np.int32)
+        np.add(pitch, base[K_PITCH], out=tokens[:, off], dtype=np.int32)
+        # (a run's first token overwrites what an over-long duration gives here)
+        np.add(dur, base[K_DURATION] - 1, out=tokens[:, off + 1], casting="unsafe")
         if runs is not None:
             for i, run in zip(coarse, runs):
                 tokens[i, off + 1 : off + 1 + len(run)] = run
@@ -608,49 +609,85 @@ class Tokenizer:
             note_ids = tokens[keep]
             note_keys = start.repeat(per_note)
 
-        # -- Position tokens at every onset and every key or tempo change -----------------------
-        event_steps = start[new_step]
-        if extra_steps.count(int(start[0])) != len(extra_steps):
-            event_steps = np.unique(np.concatenate([event_steps, np.asarray(extra_steps, np.int64)]))
         if eos:
             head_keys.append(last_step + 1)
             head_ids.append(self.eos_id)
-        heads = np.array(head_keys, np.int64)
-        # Bar j starts at heads[h + j]; a Position's bar is the last one that starts at or before it.
-        bar_of = heads[h : h + n_bars].searchsorted(event_steps, side="right")
-        position_ids = event_steps - heads[h - 1 :][bar_of]
+        # (np.fromiter converts a flat list of ints faster than np.array)
+        m = len(head_keys)
+        heads = np.fromiter(head_keys + bars, np.int64, m + len(bars))
+        heads, bars = heads[:m], heads[m:]
+        head_ids = np.fromiter(head_ids, np.int32, len(head_ids))
+        # A Position's bar is the last that starts at or before it: bars[bar_of], past the sentinel.
+        bar_of = bars[1:].searchsorted(event_steps, side="right")
+        position_ids = event_steps - bars[bar_of]
         position_ids += base[K_POSITION]
 
-        keys = np.concatenate([heads[:split], event_steps, heads[split:], note_keys])
-        head_ids = np.array(head_ids, np.int32)
-        ids = np.concatenate([head_ids[:split], position_ids, head_ids[split:], note_ids], dtype=np.int32)
+        # In each step: the header (step -1), Bar, TimeSig, Position, Key, Tempo, the notes' tokens.
+        keys = np.concatenate([heads[:h], bars[1:], heads[h:split], event_steps, heads[split:], note_keys])
+        ids = np.concatenate(
+            [head_ids[:h], self._fast_bar_ids(n_bars), head_ids[h:split], position_ids, head_ids[split:], note_ids],
+            dtype=np.int32,
+        )
         return ids[keys.argsort(kind="stable")]
 
+    def _fast_meter_plan(self, ts_rows: list[tuple[int, int, int]], tpb: int) -> tuple | None:
+        """``_meter``'s bar segments for a meter map, but the last meter's (it runs to the last onset); memoized.
+
+        Gives (segments, cursor, last meter's step, its TimeSig id, its bar length), each segment
+        (first bar's step, bar length, bars, TimeSig id, the last bar's TimeSig id); None where
+        ``_meter`` raises (a meter that falls back to 4/4, and no 4/4 in the vocabulary).
+        """
+        s2, d2 = 2 * self.config.steps_per_beat, 2 * tpb
+        steps = [(row[0] * s2 + tpb) // d2 for row in ts_rows]
+        ids = [self._fast_ts_id(num, den) for _, num, den in ts_rows]
+        plan = None
+        if None not in ids:
+            lengths = self._ts_steps_by_id
+            segments = []
+            cursor = 0
+            for i in range(len(ts_rows) - 1):
+                ts_id, length = ids[i], lengths[ids[i]]
+                begin, stop = max(steps[i], cursor), steps[i + 1]
+                if stop <= begin:
+                    continue
+                count = -(-(stop - begin) // length)
+                last_begin = begin + length * (count - 1)
+                last_id = ts_id
+                cursor = last_begin + length
+                if stop - last_begin < length:
+                    short_id = self._length_to_ts.get(stop - last_begin)
+                    if short_id is not None:
+                        last_id = short_id
+                        cursor = stop
+                segments.append((begin, length, count, ts_id, last_id))
+            plan = (tuple(segments), cursor, steps[-1], ids[-1], lengths[ids[-1]])
+        if len(self._meter_memo) >= _CACHE_LIMIT:
+            self._meter_memo.clear()
+        self._meter_memo[(tuple(ts_rows), tpb)] = plan
+        return plan
+
     def _fast_ts_id(self, num: int, den: int) -> int | None:
-        """The TimeSig id ``_meter`` gives (num, den), None where it would fail; memoized."""
+        """The TimeSig id ``_meter`` gives (num, den), None where it raises (no 4/4 to fall back to)."""
         ts_id = self._ts_exact.get((num, den))
         if ts_id is None:
             length = Fraction(4 * num * self.config.steps_per_beat, den)
             ts_id = self._length_to_ts.get(int(length)) if length.denominator == 1 else None
             if ts_id is None:
                 ts_id = self._ts_exact.get((4, 4))
-        if len(self._ts_memo) >= _CACHE_LIMIT:
-            self._ts_memo.clear()
-        self._ts_memo[(num, den)] = ts_id
         return ts_id
 
     def _fast_tempo_bins(self, qpm: np.ndarray) -> list[int]:
         """Each tempo's nearest metronome mark, by ``_encode_general``'s own numpy expression."""
         return np.abs(np.log(qpm)[:, None] - self._tempo_log_bins[None, :]).argmin(axis=1).tolist()
 
-    def _fast_token_bases(self, off: int, width: int) -> np.ndarray:
-        """Per-column id offsets of the notes' token matrix: [Part] Pitch Duration [Duration...]."""
-        bases = self._token_bases_memo.get((off, width))
-        if bases is None:
-            row = ([self.base[K_PART]] if off else []) + [self.base[K_PITCH], self.base[K_DURATION] - 1]
-            bases = np.array(row + [0] * (width - len(row)), np.int32)
-            self._token_bases_memo[(off, width)] = bases
-        return bases
+    def _fast_bar_ids(self, count: int) -> np.ndarray:
+        """``count`` Bar ids (a view of a shared constant array, grown as needed)."""
+        if len(self._bar_ids) < count:
+            if count > 1 << 16:
+                return np.full(count, self.bar_id, np.int32)
+            self._bar_ids = np.full(max(count, 2 * len(self._bar_ids)), self.bar_id, np.int32)
+            self._bar_ids.flags.writeable = False
+        return self._bar_ids[:count]
 
     def _fast_run(self, steps: int) -> list[int]:
         run = self._run_memo.get(steps)

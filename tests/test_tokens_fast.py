@@ -3,7 +3,8 @@
 * ``Tokenizer._encode_fast`` against ``Tokenizer._encode_general`` (the encoder as it
   was before the fast path): the same ids, or the same error, for every score.
 * ``Score``'s canonical note order and tick sorting against the original lexsort/argsort code.
-* The MIDI reader's plain-Python tempo rounding against numpy's ``np.round``.
+* The MIDI reader (plain-Python meta tables, tempo rounding, its own note ordering, the Score
+  assembled directly) against the reader as it was, on the corpus and on random files.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from composer.errors import ScoreError, TokenizerError
-from composer.io.midi import _qpm, read_midi_bytes
+from composer.errors import ReadError, ScoreError, TokenizerError
+from composer.io.midi import _by_tick_rows, _qpm, read_midi_bytes, score_from_symusic
 from composer.score import (
     KEY_SIGNATURE_DTYPE,
     NOTE_DTYPE,
+    SHARPS_MAX,
+    SHARPS_MIN,
     TEMPO_DTYPE,
     TIME_SIGNATURE_DTYPE,
+    VELOCITY_MIN,
     Part,
     Score,
     _by_tick,
@@ -164,18 +168,35 @@ def test_the_fast_path_covers_meter_key_and_tempo_changes_and_off_grid_ticks():
 
 
 def test_the_fast_path_declines_what_could_overflow_and_empty_scores():
+    """Scores it declines; each is kept small for the general path (it builds every bar)."""
     tok = TOKENIZERS["default"]
+    big = 2**41  # ticks; the fast path takes ticks below 2**40
+    tpb = 2**39  # so 2**41 ticks are 4 beats: one bar
+    one = notes_array([0], [1], [60])
     assert not check_same(tok, Score(notes_array([], [], []), [Part("A")]))
-    assert not check_same(tok, Score(notes_array([2**41], [1], [60]), [Part("A")]))
-    assert not check_same(tok, Score(notes_array([0], [1], [60]), [Part("A")], key_signatures=[(2**41, 0, False)]))
-    assert not check_same(tok, Score(notes_array([0], [1], [60]), [Part("A")], tempos=[(2**41, 90.0)]))
-    assert not check_same(tok, Score(notes_array([0], [1], [60]), [Part("A")], time_signatures=[(0, 4, 4), (2**41, 3, 4)]))
-    assert not check_same(tok, Score(notes_array([0], [1], [60]), [Part("A")], ticks_per_beat=2**41))
-    # Fine ticks and many notes: the general path's sort keys would overflow int64, so it is left to it.
-    n = 3000
-    assert not check_same(tok, Score(notes_array(np.arange(n) * 2**27, [1] * n, [60] * n), [Part("A")], ticks_per_beat=1))
+    assert not check_same(tok, Score(notes_array([big], [1], [60]), [Part("A")], ticks_per_beat=tpb))
+    assert not check_same(tok, Score(one, [Part("A")], ticks_per_beat=tpb, key_signatures=[(big, 0, False)]))
+    assert not check_same(tok, Score(one, [Part("A")], ticks_per_beat=tpb, tempos=[(big, 90.0)]))
+    assert not check_same(tok, Score(one, [Part("A")], ticks_per_beat=tpb, time_signatures=[(0, 4, 4), (big, 3, 4)]))
+    assert not check_same(tok, Score(one, [Part("A")], ticks_per_beat=2**40))
     # Still in range: taken.
-    assert check_same(tok, Score(notes_array([0, 2**30], [1, 2**30], [60, 61]), [Part("A")]))
+    assert check_same(tok, Score(notes_array([0, 2**30], [1, 2**30], [60, 61]), [Part("A")], ticks_per_beat=2**26))
+    assert check_same(tok, Score(notes_array([0, 2**39], [1, 1], [60, 61]), [Part("A")], ticks_per_beat=2**38))
+
+
+def test_durations_so_long_that_int64_wraps_give_the_general_paths_tokens():
+    tok = TOKENIZERS["default"]
+    for duration in (2**62, 2**63 - 10, 2**61 + 12345):
+        for tpb in (480, 96, 1):
+            score = Score(notes_array([0, 10], [duration, 5], [60, 62]), [Part("A")], ticks_per_beat=tpb)
+            assert check_same(tok, score)
+
+
+def test_the_fast_path_declines_where_the_general_sort_keys_would_overflow():
+    """(last step + 1) * 6 * (notes + 1) * slots >= 2**62: too big to run the general path, so just the decline."""
+    n = 20_000
+    score = Score(notes_array(np.linspace(0, 2**40 - 1, n).astype(np.int64), [1] * n, [60] * n), [Part("A")], ticks_per_beat=1)
+    assert TOKENIZERS["default"]._encode_fast(score, "unknown", True) is None
 
 
 def test_errors_are_the_general_paths():
@@ -235,6 +256,16 @@ def test_tick_maps_sort_and_dedupe_as_before(rows):
     assert score.time_signatures.tobytes() == expected.tobytes()
 
 
+def test_longer_tick_maps_sort_and_dedupe_as_before():
+    rng = np.random.default_rng(1)
+    for ticks in (np.arange(20) * 7, np.sort(rng.integers(0, 30, 20)), rng.integers(0, 30, 20), np.arange(20)[::-1]):
+        events = np.zeros(len(ticks), TIME_SIGNATURE_DTYPE)
+        events["tick"] = ticks
+        events["numerator"] = np.arange(1, len(ticks) + 1)
+        events["denominator"] = 4
+        assert _by_tick(events.copy()).tobytes() == original_by_tick(events).tobytes()
+
+
 def test_score_still_copies_and_validates_untrusted_input():
     notes = notes_array([0, 10], [5, 5], [60, 61])
     score = Score(notes, [Part("A")])
@@ -286,7 +317,149 @@ def test_reader_output_is_unchanged_for_clamped_and_unsorted_input():
     mid.save(file=buffer)
     score = read_midi_bytes(buffer.getvalue())
     rows = list(zip(*(score.notes[f].tolist() for f in ("start_tick", "duration_ticks", "pitch", "part"))))
-    assert rows == [(0, 48, 67, 0), (0, 96, 64, 0), (0, 1, 60, 0), (0, 48, 52, 1), (0, 1, 48, 1)]
+    assert rows == [(0, 96, 67, 0), (0, 48, 64, 0), (0, 1, 60, 0), (0, 48, 52, 1), (0, 1, 48, 1)]  # as before the change
     assert score.tempos.tolist() == [(0, 120.0), (10, 100.0)]
     assert score.time_signatures.tolist() == [(0, 6, 8)]
     assert not any(a.flags.writeable for a in (score.notes, score.time_signatures, score.key_signatures, score.tempos))
+
+
+# -- MIDI reader against the original reader --------------------------------------------------
+def original_score_from_symusic(sm, source="<midi>"):
+    """composer.io.midi.score_from_symusic as it was before the fast path (numpy on every table)."""
+
+    def events(records, dtype, fields):
+        arrays = records.numpy()
+        out = np.zeros(len(arrays["time"]), dtype)
+        out["tick"] = arrays["time"]
+        for ours, theirs in fields.items():
+            out[ours] = arrays[theirs]
+        return out
+
+    columns, parts, names_seen = [], [], {}
+    for track in sm.tracks:
+        arrays = track.notes.numpy()
+        if len(arrays["time"]) == 0:
+            continue
+        name = track.name.strip() or ("Drums" if track.is_drum else f"Part {len(parts) + 1}")
+        names_seen[name] = names_seen.get(name, 0) + 1
+        if names_seen[name] > 1:
+            name = f"{name} {names_seen[name]}"
+        columns.append(arrays)
+        parts.append(Part(name=name, program=int(track.program), is_drum=bool(track.is_drum)))
+    if not columns:
+        raise ReadError(f"{source}: MIDI file contains no notes")
+    sizes = [len(c["time"]) for c in columns]
+    notes = np.empty(sum(sizes), NOTE_DTYPE)
+    notes["start_tick"] = np.concatenate([c["time"] for c in columns])
+    notes["duration_ticks"] = np.maximum(np.concatenate([c["duration"] for c in columns]), 1)
+    notes["pitch"] = np.concatenate([c["pitch"] for c in columns])
+    notes["velocity"] = np.maximum(np.concatenate([c["velocity"] for c in columns]), VELOCITY_MIN)
+    notes["part"] = np.repeat(np.arange(len(parts), dtype=np.int16), sizes)
+    ts = events(sm.time_signatures, TIME_SIGNATURE_DTYPE, {"numerator": "numerator", "denominator": "denominator"})
+    den = ts["denominator"]
+    ts = ts[(ts["numerator"] > 0) & (den > 0) & ((den & (den - 1)) == 0)]
+    keys = events(sm.key_signatures, KEY_SIGNATURE_DTYPE, {"sharps": "key", "minor": "tonality"})
+    keys = keys[(keys["sharps"] >= SHARPS_MIN) & (keys["sharps"] <= SHARPS_MAX)]
+    tempo_arrays = sm.tempos.numpy()
+    tempos = np.zeros(len(tempo_arrays["time"]), TEMPO_DTYPE)
+    tempos["tick"] = tempo_arrays["time"]
+    tempos["qpm"] = np.round(60_000_000.0 / np.maximum(tempo_arrays["mspq"], 1), 2)
+    notes = original_order(notes)  # what Score() did to them
+    return Score(notes, parts, ticks_per_beat=int(sm.ticks_per_quarter), time_signatures=ts, key_signatures=keys,
+                 tempos=tempos, _trusted=True)
+
+
+def same_score(a: Score, b: Score) -> None:
+    assert a.ticks_per_beat == b.ticks_per_beat and a.parts == b.parts and a.title == b.title and a.metadata == b.metadata
+    for name in ("notes", "time_signatures", "key_signatures", "tempos"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), name
+        assert not x.flags.writeable and not y.flags.writeable
+
+
+def parse(data: bytes):
+    import symusic
+
+    return symusic.Score.from_midi(data, sanitize_data=True)
+
+
+@pytest.mark.parametrize("collection", ["chorales", "folk"])
+def test_reader_equals_the_original_on_the_whole_bundled_corpus(collection):
+    for path in corpus_files(collection):
+        data = path.read_bytes()
+        same_score(read_midi_bytes(data), original_score_from_symusic(parse(data)))
+
+
+KEY_NAMES = ["C", "G", "D", "A", "E", "B", "F#", "C#", "F", "Bb", "Eb", "Ab", "Db", "Gb", "Cb",
+             "Am", "Em", "Bm", "F#m", "C#m", "G#m", "D#m", "A#m", "Dm", "Gm", "Cm", "Fm", "Bbm", "Ebm", "Abm"]
+
+
+@st.composite
+def midi_files(draw):
+    """Type 0 and 1 files: chords in any order, repeated and zero-length notes, drums, and meter,
+    key and tempo events at any tick in any track (several at one tick too)."""
+    import io
+
+    import mido
+
+    file_type = draw(st.sampled_from((0, 1)))
+    tpb = draw(st.sampled_from((1, 24, 96, 480, 1000)))
+    mid = mido.MidiFile(type=file_type, ticks_per_beat=tpb)
+    n_tracks = 1 if file_type == 0 else draw(st.integers(1, 4))
+    for t in range(n_tracks):
+        events = []  # (tick, order, message)
+        for _ in range(draw(st.integers(0, 4))):
+            tick = draw(st.integers(0, 8 * tpb))
+            kind = draw(st.sampled_from(("time_signature", "key_signature", "set_tempo")))
+            if kind == "time_signature":
+                msg = mido.MetaMessage(kind, numerator=draw(st.integers(1, 20)), denominator=draw(st.sampled_from((1, 2, 4, 8, 16, 32))))
+            elif kind == "key_signature":
+                msg = mido.MetaMessage(kind, key=draw(st.sampled_from(KEY_NAMES)))
+            else:
+                msg = mido.MetaMessage(kind, tempo=draw(st.integers(1, 2**24 - 1)))
+            events.append((tick, 0, msg))
+        channels = [draw(st.sampled_from((0, 1, 9)))] if file_type == 1 else [0, 1, 9]
+        for _ in range(draw(st.integers(0, 12))):
+            channel = draw(st.sampled_from(channels))
+            start = draw(st.integers(0, 8 * tpb))
+            length = draw(st.sampled_from((0, 1, tpb // 3, tpb, 3 * tpb)))
+            pitch = draw(st.integers(0, 127))
+            events.append((start, 2, mido.Message("note_on", channel=channel, note=pitch, velocity=draw(st.integers(1, 127)))))
+            events.append((start + length, 1, mido.Message("note_off", channel=channel, note=pitch)))
+        events.sort(key=lambda e: (e[0], e[1]))
+        track = mido.MidiTrack([mido.MetaMessage("track_name", name=draw(st.sampled_from(("", "Voice", "Voice "))))])
+        now = 0
+        for tick, _, msg in events:
+            track.append(msg.copy(time=tick - now))
+            now = tick
+        mid.tracks.append(track)
+    buffer = io.BytesIO()
+    mid.save(file=buffer)
+    return buffer.getvalue()
+
+
+@settings(max_examples=300, deadline=None)
+@given(midi_files())
+def test_reader_equals_the_original_on_random_files(data):
+    sm = parse(data)
+    expected = outcome_of(lambda: original_score_from_symusic(sm))
+    got = outcome_of(lambda: score_from_symusic(parse(data)))
+    if expected[0] == "error" or got[0] == "error":
+        assert got == expected
+        return
+    same_score(read_midi_bytes(data), original_score_from_symusic(sm))
+
+
+def outcome_of(fn):
+    try:
+        return ("ok", fn())
+    except Exception as exc:  # noqa: BLE001
+        return ("error", type(exc), str(exc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9)), max_size=9))
+def test_tick_rows_sort_and_dedupe_as_by_tick(rows):
+    dtype = np.dtype([("tick", np.int64), ("value", np.int64)])
+    expected = _by_tick(np.array(rows, dtype) if rows else np.zeros(0, dtype)).tolist()
+    assert _by_tick_rows(list(rows)) == expected

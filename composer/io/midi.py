@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.errors import ReadError, WriteError
+from composer.errors import ReadError, ScoreError, WriteError
 from composer.score import (
+    DEFAULT_TEMPO_QPM,
+    DEFAULT_TIME_SIGNATURE,
     KEY_SIGNATURE_DTYPE,
     NOTE_DTYPE,
     SHARPS_MAX,
@@ -22,6 +24,7 @@ from composer.score import (
     VELOCITY_MIN,
     Part,
     Score,
+    _canonical,
     resample,
 )
 
@@ -76,11 +79,15 @@ def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
     if not columns:
         raise ReadError(f"{source}: MIDI file contains no notes")
     # sanitize_data keeps pitch and velocity in 0..127; velocity 0 would mean note-off.
-    if len(columns) == 1:  # one track: no concatenation
+    # Where every track's onsets strictly increase (monophonic parts, the usual case), canonical
+    # order (start, part, -pitch, duration) is just onset order, ties going to the lower part;
+    # the onsets come as contiguous int32 here, cheaper to check than the Score's note fields.
+    if len(columns) == 1:  # one track: no concatenation, and in order if its onsets increase
         arrays = columns[0]
         time, duration, pitch, velocity = arrays["time"], arrays["duration"], arrays["pitch"], arrays["velocity"]
-        notes = np.empty(len(time), NOTE_DTYPE)
-        notes["part"] = 0
+        notes = np.zeros(len(time), NOTE_DTYPE)  # (zeroed: part 0)
+        rising = np.count_nonzero(time[1:] > time[:-1]) == len(time) - 1  # (cheaper than .all())
+        order = None
     else:
         sizes = [len(c["time"]) for c in columns]
         time = np.concatenate([c["time"] for c in columns])
@@ -89,10 +96,15 @@ def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
         velocity = np.concatenate([c["velocity"] for c in columns])
         notes = np.empty(len(time), NOTE_DTYPE)
         part = notes["part"]
+        step_up = time[1:] > time[:-1]
         begin = 0
         for index, size in enumerate(sizes):
             part[begin : begin + size] = index
             begin += size
+            step_up[begin - 1 : begin] = True  # where this track ends and the next begins (none after the last)
+        rising = np.count_nonzero(step_up) == len(step_up)
+        # A stable sort by onset keeps the tracks' order (= part order) among equal onsets.
+        order = time.argsort(kind="stable") if rising else None
     notes["start_tick"] = time
     notes["pitch"] = pitch
     # Clamp with a check first: copying is cheaper than np.maximum into a field, and clamping is rare.
@@ -102,37 +114,59 @@ def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
     notes["velocity"] = velocity
     if np.minimum.reduce(velocity) < VELOCITY_MIN:
         np.maximum(velocity, VELOCITY_MIN, out=notes["velocity"])
+    if order is not None:
+        notes = notes.take(order)
+    elif not rising:
+        notes = _canonical(notes, len(parts))
     # The meta tables hold a row or two: plain Python beats numpy calls on 1-element arrays.
     table = sm.time_signatures  # type: ignore[attr-defined]
-    rows: list[tuple] = []
+    time_signatures: list[tuple] = []
     for i in range(len(table)):
         row = table[i]
         num, den = row.numerator, row.denominator
         if num > 0 and den > 0 and den & (den - 1) == 0:
-            rows.append((row.time, num, den))
-    time_signatures = np.array(rows, TIME_SIGNATURE_DTYPE) if rows else np.zeros(0, TIME_SIGNATURE_DTYPE)
+            time_signatures.append((row.time, num, den))
+    time_signatures = _by_tick_rows(time_signatures)
+    if not time_signatures or time_signatures[0][0] > 0:
+        time_signatures.insert(0, (0, *DEFAULT_TIME_SIGNATURE))
     table = sm.key_signatures  # type: ignore[attr-defined]
-    rows = []
+    keys: list[tuple] = []
     for i in range(len(table)):
         row = table[i]
         sharps = row.key
         if SHARPS_MIN <= sharps <= SHARPS_MAX:
-            rows.append((row.time, sharps, row.tonality != 0))
-    keys = np.array(rows, KEY_SIGNATURE_DTYPE) if rows else np.zeros(0, KEY_SIGNATURE_DTYPE)
+            keys.append((row.time, sharps, row.tonality != 0))
+    keys = _by_tick_rows(keys)
     table = sm.tempos  # type: ignore[attr-defined]
     # MIDI stores whole microseconds a beat; round so 90 qpm reads back as 90, not 89.99995.
-    rows = [(row.time, _qpm(row.mspq)) for row in (table[i] for i in range(len(table)))]
-    tempos = np.array(rows, TEMPO_DTYPE) if rows else np.zeros(0, TEMPO_DTYPE)
-    # Every field was range-checked above, so the Score can skip its own validation.
-    return Score(
+    tempos = _by_tick_rows([(row.time, _qpm(row.mspq)) for row in (table[i] for i in range(len(table)))])
+    if not tempos or tempos[0][0] > 0:
+        tempos.insert(0, (0, DEFAULT_TEMPO_QPM))
+    ticks_per_beat = int(sm.ticks_per_quarter)  # type: ignore[attr-defined]
+    if ticks_per_beat <= 0:
+        raise ScoreError(f"ticks_per_beat must be positive, got {ticks_per_beat}")
+    # Every field was range-checked, the notes are in canonical order and the maps sorted with
+    # their defaults in place: all that Score() would do, so the Score is assembled directly.
+    return Score._assemble(
         notes,
-        parts,
-        ticks_per_beat=int(sm.ticks_per_quarter),  # type: ignore[attr-defined]
-        time_signatures=time_signatures,
-        key_signatures=keys,
-        tempos=tempos,
-        _trusted=True,
+        tuple(parts),
+        ticks_per_beat,
+        np.array(time_signatures, TIME_SIGNATURE_DTYPE),
+        np.array(keys, KEY_SIGNATURE_DTYPE) if keys else np.zeros(0, KEY_SIGNATURE_DTYPE),
+        np.array(tempos, TEMPO_DTYPE),
     )
+
+
+def _tick(row: tuple) -> int:
+    return row[0]
+
+
+def _by_tick_rows(rows: list[tuple]) -> list[tuple]:
+    """``composer.score._by_tick`` on row tuples: sorted by tick (stably), the last of a tick kept."""
+    if len(rows) > 1 and not all(a[0] < b[0] for a, b in zip(rows, rows[1:])):
+        rows.sort(key=_tick)
+        rows = [row for row, after in zip(rows, rows[1:]) if row[0] != after[0]] + rows[-1:]
+    return rows
 
 
 _parse = None  # symusic's parser, bound on first use (importing symusic is slow)
