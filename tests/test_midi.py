@@ -104,3 +104,9 @@ def test_read_errors_for_paths(tmp_path):
     (tmp_path / "x.doc").write_bytes(b"x")
     with pytest.raises(ReadError, match="unsupported input suffix '.doc'"):
         read(tmp_path / "x.doc")
+
+
+def test_names_outside_latin1_round_trip(tmp_path):
+    s = make_score([(0, 1, 60)], parts=(Part("Sopran – Ü ♪"),), title="Lied – ♪")
+    path = write(s.replace(metadata={"seed": "“quoted”"}), tmp_path / "u.mid")
+    assert read(path).parts[0].name == "Sopran – Ü ♪"

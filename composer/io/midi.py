@@ -230,7 +230,8 @@ def to_midi_file(score: Score) -> "mido.MidiFile":  # noqa: F821
 
     if score.ticks_per_beat > MAX_TICKS_PER_BEAT:
         score = resample(score, 960)
-    mid = mido.MidiFile(type=1, ticks_per_beat=score.ticks_per_beat)
+    # UTF-8 text: part names and provenance are not limited to Latin-1 (symusic reads UTF-8 back).
+    mid = mido.MidiFile(type=1, ticks_per_beat=score.ticks_per_beat, charset="utf-8")
 
     conductor: list[tuple[int, int, object]] = []
     for row in score.time_signatures:
