@@ -232,7 +232,7 @@ class _Engine:
             if s.bar in p.seed_bar_ts:  # the seed's meter change, right after its Bar
                 s.queue.appendleft(p.seed_bar_ts[s.bar])
         elif kind == K_TIMESIG:
-            s.bar_len = self.tok._ts_length(value)
+            s.bar_len = self.tok.bar_steps(token)
         elif kind == K_POSITION:
             s.pos = value
             s.part_at_pos = -1
@@ -262,7 +262,7 @@ class _Engine:
                 out.append(self.base[K_PART] + note_part)
                 part = note_part
             out.append(self.pitch_base + pitch)
-            out.extend(self.tok._duration_run(duration))
+            out.extend(self.tok.duration_ids(duration))
         return out
 
 
@@ -359,7 +359,7 @@ def plan(model: Any, seed: Score | None, settings: GenerationSettings) -> _Plan:
         first_ts = seed_bar_ts.pop(0)
         if len(seed.key_signatures):
             key = (int(seed.key_signatures[0]["sharps"]), bool(seed.key_signatures[0]["minor"]))
-        if 1 in seed_bar_ts and _ts_steps(tok, first_ts) < _ts_steps(tok, seed_bar_ts[1]):
+        if 1 in seed_bar_ts and tok.bar_steps(first_ts) < tok.bar_steps(seed_bar_ts[1]):
             pickup = 1  # a short first bar before the real meter: it does not count in --bars
         if settings.mode == "harmonize":
             bars = seed_bars - pickup
@@ -399,10 +399,6 @@ def plan(model: Any, seed: Score | None, settings: GenerationSettings) -> _Plan:
         harmonize=settings.mode == "harmonize",
         seed_end_step=0 if seed is None else (seed.end_tick * tok.config.steps_per_beat * 2 + seed.ticks_per_beat) // (2 * seed.ticks_per_beat),
     )
-
-
-def _ts_steps(tok: Tokenizer, ts_id: int) -> int:
-    return tok._ts_length(ts_id - tok.base[K_TIMESIG])
 
 
 def _seed_events(tok: Tokenizer, body: np.ndarray) -> tuple[list[_Onset], dict[int, int], int | None, int | None, int]:

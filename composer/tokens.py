@@ -226,6 +226,14 @@ class Tokenizer:
         num, den = self._ts_values[index]
         return 4 * num * self.config.steps_per_beat // den
 
+    def bar_steps(self, timesig_id: int) -> int:
+        """Length in grid steps of a bar under a ``TimeSig`` token."""
+        return self._ts_length(timesig_id - self.base[K_TIMESIG])
+
+    def duration_ids(self, steps: int) -> list[int]:
+        """The ``Duration`` tokens of a note ``steps`` long (one, or a run that adds up)."""
+        return self._duration_run(steps)
+
     def to_names(self, ids: Sequence[int]) -> list[str]:
         return [self.tokens[i] if 0 <= i < len(self.tokens) else f"<invalid {i}>" for i in np.asarray(ids).tolist()]
 
