@@ -30,6 +30,7 @@ from composer.errors import ComposerError
 from composer.score import (
     Part,
     Score,
+    estimate_key,
     key_name,
     key_tonic_pitch_class,
     parse_key,
@@ -359,6 +360,9 @@ def plan(model: Any, seed: Score | None, settings: GenerationSettings) -> _Plan:
         first_ts = seed_bar_ts.pop(0)
         if len(seed.key_signatures):
             key = (int(seed.key_signatures[0]["sharps"]), bool(seed.key_signatures[0]["minor"]))
+        elif key_id is None:  # a seed without a key signature (TinyNotation, many MIDI files): estimate it
+            estimated = estimate_key(seed)
+            key_id = tok.ids[f"Key_{key_name(*estimated)}"]
         if 1 in seed_bar_ts and tok.bar_steps(first_ts) < tok.bar_steps(seed_bar_ts[1]):
             pickup = 1  # a short first bar before the real meter: it does not count in --bars
         if settings.mode == "harmonize":

@@ -81,6 +81,30 @@ def parse_key(text: str) -> tuple[int, bool]:
     return (index if index <= 7 else index - 15), minor
 
 
+# Krumhansl-Kessler key profiles (major, minor), from C.
+_KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
+_KK_MINOR = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
+
+
+def estimate_key(score: "Score") -> tuple[int, bool]:
+    """(sharps, minor) of the key whose Krumhansl-Kessler profile best matches the duration-weighted pitch classes."""
+    drum_parts = [i for i, p in enumerate(score.parts) if p.is_drum]
+    notes = score.notes[~np.isin(score.notes["part"], drum_parts)]
+    if len(notes) == 0:
+        raise ScoreError("cannot estimate the key of a score without pitched notes")
+    histogram = np.bincount(notes["pitch"] % 12, weights=notes["duration_ticks"].astype(float), minlength=12)
+    best = (-2.0, 0, False)
+    for minor, profile in ((False, _KK_MAJOR), (True, _KK_MINOR)):
+        for tonic in range(12):
+            r = np.corrcoef(histogram, np.roll(profile, tonic))[0, 1] if histogram.std() > 0 else 0.0
+            if r > best[0] + 1e-12:
+                best = (r, tonic, minor)
+    _, tonic, minor = best
+    # The signature with that tonic, spelled with at most six sharps or five flats.
+    sharps = next(k for k in range(-5, 7) if key_tonic_pitch_class(k, minor) == tonic)
+    return sharps, minor
+
+
 def parse_time_signature(text: str) -> tuple[int, int]:
     """(numerator, denominator) from '3/4'."""
     parts = str(text).strip().split("/")
