@@ -121,3 +121,17 @@ def test_equality_and_replace():
     assert s == s.replace()
     assert s != s.replace(notes=notes_array([0], [480], [61]))
     assert np.array_equal(s.replace(title="x").notes, s.notes)
+
+
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        ([(0, 1, 67), (1, 1, 69), (2, 1, 71), (3, 1, 72), (4, 2, 71), (6, 1, 69), (7, 2, 67)], "G"),
+        ([(0, 1, 57), (1, 1, 60), (2, 1, 64), (3, 2, 68), (5, 2, 69)], "a"),
+        ([(0, 1, 65), (1, 1, 67), (2, 1, 69), (3, 1, 70), (4, 2, 72), (6, 2, 65)], "F"),
+    ],
+)
+def test_estimate_key(rows, expected):
+    from composer.score import estimate_key
+
+    assert key_name(*estimate_key(make_score(rows))) == expected
