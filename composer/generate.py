@@ -464,6 +464,20 @@ def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSe
     generator = torch.Generator().manual_seed(int(settings.random_seed))
     states = [_State(queue=deque(the_plan.prefix)) for _ in range(num_samples)]
 
+    # One token at a time, a second thread costs more in wake-ups than it saves (measured: 2x slower).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _sample_loop(model, tok, engine, network, sampling, generator, states, the_plan, settings, seed, num_samples)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _sample_loop(model: Any, tok: Tokenizer, engine: "_Engine", network: Any, sampling: Any, generator: Any, states: list[_State], the_plan: _Plan, settings: GenerationSettings, seed: Score | None, num_samples: int) -> list[Score]:
+    import torch
+
+    from composer.sampling import sample
+
     with torch.inference_mode():
         cache = network.new_cache(num_samples)
         fixed = []
