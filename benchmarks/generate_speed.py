@@ -64,6 +64,25 @@ def main() -> None:
         print(f"| {name} | {t:.2f} | {t / full:.0%} |")
     verdict = "within" if full < 3.0 else "OVER"
     print(f"\nfull job {full:.2f} s: {verdict} the 3 s target ({full / 3.0:.2f}x of it)")
+    in_process(args.rounds)
+
+
+def in_process(rounds: int) -> None:
+    """4 bars from each shipped model, in one process (models loaded once), median of ``rounds``."""
+    from composer.generate import GenerationSettings, generate
+    from composer.io.notation import parse_tinynotation
+    from composer.modelfile import load_model
+
+    seed = parse_tinynotation("tinynotation: 4/4 g4 a b c'")
+    print("\n| shipped model | 4 bars in-process, seconds |\n|---|---|")
+    for name, style in (("chorale", "chorale"), ("folk", "folk")):
+        model = load_model(name)
+        times = []
+        for r in range(rounds):
+            start = time.perf_counter()
+            generate(model, seed, GenerationSettings(bars=4, style=style, random_seed=r))
+            times.append(time.perf_counter() - start)
+        print(f"| {name} | {statistics.median(times):.2f} |")
 
 
 if __name__ == "__main__":

@@ -255,7 +255,9 @@ class Score:
             tempos = np.concatenate([np.array([(0, DEFAULT_TEMPO_QPM)], TEMPO_DTYPE), tempos])
         if not _trusted:
             _validate(notes, parts, time_signatures, key_signatures, tempos)
-        notes = _canonical(notes, len(parts))
+        self._store(_canonical(notes, len(parts)), parts, time_signatures, key_signatures, tempos, str(title), dict(metadata or {}))
+
+    def _store(self, notes: np.ndarray, parts: tuple[Part, ...], time_signatures: np.ndarray, key_signatures: np.ndarray, tempos: np.ndarray, title: str, metadata: dict[str, str]) -> None:
         for array in (notes, time_signatures, key_signatures, tempos):
             array.flags.writeable = False
         self.notes = notes
@@ -263,8 +265,8 @@ class Score:
         self.time_signatures = time_signatures
         self.key_signatures = key_signatures
         self.tempos = tempos
-        self.title = str(title)
-        self.metadata = dict(metadata or {})
+        self.title = title
+        self.metadata = metadata
 
     @classmethod
     def _assemble(
@@ -283,16 +285,8 @@ class Score:
         and 120 qpm at tick 0 where the file has none there; a positive int resolution.
         """
         score = cls.__new__(cls)
-        for array in (notes, time_signatures, key_signatures, tempos):
-            array.flags.writeable = False
         score.ticks_per_beat = ticks_per_beat
-        score.notes = notes
-        score.parts = parts
-        score.time_signatures = time_signatures
-        score.key_signatures = key_signatures
-        score.tempos = tempos
-        score.title = ""
-        score.metadata = {}
+        score._store(notes, parts, time_signatures, key_signatures, tempos, "", {})
         return score
 
     # -- derived views ---------------------------------------------------

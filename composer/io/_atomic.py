@@ -55,3 +55,11 @@ def write_bytes_atomic(path: str | Path, data: bytes, *, force: bool = False) ->
     with atomic_path(path, force=force) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def save_bytes(path: str | Path, data: bytes, what: str) -> None:
+    """Write ``data`` to ``path`` (a writer's temporary file), any OSError as a one-line WriteError."""
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write {what} ({exc.strerror})") from exc

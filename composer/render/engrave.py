@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from composer.io._atomic import save_bytes
 from composer.errors import WriteError
 from composer.score import Score
 
@@ -291,23 +292,16 @@ def to_pdf(score: Score) -> bytes:
     return out.getvalue()
 
 
-def _save(path: Path, data: bytes, what: str) -> None:
-    try:
-        Path(path).write_bytes(data)
-    except OSError as exc:
-        raise WriteError(f"{path}: cannot write {what} ({exc.strerror})") from exc
-
-
 def write_svg(score: Score, path: str | Path) -> None:
     """Write the engraved score as one SVG file."""
-    _save(Path(path), to_svg(score).encode("utf-8"), "SVG")
+    save_bytes(Path(path), to_svg(score).encode("utf-8"), "SVG")
 
 
 def write_png(score: Score, path: str | Path) -> None:
     """Write the engraved score as one PNG image (all systems, one under another)."""
-    _save(Path(path), to_png(score), "PNG")
+    save_bytes(Path(path), to_png(score), "PNG")
 
 
 def write_pdf(score: Score, path: str | Path) -> None:
     """Write the engraved score as a PDF of A4 pages."""
-    _save(Path(path), to_pdf(score), "PDF")
+    save_bytes(Path(path), to_pdf(score), "PDF")

@@ -47,6 +47,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from composer.io._atomic import save_bytes
 from composer.errors import ComposerError, WriteError
 from composer.score import Score, quantize, resample
 
@@ -462,16 +463,9 @@ def to_musicxml(score: Score) -> bytes:
     return fix_musicxml(data, ready)
 
 
-def _save(path: Path, data: bytes, what: str) -> None:
-    try:
-        Path(path).write_bytes(data)
-    except OSError as exc:
-        raise WriteError(f"{path}: cannot write {what} ({exc.strerror})") from exc
-
-
 def write_musicxml(score: Score, path: str | Path) -> None:
     """Write uncompressed MusicXML to ``path`` (no atomic rename here: ``composer.io.write`` does that)."""
-    _save(Path(path), to_musicxml(score), "MusicXML")
+    save_bytes(Path(path), to_musicxml(score), "MusicXML")
 
 
 def mxl_bytes(musicxml: bytes) -> bytes:
@@ -497,4 +491,4 @@ def read_mxl_rootfile(path: str | Path) -> bytes:
 
 def write_mxl(score: Score, path: str | Path) -> None:
     """Write compressed MusicXML (.mxl) to ``path``; nothing else in its folder is touched."""
-    _save(Path(path), mxl_bytes(to_musicxml(score)), "MXL")
+    save_bytes(Path(path), mxl_bytes(to_musicxml(score)), "MXL")
