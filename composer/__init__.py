@@ -6,8 +6,7 @@ torch and music21 load only when something that needs them is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from composer._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -38,14 +37,4 @@ _API = {
 __all__ = ["__version__", *_API]
 
 
-def __getattr__(name: str) -> Any:
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'composer' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _API, globals())

@@ -21,8 +21,7 @@ loads neither music21, verovio nor matplotlib.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from composer._lazy import lazy_exports
 
 _API = {
     "to_musicxml": "composer.render.musicxml",
@@ -50,14 +49,4 @@ _API = {
 __all__ = list(_API)
 
 
-def __getattr__(name: str) -> Any:
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'composer.render' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _API, globals())
