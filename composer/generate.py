@@ -28,13 +28,13 @@ import numpy as np
 
 from composer.errors import ComposerError
 from composer.score import (
-    Part,
     Score,
     estimate_key,
     key_name,
     key_tonic_pitch_class,
     parse_key,
     parse_time_signature,
+    select_parts,
     transpose,
 )
 from composer.tokens import (
@@ -151,7 +151,6 @@ class _Engine:
         self.plan = plan
         v = len(tokenizer)
         kinds = tokenizer.kinds
-        self.values = tokenizer.values
         self.kinds_list = kinds.tolist()
         self.values_list = tokenizer.values.tolist()
         self.v = v
@@ -160,9 +159,10 @@ class _Engine:
         self.fine_max = tokenizer.config.fine_duration_beats * tokenizer.config.steps_per_beat
         self.part_ids = tokenizer.ids_of_kind("Part")
         self.position_base = tokenizer.base[K_POSITION]
-        self.max_positions = tokenizer.max_bar_steps
         self.pitch_base = tokenizer.base[K_PITCH]
         self._pitch_any = kinds == K_PITCH
+        self.pad_only = np.zeros(v, bool)  # what a finished sample is fed while the others go on
+        self.pad_only[tokenizer.pad_id] = True
 
     # -- masks -------------------------------------------------------------
     def allowed(self, s: _State) -> np.ndarray:
@@ -335,12 +335,9 @@ def plan(model: Any, seed: Score | None, settings: GenerationSettings) -> _Plan:
     if settings.mode == "harmonize" and seed is None:
         raise GenerationError("harmonize needs a melody")
     forced_parts = 0 if seed is None else seed.num_parts
-    if settings.mode == "harmonize" and forced_parts != 1:
-        if seed is not None and forced_parts > 1:
-            from composer.score import select_parts
-
-            seed = select_parts(seed, [0])
-            forced_parts = 1
+    if settings.mode == "harmonize" and forced_parts > 1:  # the melody is the seed's top part
+        seed = select_parts(seed, [0])
+        forced_parts = 1
     if forced_parts > num_parts:
         raise GenerationError(f"the seed has {forced_parts} parts; the {style} style of this model writes {num_parts}")
     if settings.mode == "harmonize" and num_parts < 2:
@@ -451,8 +448,6 @@ def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSe
     """``num_samples`` pieces sampled as one batch; the same settings give the same pieces."""
     import torch
 
-    from composer.sampling import sample
-
     settings = settings or GenerationSettings()
     if not isinstance(num_samples, int) or num_samples < 1:
         raise GenerationError(f"num_samples must be >= 1, got {num_samples!r}")
@@ -494,7 +489,7 @@ def _sample_loop(model: Any, tok: Tokenizer, engine: "_Engine", network: Any, sa
         for _ in range(limit):
             if all(s.done for s in states):
                 break
-            masks = np.stack([engine.allowed(s) if not s.done else _pad_mask(tok) for s in states])
+            masks = np.stack([engine.allowed(s) if not s.done else engine.pad_only for s in states])
             chosen = sample(logits, generator, sampling, torch.from_numpy(masks))
             tokens = chosen.tolist()
             for s, token in zip(states, tokens):
@@ -506,12 +501,6 @@ def _sample_loop(model: Any, tok: Tokenizer, engine: "_Engine", network: Any, sa
                 break
             logits = network.step(chosen, cache)
     return [_finish(model, tok, s, the_plan, settings, seed) for s in states]
-
-
-def _pad_mask(tok: Tokenizer) -> np.ndarray:
-    mask = np.zeros(len(tok), bool)
-    mask[tok.pad_id] = True
-    return mask
 
 
 def _finish(model: Any, tok: Tokenizer, s: _State, the_plan: _Plan, settings: GenerationSettings, seed: Score | None) -> Score:

@@ -93,3 +93,27 @@ def corpus_files(collection: str) -> list[Path]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models gain nothing from threads, and spin-waiting OpenMP workers on a busy machine cost a lot."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def rewrite_safetensors(src: Path, dst: Path, **changes: str | None) -> Path:
+    """A copy of a safetensors file with header entries changed (None drops one)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(src), framework="pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta.update(changes)
+    save_file(tensors, str(dst), metadata={k: v for k, v in meta.items() if v is not None})
+    return dst

@@ -26,6 +26,7 @@ from composer.modelfile import (  # noqa: E402
 )
 from composer.nn import build_model  # noqa: E402
 from composer.tokens import Tokenizer, TokenizerConfig  # noqa: E402
+from conftest import rewrite_safetensors  # noqa: E402
 
 TINY = {
     "transformer": {"n_layers": 2, "d_model": 32, "n_heads": 2, "context_len": 64},
@@ -151,15 +152,6 @@ def test_find_model_by_name_through_the_search_path(tmp_path, monkeypatch, ids):
         read_header(tmp_path / "missing.safetensors")
 
 
-def rewritten(src, dst, **changes):
-    with safe_open(str(src), framework="pt") as f:
-        meta = dict(f.metadata())
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    meta.update(changes)
-    save_file(tensors, str(dst), metadata={k: v for k, v in meta.items() if v is not None})
-    return dst
-
-
 def test_bad_model_files_raise_model_file_error(tmp_path):
     good = save_model(tiny_model("transformer"), tmp_path / "good.safetensors")
     text = tmp_path / "text.safetensors"
@@ -171,20 +163,20 @@ def test_bad_model_files_raise_model_file_error(tmp_path):
     with pytest.raises(ModelFileError, match="safetensors without"):
         load_model(plain)
     with pytest.raises(ModelFileError, match="version '99' is not supported"):
-        load_model(rewritten(good, tmp_path / "v99.safetensors", format_version="99"))
+        load_model(rewrite_safetensors(good, tmp_path / "v99.safetensors", format_version="99"))
     with pytest.raises(ModelFileError, match="version None is not supported"):
-        load_model(rewritten(good, tmp_path / "noversion.safetensors", format_version=None))
+        load_model(rewrite_safetensors(good, tmp_path / "noversion.safetensors", format_version=None))
     with pytest.raises(ModelFileError, match="damaged model header"):
-        load_model(rewritten(good, tmp_path / "noarch.safetensors", arch=None))
+        load_model(rewrite_safetensors(good, tmp_path / "noarch.safetensors", arch=None))
     with pytest.raises(ModelFileError, match="damaged model header"):
-        load_model(rewritten(good, tmp_path / "arch.safetensors", arch="gru"))
+        load_model(rewrite_safetensors(good, tmp_path / "arch.safetensors", arch="gru"))
     with pytest.raises(ModelFileError, match="damaged model header"):
-        load_model(rewritten(good, tmp_path / "tok.safetensors", tokenizer=json.dumps({"format": "composer-tokenizer", "format_version": 1, "config": {}, "tokens": ["PAD"]})))
+        load_model(rewrite_safetensors(good, tmp_path / "tok.safetensors", tokenizer=json.dumps({"format": "composer-tokenizer", "format_version": 1, "config": {}, "tokens": ["PAD"]})))
     config = json.loads(read_header(good)["model_config"])
     with pytest.raises(ModelFileError, match="vocabulary mismatch"):
-        load_model(rewritten(good, tmp_path / "vocab.safetensors", model_config=json.dumps(dict(config, vocab_size=config["vocab_size"] - 1))))
+        load_model(rewrite_safetensors(good, tmp_path / "vocab.safetensors", model_config=json.dumps(dict(config, vocab_size=config["vocab_size"] - 1))))
     with pytest.raises(ModelFileError, match="do not fit"):
-        load_model(rewritten(good, tmp_path / "layers.safetensors", model_config=json.dumps(dict(config, n_layers=3))))
+        load_model(rewrite_safetensors(good, tmp_path / "layers.safetensors", model_config=json.dumps(dict(config, n_layers=3))))
 
 
 def test_loading_never_unpickles(tmp_path, monkeypatch, ids):

@@ -26,14 +26,7 @@ TINY = {
 ATOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models gain nothing from threads, and OpenMP workers spin-waiting
-    # on a busy machine can make them many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(arch: str, seed: int = 0, **overrides) -> LanguageModel:

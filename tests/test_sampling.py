@@ -15,13 +15,7 @@ from composer.sampling import FILTERS, SamplingSettings, sample, temperature, to
 INF = float("inf")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors gain nothing from threads; spinning OpenMP workers on a busy machine cost a lot.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def logits_of(*probs: float) -> torch.Tensor:

@@ -34,6 +34,7 @@ from composer.modelfile import load_model  # noqa: E402
 from composer.nn import build_model  # noqa: E402
 from composer.score import Part, Score, notes_array  # noqa: E402
 from composer.tokens import Tokenizer  # noqa: E402
+from conftest import rewrite_safetensors  # noqa: E402
 from composer.training import SilentReporter, TrainConfig, TrainingError, checkpoint_path, evaluate, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -407,15 +408,6 @@ def test_evaluate_a_split_without_pieces_is_an_error(trained_model, corpus, tmp_
 
 
 # -- bad input ------------------------------------------------------------------------
-def rewrite_model(src: Path, dst: Path, **changes: str) -> Path:
-    with safe_open(str(src), framework="pt") as f:
-        meta = dict(f.metadata())
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    meta.update(changes)
-    save_file(tensors, str(dst), metadata={k: v for k, v in meta.items() if v is not None})
-    return dst
-
-
 def bad_model(kind: str, trained: Path, folder: Path) -> Path:
     path = folder / f"{kind}.safetensors"
     if kind == "text":
@@ -425,24 +417,24 @@ def bad_model(kind: str, trained: Path, folder: Path) -> Path:
     elif kind == "plain-safetensors":
         save_file({"weight": torch.zeros(3, 3)}, str(path), metadata={"purpose": "something else"})
     elif kind == "format-99":
-        rewrite_model(trained, path, format_version="99")
+        rewrite_safetensors(trained, path, format_version="99")
     elif kind == "vocab-mismatch":
         with safe_open(str(trained), framework="pt") as f:
             config = json.loads(f.metadata()["model_config"])
         config["vocab_size"] += 7
-        rewrite_model(trained, path, model_config=json.dumps(config))
+        rewrite_safetensors(trained, path, model_config=json.dumps(config))
     elif kind == "damaged-header":
-        rewrite_model(trained, path, model_config="{not json")
+        rewrite_safetensors(trained, path, model_config="{not json")
     elif kind == "wrong-shapes":
         with safe_open(str(trained), framework="pt") as f:
             config = json.loads(f.metadata()["model_config"])
         config["d_model"] = 64
-        rewrite_model(trained, path, model_config=json.dumps(config))
+        rewrite_safetensors(trained, path, model_config=json.dumps(config))
     elif kind == "missing-layer":
         with safe_open(str(trained), framework="pt") as f:
             config = json.loads(f.metadata()["model_config"])
         config["n_layers"] = 2
-        rewrite_model(trained, path, model_config=json.dumps(config))
+        rewrite_safetensors(trained, path, model_config=json.dumps(config))
     return path
 
 
