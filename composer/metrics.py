@@ -1,0 +1,375 @@
+"""Quality metrics of a score: pure functions of one ``Score``, to compare generated music with a corpus.
+
+The scalar metrics in ``METRICS`` follow MusPy's definitions (Dong et al.,
+"MusPy: A toolkit for symbolic music generation", ISMIR 2020), except
+``average_pitch_interval``, which is Yang and Lerch's "PI" (2020). A metric
+that is undefined for a score (no notes, fewer than two bars, ...) is NaN,
+as in MusPy; ``overlap_area`` leaves NaNs out.
+
+``note_length_histogram`` is Yang and Lerch's note length histogram, and
+``voice_leading`` counts the classic faults of four-part writing.
+``overlap_area`` is the overlapping area of two kernel density estimates
+(Yang and Lerch, "On the evaluation of generative models in music", Neural
+Computing and Applications 32, 2020).
+
+Only numpy is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Callable, Sequence
+
+import numpy as np
+
+from composer.errors import ComposerError
+from composer.score import Score, bar_ticks
+
+PITCH_CLASSES = 12
+# Scales as MusPy defines them for scale consistency: major and natural minor, from the root.
+MAJOR_SCALE_STEPS = (0, 2, 4, 5, 7, 9, 11)
+MINOR_SCALE_STEPS = (0, 2, 3, 5, 7, 8, 10)
+# Onsets are compared on this grid (steps a quarter note) for groove consistency: MusPy's default
+# resolution, which holds 16ths, 32nds and triplets exactly, and makes the figure independent of a
+# file's own tick resolution.
+GROOVE_STEPS_PER_BEAT = 24
+
+# Note length classes of Yang and Lerch's histogram, in quarter notes; a note falls in the nearest.
+NOTE_LENGTH_BIN_NAMES = (
+    "whole", "half", "quarter", "eighth", "16th",
+    "dotted half", "dotted quarter", "dotted eighth", "dotted 16th",
+    "half triplet", "quarter triplet", "eighth triplet",
+)  # fmt: skip
+NOTE_LENGTH_BINS_BEATS = (4.0, 2.0, 1.0, 0.5, 0.25, 3.0, 1.5, 0.75, 0.375, 4 / 3, 2 / 3, 1 / 3)
+
+# Overlap area: points of the grid the two densities are integrated on (more, up to the maximum,
+# when one density is much narrower than the range of the values).
+OVERLAP_GRID_POINTS = 2001
+OVERLAP_GRID_POINTS_MAX = 20001
+# The grid reaches this many bandwidths beyond the smallest and largest value (each tail beyond holds < 1e-8).
+OVERLAP_GRID_MARGIN_BANDWIDTHS = 6.0
+
+# Voice ranges of four-part writing, (lowest, highest) MIDI pitch, both inclusive: the usual textbook
+# ranges (soprano C4-G5, alto G3-D5, tenor C3-G4, bass E2-C4). Part 0 is the soprano.
+SATB_VOICES = ("Soprano", "Alto", "Tenor", "Bass")
+SATB_RANGES = ((60, 79), (55, 74), (48, 67), (40, 60))
+PERFECT_FIFTH = 7  # semitones, as an interval class (compound fifths count too)
+OCTAVE = 0  # interval class of unisons, octaves and compound octaves
+
+
+class MetricsError(ComposerError):
+    """A metric cannot be computed for this score (e.g. voice leading of a score that is not in four parts)."""
+
+
+def _pitched(score: Score) -> np.ndarray:
+    """The notes outside drum parts (drums have no pitch in this sense)."""
+    drums = [i for i, part in enumerate(score.parts) if part.is_drum]
+    notes = score.notes
+    return notes[~np.isin(notes["part"], drums)] if drums else notes
+
+
+def _entropy_bits(counts: np.ndarray) -> float:
+    total = counts.sum()
+    if total <= 0:
+        return math.nan
+    p = counts[counts > 0] / total
+    return float(-(p * np.log2(p)).sum())
+
+
+def pitch_class_entropy(score: Score) -> float:
+    """Shannon entropy (bits) of the pitch-class histogram of the notes: 0 for one pitch class, log2(12) = 3.585 for all twelve equally."""
+    notes = _pitched(score)
+    return _entropy_bits(np.bincount(notes["pitch"] % PITCH_CLASSES, minlength=PITCH_CLASSES).astype(float))
+
+
+def _scale_masks() -> np.ndarray:
+    """24 x 12 booleans: the major scales on C..B, then the natural minor scales on C..B."""
+    masks = np.zeros((2 * PITCH_CLASSES, PITCH_CLASSES), bool)
+    for mode, steps in enumerate((MAJOR_SCALE_STEPS, MINOR_SCALE_STEPS)):
+        for root in range(PITCH_CLASSES):
+            masks[mode * PITCH_CLASSES + root, [(root + s) % PITCH_CLASSES for s in steps]] = True
+    return masks
+
+
+_SCALES = _scale_masks()
+
+
+def scale_consistency(score: Score) -> float:
+    """Largest share of notes that lie in one major or natural minor scale (0..1)."""
+    notes = _pitched(score)
+    if len(notes) == 0:
+        return math.nan
+    counts = np.bincount(notes["pitch"] % PITCH_CLASSES, minlength=PITCH_CLASSES)
+    return float((_SCALES @ counts).max() / len(notes))
+
+
+def pitch_range(score: Score) -> float:
+    """Highest minus lowest pitch, in semitones (0 for a score without notes, as in MusPy)."""
+    notes = _pitched(score)
+    if len(notes) == 0:
+        return 0.0
+    return float(int(notes["pitch"].max()) - int(notes["pitch"].min()))
+
+
+def n_pitches_used(score: Score) -> float:
+    """Number of distinct MIDI pitches used."""
+    return float(len(np.unique(_pitched(score)["pitch"])))
+
+
+def polyphony(score: Score) -> float:
+    """Mean number of distinct pitches sounding, over the time during which at least one sounds."""
+    notes = _pitched(score)
+    notes = notes[notes["duration_ticks"] > 0]
+    if len(notes) == 0:
+        return math.nan
+    start = notes["start_tick"]
+    end = start + notes["duration_ticks"]
+    # The time between consecutive note boundaries is a segment during which nothing changes.
+    bounds = np.unique(np.concatenate([start, end]))
+    first = np.searchsorted(bounds, start)
+    stop = np.searchsorted(bounds, end)
+    pitches, pitch_index = np.unique(notes["pitch"], return_inverse=True)
+    active = np.zeros((len(pitches), len(bounds)), np.int32)  # +1 where a note starts, -1 where it stops
+    np.add.at(active, (pitch_index, first), 1)
+    np.add.at(active, (pitch_index, stop), -1)
+    distinct = (np.cumsum(active, axis=1)[:, :-1] > 0).sum(axis=0)  # MusPy's piano roll counts a unison once
+    lengths = np.diff(bounds)
+    sounding = lengths[distinct > 0].sum()
+    return float((distinct * lengths).sum() / sounding)
+
+
+def empty_beat_rate(score: Score) -> float:
+    """Share of the beats (quarter notes, up to the last note's end) in which no note sounds.
+
+    MusPy's definition. Unlike MusPy's code, a note that ends exactly on a beat does not fill the
+    beat after it.
+    """
+    notes = score.notes[score.notes["duration_ticks"] > 0]
+    if len(notes) == 0:
+        return math.nan
+    tpb = score.ticks_per_beat
+    end = notes["start_tick"] + notes["duration_ticks"]
+    n_beats = int(-(-int(end.max()) // tpb))
+    cover = np.zeros(n_beats + 1, np.int32)
+    np.add.at(cover, notes["start_tick"] // tpb, 1)
+    np.add.at(cover, (end - 1) // tpb + 1, -1)
+    filled = np.cumsum(cover)[:-1] > 0
+    return float(1.0 - filled.sum() / n_beats)
+
+
+def groove_consistency(score: Score) -> float:
+    """1 minus the mean Hamming distance between the onset patterns of neighbouring bars, per grid step (0..1).
+
+    MusPy's definition on a grid of 24 steps a quarter note. Bars follow the score's meter (a pickup
+    is a bar of its own), and a pair of bars of different lengths is normalised by the longer one.
+    Unlike MusPy's code, a piece that ends on a barline gets no empty bar after it. NaN for fewer
+    than two bars.
+    """
+    notes = score.notes
+    if len(notes) == 0:
+        return math.nan
+    tpb = score.ticks_per_beat
+    bars = score.bar_starts()
+    if len(bars) < 2:
+        return math.nan
+
+    def to_steps(ticks: np.ndarray) -> np.ndarray:
+        return np.floor(np.asarray(ticks, np.float64) * GROOVE_STEPS_PER_BEAT / tpb + 0.5).astype(np.int64)
+
+    bar_steps = to_steps(bars)
+    bar_ends = np.append(bar_steps[1:], to_steps([_next_bar_tick(score, bars)])[0])
+    lengths = np.maximum(bar_ends - bar_steps, 1)
+    onsets = to_steps(notes["start_tick"])
+    bar_of = np.searchsorted(bar_steps, onsets, side="right") - 1
+    position = np.minimum(onsets - bar_steps[bar_of], lengths[bar_of] - 1)
+    patterns = np.zeros((len(bars), int(lengths.max())), bool)
+    patterns[bar_of, position] = True
+    distances = (patterns[:-1] != patterns[1:]).sum(axis=1)
+    return float(1.0 - np.mean(distances / np.maximum(lengths[:-1], lengths[1:])))
+
+
+def _next_bar_tick(score: Score, bars: np.ndarray) -> int:
+    """The tick where the bar after the last of ``bars`` would begin: one bar of the meter in force there."""
+    ts = score.time_signatures
+    row = ts[np.searchsorted(ts["tick"], bars[-1], side="right") - 1]
+    return int(bars[-1]) + max(1, round(bar_ticks(int(row["numerator"]), int(row["denominator"]), score.ticks_per_beat)))
+
+
+def average_pitch_interval(score: Score) -> float:
+    """Mean absolute interval, in semitones, between successive notes of each part (Yang and Lerch's PI, part by part)."""
+    notes = _pitched(score)
+    steps = []
+    for part in np.unique(notes["part"]):
+        pitches = notes["pitch"][notes["part"] == part].astype(np.int64)  # canonical order: by onset, high to low
+        steps.append(np.abs(np.diff(pitches)))
+    intervals = np.concatenate(steps) if steps else np.zeros(0)
+    return float(intervals.mean()) if len(intervals) else math.nan
+
+
+METRICS: dict[str, Callable[[Score], float]] = {
+    "pitch_class_entropy": pitch_class_entropy,
+    "scale_consistency": scale_consistency,
+    "pitch_range": pitch_range,
+    "n_pitches_used": n_pitches_used,
+    "polyphony": polyphony,
+    "empty_beat_rate": empty_beat_rate,
+    "groove_consistency": groove_consistency,
+    "average_pitch_interval": average_pitch_interval,
+}
+
+
+def describe(name: str) -> str:
+    """The first line of a metric's docstring."""
+    return (METRICS[name].__doc__ or "").strip().splitlines()[0]
+
+
+def compute_metrics(score: Score) -> dict[str, float]:
+    """Every metric of ``METRICS`` for one score."""
+    return {name: function(score) for name, function in METRICS.items()}
+
+
+def note_length_histogram(score: Score) -> np.ndarray:
+    """Share of the notes in each class of ``NOTE_LENGTH_BIN_NAMES`` (nearest length in quarter notes); all zeros without notes."""
+    notes = _pitched(score)
+    histogram = np.zeros(len(NOTE_LENGTH_BINS_BEATS))
+    if len(notes) == 0:
+        return histogram
+    beats = notes["duration_ticks"] / score.ticks_per_beat
+    nearest = np.abs(beats[:, None] - np.asarray(NOTE_LENGTH_BINS_BEATS)[None, :]).argmin(axis=1)
+    histogram += np.bincount(nearest, minlength=len(NOTE_LENGTH_BINS_BEATS))
+    return histogram / len(notes)
+
+
+# -- comparing two samples -----------------------------------------------------
+def _gaussian_kde(values: np.ndarray, bandwidth: float, grid: np.ndarray) -> np.ndarray:
+    z = (grid[:, None] - values[None, :]) / bandwidth
+    return np.exp(-0.5 * z * z).sum(axis=1) / (len(values) * bandwidth * math.sqrt(2 * math.pi))
+
+
+def _scott_bandwidth(values: np.ndarray, pooled_std: float) -> float:
+    """Scott's rule, as scipy's gaussian_kde: n^(-1/5) times the standard deviation.
+
+    A sample without spread of its own (one value, or all equal) is given the spread of both
+    samples together, so that its density stays a smooth bump instead of a spike.
+    """
+    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return len(values) ** -0.2 * (std if std > 0 else pooled_std)
+
+
+def overlap_area(a: Sequence[float], b: Sequence[float]) -> float:
+    """Overlapping area (0..1) of the Gaussian kernel density estimates of two samples; NaN if either is empty.
+
+    Values that are NaN or infinite are left out. 1 means the same distribution, 0 none in common;
+    the integral is numerical (trapezoid rule on a fine grid), good to about 1e-5.
+    Two samples that are one and the same constant overlap fully (1.0).
+    """
+    x = np.asarray(a, np.float64).ravel()
+    y = np.asarray(b, np.float64).ravel()
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    if len(x) == 0 or len(y) == 0:
+        return math.nan
+    both = np.concatenate([x, y])
+    spread = float(both.std(ddof=1)) if len(both) > 1 else 0.0
+    if not (math.isfinite(spread) and spread > 0):  # one value throughout, to float precision
+        return 1.0
+    # In units of the pooled spread, so that the result does not depend on the values' scale.
+    center = float(both.mean())
+    x, y, both = (x - center) / spread, (y - center) / spread, (both - center) / spread
+    hx, hy = _scott_bandwidth(x, 1.0), _scott_bandwidth(y, 1.0)
+    margin = OVERLAP_GRID_MARGIN_BANDWIDTHS * max(hx, hy)
+    low, high = both.min() - margin, both.max() + margin
+    # Fine enough for the narrower kernel: a few grid steps to its bandwidth.
+    points = int(min(max(OVERLAP_GRID_POINTS, math.ceil(4 * (high - low) / min(hx, hy))), OVERLAP_GRID_POINTS_MAX))
+    grid = np.linspace(low, high, points)
+    lower = np.minimum(_gaussian_kde(x, hx, grid), _gaussian_kde(y, hy, grid))
+    step = grid[1] - grid[0]
+    area = step * (lower.sum() - 0.5 * (lower[0] + lower[-1]))  # trapezoid rule
+    return float(min(max(area, 0.0), 1.0))
+
+
+def pairwise_distances(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """Euclidean distances between the rows of ``a`` and those of ``b``; without ``b``, between distinct rows of ``a``.
+
+    Yang and Lerch's intra-set (one set) and inter-set (two sets) distances of a feature.
+    """
+    a = np.atleast_2d(np.asarray(a, np.float64))
+    other = a if b is None else np.atleast_2d(np.asarray(b, np.float64))
+    d = np.sqrt(((a[:, None, :] - other[None, :, :]) ** 2).sum(axis=2))
+    if b is None:
+        return d[np.triu_indices(len(a), k=1)]
+    return d.ravel()
+
+
+# -- voice leading -----------------------------------------------------------------
+@dataclass(frozen=True)
+class VoiceLeading:
+    """Counts of voice-leading faults in four-part writing, and the notes they are counted among."""
+
+    notes: int
+    parallel_fifths: int  # two voices a fifth (or compound fifth) apart at two successive onsets, both moving the same way (not by octaves)
+    parallel_octaves: int  # the same with unisons, octaves and compound octaves
+    voice_crossings: int  # (onset, pair of neighbouring voices) with the lower voice sounding above the upper one
+    range_violations: int  # notes outside their voice's range (SATB_RANGES)
+
+    def per_100_notes(self) -> dict[str, float]:
+        """Each count per 100 notes (NaN without notes)."""
+        return {f.name: (100.0 * getattr(self, f.name) / self.notes if self.notes else math.nan) for f in fields(self) if f.name != "notes"}
+
+    def __add__(self, other: "VoiceLeading") -> "VoiceLeading":
+        if not isinstance(other, VoiceLeading):
+            return NotImplemented
+        return VoiceLeading(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def to_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+NO_VOICE_LEADING = VoiceLeading(0, 0, 0, 0, 0)
+
+
+def _sounding(notes: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """For each time, the highest pitch sounding among ``notes`` then (-1 when none)."""
+    out = np.full(len(times), -1, np.int64)
+    starts = np.searchsorted(times, notes["start_tick"], side="left")
+    stops = np.searchsorted(times, notes["start_tick"] + notes["duration_ticks"], side="left")
+    for first, stop, pitch in zip(starts.tolist(), stops.tolist(), notes["pitch"].tolist()):
+        if first < stop:
+            out[first:stop] = np.maximum(out[first:stop], pitch)
+    return out
+
+
+def _parallels(upper: np.ndarray, lower: np.ndarray, interval_class: int) -> int:
+    """Successive onsets (of either voice) where both voices move the same way to new notes and keep ``interval_class``."""
+    times = np.unique(np.concatenate([upper["start_tick"], lower["start_tick"]]))
+    a, b = _sounding(upper, times), _sounding(lower, times)
+    both = (a >= 0) & (b >= 0)
+    ok = both[:-1] & both[1:]
+    da, db = np.diff(a), np.diff(b)
+    # A leap of whole octaves keeps the same note name and harmony: it is not a move to a new note.
+    moves = (da % PITCH_CLASSES != 0) & (db % PITCH_CLASSES != 0)
+    same_way = moves & (np.sign(da) == np.sign(db))
+    kind = np.abs(a - b) % PITCH_CLASSES == interval_class
+    return int((ok & same_way & kind[:-1] & kind[1:]).sum())
+
+
+def voice_leading(score: Score) -> VoiceLeading:
+    """Parallel fifths and octaves (per pair of voices), voice crossings and range violations of a four-part score.
+
+    Part 0 is the soprano, part 3 the bass. A voice's pitch at a time is the highest note it sounds then.
+    """
+    if score.num_parts != len(SATB_VOICES):
+        raise MetricsError(f"voice leading needs a four-part (SATB) score, got {score.num_parts} part{'s' if score.num_parts != 1 else ''}")
+    notes = score.notes[score.notes["duration_ticks"] > 0]
+    voices = [notes[notes["part"] == i] for i in range(len(SATB_VOICES))]
+    fifths = octaves = 0
+    for i in range(len(voices)):
+        for j in range(i + 1, len(voices)):
+            fifths += _parallels(voices[i], voices[j], PERFECT_FIFTH)
+            octaves += _parallels(voices[i], voices[j], OCTAVE)
+    times = np.unique(notes["start_tick"])
+    pitches = [_sounding(v, times) for v in voices]
+    crossings = sum(int(((hi >= 0) & (lo >= 0) & (lo > hi)).sum()) for hi, lo in zip(pitches, pitches[1:]))
+    outside = sum(int(((v["pitch"] < low) | (v["pitch"] > high)).sum()) for v, (low, high) in zip(voices, SATB_RANGES))
+    return VoiceLeading(len(score.notes), fifths, octaves, crossings, outside)
+
