@@ -404,6 +404,41 @@ def evaluate_command(model: str, corpus_dir: str, split: str) -> None:
     click.echo(f"token accuracy   {metrics['token_accuracy']:.4f}")
 
 
+@cli.command("originality")
+@click.argument("score_path", metavar="SCORE")
+@click.option("--corpus", "corpus_dir", default="midi_corpus", show_default=True, help="A corpus folder, one collection of it, or any folder of MIDI files.")
+@click.option("--split", "splits", multiple=True, type=click.Choice(["train", "valid", "test", "all"]), help="Splits of a corpus with manifests to compare against (repeatable; default train, what models learn from).")
+@click.option("--seed-bars", type=click.IntRange(min=0), default=0, show_default=True, help="The first N bars of SCORE are a seed: passages inside it do not count.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...], seed_bars: int, as_json: bool) -> None:
+    """The longest passage of SCORE also in the corpus, and the share of its 8-note n-grams found there.
+
+    Melody and rhythm are compared, not the key: a transposed copy counts as a copy.
+    The corpus is indexed once and cached.
+    """
+    from composer.io import read
+    from composer.originality import DEFAULT_SPLITS, SPLITS, CorpusIndex, seed_end_tick
+
+    score = read(score_path)
+    chosen = SPLITS if "all" in splits else (splits or DEFAULT_SPLITS)
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="indexing the corpus", file=sys.stderr, show_pos=True)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        index = CorpusIndex.for_corpus(corpus_dir, splits=chosen, progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    report = index.check(score, seed_end_tick=seed_end_tick(score, seed_bars))
+    click.echo(json.dumps(report.to_dict(), indent=1) if as_json else str(report))
+
+
 # -- generation ------------------------------------------------------------
 def _sampling_options(func: Callable) -> Callable:
     """One option per filter of composer.sampling.FILTERS (--temperature, --top-k, --top-p)."""

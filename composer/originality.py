@@ -1,0 +1,605 @@
+"""Originality: which passages of a score also appear in a corpus of MIDI files.
+
+Every part of a score is read as one melodic line: its top line, the highest
+note at each onset (chorale voices and folk melodies are single lines already;
+drum parts are left out). A line is compared as a sequence of symbols, one per
+step from a note to the next: the pitch interval in semitones and the
+inter-onset interval in quarter notes (on a grid of ``STEPS_PER_BEAT`` steps a
+quarter note). Neither depends on the key, so a transposed copy matches as
+well as a literal one, and two lines match only where melody and rhythm agree.
+
+The corpus is indexed once: every line of every file back to back, one entry
+per note, and a suffix array over that text. For each note of the score a
+vectorized binary search finds the longest run of symbols starting there that
+also occurs somewhere in the corpus (its *matching statistic*). From those:
+
+* the longest passage: the most notes of one line, in a row, found in the
+  corpus (and where: file and bar), with its length in bars of the score;
+* the n-gram share: of the score's 8-note n-grams (7 steps), the share that
+  occur in the corpus.
+
+A passage of ``k`` notes matches when its ``k - 1`` steps match; the duration
+of its last note is not compared. A single note is no passage: with no step in
+common the longest passage is 0 notes.
+
+The seed rule: notes that start before ``seed_end_tick`` are the seed (a
+continued piece may open with a seed taken from the corpus itself). A passage
+lying wholly in the seed does not count; one that starts in the seed and runs
+past it counts only for its notes from the seed's end on. An n-gram counts
+(in the share's numerator and denominator) only if all its notes start at or
+after ``seed_end_tick``.
+
+The index is cached under ``$COMPOSER_CACHE/originality`` (default
+``~/.cache/composer``) in a file named by a hash of the index version, the
+splits, and every file's name, size and modification time: a changed corpus
+gets a new index on its next use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from composer.errors import ComposerError
+from composer.score import Score, bar_ticks
+
+INDEX_VERSION = 1  # bump when the symbols or the file layout change: old caches are then ignored
+STEPS_PER_BEAT = 24  # onset grid, steps a quarter note (the tokenizer's: 16ths, 32nds and triplets exactly)
+NGRAM_NOTES = 8  # notes in an n-gram of the share (7 steps)
+INTERVAL_MIN, INTERVAL_MAX = -127, 127  # inclusive, semitones: every interval between MIDI pitches
+IOI_STEPS_MAX = (1 << 22) - 1  # inclusive; longer gaps between onsets are clipped to this (over 170,000 beats)
+MIDI_SUFFIXES = (".mid", ".midi", ".smf")
+SPLITS = ("train", "valid", "test")
+DEFAULT_SPLITS = ("train",)  # what a model is trained on: copying from it is memorizing
+CACHE_FOLDER = "originality"
+
+# Text values: a step symbol is >= _FIRST_SYMBOL. The corpus text closes every line with _CORPUS_END and the
+# query with _QUERY_END; the two differ from each other and from every symbol, so no match runs past a line's end.
+_QUERY_END = 0
+_CORPUS_END = 1
+_FIRST_SYMBOL = 2
+_IOI_BITS = 22
+_MEMO_SIZE = 4  # indexes kept in memory per process, most recent last
+
+Progress = Callable[[int, int], None]
+
+
+class OriginalityError(ComposerError):
+    """A corpus folder to compare against is missing, empty or unreadable."""
+
+
+# -- lines and symbols -------------------------------------------------------
+@dataclass(frozen=True)
+class Lines:
+    """The melodic lines of a score as one text: one entry per note, lines back to back.
+
+    ``text[i]`` is the symbol of the step from note ``i`` to the next note of its
+    line, or the end mark for a line's last note. ``note[i]`` indexes
+    ``score.notes``; line ``v`` holds entries ``start[v]:start[v + 1]`` and is
+    part ``part[v]`` of the score.
+    """
+
+    text: np.ndarray  # int64
+    note: np.ndarray  # int64, index into score.notes
+    start: np.ndarray  # int64, len(part) + 1 offsets
+    part: np.ndarray  # int64
+
+
+def onset_steps(start_tick: np.ndarray, ticks_per_beat: int) -> np.ndarray:
+    """Onsets on the ``STEPS_PER_BEAT`` grid, rounded half up."""
+    return (np.asarray(start_tick, np.int64) * (2 * STEPS_PER_BEAT) + ticks_per_beat) // (2 * ticks_per_beat)
+
+
+def decode_symbol(symbol: int) -> tuple[int, int]:
+    """(pitch interval in semitones, inter-onset interval in grid steps) of a step symbol."""
+    value = int(symbol) - _FIRST_SYMBOL
+    if value < 0:
+        raise ValueError(f"{symbol} is an end mark, not a step symbol")
+    return (value >> _IOI_BITS) + INTERVAL_MIN - 1, value & IOI_STEPS_MAX
+
+
+def step_symbols(pitch: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Symbols of the steps between consecutive notes of one line (len(pitch) - 1 of them)."""
+    interval = np.diff(np.asarray(pitch, np.int64))
+    ioi = np.minimum(np.diff(np.asarray(steps, np.int64)), IOI_STEPS_MAX)
+    return _FIRST_SYMBOL + ((interval - INTERVAL_MIN + 1) << _IOI_BITS) + ioi
+
+
+def lines_of(score: Score, *, end_mark: int = _QUERY_END) -> Lines:
+    """Each non-drum part's top line (highest note at each onset step) as one text of step symbols."""
+    notes = score.notes
+    drums = [i for i, p in enumerate(score.parts) if p.is_drum]
+    keep = np.flatnonzero(~np.isin(notes["part"], drums)) if drums else np.arange(len(notes))
+    part = notes["part"][keep].astype(np.int64)
+    pitch = notes["pitch"][keep].astype(np.int64)
+    steps = onset_steps(notes["start_tick"][keep], score.ticks_per_beat)
+    order = np.lexsort((-pitch, steps, part))
+    part, pitch, steps, keep = part[order], pitch[order], steps[order], keep[order]
+    # the first of each (part, step): the highest note there
+    first = np.ones(len(part), bool)
+    first[1:] = (part[1:] != part[:-1]) | (steps[1:] != steps[:-1])
+    part, pitch, steps, keep = part[first], pitch[first], steps[first], keep[first]
+    new_line = np.ones(len(part), bool)
+    new_line[1:] = part[1:] != part[:-1]
+    start = np.append(np.flatnonzero(new_line), len(part)).astype(np.int64)
+    text = np.full(len(part), end_mark, np.int64)
+    if len(part) > 1:
+        symbols = step_symbols(pitch, steps)
+        same_line = ~new_line[1:]
+        text[:-1][same_line] = symbols[same_line]
+    return Lines(text, keep.astype(np.int64), start, part[start[:-1]])
+
+
+# -- the suffix array ---------------------------------------------------------
+def suffix_array(text: np.ndarray) -> np.ndarray:
+    """Start positions of the suffixes of ``text`` in lexicographic order (prefix doubling, numpy sorts).
+
+    A suffix that is a prefix of another sorts first. ``O(n log n)`` per round, one
+    round per doubling of the longest repeated substring.
+    """
+    n = len(text)
+    if n == 0:
+        return np.zeros(0, np.int32)
+    rank = np.unique(np.asarray(text), return_inverse=True)[1].astype(np.int64).reshape(-1)
+    order = np.argsort(rank, kind="stable")
+    k = 1
+    while True:
+        second = np.zeros(n, np.int64)
+        if k < n:
+            second[: n - k] = rank[k:] + 1  # 0: past the end, before everything
+        key = rank * (n + 1) + second  # ranks are < n, so this fits int64 for n below 3e9
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        distinct = np.empty(n, np.int64)
+        distinct[0] = 0
+        np.cumsum(ordered[1:] != ordered[:-1], out=distinct[1:])
+        rank = np.empty(n, np.int64)
+        rank[order] = distinct
+        if distinct[-1] == n - 1 or k >= n:
+            return order.astype(np.int32 if n < 2**31 else np.int64)
+        k *= 2
+
+
+# -- the report ----------------------------------------------------------------
+@dataclass(frozen=True)
+class OriginalityReport:
+    """What of a score was found in a corpus. Bars and notes are 1-based in the text fields."""
+
+    longest_notes: int  # notes of the longest passage of one line also in the corpus (0: none of 2+ notes)
+    longest_bars: float  # its span in the score, first onset to last note's end, in bars of the score's meter
+    score_part: str | None  # the part of the score it lies in
+    score_start_bar: int | None  # bar of the score where it starts (1-based)
+    score_start_note: int | None  # index in score.notes of its first note
+    source: str | None  # the corpus file it was found in, relative to the corpus folder
+    source_part: str | None  # the part of that file
+    source_start_bar: int | None  # bar of that file where it starts (1-based)
+    ngram_share: float  # share of the score's counted 8-note n-grams found in the corpus, 0..1 (0 when ngrams is 0)
+    ngrams: int  # 8-note n-grams counted (those starting at or after the seed's end)
+    ngrams_found: int
+    seed_end_tick: int  # notes starting before it were the seed, not counted
+    seed_bars: float  # the seed's length in bars of the score (0.0: no seed)
+    notes_compared: int  # notes of the score's lines starting at or after seed_end_tick
+    corpus: str  # the corpus folder, as given
+    corpus_files: int  # files in the index
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        if self.longest_notes == 0:
+            longest = "longest passage also in the corpus: none (no two notes in a row)"
+        else:
+            longest = (
+                f"longest passage also in the corpus: {self.longest_notes} notes, {self.longest_bars:.1f} bars "
+                f"({self.score_part}, from bar {self.score_start_bar}), "
+                f"found in {self.source} ({self.source_part}) at bar {self.source_start_bar}"
+            )
+        if self.ngrams:
+            share = f"{NGRAM_NOTES}-note n-grams found in the corpus: {100 * self.ngram_share:.1f}% ({self.ngrams_found} of {self.ngrams})"
+        else:
+            share = f"{NGRAM_NOTES}-note n-grams found in the corpus: none to compare (no line has {NGRAM_NOTES} notes after the seed)"
+        lines = [longest, share, f"corpus: {self.corpus} ({self.corpus_files} files)"]
+        if self.seed_end_tick > 0:
+            lines.append(f"seed: the first {self.seed_bars:g} bars (notes starting before tick {self.seed_end_tick}), not counted")
+        return "\n".join(lines)
+
+
+# -- finding the corpus files ---------------------------------------------------
+def _normalize_splits(splits: str | Iterable[str]) -> tuple[str, ...]:
+    chosen = (splits,) if isinstance(splits, str) else tuple(splits)
+    if not chosen:
+        raise OriginalityError(f"splits: give at least one of {', '.join(SPLITS)}")
+    for split in chosen:
+        if split not in SPLITS:
+            raise OriginalityError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    return tuple(s for s in SPLITS if s in chosen)
+
+
+def corpus_files(corpus_dir: str | Path, splits: str | Iterable[str] = DEFAULT_SPLITS) -> list[tuple[str, Path]]:
+    """(name relative to ``corpus_dir``, path) of the MIDI files to compare against, sorted by name.
+
+    A corpus root (collection folders with manifests) or one collection: the files
+    of ``splits`` listed in the manifests. Any other folder: every MIDI file in it
+    and below, whatever the splits.
+    """
+    from composer.corpus import MANIFEST, load_manifest
+
+    folder = Path(corpus_dir)
+    if not folder.exists():
+        raise OriginalityError(f"{folder}: no such corpus folder")
+    if not folder.is_dir():
+        raise OriginalityError(f"{folder}: is a file, expected a folder of MIDI files")
+    chosen = _normalize_splits(splits)
+    if (folder / MANIFEST).is_file():
+        collections = [(folder, "")]
+    else:
+        collections = [(sub, f"{sub.name}/") for sub in sorted(folder.iterdir()) if (sub / MANIFEST).is_file()]
+    if collections:
+        files = []
+        for sub, prefix in collections:
+            rows = load_manifest(sub.parent, sub.name)
+            files += [(prefix + r["file"], sub / r["file"]) for r in rows if r["split"] in chosen and Path(r["file"]).suffix.lower() in MIDI_SUFFIXES]
+        if not files:
+            raise OriginalityError(f"{folder}: no MIDI files in split {', '.join(chosen)}")
+    else:
+        found = (p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+        files = [(p.relative_to(folder).as_posix(), p) for p in found]
+        if not files:
+            raise OriginalityError(f"{folder}: no MIDI files ({', '.join(MIDI_SUFFIXES)}) in it or below")
+    return sorted(files)
+
+
+def _fingerprint(files: list[tuple[str, Path]], splits: tuple[str, ...]) -> str:
+    h = hashlib.sha1(json.dumps({"version": INDEX_VERSION, "steps_per_beat": STEPS_PER_BEAT, "splits": splits}).encode())
+    for name, path in files:
+        try:
+            st = path.stat()
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        h.update(f"\n{name}\t{stamp}".encode())
+    return h.hexdigest()
+
+
+# -- the index -----------------------------------------------------------------
+_MEMO: dict[str, "CorpusIndex"] = {}
+
+
+class CorpusIndex:
+    """Every melodic line of a corpus, with a suffix array to find any passage in it.
+
+    Build one with ``for_corpus`` (a folder; cached on disk) or ``from_scores``
+    (scores in memory, not cached); ask it with ``check``.
+    """
+
+    def __init__(
+        self,
+        text: np.ndarray,
+        sa: np.ndarray,
+        bar: np.ndarray,
+        line_start: np.ndarray,
+        line_file: np.ndarray,
+        line_part: np.ndarray,
+        files: Sequence[str],
+        *,
+        corpus: str = "",
+        failures: Sequence[str] = (),
+    ) -> None:
+        self.text = text  # one entry per note: step symbol, or _CORPUS_END for a line's last note
+        self.sa = sa
+        self.bar = bar  # 0-based bar of each note in its file
+        self.line_start = line_start  # len(lines) + 1 offsets into text
+        self.line_file = line_file  # index into files
+        self.line_part = [str(name) for name in line_part]  # part name of each line
+        self.files = list(files)
+        self.corpus = corpus
+        self.failures = list(failures)  # "file: reason" of files that could not be read
+
+    def __repr__(self) -> str:
+        return f"CorpusIndex({self.corpus!r}: {len(self.files)} files, {len(self.line_part)} lines, {len(self.text)} notes)"
+
+    # -- building -------------------------------------------------------------
+    @classmethod
+    def from_scores(cls, scores: Iterable[tuple[str, Score]], *, corpus: str = "", failures: Sequence[str] = ()) -> "CorpusIndex":
+        """An index of (name, score) pairs, in memory."""
+        texts, bars, starts, line_file, line_part, files = [], [], [0], [], [], []
+        offset = 0
+        for name, score in scores:
+            lines = lines_of(score, end_mark=_CORPUS_END)
+            if len(lines.text) == 0:
+                continue
+            file_id = len(files)
+            files.append(name)
+            bar_starts = score.bar_starts(score.end_tick + 1)
+            texts.append(lines.text)
+            bars.append(np.searchsorted(bar_starts, score.notes["start_tick"][lines.note], side="right") - 1)
+            starts += (offset + lines.start[1:]).tolist()
+            offset += len(lines.text)
+            line_file += [file_id] * len(lines.part)
+            line_part += [score.parts[p].name for p in lines.part.tolist()]
+        if not files:
+            raise OriginalityError(f"{corpus or 'corpus'}: no notes to index")
+        text = np.concatenate(texts)
+        return cls(
+            text.astype(np.int32),  # symbols stay below 2**30 (8 bits of interval, 22 of onset gap)
+            suffix_array(text),
+            np.concatenate(bars).astype(np.int32),
+            np.asarray(starts, np.int64),
+            np.asarray(line_file, np.int32),
+            np.asarray(line_part, str),
+            files,
+            corpus=corpus,
+            failures=failures,
+        )
+
+    @classmethod
+    def build(cls, corpus_dir: str | Path = "midi_corpus", *, splits: str | Iterable[str] = DEFAULT_SPLITS, progress: Progress | None = None) -> "CorpusIndex":
+        """Read the corpus files and index them, without any cache. Unreadable files are skipped and listed in ``failures``."""
+        files = corpus_files(corpus_dir, splits)
+        return cls._build(files, str(corpus_dir), progress)
+
+    @classmethod
+    def _build(cls, files: list[tuple[str, Path]], corpus: str, progress: Progress | None) -> "CorpusIndex":
+        from composer.io.midi import read_midi
+
+        failures: list[str] = []
+
+        def scores() -> Iterable[tuple[str, Score]]:
+            for i, (name, path) in enumerate(files):
+                try:
+                    score = read_midi(path)
+                except ComposerError as exc:
+                    failures.append(str(exc))
+                    score = None
+                if progress:
+                    progress(i + 1, len(files))
+                if score is not None:
+                    yield name, score
+
+        index = cls.from_scores(scores(), corpus=corpus)
+        index.failures = failures
+        if not index.files:
+            raise OriginalityError(f"{corpus}: none of the {len(files)} MIDI files could be read; first problem: {failures[0]}")
+        return index
+
+    @classmethod
+    def for_corpus(cls, corpus_dir: str | Path = "midi_corpus", *, splits: str | Iterable[str] = DEFAULT_SPLITS, progress: Progress | None = None) -> "CorpusIndex":
+        """The index of a corpus folder: from memory, else from the disk cache, else built (and cached).
+
+        ``splits`` choose the files of a corpus with manifests (default: train, what
+        a model learns from); a folder without manifests counts every MIDI file.
+        ``progress(done, total)`` is called while files are read for a new index.
+        """
+        chosen = _normalize_splits(splits)
+        files = corpus_files(corpus_dir, chosen)
+        fingerprint = _fingerprint(files, chosen)
+        index = _MEMO.pop(fingerprint, None)
+        if index is None:
+            path = _cache_path(fingerprint)
+            index = _load(path, str(corpus_dir))
+            if index is None:
+                index = cls._build(files, str(corpus_dir), progress)
+                _save(index, path)
+        _MEMO[fingerprint] = index  # most recent last
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.pop(next(iter(_MEMO)))
+        if index.corpus != str(corpus_dir):  # the same files, asked for by another path
+            index = index._renamed(str(corpus_dir))
+        return index
+
+    def _renamed(self, corpus: str) -> "CorpusIndex":
+        return CorpusIndex(self.text, self.sa, self.bar, self.line_start, self.line_file, np.asarray(self.line_part, str), self.files, corpus=corpus, failures=self.failures)
+
+    # -- asking ---------------------------------------------------------------
+    def _lcp(self, query: np.ndarray, qpos: np.ndarray, tpos: np.ndarray) -> np.ndarray:
+        """Length of the common prefix of query[qpos:] and text[tpos:], pairwise.
+
+        Each query line ends in _QUERY_END, which the text never holds, so every
+        comparison stops inside both arrays; indices are clipped only for the
+        block read past that point.
+        """
+        text = self.text
+        q_last, t_last = len(query) - 1, len(text) - 1
+        lcp = np.zeros(len(qpos), np.int64)
+        active = np.arange(len(qpos))
+        block = 8
+        while active.size:
+            offsets = lcp[active, None] + np.arange(block)
+            differ = query[np.minimum(qpos[active, None] + offsets, q_last)] != text[np.minimum(tpos[active, None] + offsets, t_last)]
+            done = differ.any(axis=1)
+            lcp[active] += np.where(done, differ.argmax(axis=1), block)
+            active = active[~done]
+            block *= 2  # long matches (a copied piece) take few rounds
+        return lcp
+
+    def matching_statistics(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each position of ``query`` (a ``lines_of`` text): the longest run of symbols from there found in the corpus, and where it starts in ``self.text``."""
+        query = np.asarray(query, np.int64)
+        m, n = len(query), len(self.text)
+        if m == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if query[-1] != _QUERY_END or np.isin(query, [_CORPUS_END]).any():
+            raise ValueError("query must be a lines_of() text: lines closed by the query end mark")
+        sa = self.sa.astype(np.int64)
+        qpos = np.arange(m, dtype=np.int64)
+        lo = np.zeros(m, np.int64)
+        hi = np.full(m, n, np.int64)
+        active = qpos
+        while active.size:  # binary search: lo = number of corpus suffixes that sort before query[q:]
+            mid = (lo[active] + hi[active]) // 2
+            tpos = sa[mid]
+            lcp = self._lcp(query, active, tpos)
+            after = query[active + lcp] > self.text[tpos + lcp]
+            lo[active[after]] = mid[after] + 1
+            hi[active[~after]] = mid[~after]
+            active = active[lo[active] < hi[active]]
+        # The corpus suffix sharing the longest prefix with query[q:] sorts right next to it.
+        below = sa[np.maximum(lo - 1, 0)]
+        above = sa[np.minimum(lo, n - 1)]
+        lcp_below = np.where(lo > 0, self._lcp(query, qpos, below), -1)
+        lcp_above = np.where(lo < n, self._lcp(query, qpos, above), -1)
+        use_above = lcp_above > lcp_below
+        return np.where(use_above, lcp_above, lcp_below), np.where(use_above, above, below)
+
+    def locate(self, position: int) -> tuple[str, str, int]:
+        """(file, part name, 1-based bar) of a note of the corpus text."""
+        line = int(np.searchsorted(self.line_start, position, side="right")) - 1
+        return self.files[int(self.line_file[line])], self.line_part[line], int(self.bar[position]) + 1
+
+    def check(self, score: Score, *, seed_end_tick: int = 0) -> OriginalityReport:
+        """The longest passage of ``score`` found in the corpus, and the share of its 8-note n-grams found there.
+
+        Notes starting before ``seed_end_tick`` are the seed: see the module docstring for what counts.
+        """
+        if seed_end_tick < 0:
+            raise OriginalityError(f"seed_end_tick must be >= 0, got {seed_end_tick}")
+        lines = lines_of(score)
+        matched, where = self.matching_statistics(lines.text)
+        positions = np.arange(len(lines.text))
+        line_of = np.repeat(np.arange(len(lines.part)), np.diff(lines.start))
+        line_end = lines.start[1:][line_of]  # one past the end of each entry's line
+        post = score.notes["start_tick"][lines.note] >= seed_end_tick
+        # A line's notes are in onset order, so its seed notes come first: the first counted note of each line.
+        seed_notes = np.add.reduceat((~post).astype(np.int64), lines.start[:-1]) if len(post) else np.zeros(0, np.int64)
+        first_post = (lines.start[:-1] + seed_notes)[line_of]
+        counted_from = np.maximum(positions, first_post)
+        last = positions + matched  # last note of the passage starting here
+        counted = np.where((matched > 0) & (last >= counted_from), last - counted_from + 1, 0)
+
+        is_ngram = post & (positions + NGRAM_NOTES - 1 < line_end)
+        found = is_ngram & (matched >= NGRAM_NOTES - 1)
+        ngrams, ngrams_found = int(is_ngram.sum()), int(found.sum())
+        fields: dict[str, Any] = dict(longest_notes=0, longest_bars=0.0, score_part=None, score_start_bar=None, score_start_note=None, source=None, source_part=None, source_start_bar=None)
+        if len(counted) and counted.max() > 0:
+            best = int(counted.argmax())  # the first of equal lengths: earliest part, earliest note
+            first, end = int(counted_from[best]), int(last[best])
+            first_note, last_note = score.notes[lines.note[first]], score.notes[lines.note[end]]
+            start_pos, end_pos = _bar_positions(score, np.array([first_note["start_tick"], last_note["start_tick"] + last_note["duration_ticks"]]))
+            source, source_part, source_bar = self.locate(int(where[best]) + first - best)
+            fields.update(
+                longest_notes=int(counted[best]),
+                longest_bars=round(float(end_pos - start_pos), 6),
+                score_part=score.parts[int(lines.part[line_of[best]])].name,
+                score_start_bar=int(start_pos) + 1,
+                score_start_note=int(lines.note[first]),
+                source=source,
+                source_part=source_part,
+                source_start_bar=source_bar,
+            )
+        return OriginalityReport(
+            **fields,
+            ngram_share=ngrams_found / ngrams if ngrams else 0.0,
+            ngrams=ngrams,
+            ngrams_found=ngrams_found,
+            seed_end_tick=int(seed_end_tick),
+            seed_bars=round(float(_bar_positions(score, np.array([seed_end_tick]))[0]), 6) if seed_end_tick else 0.0,
+            notes_compared=int(post.sum()),
+            corpus=self.corpus,
+            corpus_files=len(self.files),
+        )
+
+
+def _bar_positions(score: Score, ticks: np.ndarray) -> np.ndarray:
+    """Ticks as bars from the start (bar index + fraction of that bar), following the score's meter changes."""
+    ticks = np.asarray(ticks, np.int64)
+    starts = score.bar_starts(max(score.end_tick, int(ticks.max(initial=0))) + 1)
+    last_ts = score.time_signatures[-1]
+    last_length = float(bar_ticks(int(last_ts["numerator"]), int(last_ts["denominator"]), score.ticks_per_beat))
+    i = np.searchsorted(starts, ticks, side="right") - 1
+    nxt = np.where(i + 1 < len(starts), starts[np.minimum(i + 1, len(starts) - 1)], starts[i] + last_length)
+    return i + (ticks - starts[i]) / (nxt - starts[i])
+
+
+def seed_end_tick(score: Score, seed_bars: int) -> int:
+    """The tick where bar ``seed_bars + 1`` of ``score`` begins: the end of a seed of ``seed_bars`` bars (0 for none)."""
+    if seed_bars < 0:
+        raise OriginalityError(f"seed bars must be >= 0, got {seed_bars}")
+    if seed_bars == 0:
+        return 0
+    starts = score.bar_starts()
+    if seed_bars >= len(starts):
+        raise OriginalityError(f"the seed of {seed_bars} bars is not shorter than the score ({len(starts)} bars)")
+    return int(starts[seed_bars])
+
+
+# -- the disk cache -----------------------------------------------------------------
+def _cache_path(fingerprint: str) -> Path:
+    from composer.dataset import cache_root
+
+    return cache_root() / CACHE_FOLDER / f"{fingerprint[:20]}.npz"
+
+
+def _save(index: CorpusIndex, path: Path) -> None:
+    meta = {"version": INDEX_VERSION, "failures": index.failures}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".building-", suffix=".npz", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(
+                    handle,
+                    text=index.text,
+                    sa=index.sa,
+                    bar=index.bar,
+                    line_start=index.line_start,
+                    line_file=index.line_file,
+                    line_part=np.asarray(index.line_part, str),
+                    files=np.asarray(index.files, str),
+                    meta=np.asarray(json.dumps(meta)),
+                )
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass  # an unwritable cache folder only costs time
+
+
+def _load(path: Path, corpus: str) -> CorpusIndex | None:
+    """The cached index, or None when there is none or it cannot be trusted (it is then rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta.get("version") != INDEX_VERSION:
+                return None
+            index = CorpusIndex(
+                data["text"], data["sa"], data["bar"], data["line_start"], data["line_file"], data["line_part"], data["files"].tolist(), corpus=corpus, failures=meta["failures"]
+            )
+    except (OSError, ValueError, KeyError, EOFError, json.JSONDecodeError):
+        return None
+    n = len(index.text)
+    if len(index.sa) != n or len(index.bar) != n or index.line_start[-1] != n:
+        return None
+    return index
+
+
+def check_originality(score: Score | str | Path, corpus_dir: str | Path = "midi_corpus", *, seed_end_tick: int = 0, splits: str | Iterable[str] = DEFAULT_SPLITS) -> OriginalityReport:
+    """``CorpusIndex.for_corpus(corpus_dir, splits=splits).check(score, seed_end_tick=...)``; ``score`` may be a file path."""
+    if not isinstance(score, Score):
+        from composer.io import read
+
+        score = read(score)
+    return CorpusIndex.for_corpus(corpus_dir, splits=splits).check(score, seed_end_tick=seed_end_tick)
+
+
+__all__ = [
+    "CorpusIndex",
+    "OriginalityReport",
+    "OriginalityError",
+    "check_originality",
+    "corpus_files",
+    "decode_symbol",
+    "lines_of",
+    "seed_end_tick",
+    "suffix_array",
+    "NGRAM_NOTES",
+]
