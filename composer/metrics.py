@@ -257,22 +257,23 @@ def _scott_bandwidth(values: np.ndarray, pooled_std: float) -> float:
     return len(values) ** -0.2 * (std if std > 0 else pooled_std)
 
 
-def overlap_area(a: Sequence[float], b: Sequence[float]) -> float:
-    """Overlapping area (0..1) of the Gaussian kernel density estimates of two samples; NaN if either is empty.
+def _finite(values: Sequence[float]) -> np.ndarray:
+    x = np.asarray(values, np.float64).ravel()
+    return x[np.isfinite(x)]
 
-    Values that are NaN or infinite are left out. 1 means the same distribution, 0 none in common;
-    the integral is numerical (trapezoid rule on a fine grid), good to about 1e-5.
-    Two samples that are one and the same constant overlap fully (1.0).
+
+def kernel_densities(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grid, density of a, density of b): the two Gaussian kernel density estimates ``overlap_area`` compares.
+
+    Scott's bandwidth for each sample (a sample without spread of its own takes that of both
+    together). Empty arrays when either sample has no finite value or all values are one.
     """
-    x = np.asarray(a, np.float64).ravel()
-    y = np.asarray(b, np.float64).ravel()
-    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
-    if len(x) == 0 or len(y) == 0:
-        return math.nan
+    x, y = _finite(a), _finite(b)
     both = np.concatenate([x, y])
     spread = float(both.std(ddof=1)) if len(both) > 1 else 0.0
-    if not (math.isfinite(spread) and spread > 0):  # one value throughout, to float precision
-        return 1.0
+    if len(x) == 0 or len(y) == 0 or not (math.isfinite(spread) and spread > 0):
+        empty = np.zeros(0)
+        return empty, empty, empty
     # In units of the pooled spread, so that the result does not depend on the values' scale.
     center = float(both.mean())
     x, y, both = (x - center) / spread, (y - center) / spread, (both - center) / spread
@@ -282,7 +283,22 @@ def overlap_area(a: Sequence[float], b: Sequence[float]) -> float:
     # Fine enough for the narrower kernel: a few grid steps to its bandwidth.
     points = int(min(max(OVERLAP_GRID_POINTS, math.ceil(4 * (high - low) / min(hx, hy))), OVERLAP_GRID_POINTS_MAX))
     grid = np.linspace(low, high, points)
-    lower = np.minimum(_gaussian_kde(x, hx, grid), _gaussian_kde(y, hy, grid))
+    return grid * spread + center, _gaussian_kde(x, hx, grid) / spread, _gaussian_kde(y, hy, grid) / spread
+
+
+def overlap_area(a: Sequence[float], b: Sequence[float]) -> float:
+    """Overlapping area (0..1) of the Gaussian kernel density estimates of two samples; NaN if either is empty.
+
+    Values that are NaN or infinite are left out. 1 means the same distribution, 0 none in common;
+    the integral is numerical (trapezoid rule on a fine grid), good to about 1e-5.
+    Two samples that are one and the same constant overlap fully (1.0).
+    """
+    if len(_finite(a)) == 0 or len(_finite(b)) == 0:
+        return math.nan
+    grid, fa, fb = kernel_densities(a, b)
+    if len(grid) == 0:  # one value throughout, to float precision
+        return 1.0
+    lower = np.minimum(fa, fb)
     step = grid[1] - grid[0]
     area = step * (lower.sum() - 0.5 * (lower[0] + lower[-1]))  # trapezoid rule
     return float(min(max(area, 0.0), 1.0))

@@ -1,0 +1,430 @@
+"""Judging a model's music: pieces it generates against real pieces of a corpus split.
+
+``evaluate_samples`` generates ``samples`` pieces from scratch, sample ``i``
+with random seed ``random_seed + i`` (so any one of them is
+``composer generate -o x.mid --model MODEL --bars BARS --random-seed S``),
+reads the pieces of one split of the corpus, cut to their first ``bars``
+bars so that length-dependent figures (pitch range, pitches used) compare
+like with like, and compares the two sets:
+
+* each metric of ``composer.metrics.METRICS``: the mean over the model's
+  pieces, the mean over the corpus pieces, and the overlapping area of the
+  two distributions (Yang and Lerch 2020);
+* the note length histogram: the mean histogram of each set, and Yang and
+  Lerch's overlap of the corpus's intra-set distances with the model-to-corpus
+  distances;
+* for four-part styles, voice-leading faults per 100 notes (pooled over the
+  pieces) of the model's pieces and of the real pieces;
+* the longest passage of each piece also found in the corpus's training
+  split (``composer.originality``), for the model's pieces and, as a yardstick,
+  for the real pieces of the split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from composer.errors import ComposerError
+from composer.metrics import (
+    METRICS,
+    NOTE_LENGTH_BIN_NAMES,
+    SATB_VOICES,
+    VoiceLeading,
+    compute_metrics,
+    describe,
+    note_length_histogram,
+    overlap_area,
+    pairwise_distances,
+    voice_leading,
+)
+
+if TYPE_CHECKING:
+    from composer.modelfile import Model
+    from composer.score import Score
+
+Progress = Callable[[int, int], None]  # (samples done, samples in all)
+SPLITS = ("train", "valid", "test")
+ORIGINALITY_SPLIT = "train"  # what a model learns from: a passage found there is one it may have memorized
+
+# How each metric is named and printed in reports.
+LABELS = {
+    "pitch_class_entropy": ("pitch-class entropy (bits)", ".3f"),
+    "scale_consistency": ("scale consistency", ".3f"),
+    "pitch_range": ("pitch range (semitones)", ".1f"),
+    "n_pitches_used": ("pitches used", ".1f"),
+    "polyphony": ("polyphony (pitches at once)", ".2f"),
+    "empty_beat_rate": ("empty-beat rate", ".3f"),
+    "groove_consistency": ("groove consistency", ".3f"),
+    "average_pitch_interval": ("average pitch interval (semitones)", ".2f"),
+}
+VOICE_LEADING_LABELS = {
+    "parallel_fifths": "parallel fifths",
+    "parallel_octaves": "parallel octaves and unisons",
+    "voice_crossings": "voice crossings",
+    "range_violations": "notes outside the voice's range",
+}
+
+
+class EvaluationError(ComposerError):
+    """The evaluation cannot run (no pieces in the split, a bad option, ...)."""
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """One metric over the model's pieces and over the corpus pieces."""
+
+    name: str
+    description: str
+    model_mean: float
+    corpus_mean: float
+    overlap: float  # overlapping area of the two distributions, 0..1 (NaN when either has no defined value)
+    model_values: tuple[float, ...]
+    corpus_values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class CopiedPassages:
+    """The longest passage of each piece of a set also found in the training split (composer.originality)."""
+
+    longest_notes: tuple[int, ...]
+    longest_bars: tuple[float, ...]
+    ngram_share: tuple[float, ...]  # share of each piece's 8-note n-grams found in the training split
+    sources: tuple[str | None, ...]  # the training file each longest passage was found in
+
+    def summary(self) -> dict[str, float]:
+        """Median and maximum of the longest passages, in notes and bars, and the mean n-gram share."""
+        if not self.longest_notes:
+            return {k: math.nan for k in ("median_notes", "max_notes", "median_bars", "max_bars", "mean_ngram_share")}
+        return {
+            "median_notes": float(np.median(self.longest_notes)),
+            "max_notes": float(max(self.longest_notes)),
+            "median_bars": float(np.median(self.longest_bars)),
+            "max_bars": float(max(self.longest_bars)),
+            "mean_ngram_share": float(np.mean(self.ngram_share)),
+        }
+
+
+@dataclass(frozen=True)
+class SampleEvaluation:
+    """A model's generated pieces beside the pieces of a corpus split; see the module docstring."""
+
+    model: str
+    corpus: str
+    split: str
+    style: str
+    samples: int
+    bars: int
+    random_seed: int  # sample i used random_seed + i
+    settings: str  # the generation settings besides the random seed
+    corpus_pieces: int
+    corpus_failures: tuple[str, ...]  # "file: reason" of split files that could not be read
+    metrics: tuple[MetricSummary, ...]
+    note_lengths_model: tuple[float, ...]  # mean note length histogram (NOTE_LENGTH_BIN_NAMES)
+    note_lengths_corpus: tuple[float, ...]
+    note_lengths_overlap: float
+    voice_leading_model: VoiceLeading | None  # pooled counts; None when the style is not in four parts
+    voice_leading_corpus: VoiceLeading | None
+    copied_model: CopiedPassages | None  # None when the corpus has no training split to compare with
+    copied_corpus: CopiedPassages | None
+    originality_index: str = ""  # what the copied passages were looked up in
+
+    def metric(self, name: str) -> MetricSummary:
+        for summary in self.metrics:
+            if summary.name == name:
+                return summary
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, per-piece values included, as JSON-ready data (NaN as None)."""
+
+        def clean(value: Any) -> Any:
+            if isinstance(value, float):
+                return None if math.isnan(value) else value
+            if isinstance(value, (list, tuple)):
+                return [clean(v) for v in value]
+            if isinstance(value, dict):
+                return {k: clean(v) for k, v in value.items()}
+            return value
+
+        out: dict[str, Any] = {
+            "model": self.model,
+            "corpus": self.corpus,
+            "split": self.split,
+            "style": self.style,
+            "samples": self.samples,
+            "bars": self.bars,
+            "random_seed": self.random_seed,
+            "settings": self.settings,
+            "corpus_pieces": self.corpus_pieces,
+            "corpus_failures": list(self.corpus_failures),
+            "metrics": {
+                m.name: {"description": m.description, "model_mean": m.model_mean, "corpus_mean": m.corpus_mean, "overlap": m.overlap, "model_values": list(m.model_values), "corpus_values": list(m.corpus_values)}
+                for m in self.metrics
+            },
+            "note_lengths": {"bins": list(NOTE_LENGTH_BIN_NAMES), "model": list(self.note_lengths_model), "corpus": list(self.note_lengths_corpus), "overlap": self.note_lengths_overlap},
+            "voice_leading": None,
+            "copied_passages": None,
+        }
+        if self.voice_leading_model is not None and self.voice_leading_corpus is not None:
+            out["voice_leading"] = {
+                "model": {**self.voice_leading_model.to_dict(), "per_100_notes": self.voice_leading_model.per_100_notes()},
+                "corpus": {**self.voice_leading_corpus.to_dict(), "per_100_notes": self.voice_leading_corpus.per_100_notes()},
+            }
+        if self.copied_model is not None and self.copied_corpus is not None:
+            out["copied_passages"] = {
+                "index": self.originality_index,
+                "model": {**self.copied_model.summary(), "longest_notes": list(self.copied_model.longest_notes), "longest_bars": list(self.copied_model.longest_bars), "ngram_share": list(self.copied_model.ngram_share), "sources": list(self.copied_model.sources)},
+                "corpus": {**self.copied_corpus.summary(), "longest_notes": list(self.copied_corpus.longest_notes), "longest_bars": list(self.copied_corpus.longest_bars), "ngram_share": list(self.copied_corpus.ngram_share), "sources": list(self.copied_corpus.sources)},
+            }
+        return clean(out)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1) + "\n"
+
+    def to_markdown(self) -> str:
+        """Tables: the metrics, note lengths, voice leading (four-part styles) and copied passages."""
+        last_seed = self.random_seed + self.samples - 1
+        lines = [
+            f"Model `{self.model}` (style {self.style}) against the {self.split} split of `{self.corpus}`: "
+            f"{self.samples} pieces of {self.bars} bars generated from scratch (random seeds {self.random_seed}–{last_seed}; {self.settings}), "
+            f"and the first {self.bars} bars of the split's {self.corpus_pieces} pieces.",
+            "",
+            "| metric | model mean | corpus mean | overlap area |",
+            "|---|---:|---:|---:|",
+        ]
+        for m in self.metrics:
+            label, spec = LABELS.get(m.name, (m.name, ".3f"))
+            lines.append(f"| {label} | {_fmt(m.model_mean, spec)} | {_fmt(m.corpus_mean, spec)} | {_fmt(m.overlap, '.2f')} |")
+        lines.append(f"| note lengths (histogram distances) | | | {_fmt(self.note_lengths_overlap, '.2f')} |")
+        used = [i for i, (a, b) in enumerate(zip(self.note_lengths_model, self.note_lengths_corpus)) if a >= 0.005 or b >= 0.005]
+        if used:
+            lines += ["", "Note lengths, share of the notes:", ""]
+            lines.append("| | " + " | ".join(NOTE_LENGTH_BIN_NAMES[i] for i in used) + " |")
+            lines.append("|---|" + "---:|" * len(used))
+            lines.append("| model | " + " | ".join(f"{self.note_lengths_model[i]:.2f}" for i in used) + " |")
+            lines.append("| corpus | " + " | ".join(f"{self.note_lengths_corpus[i]:.2f}" for i in used) + " |")
+        if self.voice_leading_model is not None and self.voice_leading_corpus is not None:
+            model_rates, corpus_rates = self.voice_leading_model.per_100_notes(), self.voice_leading_corpus.per_100_notes()
+            lines += ["", "Voice leading, per 100 notes (pooled over the pieces):", "", "| | model | corpus |", "|---|---:|---:|"]
+            for key, label in VOICE_LEADING_LABELS.items():
+                lines.append(f"| {label} | {_fmt(model_rates[key], '.2f')} | {_fmt(corpus_rates[key], '.2f')} |")
+            lines.append(f"| notes counted | {self.voice_leading_model.notes:,} | {self.voice_leading_corpus.notes:,} |")
+        if self.copied_model is not None and self.copied_corpus is not None:
+            lines += [
+                "",
+                f"Longest passage of each piece also found in {self.originality_index} (notes of one part in a row; bars):",
+                "",
+                "| pieces | median | longest | 8-note n-grams found (mean) |",
+                "|---|---:|---:|---:|",
+            ]
+            for label, copied in ((f"model ({self.samples})", self.copied_model), (f"corpus {self.split} split ({len(self.copied_corpus.longest_notes)})", self.copied_corpus)):
+                s = copied.summary()
+                lines.append(
+                    f"| {label} | {_fmt(s['median_notes'], '.0f')} notes ({_fmt(s['median_bars'], '.1f')} bars) | "
+                    f"{_fmt(s['max_notes'], '.0f')} notes ({_fmt(s['max_bars'], '.1f')} bars) | {_fmt(100 * s['mean_ngram_share'], '.1f')}% |"
+                )
+        if self.corpus_failures:
+            lines += ["", f"{len(self.corpus_failures)} files of the split could not be read, e.g. {self.corpus_failures[0]}"]
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float, spec: str) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _opening(score: "Score", bars: int) -> "Score":
+    """The first ``bars`` bars of a score (a pickup bar comes on top, as in generation)."""
+    from composer.score import slice_bars
+
+    starts = score.bar_starts()
+    pickup = 1 if len(starts) >= 3 and starts[1] - starts[0] < starts[2] - starts[1] else 0
+    stop = bars + pickup
+    return score if stop >= len(starts) else slice_bars(score, 0, stop)
+
+
+def _model_style(model: "Model", style: str | None) -> str:
+    """The style to generate: the one asked for, else the one the model saw most pieces of."""
+    if style is not None:
+        return style
+    known = model.training.get("styles") or {}
+    if known:
+        return max(known, key=lambda s: known[s].get("pieces", 0))
+    return model.tokenizer.config.styles[0]
+
+
+def _corpus_pieces(corpus_dir: str | Path, split: str, style: str) -> tuple[list[Any], list[Any]]:
+    """(pieces of the split, pieces of the training split), of ``style`` where the corpus says which pieces have it."""
+    from composer.dataset import discover
+
+    pieces = discover(corpus_dir)
+    if any(p.style == style for p in pieces):
+        pieces = [p for p in pieces if p.style == style]
+    return [p for p in pieces if p.split == split], [p for p in pieces if p.split == ORIGINALITY_SPLIT]
+
+
+def _read_all(pieces: Sequence[Any]) -> tuple[list[tuple[str, "Score"]], list[str]]:
+    from composer.io import read
+
+    scores, failures = [], []
+    for piece in pieces:
+        try:
+            scores.append((piece.name, read(piece.path)))
+        except ComposerError as exc:
+            failures.append(str(exc))
+    return scores, failures
+
+
+def _originality_index(corpus_dir: str | Path, train_pieces: Sequence[Any]) -> tuple[Any, str]:
+    """The index of the training split, and a description of it for reports."""
+    from composer.corpus import MANIFEST, is_corpus
+    from composer.originality import CorpusIndex
+
+    folder = Path(corpus_dir)
+    if (folder / MANIFEST).is_file() or is_corpus(folder):
+        index = CorpusIndex.for_corpus(folder, splits=(ORIGINALITY_SPLIT,))
+    else:  # a plain folder: the split rule picks the training files (the cached index would take them all)
+        scores, failures = _read_all(train_pieces)
+        index = CorpusIndex.from_scores(scores, corpus=str(folder), failures=failures)
+    return index, f"the {ORIGINALITY_SPLIT} split of `{folder}` ({len(index.files)} files)"
+
+
+def _copied(index: Any, scores: Sequence["Score"]) -> CopiedPassages:
+    reports = [index.check(score) for score in scores]
+    return CopiedPassages(
+        tuple(r.longest_notes for r in reports),
+        tuple(float(r.longest_bars) for r in reports),
+        tuple(float(r.ngram_share) for r in reports),
+        tuple(r.source for r in reports),
+    )
+
+
+def _pooled_voice_leading(scores: Sequence["Score"]) -> VoiceLeading | None:
+    four_part = [s for s in scores if s.num_parts == len(SATB_VOICES)]
+    if not four_part:
+        return None
+    total = VoiceLeading(0, 0, 0, 0, 0)
+    for score in four_part:
+        total = total + voice_leading(score)
+    return total
+
+
+def compare(model_scores: Sequence["Score"], corpus_scores: Sequence["Score"]) -> tuple[tuple[MetricSummary, ...], tuple[float, ...], tuple[float, ...], float]:
+    """Per-metric summaries, the two mean note length histograms and their overlap, for two sets of scores."""
+    model_values = [compute_metrics(s) for s in model_scores]
+    corpus_values = [compute_metrics(s) for s in corpus_scores]
+    summaries = []
+    for name in METRICS:
+        a = tuple(float(v[name]) for v in model_values)
+        b = tuple(float(v[name]) for v in corpus_values)
+        summaries.append(MetricSummary(name, describe(name), _mean(a), _mean(b), overlap_area(a, b), a, b))
+    model_hist = np.array([note_length_histogram(s) for s in model_scores if len(s.notes)]).reshape(-1, len(NOTE_LENGTH_BIN_NAMES))
+    corpus_hist = np.array([note_length_histogram(s) for s in corpus_scores if len(s.notes)]).reshape(-1, len(NOTE_LENGTH_BIN_NAMES))
+    if len(model_hist) and len(corpus_hist) >= 2:
+        # Yang and Lerch: how far model pieces lie from real ones, against how far real ones lie from each other.
+        lengths_overlap = overlap_area(pairwise_distances(corpus_hist), pairwise_distances(model_hist, corpus_hist))
+    else:
+        lengths_overlap = math.nan
+
+    def mean_hist(h: np.ndarray) -> tuple[float, ...]:
+        return tuple(float(x) for x in (h.mean(axis=0) if len(h) else np.full(len(NOTE_LENGTH_BIN_NAMES), math.nan)))
+
+    return tuple(summaries), mean_hist(model_hist), mean_hist(corpus_hist), lengths_overlap
+
+
+def generate_samples(model: "Model", *, samples: int, bars: int, random_seed: int = 0, style: str | None = None, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, progress: Progress | None = None) -> list["Score"]:
+    """``samples`` pieces from scratch, piece ``i`` with random seed ``random_seed + i`` (each reproducible on its own)."""
+    from composer.generate import GenerationSettings, generate
+
+    pieces = []
+    for i in range(samples):
+        settings = GenerationSettings(bars=bars, style=style, temperature=temperature, top_k=top_k, top_p=top_p, random_seed=random_seed + i)
+        pieces.append(generate(model, None, settings))
+        if progress:
+            progress(i + 1, samples)
+    return pieces
+
+
+def evaluate_samples(
+    model: "str | Path | Model",
+    corpus_dir: str | Path,
+    *,
+    samples: int,
+    split: str = "test",
+    bars: int = 16,
+    random_seed: int = 0,
+    style: str | None = None,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    originality: bool = True,
+    progress: Progress | None = None,
+) -> SampleEvaluation:
+    """Generate ``samples`` pieces and compare them with the ``split`` pieces of ``corpus_dir`` (see the module docstring).
+
+    ``progress(done, total)`` is called after each generated piece. ``originality=False`` leaves
+    out the copied-passage search.
+    """
+    from composer.generate import GenerationSettings
+    from composer.modelfile import Model, load_model
+
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+        raise EvaluationError(f"samples must be a whole number >= 1, got {samples!r}")
+    if not isinstance(bars, int) or isinstance(bars, bool) or bars < 1:
+        raise EvaluationError(f"bars must be a whole number >= 1, got {bars!r}")
+    if split not in SPLITS:
+        raise EvaluationError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if not isinstance(model, Model):
+        model = load_model(model)
+    chosen_style = _model_style(model, style)
+    checked = GenerationSettings(bars=bars, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p)  # bad settings fail before any work
+    split_pieces, train_pieces = _corpus_pieces(corpus_dir, split, chosen_style)
+    if not split_pieces:
+        raise EvaluationError(f"{corpus_dir}: the {split} split has no pieces")
+    read_pieces, failures = _read_all(split_pieces)
+    corpus_scores = [_opening(score, bars) for _, score in read_pieces]
+    if not corpus_scores:
+        raise EvaluationError(f"{corpus_dir}: none of the {len(split_pieces)} files of the {split} split could be read; first problem: {failures[0]}")
+
+    pieces = generate_samples(model, samples=samples, bars=bars, random_seed=random_seed, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p, progress=progress)
+    metrics, hist_model, hist_corpus, hist_overlap = compare(pieces, corpus_scores)
+    vl_model, vl_corpus = _pooled_voice_leading(pieces), _pooled_voice_leading(corpus_scores)
+    if vl_model is None or vl_corpus is None:
+        vl_model = vl_corpus = None
+    copied_model = copied_corpus = None
+    index_description = ""
+    if originality and train_pieces:
+        index, index_description = _originality_index(corpus_dir, train_pieces)
+        copied_model, copied_corpus = _copied(index, pieces), _copied(index, corpus_scores)
+    settings_text = ", ".join(part for part in checked.describe().split(", ") if not part.startswith(("random_seed=", "bars=", "mode=")))
+    return SampleEvaluation(
+        model=model.name,
+        corpus=str(corpus_dir),
+        split=split,
+        style=chosen_style,
+        samples=samples,
+        bars=bars,
+        random_seed=random_seed,
+        settings=settings_text,
+        corpus_pieces=len(corpus_scores),
+        corpus_failures=tuple(failures),
+        metrics=metrics,
+        note_lengths_model=hist_model,
+        note_lengths_corpus=hist_corpus,
+        note_lengths_overlap=hist_overlap,
+        voice_leading_model=vl_model,
+        voice_leading_corpus=vl_corpus,
+        copied_model=copied_model,
+        copied_corpus=copied_corpus,
+        originality_index=index_description,
+    )
