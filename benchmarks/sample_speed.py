@@ -1,19 +1,22 @@
 """How fast do the models generate, and does the cache pay off?
 
-    python benchmarks/sample_speed.py [--tokens 1024] [--rerun-tokens 32] [--threads 1] [--quick]
+    python benchmarks/sample_speed.py [--tokens 1024] [--rerun-tokens 24] [--threads 1] [--quick]
 
 For each architecture at its default size (random weights, vocab 400, batch 1)
 it prints one row:
 
-* floor     -- bare ``model.step`` in a loop (no sampling): the network's cost;
-* cached    -- ``step`` + ``sampling.sample``: what generation costs;
-* re-run    -- ``forward`` over the whole prefix for each new token, measured
-               for a few tokens with the prefix just below 1,024 tokens, next
-               to the cached path's per-token cost at the same prefix;
+* torch step -- the torch model's cached ``step`` in a loop, no sampling;
+* numpy step -- the numpy runtime's ``step`` (``composer.nn.runtime``) on the
+                same weights: what generation runs on;
+* cached     -- numpy ``step`` + ``sampling.sample``: what generation costs;
+* re-run     -- torch ``forward`` over the whole prefix for each new token,
+                measured for a few tokens with the prefix just below 1,024
+                tokens, next to the cached path's per-token cost there;
 
-and the ratios cached/floor (sampling overhead; target <= 1.5x) and
-re-run/cached per token at a 1,024-token prefix (target >= 10x).  For the
-LSTM it also times one-token steps with oneDNN (mkldnn) on and off.
+and the ratios numpy/torch step speed, cached/numpy step (sampling overhead;
+target <= 1.5x) and re-run/cached per token at a 1,024-token prefix (target
+>= 10x).  For the LSTM it also times torch's one-token steps with oneDNN
+(mkldnn) on and off.
 """
 
 from __future__ import annotations
@@ -29,12 +32,15 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from composer.nn import ARCHITECTURES, LanguageModel, build_model  # noqa: E402
+from composer.nn.runtime import build_runtime  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 from composer.sampling import SamplingSettings, sample  # noqa: E402
 
 VOCAB = 400
@@ -51,44 +57,51 @@ def timed(fn, repeats: int = 1) -> float:
     return best
 
 
-def floor_loop(model: LanguageModel, n: int) -> None:
+SETTINGS = SamplingSettings(temperature=0.9, top_k=40)
+
+
+def torch_step_loop(model: LanguageModel, n: int) -> None:
     cache = model.new_cache(1)
     tok = torch.zeros(1, dtype=torch.long)
     for _ in range(n):
         model.step(tok, cache)
 
 
-def cached_loop(model: LanguageModel, n: int, seed: int = 0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    settings = SamplingSettings(temperature=0.9, top_k=40)
-    cache = model.new_cache(1)
-    tok = torch.zeros(1, dtype=torch.long)
-    out = torch.empty(n, dtype=torch.long)
+def numpy_step_loop(runtime, n: int) -> None:
+    cache = runtime.new_cache(1)
+    tok = np.zeros(1, np.int64)
+    for _ in range(n):
+        runtime.step(tok, cache)
+
+
+def cached_loop(runtime, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    cache = runtime.new_cache(1)
+    tok = np.zeros(1, np.int64)
+    out = np.empty(n, np.int64)
     for i in range(n):
-        tok = sample(model.step(tok, cache), gen, settings)
+        tok = sample(runtime.step(tok, cache), rng, SETTINGS)
         out[i] = tok[0]
     return out
 
 
-def cached_at_prefix(model: LanguageModel, prefix: torch.Tensor, n: int, seed: int = 0) -> float:
+def cached_at_prefix(runtime, prefix: np.ndarray, n: int, seed: int = 0) -> float:
     """Seconds for ``n`` cached step+sample tokens after prefilling ``prefix``."""
-    gen = torch.Generator().manual_seed(seed)
-    settings = SamplingSettings(temperature=0.9, top_k=40)
-    cache = model.new_cache(1)
-    tok = sample(model.prefill(prefix, cache), gen, settings)
+    rng = np.random.default_rng(seed)
+    cache = runtime.new_cache(1)
+    tok = sample(runtime.prefill(prefix, cache), rng, SETTINGS)
     t = time.perf_counter()
     for _ in range(n):
-        tok = sample(model.step(tok, cache), gen, settings)
+        tok = sample(runtime.step(tok, cache), rng, SETTINGS)
     return time.perf_counter() - t
 
 
-def rerun_loop(model: LanguageModel, prefix: torch.Tensor, n: int, seed: int = 0) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    settings = SamplingSettings(temperature=0.9, top_k=40)
-    ids = prefix
+def rerun_loop(model: LanguageModel, prefix: np.ndarray, n: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    ids = torch.from_numpy(prefix)
     for _ in range(n):
-        tok = sample(model(ids)[:, -1], gen, settings)
-        ids = torch.cat((ids, tok[:, None]), 1)
+        tok = sample(model(ids)[:, -1].numpy(), rng, SETTINGS)
+        ids = torch.cat((ids, torch.from_numpy(tok)[:, None]), 1)
 
 
 def lstm_step_us(model: LanguageModel, n: int, mkldnn: bool) -> float:
@@ -127,39 +140,38 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, "
+    print(f"torch {torch.__version__}, numpy {np.__version__}, torch threads={torch.get_num_threads()}, "
           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, batch 1, vocab {VOCAB}, "
-          f"{args.tokens} new tokens (cached, floor), {args.rerun_tokens} re-run tokens "
-          f"at prefix ~{PREFIX}, sampling temperature=0.9 top_k=40")
-    header = (f"{'':<12}{'':>11}{'floor':>9}{'cached':>9}{'cached/':>9}"
-              f"{'cached':>9}{'re-run':>9}{'re-run':>9}{'re-run/':>9}\n"
-              f"{'arch':<12}{'params':>11}{'tok/s':>9}{'tok/s':>9}{'floor':>9}"
-              f"{'ms/tok':>9}{'ms/tok':>9}{'tok/s':>9}{'cached':>9}\n"
-              f"{'':<12}{'':>11}{'':>9}{'':>9}{'':>9}{'@1024':>9}{'@1024':>9}{'@1024':>9}{'@1024':>9}")
-    rows = []
+          f"{args.tokens} new tokens (steps, cached), {args.rerun_tokens} re-run tokens "
+          f"at prefix ~{PREFIX}, sampling temperature=0.9 top_k=40\n")
+    print("| arch | params | torch step tok/s | numpy step tok/s | numpy/torch | cached tok/s | cached/numpy step "
+          "| cached ms/tok @1024 | re-run ms/tok @1024 | re-run/cached @1024 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     lstm_model = None
-    with torch.inference_mode():
+    # As generate_batch: numpy's BLAS on one thread (batch-1 products are too small to share).
+    with torch.inference_mode(), threadpool_limits(limits=1, user_api="blas"):
         for arch in ARCHITECTURES:
             model = build_model(arch, {"vocab_size": VOCAB}).eval()
+            runtime = build_runtime(arch, model.config, {k: v.numpy() for k, v in model.state_dict().items()})
             n = args.tokens
-            floor_loop(model, 32)  # warm-up
-            cached_loop(model, 32)
-            t_floor = timed(lambda: floor_loop(model, n), 2)
-            t_cached = timed(lambda: cached_loop(model, n), 2)
+            torch_step_loop(model, 32)  # warm-up
+            cached_loop(runtime, 32)
+            # Alternating, best of 2 each, so a noisy neighbour hits both alike.
+            t_torch = t_numpy = t_cached = float("inf")
+            for _ in range(2):
+                t_torch = min(t_torch, timed(lambda: torch_step_loop(model, n)))
+                t_numpy = min(t_numpy, timed(lambda: numpy_step_loop(runtime, n)))
+                t_cached = min(t_cached, timed(lambda: cached_loop(runtime, n)))
             k = args.rerun_tokens
-            prefix = torch.randint(0, VOCAB, (1, PREFIX - k))
+            prefix = np.random.default_rng(0).integers(0, VOCAB, (1, PREFIX - k))
             # Per-token costs with the prefix growing from 1024-k to 1024 tokens.
-            ms_cached = 1e3 * min(cached_at_prefix(model, prefix, k) for _ in range(3)) / k
+            ms_cached = 1e3 * min(cached_at_prefix(runtime, prefix, k) for _ in range(3)) / k
             ms_rerun = 1e3 * timed(lambda: rerun_loop(model, prefix, k)) / k
-            rows.append(
-                f"{arch:<12}{model.num_parameters():>11,}{n / t_floor:>9.0f}{n / t_cached:>9.0f}"
-                f"{t_cached / t_floor:>8.2f}x{ms_cached:>9.2f}{ms_rerun:>9.1f}"
-                f"{1e3 / ms_rerun:>9.2f}{ms_rerun / ms_cached:>8.0f}x"
-            )
+            print(f"| {arch} | {model.num_parameters():,} | {n / t_torch:.0f} | {n / t_numpy:.0f} | "
+                  f"{t_torch / t_numpy:.2f}x | {n / t_cached:.0f} | {t_cached / t_numpy:.2f}x | "
+                  f"{ms_cached:.2f} | {ms_rerun:.1f} | {ms_rerun / ms_cached:.0f}x |")
             if arch == "lstm":
                 lstm_model = model
-        print(header)
-        print("\n".join(rows))
         if lstm_model is not None:
             n = min(args.tokens, 256)
             on = lstm_step_us(lstm_model, n, True)

@@ -328,7 +328,9 @@ class _BarReporter:
 
 
 def _arch_names() -> list[str]:
-    return ["transformer", "lstm"]  # composer.nn.ARCHITECTURES; listed here so --help needs no torch
+    from composer.nn.configs import CONFIGS  # torch-free, so --help stays fast
+
+    return list(CONFIGS)
 
 
 @cli.command("train")

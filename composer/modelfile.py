@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,22 +32,78 @@ class ModelFileError(ComposerError):
     """A model file is missing, not a model, or from an unsupported format version."""
 
 
-@dataclass
 class Model:
-    """A trained network with the tokenizer it was trained with."""
+    """A trained network with the tokenizer it was trained with.
 
-    network: Any  # composer.nn.LanguageModel
-    tokenizer: Tokenizer
-    training: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = None
+    Made from a torch network (``Model(network, tokenizer, ...)``, as training
+    does) or from a model file's weights (``load_model``). Generation runs on
+    ``runtime``, the numpy implementation, so loading and generating never
+    import torch; ``network``, the torch module for training and scoring, is
+    built from the weights on first use.
+    """
 
-    @property
-    def arch(self) -> str:
-        return self.network.arch
+    def __init__(self, network: Any, tokenizer: Tokenizer, training: dict[str, Any] | None = None, path: Path | None = None) -> None:
+        self._network = network
+        self._weights: dict[str, Any] | None = None
+        self._runtime: Any = None
+        self.arch: str = network.arch
+        self.config: Any = network.config
+        self.tokenizer = tokenizer
+        self.training: dict[str, Any] = dict(training or {})
+        self.path = path
+
+    @classmethod
+    def from_weights(cls, arch: str, config: Any, weights: dict[str, Any], tokenizer: Tokenizer,
+                     training: dict[str, Any] | None = None, path: Path | None = None) -> "Model":
+        """A model from numpy weights named as in the torch ``state_dict`` (a tied head once)."""
+        model = cls.__new__(cls)
+        model._network, model._weights, model._runtime = None, weights, None
+        model.arch, model.config, model.tokenizer = arch, config, tokenizer
+        model.training, model.path = dict(training or {}), path
+        return model
 
     @property
     def name(self) -> str:
         return self.path.stem if self.path else self.arch
+
+    @property
+    def network(self) -> Any:
+        """The torch module (``composer.nn.LanguageModel``), built from the weights on first use."""
+        if self._network is None:
+            import torch
+
+            from composer.nn import build_model
+
+            network = build_model(self.arch, self.config)
+            state = {k: torch.from_numpy(v.astype("float32", copy=False)) for k, v in self._weights.items()}
+            missing, unexpected = network.load_state_dict(state, strict=False)
+            if unexpected or any(not _is_tied_head(self.config, k) for k in missing):
+                raise ModelFileError(f"{self.path}: weights do not fit the {self.arch} network (missing {missing[:3]}, unexpected {unexpected[:3]})")
+            self._network = network.eval()
+            self._weights = self._runtime = None  # from now on the network is the one copy of the weights
+        return self._network
+
+    @property
+    def runtime(self) -> Any:
+        """The numpy implementation used for generation (``composer.nn.runtime``).
+
+        Built from the torch network's current weights when there is one (views,
+        no copy), so it never goes stale while the network trains.
+        """
+        from composer.nn.runtime import build_runtime
+
+        if self._network is not None:
+            state = {k: v.detach().float().cpu().numpy() for k, v in self._network.state_dict().items()}
+            return build_runtime(self.arch, self.config, state)
+        if self._runtime is None:
+            self._runtime = build_runtime(self.arch, self.config, self._weights)
+        return self._runtime
+
+    def num_parameters(self) -> int:
+        """Number of weights; a tied weight counts once."""
+        if self._network is not None:
+            return self._network.num_parameters()
+        return sum(int(v.size) for v in self._weights.values())
 
     def generate(self, seed: Any = None, *, bars: int = 16, **settings: Any) -> Any:
         """A new piece (a Score) continuing ``seed`` (a Score, or None to start from nothing).
@@ -71,7 +127,11 @@ class Model:
         return generate(self, melody, GenerationSettings(mode="harmonize", **settings))
 
     def __repr__(self) -> str:
-        return f"<Model {self.name!r}: {self.arch}, {self.network.num_parameters():,} parameters, {len(self.tokenizer)} tokens>"
+        return f"<Model {self.name!r}: {self.arch}, {self.num_parameters():,} parameters, {len(self.tokenizer)} tokens>"
+
+
+def _is_tied_head(config: Any, name: str) -> bool:
+    return name == "head.weight" and bool(getattr(config, "tie_embeddings", False))
 
 
 def header(model: Model) -> dict[str, str]:
@@ -80,7 +140,7 @@ def header(model: Model) -> dict[str, str]:
         "format": MODEL_FORMAT,
         "format_version": str(MODEL_FORMAT_VERSION),
         "arch": model.arch,
-        "model_config": json.dumps(asdict(model.network.config)),
+        "model_config": json.dumps(asdict(model.config)),
         "tokenizer": json.dumps(model.tokenizer.to_dict()),
         "training": json.dumps(model.training, sort_keys=True),
     }
@@ -123,7 +183,7 @@ def read_header(path: str | Path) -> dict[str, str]:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for non-safetensors data
         raise ModelFileError(f"{path}: not a composer model file (not safetensors: {str(exc).splitlines()[0]})") from None
@@ -136,43 +196,36 @@ def read_header(path: str | Path) -> dict[str, str]:
 
 
 def load_model_file(path: str | Path) -> Model:
-    """Load a model file (never through pickle)."""
-    import torch
-    from safetensors.torch import load_file
+    """Load a model file (never through pickle, and without torch)."""
+    from safetensors.numpy import load_file
 
-    from composer.nn import build_model
+    from composer.nn.configs import CONFIGS, config_from_dict
+    from composer.nn.runtime import expected_shapes
 
     path = Path(path)
     meta = read_header(path)
     try:
-        config = json.loads(meta["model_config"])
+        arch = meta["arch"]
+        if arch not in CONFIGS:
+            raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(CONFIGS))}")
+        config = config_from_dict(CONFIGS[arch], arch, json.loads(meta["model_config"]))
         tokenizer = Tokenizer.from_dict(json.loads(meta["tokenizer"]), str(path))
         training = json.loads(meta.get("training", "{}"))
-        network = build_model(meta["arch"], config)
     except (KeyError, json.JSONDecodeError, ValueError) as exc:
         raise ModelFileError(f"{path}: damaged model header ({exc})") from None
-    if config.get("vocab_size") != len(tokenizer):
-        raise ModelFileError(f"{path}: vocabulary mismatch: the network has {config.get('vocab_size')} tokens, the tokenizer {len(tokenizer)}")
+    if config.vocab_size != len(tokenizer):
+        raise ModelFileError(f"{path}: vocabulary mismatch: the network has {config.vocab_size} tokens, the tokenizer {len(tokenizer)}")
     tensors = load_file(str(path))
-    expected = network.state_dict()
-    missing = [k for k in expected if k not in tensors and not _is_tied(network, k, tensors)]
+    expected = expected_shapes(arch, config)
+    missing = [k for k in expected if k not in tensors]
     unexpected = [k for k in tensors if k not in expected]
     if missing or unexpected:
-        raise ModelFileError(f"{path}: weights do not fit the {meta['arch']} config (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    for name, tensor in tensors.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise ModelFileError(f"{path}: weight {name} has shape {tuple(tensor.shape)}, the config needs {tuple(expected[name].shape)}")
-    with torch.no_grad():
-        network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, strict=False)
-    network.eval()
-    return Model(network=network, tokenizer=tokenizer, training=training, path=path)
-
-
-def _is_tied(network: Any, name: str, tensors: dict[str, Any]) -> bool:
-    """True if parameter ``name`` shares storage with one that was saved."""
-    state = network.state_dict()
-    ptr = state[name].data_ptr()
-    return any(state[other].data_ptr() == ptr for other in tensors if other in state and other != name)
+        raise ModelFileError(f"{path}: weights do not fit the {arch} config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for name, array in tensors.items():
+        if tuple(array.shape) != expected[name]:
+            raise ModelFileError(f"{path}: weight {name} has shape {tuple(array.shape)}, the config needs {expected[name]}")
+    weights = {k: v.astype("float32", copy=False) for k, v in tensors.items()}
+    return Model.from_weights(arch, config, weights, tokenizer, training, path)
 
 
 def search_path() -> list[Path]:

@@ -1,4 +1,4 @@
-"""Next-token sampling: logits filters and the sampler (torch only).
+"""Next-token sampling: logits filters and the sampler (numpy).
 
 ``FILTERS`` is the single table of filter names (a CLI builds its choices from
 its keys).  Each filter is a pure function ``(logits[B, V], value) -> logits``
@@ -8,6 +8,9 @@ that returns new logits with ``-inf`` where tokens are masked out.
 and applies them in the table's order: **temperature, then top_k, then
 top_p**.  So top_p's nucleus is measured on the temperature-scaled
 distribution that survives top_k.
+
+Numpy rather than torch: generation runs on the numpy runtimes
+(``composer.nn.runtime``) and must not wait for torch to import.
 """
 
 from __future__ import annotations
@@ -16,13 +19,9 @@ import dataclasses
 import math
 import operator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-if TYPE_CHECKING:
-    import torch
-
-# torch is imported inside the functions: the command line builds its options
-# from FILTERS, and `composer --help` should not wait for torch to load.
+import numpy as np
 
 __all__ = [
     "FILTERS",
@@ -34,12 +33,10 @@ __all__ = [
 ]
 
 
-def _check_logits(logits: torch.Tensor, where: str) -> None:
-    import torch
-
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"{where}: logits must be a tensor of shape [B, V], got {shape}")
+def _check_logits(logits: np.ndarray, where: str) -> None:
+    if not isinstance(logits, np.ndarray) or logits.ndim != 2 or not np.issubdtype(logits.dtype, np.floating):
+        shape = f"{logits.dtype} {logits.shape}" if isinstance(logits, np.ndarray) else type(logits).__name__
+        raise ValueError(f"{where}: logits must be a float array of shape [B, V], got {shape}")
 
 
 def _check_temperature(value: float) -> float:
@@ -66,13 +63,13 @@ def _check_top_p(value: float) -> float:
     return float(value)
 
 
-def temperature(logits: torch.Tensor, value: float) -> torch.Tensor:
+def temperature(logits: np.ndarray, value: float) -> np.ndarray:
     """Divide the logits by this (> 0): below 1 sharpens, above 1 flattens."""
     _check_logits(logits, "temperature")
     return logits / _check_temperature(value)
 
 
-def top_k(logits: torch.Tensor, value: int) -> torch.Tensor:
+def top_k(logits: np.ndarray, value: int) -> np.ndarray:
     """Sample only from the k most likely tokens (k >= 1).
 
     Keeps the ``value`` highest logits per row, -inf elsewhere.
@@ -82,14 +79,12 @@ def top_k(logits: torch.Tensor, value: int) -> torch.Tensor:
     _check_logits(logits, "top_k")
     k = _check_top_k(value)
     if k >= logits.shape[-1]:
-        return logits.clone()
-    import torch
-
-    kth = torch.topk(logits, k, dim=-1).values[:, -1:]
-    return logits.masked_fill(logits < kth, float("-inf"))
+        return logits.copy()
+    kth = np.partition(logits, -k, axis=-1)[:, -k:-k + 1 or None]  # the k-th largest per row
+    return np.where(logits < kth, -np.inf, logits).astype(logits.dtype, copy=False)
 
 
-def top_p(logits: torch.Tensor, value: float) -> torch.Tensor:
+def top_p(logits: np.ndarray, value: float) -> np.ndarray:
     """Sample only from the most likely tokens whose probabilities add up to p (0 < p <= 1).
 
     Nucleus filter: keep the smallest set of most likely tokens whose probability mass >= ``value``.
@@ -100,18 +95,23 @@ def top_p(logits: torch.Tensor, value: float) -> torch.Tensor:
     _check_logits(logits, "top_p")
     p = _check_top_p(value)
     if p == 1.0:
-        return logits.clone()
-    import torch
-
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True, stable=True)
-    probs = torch.softmax(sorted_logits.float(), dim=-1)
-    mass_above = probs.cumsum(dim=-1) - probs
-    drop_sorted = mass_above >= p
-    drop = torch.empty_like(drop_sorted).scatter_(-1, order, drop_sorted)
-    return logits.masked_fill(drop, float("-inf"))
+        return logits.copy()
+    order = np.argsort(-logits, axis=-1, kind="stable")  # descending; ties keep the lower id first
+    probs = _softmax(np.take_along_axis(logits, order, axis=-1))
+    mass_above = np.cumsum(probs, axis=-1) - probs
+    drop = np.empty(logits.shape, bool)
+    np.put_along_axis(drop, order, mass_above >= p, axis=-1)
+    return np.where(drop, -np.inf, logits).astype(logits.dtype, copy=False)
 
 
-FILTERS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (rows of all -inf are not expected: masks are checked first)."""
+    x = logits.astype(np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+FILTERS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "temperature": temperature,
     "top_k": top_k,
     "top_p": top_p,
@@ -142,7 +142,7 @@ class SamplingSettings:
             if value is not None:
                 object.__setattr__(self, name, check(value))
 
-    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+    def apply(self, logits: np.ndarray) -> np.ndarray:
         """Return ``logits[B, V]`` with every active filter applied, in ``FILTERS`` order."""
         for name, fn in FILTERS.items():
             value = getattr(self, name)
@@ -157,41 +157,33 @@ if {f.name for f in dataclasses.fields(SamplingSettings)} != set(FILTERS):  # pr
 _DEFAULT = SamplingSettings()
 
 
-def sample(logits: torch.Tensor, generator: torch.Generator,
+def sample(logits: np.ndarray, rng: np.random.Generator,
            settings: SamplingSettings | None = None,
-           mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Draw one token per row of ``logits[B, V]``; returns ``LongTensor[B]``.
+           mask: np.ndarray | None = None) -> np.ndarray:
+    """Draw one token per row of ``logits[B, V]``; returns ``int64[B]``.
 
     ``mask[B, V]`` (bool, True = allowed) is applied first, then the filters.
-    Deterministic for a given ``generator`` state: probabilities are float32
-    and drawn with ``torch.multinomial(..., generator=generator)``.
-    Raises ValueError if a row of ``mask`` allows no token.
+    One uniform number per row from ``rng`` picks the token by inverting the
+    cumulative distribution (float64), so the same generator state gives the
+    same tokens.  Raises ValueError if a row of ``mask`` allows no token.
     """
-    import torch
-
-    with torch.inference_mode():
-        return _sample(torch, logits, generator, settings, mask)
-
-
-def _sample(torch, logits, generator, settings, mask):  # type: ignore[no-untyped-def]
     _check_logits(logits, "sample")
-    if not isinstance(generator, torch.Generator):
-        raise ValueError(f"sample: generator must be a torch.Generator, got {type(generator).__name__}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"sample: rng must be a numpy.random.Generator, got {type(rng).__name__}")
     if settings is None:
         settings = _DEFAULT
     elif not isinstance(settings, SamplingSettings):
         raise ValueError(f"sample: settings must be SamplingSettings, got {type(settings).__name__}")
-    logits = logits.float()
     if mask is not None:
-        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != logits.shape:
-            got = (f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, torch.Tensor)
-                   else type(mask).__name__)
-            raise ValueError(f"sample: mask must be a bool tensor of shape {tuple(logits.shape)}, got {got}")
-        empty = ~mask.any(dim=-1)
+        if not isinstance(mask, np.ndarray) or mask.dtype != bool or mask.shape != logits.shape:
+            got = f"{mask.dtype} {mask.shape}" if isinstance(mask, np.ndarray) else type(mask).__name__
+            raise ValueError(f"sample: mask must be a bool array of shape {logits.shape}, got {got}")
+        empty = ~mask.any(axis=-1)
         if empty.any():
-            rows = empty.nonzero().flatten().tolist()
-            raise ValueError(f"sample: mask allows no token in row(s) {rows}")
-        logits = logits.masked_fill(~mask, float("-inf"))
-    logits = settings.apply(logits)
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).view(-1)
+            raise ValueError(f"sample: mask allows no token in row(s) {np.flatnonzero(empty).tolist()}")
+        logits = np.where(mask, logits, -np.inf)
+    cumulative = np.cumsum(_softmax(settings.apply(logits)), axis=-1)
+    u = rng.random(logits.shape[0]) * cumulative[:, -1]
+    # side="right": a token of probability 0 adds nothing to the cumulative sum and can never be drawn.
+    chosen = [np.searchsorted(row, x, side="right") for row, x in zip(cumulative, u)]
+    return np.minimum(np.asarray(chosen, np.int64), logits.shape[-1] - 1)

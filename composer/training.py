@@ -62,10 +62,10 @@ class TrainConfig:
     style: str | None = None  # style token for folders without a manifest
 
     def __post_init__(self) -> None:
-        from composer.nn import ARCHITECTURES
+        from composer.nn.configs import CONFIGS
 
-        if self.arch not in ARCHITECTURES:
-            raise TrainingError(f"unknown architecture {self.arch!r}; expected one of {', '.join(ARCHITECTURES)}")
+        if self.arch not in CONFIGS:
+            raise TrainingError(f"unknown architecture {self.arch!r}; expected one of {', '.join(CONFIGS)}")
         for name in ("max_steps", "batch_size", "seq_len", "eval_every", "checkpoint_every", "patience"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -1,12 +1,12 @@
-"""Tests for composer.sampling: filters on hand-worked logits, masks, determinism."""
+"""Tests for composer.sampling: filters on hand-worked logits, masks, determinism (numpy)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 
+import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,15 +15,13 @@ from composer.sampling import FILTERS, SamplingSettings, sample, temperature, to
 INF = float("inf")
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+
+def logits_of(*probs: float) -> np.ndarray:
+    return np.array([[math.log(p) for p in probs]], np.float32)
 
 
-def logits_of(*probs: float) -> torch.Tensor:
-    return torch.tensor([[math.log(p) for p in probs]])
-
-
-def kept(logits: torch.Tensor) -> list[list[bool]]:
-    return torch.isfinite(logits).tolist()
+def kept(logits: np.ndarray) -> list[list[bool]]:
+    return np.isfinite(logits).tolist()
 
 
 def test_filter_table_is_the_single_source_of_names() -> None:
@@ -32,20 +30,20 @@ def test_filter_table_is_the_single_source_of_names() -> None:
 
 
 def test_temperature_divides() -> None:
-    out = temperature(torch.tensor([[1.0, 2.0, 4.0]]), 2.0)
+    out = temperature(np.array([[1.0, 2.0, 4.0]], np.float32), 2.0)
     assert out.tolist() == [[0.5, 1.0, 2.0]]
 
 
 def test_top_k_exact_mask() -> None:
-    logits = torch.tensor([[1.0, 5.0, 3.0, 4.0], [0.0, -1.0, 2.0, 1.0]])
+    logits = np.array([[1.0, 5.0, 3.0, 4.0], [0.0, -1.0, 2.0, 1.0]], np.float32)
     assert top_k(logits, 2).tolist() == [[-INF, 5.0, -INF, 4.0], [-INF, -INF, 2.0, 1.0]]
     assert top_k(logits, 1).tolist() == [[-INF, 5.0, -INF, -INF], [-INF, -INF, 2.0, -INF]]
-    assert top_k(logits, 4).equal(logits)
-    assert top_k(logits, 99).equal(logits)
+    assert np.array_equal(top_k(logits, 4), logits)
+    assert np.array_equal(top_k(logits, 99), logits)
 
 
 def test_top_k_keeps_ties_at_the_boundary() -> None:
-    logits = torch.tensor([[1.0, 3.0, 3.0, 0.0]])
+    logits = np.array([[1.0, 3.0, 3.0, 0.0]], np.float32)
     assert kept(top_k(logits, 1)) == [[False, True, True, False]]
     assert kept(top_k(logits, 2)) == [[False, True, True, False]]
 
@@ -57,14 +55,14 @@ def test_top_p_smallest_set_reaching_p() -> None:
     assert kept(top_p(logits, 0.7)) == [[False, True, False, True]]  # 0.8 >= 0.7
     assert kept(top_p(logits, 0.81)) == [[True, True, False, True]]  # 0.95 >= 0.81
     assert kept(top_p(logits, 0.99)) == [[True, True, True, True]]
-    assert top_p(logits, 1.0).equal(logits)
+    assert np.array_equal(top_p(logits, 1.0), logits)
     # Kept logits are untouched.
     assert top_p(logits, 0.7)[0, 1] == logits[0, 1]
 
 
 def test_top_p_exact_boundary_and_rows_independent() -> None:
-    # Uniform quarters are exact in float32: two tokens reach exactly 0.5.
-    logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [5.0, 0.0, 0.0, 0.0]])
+    # Uniform quarters are exact in binary floating point: two tokens reach exactly 0.5.
+    logits = np.array([[0.0, 0.0, 0.0, 0.0], [5.0, 0.0, 0.0, 0.0]], np.float32)
     assert kept(top_p(logits, 0.5)) == [[True, True, False, False], [True, False, False, False]]
 
 
@@ -74,14 +72,15 @@ def test_top_p_exact_boundary_and_rows_independent() -> None:
     st.floats(0.01, 0.99),
 )
 def test_top_p_property(values: list[float], p: float) -> None:
-    logits = torch.tensor([values])
-    keep = torch.isfinite(top_p(logits, p))[0]
-    probs = torch.softmax(logits, -1)[0]
+    logits = np.array([values])
+    keep = np.isfinite(top_p(logits, p))[0]
+    probs = np.exp(logits[0] - logits[0].max())
+    probs /= probs.sum()
     kept_probs = probs[keep]
     dropped = probs[~keep]
     assert keep.any()
     # Every kept token is at least as likely as every dropped one.
-    if dropped.numel():
+    if dropped.size:
         assert kept_probs.min() >= dropped.max()
         # The kept mass reaches p, and dropping the least likely kept token would not.
         assert kept_probs.sum() >= p - 1e-6
@@ -89,11 +88,12 @@ def test_top_p_property(values: list[float], p: float) -> None:
 
 
 def test_filters_are_pure() -> None:
-    logits = torch.tensor([[1.0, 2.0, 3.0]])
-    before = logits.clone()
+    logits = np.array([[1.0, 2.0, 3.0]], np.float32)
+    before = logits.copy()
     for name, fn in FILTERS.items():
-        fn(logits, {"temperature": 0.5, "top_k": 1, "top_p": 0.5}[name])
-    assert logits.equal(before)
+        out = fn(logits, {"temperature": 0.5, "top_k": 1, "top_p": 0.5}[name])
+        assert out is not logits and out.dtype == logits.dtype
+    assert np.array_equal(logits, before)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_filters_are_pure() -> None:
 )
 def test_bad_values_raise(name: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        FILTERS[name](torch.zeros(1, 3), value)
+        FILTERS[name](np.zeros((1, 3), np.float32), value)
     with pytest.raises(ValueError, match=message):
         SamplingSettings(**{name: value})
 
@@ -132,57 +132,66 @@ def test_settings_apply_order_temperature_then_top_k_then_top_p() -> None:
     assert kept(SamplingSettings(top_p=0.55).apply(logits)) == [[True, False, False]]
     assert kept(SamplingSettings(temperature=10.0, top_p=0.55).apply(logits)) == [[True, True, False]]
     # Defaults change nothing.
-    assert SamplingSettings().apply(logits).equal(logits)
+    assert np.array_equal(SamplingSettings().apply(logits), logits)
 
 
 def test_sample_is_deterministic_given_generator() -> None:
-    logits = torch.randn(4, 30, generator=torch.Generator().manual_seed(0))
+    logits = np.random.default_rng(0).standard_normal((4, 30)).astype(np.float32)
     s = SamplingSettings(temperature=0.9, top_k=10, top_p=0.9)
 
     def draw(seed: int) -> list[list[int]]:
-        g = torch.Generator().manual_seed(seed)
-        return [sample(logits, g, s).tolist() for _ in range(20)]
+        rng = np.random.default_rng(seed)
+        return [sample(logits, rng, s).tolist() for _ in range(20)]
 
     assert draw(7) == draw(7)
     assert draw(7) != draw(8)
 
 
 def test_sample_shape_dtype_and_frequencies() -> None:
-    logits = logits_of(0.7, 0.2, 0.1).expand(4000, 3)
-    out = sample(logits, torch.Generator().manual_seed(0))
-    assert out.shape == (4000,) and out.dtype == torch.int64
-    freq = torch.bincount(out, minlength=3).float() / 4000
-    torch.testing.assert_close(freq, torch.tensor([0.7, 0.2, 0.1]), atol=0.03, rtol=0)
+    logits = np.repeat(logits_of(0.7, 0.2, 0.1), 4000, axis=0)
+    out = sample(logits, np.random.default_rng(0))
+    assert out.shape == (4000,) and out.dtype == np.int64
+    freq = np.bincount(out, minlength=3) / 4000
+    np.testing.assert_allclose(freq, [0.7, 0.2, 0.1], atol=0.03, rtol=0)
+
+
+def test_sample_never_draws_a_token_of_probability_zero() -> None:
+    # Masked and filtered tokens sit between allowed ones, at both ends and in the middle.
+    logits = np.repeat(np.array([[0.0, 5.0, 0.0, 5.0, 0.0]], np.float32), 3000, axis=0)
+    mask = np.repeat(np.array([[False, True, True, True, False]]), 3000, axis=0)
+    out = sample(logits, np.random.default_rng(1), SamplingSettings(top_k=2), mask=mask)
+    assert set(out.tolist()) == {1, 3}
 
 
 def test_sample_respects_top_k() -> None:
-    logits = torch.tensor([[0.0, 1.0, 2.0, 3.0]]).expand(500, 4)
-    out = sample(logits, torch.Generator().manual_seed(0), SamplingSettings(top_k=2))
+    logits = np.repeat(np.array([[0.0, 1.0, 2.0, 3.0]], np.float32), 500, axis=0)
+    out = sample(logits, np.random.default_rng(0), SamplingSettings(top_k=2))
     assert set(out.tolist()) == {2, 3}
 
 
 def test_sample_mask() -> None:
-    logits = torch.tensor([[9.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 9.0]]).repeat(100, 1)
-    mask = torch.tensor([[False, True, True, False], [True, False, False, False]]).repeat(100, 1)
-    out = sample(logits, torch.Generator().manual_seed(0), mask=mask).view(100, 2)
-    assert set(out[:, 0].tolist()) <= {1, 2}
+    logits = np.tile(np.array([[9.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 9.0]], np.float32), (100, 1))
+    mask = np.tile(np.array([[False, True, True, False], [True, False, False, False]]), (100, 1))
+    out = sample(logits, np.random.default_rng(0), mask=mask).reshape(100, 2)
+    assert set(out[:, 0].tolist()) == {1, 2}
     assert set(out[:, 1].tolist()) == {0}
     # The mask applies before the filters: top_k picks among allowed tokens only.
-    out = sample(logits, torch.Generator().manual_seed(0), SamplingSettings(top_k=1), mask=mask)
-    assert set(out.view(100, 2)[:, 1].tolist()) == {0}
+    out = sample(logits, np.random.default_rng(0), SamplingSettings(top_k=1), mask=mask)
+    assert set(out.reshape(100, 2)[:, 1].tolist()) == {0}
 
 
 def test_sample_mask_errors() -> None:
-    logits = torch.zeros(3, 4)
-    mask = torch.ones(3, 4, dtype=torch.bool)
+    logits = np.zeros((3, 4), np.float32)
+    mask = np.ones((3, 4), bool)
     mask[1] = False
+    rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=r"mask allows no token in row\(s\) \[1\]"):
-        sample(logits, torch.Generator(), mask=mask)
-    with pytest.raises(ValueError, match="mask must be a bool tensor of shape"):
-        sample(logits, torch.Generator(), mask=torch.ones(3, 4))
-    with pytest.raises(ValueError, match="mask must be a bool tensor of shape"):
-        sample(logits, torch.Generator(), mask=torch.ones(3, 5, dtype=torch.bool))
-    with pytest.raises(ValueError, match=r"logits must be a tensor of shape \[B, V\]"):
-        sample(torch.zeros(4), torch.Generator())
-    with pytest.raises(ValueError, match="generator must be a torch.Generator"):
+        sample(logits, rng, mask=mask)
+    with pytest.raises(ValueError, match="mask must be a bool array of shape"):
+        sample(logits, rng, mask=np.ones((3, 4)))
+    with pytest.raises(ValueError, match="mask must be a bool array of shape"):
+        sample(logits, rng, mask=np.ones((3, 5), bool))
+    with pytest.raises(ValueError, match=r"logits must be a float array of shape \[B, V\]"):
+        sample(np.zeros(4, np.float32), rng)
+    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
         sample(logits, 0)

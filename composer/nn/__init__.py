@@ -1,45 +1,36 @@
-"""Neural sequence models over event tokens (torch only).
+"""Neural sequence models over event tokens.
+
+Two implementations of each architecture, built from the same config and the
+same weights:
+
+* the torch modules (``TransformerLM``, ``LSTMLM``) for training and scoring;
+* the numpy runtimes (``composer.nn.runtime``) for generation, which needs
+  neither torch's 1.5-2 s import nor its per-operation dispatch at batch size 1.
 
 ``ARCHITECTURES`` maps an architecture name to its (config class, model
 class); ``build_model(arch, config_dict)`` builds one from a plain dict such
-as ``dataclasses.asdict(model.config)`` read back from JSON.
+as ``dataclasses.asdict(model.config)`` read back from JSON.  Names are
+imported lazily, so the configs and the runtimes load without torch.
 """
 
 from __future__ import annotations
 
-from composer.nn.base import LanguageModel, config_from_dict
-from composer.nn.lstm import LSTMLM, LSTMCache, LSTMConfig
-from composer.nn.transformer import KVCache, TransformerConfig, TransformerLM
+from composer._lazy import lazy_exports
 
-__all__ = [
-    "ARCHITECTURES",
-    "KVCache",
-    "LSTMCache",
-    "LSTMConfig",
-    "LSTMLM",
-    "LanguageModel",
-    "TransformerConfig",
-    "TransformerLM",
-    "build_model",
-]
-
-ARCHITECTURES: dict[str, tuple[type, type[LanguageModel]]] = {
-    TransformerLM.arch: (TransformerConfig, TransformerLM),
-    LSTMLM.arch: (LSTMConfig, LSTMLM),
+_API = {
+    "ARCHITECTURES": "composer.nn.models",
+    "build_model": "composer.nn.models",
+    "LanguageModel": "composer.nn.base",
+    "KVCache": "composer.nn.transformer",
+    "TransformerLM": "composer.nn.transformer",
+    "LSTMCache": "composer.nn.lstm",
+    "LSTMLM": "composer.nn.lstm",
+    "TransformerConfig": "composer.nn.configs",
+    "LSTMConfig": "composer.nn.configs",
+    "CONFIGS": "composer.nn.configs",
+    "config_from_dict": "composer.nn.configs",
 }
 
+__all__ = list(_API)
 
-def build_model(arch: str, config: dict) -> LanguageModel:
-    """Build the ``arch`` model from a config dict (an instance of its config class also works).
-
-    Raises ValueError for an unknown architecture (naming the known ones),
-    unknown or missing config keys, and invalid values.
-    """
-    if arch not in ARCHITECTURES:
-        raise ValueError(
-            f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}"
-        )
-    config_cls, model_cls = ARCHITECTURES[arch]
-    if not isinstance(config, config_cls):
-        config = config_from_dict(config_cls, arch, config)
-    return model_cls(config)
+__getattr__, __dir__ = lazy_exports(__name__, _API, globals())

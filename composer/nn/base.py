@@ -17,7 +17,6 @@ dropout.
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -81,66 +80,3 @@ def check_ids(ids: torch.Tensor, ndim: int, where: str) -> torch.Tensor:
     if ids.numel() == 0:
         raise ValueError(f"{where}: ids is empty (shape {tuple(ids.shape)})")
     return ids
-
-
-def check_batch(batch_size: int) -> int:
-    """Raise ValueError unless ``batch_size`` is a positive int."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    return batch_size
-
-
-def check_int(cfg: Any, name: str, minimum: int = 1) -> None:
-    """Raise ValueError unless field ``name`` of ``cfg`` is an int >= ``minimum``."""
-    value = getattr(cfg, name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def check_float(cfg: Any, name: str, low: float, high: float | None = None,
-                low_inclusive: bool = True) -> None:
-    """Raise ValueError unless field ``name`` is a real number in the given range.
-
-    Ints are accepted (JSON writes ``10000.0`` back as ``10000`` in some
-    tools) and stored as float so ``asdict`` round-trips.
-    """
-    value = getattr(cfg, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    too_low = value < low if low_inclusive else value <= low
-    if value != value or too_low or (high is not None and value >= high):
-        lo = f"{'>=' if low_inclusive else '>'} {low}"
-        rng = lo if high is None else f"{lo} and < {high}"
-        raise ValueError(f"{name} must be {rng}, got {value}")
-    object.__setattr__(cfg, name, value)
-
-
-def check_bool(cfg: Any, name: str) -> None:
-    """Raise ValueError unless field ``name`` is a bool."""
-    value = getattr(cfg, name)
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false, got {value!r}")
-
-
-def config_from_dict(config_cls: type, arch: str, config: dict) -> Any:
-    """Build ``config_cls`` from a dict, naming unknown and missing keys in a ValueError."""
-    if not isinstance(config, dict):
-        raise ValueError(f"config for {arch!r} must be a dict, got {type(config).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(config) - set(fields))
-    if unknown:
-        raise ValueError(
-            f"unknown config key(s) for {arch!r}: {', '.join(map(str, unknown))}; "
-            f"known keys: {', '.join(fields)}"
-        )
-    missing = [
-        name for name, f in fields.items()
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        and name not in config
-    ]
-    if missing:
-        raise ValueError(f"missing required config key(s) for {arch!r}: {', '.join(missing)}")
-    return config_cls(**config)

@@ -2,50 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from composer.nn.base import (
-    LanguageModel,
-    check_batch,
-    check_bool,
-    check_float,
-    check_ids,
-    check_int,
-)
+from composer.nn.base import LanguageModel, check_ids
+from composer.nn.configs import LSTMConfig, check_batch
 
 __all__ = ["LSTMConfig", "LSTMLM", "LSTMCache"]
-
-
-@dataclass(frozen=True)
-class LSTMConfig:
-    """Hyper-parameters of :class:`LSTMLM` (JSON-serialisable via ``asdict``).
-
-    ``dropout`` applies to the embeddings, between LSTM layers and before the
-    head.  ``tie_embeddings`` needs ``d_embed == d_hidden``.
-    """
-
-    vocab_size: int
-    n_layers: int = 3
-    d_embed: int = 256
-    d_hidden: int = 512
-    dropout: float = 0.2
-    tie_embeddings: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("vocab_size", "n_layers", "d_embed", "d_hidden"):
-            check_int(self, name)
-        check_float(self, "dropout", 0.0, 1.0)
-        check_bool(self, "tie_embeddings")
-        if self.tie_embeddings and self.d_embed != self.d_hidden:
-            raise ValueError(
-                "tie_embeddings needs d_embed == d_hidden: got "
-                f"d_embed={self.d_embed}, d_hidden={self.d_hidden}"
-            )
 
 
 class LSTMCache:

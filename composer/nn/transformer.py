@@ -26,69 +26,16 @@ against.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from composer.nn.base import (
-    LanguageModel,
-    check_batch,
-    check_bool,
-    check_float,
-    check_ids,
-    check_int,
-)
+from composer.nn.base import LanguageModel, check_ids
+from composer.nn.configs import TransformerConfig, check_batch
 
 __all__ = ["TransformerConfig", "TransformerLM", "KVCache"]
-
-
-@dataclass(frozen=True)
-class TransformerConfig:
-    """Hyper-parameters of :class:`TransformerLM` (JSON-serialisable via ``asdict``).
-
-    ``d_ff=None`` means ``4 * d_model`` (kept as ``None`` so that
-    ``dataclasses.replace(cfg, d_model=...)`` keeps meaning "4x").
-    """
-
-    vocab_size: int
-    n_layers: int = 6
-    d_model: int = 256
-    n_heads: int = 8
-    d_ff: int | None = None
-    dropout: float = 0.1
-    context_len: int = 1024
-    rope_base: float = 10000.0
-    tie_embeddings: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("vocab_size", "n_layers", "d_model", "n_heads", "context_len"):
-            check_int(self, name)
-        if self.d_ff is not None:
-            check_int(self, "d_ff")
-        if self.d_model % self.n_heads:
-            raise ValueError(
-                f"n_heads must divide d_model: got d_model={self.d_model}, n_heads={self.n_heads}"
-            )
-        if self.head_dim % 2:
-            raise ValueError(
-                "rotary embeddings need an even head size d_model / n_heads: got "
-                f"d_model={self.d_model}, n_heads={self.n_heads}, head size {self.head_dim}"
-            )
-        check_float(self, "dropout", 0.0, 1.0)
-        check_float(self, "rope_base", 1.0, low_inclusive=False)
-        check_bool(self, "tie_embeddings")
-
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_heads
-
-    @property
-    def ff_dim(self) -> int:
-        """The MLP hidden size actually used (``d_ff`` or ``4 * d_model``)."""
-        return 4 * self.d_model if self.d_ff is None else self.d_ff
 
 
 class KVCache:

@@ -1,0 +1,156 @@
+"""The architectures' configs: one frozen dataclass each, saved with the weights (no torch needed).
+
+``CONFIGS`` maps an architecture name to its config class; the torch models
+(``composer.nn.ARCHITECTURES``) and the numpy runtimes
+(``composer.nn.runtime.RUNTIMES``) are both built from these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["CONFIGS", "LSTMConfig", "TransformerConfig", "config_from_dict"]
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Hyper-parameters of :class:`TransformerLM` (JSON-serialisable via ``asdict``).
+
+    ``d_ff=None`` means ``4 * d_model`` (kept as ``None`` so that
+    ``dataclasses.replace(cfg, d_model=...)`` keeps meaning "4x").
+    """
+
+    vocab_size: int
+    n_layers: int = 6
+    d_model: int = 256
+    n_heads: int = 8
+    d_ff: int | None = None
+    dropout: float = 0.1
+    context_len: int = 1024
+    rope_base: float = 10000.0
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "n_layers", "d_model", "n_heads", "context_len"):
+            check_int(self, name)
+        if self.d_ff is not None:
+            check_int(self, "d_ff")
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"n_heads must divide d_model: got d_model={self.d_model}, n_heads={self.n_heads}"
+            )
+        if self.head_dim % 2:
+            raise ValueError(
+                "rotary embeddings need an even head size d_model / n_heads: got "
+                f"d_model={self.d_model}, n_heads={self.n_heads}, head size {self.head_dim}"
+            )
+        check_float(self, "dropout", 0.0, 1.0)
+        check_float(self, "rope_base", 1.0, low_inclusive=False)
+        check_bool(self, "tie_embeddings")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def ff_dim(self) -> int:
+        """The MLP hidden size actually used (``d_ff`` or ``4 * d_model``)."""
+        return 4 * self.d_model if self.d_ff is None else self.d_ff
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """Hyper-parameters of :class:`LSTMLM` (JSON-serialisable via ``asdict``).
+
+    ``dropout`` applies to the embeddings, between LSTM layers and before the
+    head.  ``tie_embeddings`` needs ``d_embed == d_hidden``.
+    """
+
+    vocab_size: int
+    n_layers: int = 3
+    d_embed: int = 256
+    d_hidden: int = 512
+    dropout: float = 0.2
+    tie_embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "n_layers", "d_embed", "d_hidden"):
+            check_int(self, name)
+        check_float(self, "dropout", 0.0, 1.0)
+        check_bool(self, "tie_embeddings")
+        if self.tie_embeddings and self.d_embed != self.d_hidden:
+            raise ValueError(
+                "tie_embeddings needs d_embed == d_hidden: got "
+                f"d_embed={self.d_embed}, d_hidden={self.d_hidden}"
+            )
+
+
+CONFIGS: dict[str, type] = {"transformer": TransformerConfig, "lstm": LSTMConfig}
+
+
+# --- validation helpers shared by the configs and models -------------------
+
+
+def check_batch(batch_size: int) -> int:
+    """Raise ValueError unless ``batch_size`` is a positive int."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return batch_size
+
+
+def check_int(cfg: Any, name: str, minimum: int = 1) -> None:
+    """Raise ValueError unless field ``name`` of ``cfg`` is an int >= ``minimum``."""
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def check_float(cfg: Any, name: str, low: float, high: float | None = None,
+                low_inclusive: bool = True) -> None:
+    """Raise ValueError unless field ``name`` is a real number in the given range.
+
+    Ints are accepted (JSON writes ``10000.0`` back as ``10000`` in some
+    tools) and stored as float so ``asdict`` round-trips.
+    """
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    too_low = value < low if low_inclusive else value <= low
+    if value != value or too_low or (high is not None and value >= high):
+        lo = f"{'>=' if low_inclusive else '>'} {low}"
+        rng = lo if high is None else f"{lo} and < {high}"
+        raise ValueError(f"{name} must be {rng}, got {value}")
+    object.__setattr__(cfg, name, value)
+
+
+def check_bool(cfg: Any, name: str) -> None:
+    """Raise ValueError unless field ``name`` is a bool."""
+    value = getattr(cfg, name)
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def config_from_dict(config_cls: type, arch: str, config: dict) -> Any:
+    """Build ``config_cls`` from a dict, naming unknown and missing keys in a ValueError."""
+    if not isinstance(config, dict):
+        raise ValueError(f"config for {arch!r} must be a dict, got {type(config).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(config) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"unknown config key(s) for {arch!r}: {', '.join(map(str, unknown))}; "
+            f"known keys: {', '.join(fields)}"
+        )
+    missing = [
+        name for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        and name not in config
+    ]
+    if missing:
+        raise ValueError(f"missing required config key(s) for {arch!r}: {', '.join(missing)}")
+    return config_cls(**config)

@@ -1,0 +1,330 @@
+"""Numpy runtimes of the networks, for generation.
+
+A runtime has the torch model's generation interface (``new_cache``,
+``prefill``, ``step``; ids and logits as numpy arrays) and computes the same
+function from the same weights in float32, so a model file generates without
+importing torch.  Why: at batch size 1 a step is a few dozen small matrix-vector
+products, where torch's per-operation dispatch costs more than the arithmetic
+(``benchmarks/sample_speed.py`` measures both), and ``import torch`` alone
+takes 1.5-2 s of a 3 s command.
+
+The maths mirrors ``composer.nn.transformer`` and ``composer.nn.lstm`` line
+for line, including the transformer's sliding-window cache; the tests check
+the logits against the torch models' at every position.
+
+``RUNTIMES`` maps an architecture name to its runtime class;
+``expected_shapes(arch, config)`` names the weights a model file must hold
+(a tied weight once), which is how a file is checked on load.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+from composer.nn.configs import CONFIGS, LSTMConfig, TransformerConfig, check_batch
+
+__all__ = ["LSTMRuntime", "RUNTIMES", "TransformerRuntime", "build_runtime", "expected_shapes"]
+
+LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, which the torch models use
+
+
+def expected_shapes(arch: str, config: Any) -> dict[str, tuple[int, ...]]:
+    """Weight name -> shape for ``arch`` with ``config``, as the torch model's ``state_dict`` names them.
+
+    A tied output head is left out: model files store it once, as the embedding.
+    """
+    if arch == "transformer":
+        c: TransformerConfig = config
+        d, f = c.d_model, c.ff_dim
+        shapes: dict[str, tuple[int, ...]] = {"tok_emb.weight": (c.vocab_size, d)}
+        for i in range(c.n_layers):
+            p = f"blocks.{i}."
+            shapes.update({
+                p + "ln1.weight": (d,), p + "ln1.bias": (d,), p + "qkv.weight": (3 * d, d),
+                p + "proj.weight": (d, d), p + "ln2.weight": (d,), p + "ln2.bias": (d,),
+                p + "fc.weight": (f, d), p + "fc_out.weight": (d, f),
+            })
+        shapes.update({"ln_f.weight": (d,), "ln_f.bias": (d,)})
+        if not c.tie_embeddings:
+            shapes["head.weight"] = (c.vocab_size, d)
+        return shapes
+    if arch == "lstm":
+        lc: LSTMConfig = config
+        h = lc.d_hidden
+        shapes = {"embed.weight": (lc.vocab_size, lc.d_embed)}
+        for k in range(lc.n_layers):
+            shapes.update({
+                f"lstm.weight_ih_l{k}": (4 * h, lc.d_embed if k == 0 else h),
+                f"lstm.weight_hh_l{k}": (4 * h, h),
+                f"lstm.bias_ih_l{k}": (4 * h,), f"lstm.bias_hh_l{k}": (4 * h,),
+            })
+        if not lc.tie_embeddings:
+            shapes["head.weight"] = (lc.vocab_size, h)
+        shapes["head.bias"] = (lc.vocab_size,)
+        return shapes
+    raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(CONFIGS))}")
+
+
+def _f32(weights: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    return np.ascontiguousarray(weights[name], dtype=np.float32)
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    centred = x - x.mean(axis=-1, keepdims=True)
+    var = np.mean(centred * centred, axis=-1, keepdims=True)
+    return centred / np.sqrt(var + LAYER_NORM_EPS) * weight + bias
+
+
+# Abramowitz and Stegun 7.1.26: |error| < 1.5e-7, below float32's resolution
+# near 1, so GELU matches torch's exact (erf) GELU; numpy has no erf of its own.
+_ERF_P = 0.3275911
+_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    a = np.abs(x)
+    t = 1.0 / (1.0 + _ERF_P * a)
+    a1, a2, a3, a4, a5 = _ERF_A
+    poly = ((((a5 * t + a4) * t + a3) * t + a2) * t + a1) * t
+    return np.copysign(1.0 - poly * np.exp(-a * a), x)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + _erf(x * np.float32(1 / math.sqrt(2))))
+
+
+def _softmax_last(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _check_ids(ids: Any, ndim: int, where: str) -> np.ndarray:
+    ids = np.asarray(ids)
+    if ids.ndim != ndim or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
+        shape = "[B]" if ndim == 1 else "[B, T]"
+        raise ValueError(f"{where}: ids must be a non-empty integer array of shape {shape}, got {ids.dtype} {ids.shape}")
+    return ids.astype(np.int64, copy=False)
+
+
+class _Layer:
+    """One transformer block's weights, transposed for ``x @ w`` (views, no copies)."""
+
+    def __init__(self, weights: Mapping[str, np.ndarray], prefix: str) -> None:
+        self.ln1_w, self.ln1_b = _f32(weights, prefix + "ln1.weight"), _f32(weights, prefix + "ln1.bias")
+        self.ln2_w, self.ln2_b = _f32(weights, prefix + "ln2.weight"), _f32(weights, prefix + "ln2.bias")
+        self.qkv = _f32(weights, prefix + "qkv.weight").T
+        self.proj = _f32(weights, prefix + "proj.weight").T
+        self.fc = _f32(weights, prefix + "fc.weight").T
+        self.fc_out = _f32(weights, prefix + "fc_out.weight").T
+
+
+class TransformerCache:
+    """Keys and values ``[n_layers, B, 2, n_heads, 2 * context_len, head_dim]``, as ``KVCache``.
+
+    ``length`` entries are live and ``pos`` is the absolute position of the
+    next token; a full buffer keeps its last ``context_len - 1`` entries.
+    """
+
+    def __init__(self, config: TransformerConfig, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.window = config.context_len
+        self.capacity = 2 * config.context_len
+        self.kv = np.zeros((config.n_layers, batch_size, 2, config.n_heads, self.capacity, config.head_dim), np.float32)
+        self.length = 0
+        self.pos = 0
+
+    def slide(self) -> None:
+        keep = self.window - 1
+        if keep:
+            self.kv[..., :keep, :] = self.kv[..., self.length - keep:self.length, :]
+        self.length = keep
+
+
+class TransformerRuntime:
+    """``TransformerLM``'s generation in numpy (see the module docstring)."""
+
+    arch: ClassVar[str] = "transformer"
+    ROPE_CHUNK = 1024  # rotary tables are computed for this many positions at a time
+
+    def __init__(self, config: TransformerConfig, weights: Mapping[str, np.ndarray]) -> None:
+        self.config = config
+        self.emb = _f32(weights, "tok_emb.weight")
+        self.head = (self.emb if config.tie_embeddings else _f32(weights, "head.weight")).T
+        self.layers = [_Layer(weights, f"blocks.{i}.") for i in range(config.n_layers)]
+        self.lnf_w, self.lnf_b = _f32(weights, "ln_f.weight"), _f32(weights, "ln_f.bias")
+        hd = config.head_dim
+        inv = 1.0 / (config.rope_base ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
+        self._inv_freq = np.concatenate((inv, inv))
+        self._scale = np.float32(1.0 / math.sqrt(hd))
+        self._rope_start = 0
+        self._rope_cos, self._rope_sin = self._rope_table(0, self.ROPE_CHUNK)
+
+    def _rope_table(self, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """cos and sign-folded sin ``[T, hd]`` for positions ``start ..``; angles in float64 as in torch."""
+        ang = np.arange(start, start + length, dtype=np.float64)[:, None] * self._inv_freq[None, :]
+        sin = np.sin(ang)
+        sin[:, : self._inv_freq.shape[0] // 2] *= -1
+        return np.cos(ang).astype(np.float32), sin.astype(np.float32)
+
+    def _rope(self, pos: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        i = pos - self._rope_start
+        if i < 0 or i + length > self._rope_cos.shape[0]:
+            self._rope_start = pos
+            self._rope_cos, self._rope_sin = self._rope_table(pos, max(length, self.ROPE_CHUNK))
+            i = 0
+        return self._rope_cos[i:i + length], self._rope_sin[i:i + length]
+
+    @staticmethod
+    def _rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+        half = x.shape[-1] // 2
+        return x * cos + np.concatenate((x[..., half:], x[..., :half]), axis=-1) * sin
+
+    def new_cache(self, batch_size: int) -> TransformerCache:
+        return TransformerCache(self.config, check_batch(batch_size))
+
+    def _check_cache(self, cache: Any, batch: int, where: str) -> None:
+        if not isinstance(cache, TransformerCache):
+            raise ValueError(f"{where}: cache must come from new_cache(), got {type(cache).__name__}")
+        if cache.batch_size != batch:
+            raise ValueError(f"{where}: ids have batch size {batch} but the cache was made for {cache.batch_size}")
+
+    def step(self, ids: Any, cache: TransformerCache) -> np.ndarray:
+        """Consume ``ids[B]``; return next-token logits ``[B, V]`` (float32)."""
+        ids = _check_ids(ids, 1, "step")
+        self._check_cache(cache, ids.shape[0], "step")
+        if cache.length == cache.capacity:
+            cache.slide()
+        n = cache.length
+        lo = max(0, n + 1 - self.config.context_len)
+        cos, sin = self._rope(cache.pos, 1)
+        B, H, hd = ids.shape[0], self.config.n_heads, self.config.head_dim
+        x = self.emb[ids]
+        for layer, kv in zip(self.layers, cache.kv):
+            h = _layer_norm(x, layer.ln1_w, layer.ln1_b)
+            qkv = (h @ layer.qkv).reshape(B, 3, H, hd)
+            qk = self._rotate(qkv[:, :2], cos, sin)
+            kv[:, 0, :, n] = qk[:, 1]
+            kv[:, 1, :, n] = qkv[:, 2]
+            keys, values = kv[:, 0, :, lo:n + 1], kv[:, 1, :, lo:n + 1]  # [B, H, L, hd]
+            att = _softmax_last((keys @ qk[:, 0, :, :, None])[..., 0] * self._scale)  # [B, H, L]
+            y = (att[:, :, None, :] @ values)[:, :, 0]
+            x = x + y.reshape(B, H * hd) @ layer.proj
+            h = _layer_norm(x, layer.ln2_w, layer.ln2_b)
+            x = x + _gelu(h @ layer.fc) @ layer.fc_out
+        cache.length = n + 1
+        cache.pos += 1
+        return _layer_norm(x, self.lnf_w, self.lnf_b) @ self.head
+
+    def prefill(self, ids: Any, cache: TransformerCache) -> np.ndarray:
+        """Feed a prompt ``ids[B, T]``; return the last position's logits ``[B, V]``.
+
+        As the torch model: into a fresh cache the first ``context_len`` tokens
+        go through one causal pass, the rest are stepped.
+        """
+        ids = _check_ids(ids, 2, "prefill")
+        B, T = ids.shape
+        self._check_cache(cache, B, "prefill")
+        if cache.length or cache.pos:
+            return self._step_through(ids, cache)
+        T0 = min(T, self.config.context_len)
+        H, hd = self.config.n_heads, self.config.head_dim
+        cos, sin = self._rope(0, T0)
+        cos, sin = cos[:, None, None, :], sin[:, None, None, :]  # over [B, T, 2, H, hd]
+        future = np.triu(np.ones((T0, T0), bool), 1)
+        x = self.emb[ids[:, :T0]]
+        for layer, kv in zip(self.layers, cache.kv):
+            h = _layer_norm(x, layer.ln1_w, layer.ln1_b)
+            qkv = (h @ layer.qkv).reshape(B, T0, 3, H, hd)
+            qk = self._rotate(qkv[:, :, :2], cos, sin)
+            q, k, v = (a.transpose(0, 2, 1, 3) for a in (qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]))  # [B, H, T, hd]
+            kv[:, 0, :, :T0] = k
+            kv[:, 1, :, :T0] = v
+            scores = (q @ k.transpose(0, 1, 3, 2)) * self._scale
+            scores[..., future] = -np.inf
+            y = _softmax_last(scores) @ v
+            x = x + y.transpose(0, 2, 1, 3).reshape(B, T0, H * hd) @ layer.proj
+            h = _layer_norm(x, layer.ln2_w, layer.ln2_b)
+            x = x + _gelu(h @ layer.fc) @ layer.fc_out
+        cache.length = cache.pos = T0
+        logits = _layer_norm(x[:, -1], self.lnf_w, self.lnf_b) @ self.head
+        return self._step_through(ids[:, T0:], cache) if T > T0 else logits
+
+    def _step_through(self, ids: np.ndarray, cache: TransformerCache) -> np.ndarray:
+        for t in range(ids.shape[1]):
+            logits = self.step(ids[:, t], cache)
+        return logits
+
+
+class LSTMCache:
+    """Hidden and cell state, each ``[n_layers, B, d_hidden]``."""
+
+    def __init__(self, config: LSTMConfig, batch_size: int) -> None:
+        self.h = np.zeros((config.n_layers, batch_size, config.d_hidden), np.float32)
+        self.c = np.zeros_like(self.h)
+
+    @property
+    def batch_size(self) -> int:
+        return self.h.shape[1]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large negative x, unlike 1 / (1 + exp(-x))
+
+
+class LSTMRuntime:
+    """``LSTMLM``'s generation in numpy (gate order i, f, g, o, as torch)."""
+
+    arch: ClassVar[str] = "lstm"
+
+    def __init__(self, config: LSTMConfig, weights: Mapping[str, np.ndarray]) -> None:
+        self.config = config
+        self.emb = _f32(weights, "embed.weight")
+        self.w_ih = [_f32(weights, f"lstm.weight_ih_l{k}").T for k in range(config.n_layers)]
+        self.w_hh = [_f32(weights, f"lstm.weight_hh_l{k}").T for k in range(config.n_layers)]
+        self.bias = [_f32(weights, f"lstm.bias_ih_l{k}") + _f32(weights, f"lstm.bias_hh_l{k}") for k in range(config.n_layers)]
+        self.head = (self.emb if config.tie_embeddings else _f32(weights, "head.weight")).T
+        self.head_bias = _f32(weights, "head.bias")
+
+    def new_cache(self, batch_size: int) -> LSTMCache:
+        return LSTMCache(self.config, check_batch(batch_size))
+
+    def _check_cache(self, cache: Any, batch: int, where: str) -> None:
+        if not isinstance(cache, LSTMCache):
+            raise ValueError(f"{where}: cache must come from new_cache(), got {type(cache).__name__}")
+        if cache.batch_size != batch:
+            raise ValueError(f"{where}: ids have batch size {batch} but the cache was made for {cache.batch_size}")
+
+    def step(self, ids: Any, cache: LSTMCache) -> np.ndarray:
+        """Consume ``ids[B]``; return next-token logits ``[B, V]`` (float32)."""
+        ids = _check_ids(ids, 1, "step")
+        self._check_cache(cache, ids.shape[0], "step")
+        x = self.emb[ids]
+        hidden = self.config.d_hidden
+        for k in range(self.config.n_layers):
+            gates = x @ self.w_ih[k] + cache.h[k] @ self.w_hh[k] + self.bias[k]
+            i, f, o = (_sigmoid(gates[:, j * hidden:(j + 1) * hidden]) for j in (0, 1, 3))
+            g = np.tanh(gates[:, 2 * hidden:3 * hidden])
+            cache.c[k] = f * cache.c[k] + i * g
+            cache.h[k] = x = o * np.tanh(cache.c[k])
+        return x @ self.head + self.head_bias
+
+    def prefill(self, ids: Any, cache: LSTMCache) -> np.ndarray:
+        """Feed ``ids[B, T]`` token by token; return the last position's logits ``[B, V]``."""
+        ids = _check_ids(ids, 2, "prefill")
+        self._check_cache(cache, ids.shape[0], "prefill")
+        for t in range(ids.shape[1]):
+            logits = self.step(ids[:, t], cache)
+        return logits
+
+
+RUNTIMES: dict[str, type] = {TransformerRuntime.arch: TransformerRuntime, LSTMRuntime.arch: LSTMRuntime}
+
+
+def build_runtime(arch: str, config: Any, weights: Mapping[str, np.ndarray]) -> TransformerRuntime | LSTMRuntime:
+    """The numpy runtime of ``arch`` from its config and weights (named as in the torch ``state_dict``)."""
+    if arch not in RUNTIMES:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(RUNTIMES))}")
+    return RUNTIMES[arch](config, weights)
