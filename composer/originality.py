@@ -67,6 +67,7 @@ _CORPUS_END = 1
 _FIRST_SYMBOL = 2
 _IOI_BITS = 22
 _MEMO_SIZE = 4  # indexes kept in memory per process, most recent last
+_LCP_CELLS = 1 << 22  # symbols compared per round of a prefix comparison, at most (bounds its memory)
 
 Progress = Callable[[int, int], None]
 
@@ -187,6 +188,7 @@ class OriginalityReport:
     seed_bars: float  # the seed's length in bars of the score (0.0: no seed)
     notes_compared: int  # notes of the score's lines starting at or after seed_end_tick
     corpus: str  # the corpus folder, as given
+    corpus_splits: tuple[str, ...]  # the splits compared against; () for a folder without manifests (every file)
     corpus_files: int  # files in the index
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,7 +196,7 @@ class OriginalityReport:
 
     def __str__(self) -> str:
         if self.longest_notes == 0:
-            longest = "longest passage also in the corpus: none (no two notes in a row)"
+            longest = "longest passage also in the corpus: none (not even two notes in a row)"
         else:
             longest = (
                 f"longest passage also in the corpus: {self.longest_notes} notes, {self.longest_bars:.1f} bars "
@@ -205,7 +207,8 @@ class OriginalityReport:
             share = f"{NGRAM_NOTES}-note n-grams found in the corpus: {100 * self.ngram_share:.1f}% ({self.ngrams_found} of {self.ngrams})"
         else:
             share = f"{NGRAM_NOTES}-note n-grams found in the corpus: none to compare (no line has {NGRAM_NOTES} notes after the seed)"
-        lines = [longest, share, f"corpus: {self.corpus} ({self.corpus_files} files)"]
+        splits = f", {' + '.join(self.corpus_splits)} split{'s' if len(self.corpus_splits) > 1 else ''}" if self.corpus_splits else ""
+        lines = [longest, share, f"corpus: {self.corpus}{splits} ({self.corpus_files} file{'s' if self.corpus_files != 1 else ''})"]
         if self.seed_end_tick > 0:
             lines.append(f"seed: the first {self.seed_bars:g} bars (notes starting before tick {self.seed_end_tick}), not counted")
         return "\n".join(lines)
@@ -229,6 +232,11 @@ def corpus_files(corpus_dir: str | Path, splits: str | Iterable[str] = DEFAULT_S
     of ``splits`` listed in the manifests. Any other folder: every MIDI file in it
     and below, whatever the splits.
     """
+    return _discover(corpus_dir, splits)[0]
+
+
+def _discover(corpus_dir: str | Path, splits: str | Iterable[str]) -> tuple[list[tuple[str, Path]], tuple[str, ...]]:
+    """``corpus_files``, and the splits they were chosen by (none for a folder without manifests)."""
     from composer.corpus import MANIFEST, load_manifest
 
     folder = Path(corpus_dir)
@@ -248,12 +256,12 @@ def corpus_files(corpus_dir: str | Path, splits: str | Iterable[str] = DEFAULT_S
             files += [(prefix + r["file"], sub / r["file"]) for r in rows if r["split"] in chosen and Path(r["file"]).suffix.lower() in MIDI_SUFFIXES]
         if not files:
             raise OriginalityError(f"{folder}: no MIDI files in split {', '.join(chosen)}")
-    else:
-        found = (p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
-        files = [(p.relative_to(folder).as_posix(), p) for p in found]
-        if not files:
-            raise OriginalityError(f"{folder}: no MIDI files ({', '.join(MIDI_SUFFIXES)}) in it or below")
-    return sorted(files)
+        return sorted(files), chosen
+    found = (p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+    files = [(p.relative_to(folder).as_posix(), p) for p in found]
+    if not files:
+        raise OriginalityError(f"{folder}: no MIDI files ({', '.join(MIDI_SUFFIXES)}) in it or below")
+    return sorted(files), ()
 
 
 def _fingerprint(files: list[tuple[str, Path]], splits: tuple[str, ...]) -> str:
@@ -290,6 +298,7 @@ class CorpusIndex:
         files: Sequence[str],
         *,
         corpus: str = "",
+        splits: Sequence[str] = (),
         failures: Sequence[str] = (),
     ) -> None:
         self.text = text  # one entry per note: step symbol, or _CORPUS_END for a line's last note
@@ -300,6 +309,7 @@ class CorpusIndex:
         self.line_part = [str(name) for name in line_part]  # part name of each line
         self.files = list(files)
         self.corpus = corpus
+        self.splits = tuple(splits)  # the manifest splits the files were chosen by; () when every file counts
         self.failures = list(failures)  # "file: reason" of files that could not be read
 
     def __repr__(self) -> str:
@@ -342,8 +352,8 @@ class CorpusIndex:
     @classmethod
     def build(cls, corpus_dir: str | Path = "midi_corpus", *, splits: str | Iterable[str] = DEFAULT_SPLITS, progress: Progress | None = None) -> "CorpusIndex":
         """Read the corpus files and index them, without any cache. Unreadable files are skipped and listed in ``failures``."""
-        files = corpus_files(corpus_dir, splits)
-        return cls._build(files, str(corpus_dir), progress)
+        files, chosen = _discover(corpus_dir, splits)
+        return cls._build(files, str(corpus_dir), progress)._as(str(corpus_dir), chosen)
 
     @classmethod
     def _build(cls, files: list[tuple[str, Path]], corpus: str, progress: Progress | None) -> "CorpusIndex":
@@ -378,28 +388,27 @@ class CorpusIndex:
         ``progress(done, total)`` is called while files are read for a new index.
         """
         chosen = _normalize_splits(splits)
-        files = corpus_files(corpus_dir, chosen)
-        fingerprint = _fingerprint(files, chosen)
+        files, used = _discover(corpus_dir, chosen)
+        fingerprint = _fingerprint(files, used)
         index = _MEMO.pop(fingerprint, None)
         if index is None:
             path = _cache_path(fingerprint)
-            index = _load(path, str(corpus_dir))
+            index = _load(path)
             if index is None:
                 index = cls._build(files, str(corpus_dir), progress)
                 _save(index, path)
         _MEMO[fingerprint] = index  # most recent last
         while len(_MEMO) > _MEMO_SIZE:
             _MEMO.pop(next(iter(_MEMO)))
-        if index.corpus != str(corpus_dir):  # the same files, asked for by another path
-            index = index._renamed(str(corpus_dir))
-        return index
+        return index._as(str(corpus_dir), used)
 
-    def _renamed(self, corpus: str) -> "CorpusIndex":
-        return CorpusIndex(self.text, self.sa, self.bar, self.line_start, self.line_file, np.asarray(self.line_part, str), self.files, corpus=corpus, failures=self.failures)
+    def _as(self, corpus: str, splits: tuple[str, ...]) -> "CorpusIndex":
+        """This index (sharing its arrays) named as the folder and splits it was asked for by."""
+        return CorpusIndex(self.text, self.sa, self.bar, self.line_start, self.line_file, self.line_part, self.files, corpus=corpus, splits=splits, failures=self.failures)
 
     # -- asking ---------------------------------------------------------------
-    def _lcp(self, query: np.ndarray, qpos: np.ndarray, tpos: np.ndarray) -> np.ndarray:
-        """Length of the common prefix of query[qpos:] and text[tpos:], pairwise.
+    def _lcp(self, query: np.ndarray, qpos: np.ndarray, tpos: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """Length of the common prefix of query[qpos:] and text[tpos:], pairwise, given that the first ``known`` symbols agree.
 
         Each query line ends in _QUERY_END, which the text never holds, so every
         comparison stops inside both arrays; indices are clipped only for the
@@ -407,7 +416,7 @@ class CorpusIndex:
         """
         text = self.text
         q_last, t_last = len(query) - 1, len(text) - 1
-        lcp = np.zeros(len(qpos), np.int64)
+        lcp = known.copy()
         active = np.arange(len(qpos))
         block = 8
         while active.size:
@@ -416,11 +425,23 @@ class CorpusIndex:
             done = differ.any(axis=1)
             lcp[active] += np.where(done, differ.argmax(axis=1), block)
             active = active[~done]
-            block *= 2  # long matches (a copied piece) take few rounds
+            # long matches (a copied piece) take few rounds; the block stays within _LCP_CELLS per round
+            block = max(8, min(2 * block, _LCP_CELLS // max(active.size, 1)))
         return lcp
 
     def matching_statistics(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each position of ``query`` (a ``lines_of`` text): the longest run of symbols from there found in the corpus, and where it starts in ``self.text``."""
+        """For each position of ``query`` (a ``lines_of`` text): the longest run of symbols from there found in the corpus, and where it starts in ``self.text``.
+
+        A binary search over the suffix array for all positions at once. The corpus
+        suffix sharing the longest prefix with query[q:] sorts right next to it, so
+        the answer is the longer of the common prefixes with the two suffixes that
+        end up bounding the search. Every suffix between the bounds shares at least
+        the shorter of those prefixes, so each comparison starts there.
+
+        Each position still compares its whole match once, so a line copied whole
+        costs about k * k / 2 symbol comparisons for k notes: milliseconds for the
+        lines of a 32-bar piece, seconds for a 20,000-note line.
+        """
         query = np.asarray(query, np.int64)
         m, n = len(query), len(self.text)
         if m == 0:
@@ -428,25 +449,24 @@ class CorpusIndex:
         if query[-1] != _QUERY_END or np.isin(query, [_CORPUS_END]).any():
             raise ValueError("query must be a lines_of() text: lines closed by the query end mark")
         sa = self.sa.astype(np.int64)
-        qpos = np.arange(m, dtype=np.int64)
-        lo = np.zeros(m, np.int64)
+        lo = np.zeros(m, np.int64)  # suffixes sa[:lo] sort before query[q:], sa[hi:] after it
         hi = np.full(m, n, np.int64)
-        active = qpos
-        while active.size:  # binary search: lo = number of corpus suffixes that sort before query[q:]
+        lcp_lo = np.zeros(m, np.int64)  # common prefix with sa[lo - 1] (0 while lo == 0)
+        lcp_hi = np.zeros(m, np.int64)  # common prefix with sa[hi] (0 while hi == n)
+        active = np.arange(m, dtype=np.int64)
+        while active.size:
             mid = (lo[active] + hi[active]) // 2
             tpos = sa[mid]
-            lcp = self._lcp(query, active, tpos)
+            lcp = self._lcp(query, active, tpos, np.minimum(lcp_lo[active], lcp_hi[active]))
             after = query[active + lcp] > self.text[tpos + lcp]
-            lo[active[after]] = mid[after] + 1
-            hi[active[~after]] = mid[~after]
+            up, down = active[after], active[~after]
+            lo[up], lcp_lo[up] = mid[after] + 1, lcp[after]
+            hi[down], lcp_hi[down] = mid[~after], lcp[~after]
             active = active[lo[active] < hi[active]]
-        # The corpus suffix sharing the longest prefix with query[q:] sorts right next to it.
         below = sa[np.maximum(lo - 1, 0)]
         above = sa[np.minimum(lo, n - 1)]
-        lcp_below = np.where(lo > 0, self._lcp(query, qpos, below), -1)
-        lcp_above = np.where(lo < n, self._lcp(query, qpos, above), -1)
-        use_above = lcp_above > lcp_below
-        return np.where(use_above, lcp_above, lcp_below), np.where(use_above, above, below)
+        use_above = (lo < n) & ((lo == 0) | (lcp_hi > lcp_lo))
+        return np.where(use_above, lcp_hi, lcp_lo), np.where(use_above, above, below)
 
     def locate(self, position: int) -> tuple[str, str, int]:
         """(file, part name, 1-based bar) of a note of the corpus text."""
@@ -502,6 +522,7 @@ class CorpusIndex:
             seed_bars=round(float(_bar_positions(score, np.array([seed_end_tick]))[0]), 6) if seed_end_tick else 0.0,
             notes_compared=int(post.sum()),
             corpus=self.corpus,
+            corpus_splits=self.splits,
             corpus_files=len(self.files),
         )
 
@@ -562,7 +583,7 @@ def _save(index: CorpusIndex, path: Path) -> None:
         pass  # an unwritable cache folder only costs time
 
 
-def _load(path: Path, corpus: str) -> CorpusIndex | None:
+def _load(path: Path) -> CorpusIndex | None:
     """The cached index, or None when there is none or it cannot be trusted (it is then rebuilt)."""
     if not path.is_file():
         return None
@@ -572,7 +593,7 @@ def _load(path: Path, corpus: str) -> CorpusIndex | None:
             if meta.get("version") != INDEX_VERSION:
                 return None
             index = CorpusIndex(
-                data["text"], data["sa"], data["bar"], data["line_start"], data["line_file"], data["line_part"], data["files"].tolist(), corpus=corpus, failures=meta["failures"]
+                data["text"], data["sa"], data["bar"], data["line_start"], data["line_file"], data["line_part"], data["files"].tolist(), failures=meta["failures"]
             )
     except (OSError, ValueError, KeyError, EOFError, json.JSONDecodeError):
         return None

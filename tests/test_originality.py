@@ -344,18 +344,18 @@ def test_a_real_chorale_copied_and_transposed_is_found_whole(real_index):
 
 
 def test_a_real_chorale_continued_from_its_seed(real_index):
+    # The seed: the chorale's first 8 bars, from the corpus. The continuation: a folk tune's first 4 bars (17 notes) in the top part.
     score = read(CORPUS / "chorales" / "bwv328.mid")
-    seed = slice_bars(score, 0, 4)
-    continuation = slice_bars(read(CORPUS / "folk" / "oneills1850_0123.mid"), 0, 4)
-    assert seed.ticks_per_beat == continuation.ticks_per_beat
-    moved = continuation.notes.copy()
-    moved["start_tick"] += int(score.bar_starts()[4])
+    seed = slice_bars(score, 0, 8)
+    tune = slice_bars(read(CORPUS / "folk" / "oneills1850_0123.mid"), 0, 4)
+    moved = tune.notes.copy()
+    moved["start_tick"] += int(score.bar_starts()[8])
     piece = Score(np.concatenate([seed.notes, moved]), score.parts, ticks_per_beat=score.ticks_per_beat, time_signatures=score.time_signatures)
-    end = seed_end_tick(piece, 4)
-    assert real_index.check(piece).longest_notes >= int(np.diff(lines_of(seed).start).max())
-    report = real_index.check(piece, seed_end_tick=end)
-    # the folk tune continues in part 0 only: what is found is that tune, not the seed
-    assert report.source == "folk/oneills1850_0123.mid" and report.score_start_bar == 5
+    unseeded = real_index.check(piece)
+    assert (unseeded.source, unseeded.source_start_bar) == ("chorales/bwv328.mid", 1) and unseeded.longest_notes > 30
+    seeded = real_index.check(piece, seed_end_tick=seed_end_tick(piece, 8))
+    assert (seeded.longest_notes, seeded.source, seeded.source_start_bar, seeded.score_start_bar) == (len(tune), "folk/oneills1850_0123.mid", 1, 9)
+    assert seeded.ngrams == len(tune) - 7 and seeded.ngram_share == 1.0
 
 
 def test_a_random_melody_shares_only_short_passages_with_the_real_corpus(real_index):
@@ -381,6 +381,7 @@ def test_cli_reports_a_copy(small_corpus, cache, tmp_path):
     lines = first.stdout.splitlines()
     assert lines[0] == "longest passage also in the corpus: 32 notes, 8.0 bars (Melody, from bar 1), found in ode.mid (Melody) at bar 1"
     assert lines[1] == "8-note n-grams found in the corpus: 100.0% (25 of 25)"
+    assert lines[2] == f"corpus: {small_corpus} (3 files)"
     again = run(copy, "--corpus", small_corpus, "--json")
     assert again.exit_code == 0 and "indexing" not in again.stderr
     doc = json.loads(again.stdout)
@@ -400,6 +401,7 @@ def test_cli_split_choice_on_a_real_collection(cache, tmp_path):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["source"] == "essen_altdeu10_0019.mid" and doc["ngram_share"] == 1.0  # a test piece, and the test split
+    assert doc["corpus_splits"] == ["test"] and doc["corpus_files"] == 142
 
 
 @pytest.mark.parametrize(
