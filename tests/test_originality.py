@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from composer import originality
@@ -259,7 +259,7 @@ score_rows = st.lists(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None)
 @given(rows=score_rows, tpb=st.sampled_from([24, 96, 480, 1000]), meter=st.sampled_from([(4, 4), (3, 4), (6, 8), (5, 16)]), seed_tick=st.integers(0, 6000), drums=st.booleans(), shift=st.integers(-20, 20))
 def test_any_small_score_gets_a_sound_report(small_index, rows, tpb, meter, seed_tick, drums, shift):
     parts = [Part("A"), Part("B"), Part("Kit", is_drum=True) if drums else Part("C")]
@@ -292,6 +292,17 @@ def test_a_folder_is_indexed_once_and_the_cache_follows_the_files(small_corpus, 
     newer = CorpusIndex.for_corpus(small_corpus)
     assert "sub/new.mid" in newer.files
     assert newer.check(ode_start_then_alien(6)).longest_notes == 10
+
+
+def test_check_originality_reads_a_file_and_reuses_the_index(small_corpus, cache, tmp_path):
+    piece = tmp_path / "piece.mid"
+    write(transpose(ode_start_then_alien(9), -2), piece)
+    first = check_originality(piece, small_corpus)
+    assert (first.longest_notes, first.ngrams_found, first.source, first.corpus_splits) == (9, 2, "ode.mid", ())
+    (cached,) = (cache / "originality").glob("*.npz")
+    cached.unlink()  # the index stays in memory: the second check needs no file
+    assert check_originality(read(piece), small_corpus) == first
+    assert not cached.exists()
 
 
 def test_a_damaged_cache_is_rebuilt(small_corpus, cache):
@@ -413,11 +424,14 @@ def test_cli_split_choice_on_a_real_collection(cache, tmp_path):
         (["{piece}", "--corpus", "{small}", "--seed-bars", "9"], 1, "not shorter than the score"),
         (["{piece}", "--split", "training"], 2, "Invalid value for '--split'"),
         (["{tmp}/notes.txt"], 1, "unsupported input suffix"),
+        (["{tmp}/broken.mid"], 1, "broken.mid: corrupt or truncated MIDI file"),
+        (["{piece}", "--corpus", "{tmp}/notes.txt"], 1, "is a file, expected a folder"),
     ],
 )
 def test_cli_bad_input_is_one_line(args, code, message, small_corpus, cache, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("c d e")
+    (tmp_path / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01")
     piece = tmp_path / "piece.mid"
     write(ode(), piece)
     result = run(*[a.format(piece=piece, tmp=tmp_path, small=small_corpus) for a in args])
