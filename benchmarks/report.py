@@ -9,8 +9,8 @@ Generates the pieces and compares them as `composer evaluate MODEL CORPUS_DIR
   overlap areas, note lengths, voice leading for four-part styles, copied
   passages), with the plot linked;
 * OUT.png: per metric, the two kernel density estimates the overlap area is
-  computed from (model and corpus, the overlap shaded), and the two mean note
-  length histograms.
+  computed from (model and corpus, the overlap shaded; the title gives the
+  real-vs-real yardstick too), and the two mean note length histograms.
 
 OUT defaults to benchmarks/results/<model name>. The README's Results section
 shows the shipped models' reports.
@@ -33,6 +33,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 RESULTS = Path(__file__).resolve().parent / "results"
 MODEL_COLOUR = "#d1495b"
 CORPUS_COLOUR = "#00798c"
+
+
+def _number(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.2f}"
 
 
 def plot(evaluation, path: Path, *, force: bool = False) -> Path:
@@ -64,8 +68,7 @@ def plot(evaluation, path: Path, *, force: bool = False) -> Path:
                 finite = [v for v in values if not math.isnan(v)]
                 if finite:
                     ax.axvline(finite[0], color=colour)
-        overlap = "–" if math.isnan(metric.overlap) else f"{metric.overlap:.2f}"
-        ax.set_title(f"{label}\noverlap {overlap}", fontsize=9)
+        ax.set_title(f"{label}\noverlap {_number(metric.overlap)} (real vs real {_number(metric.reference_overlap)})", fontsize=9)
         ax.set_yticks([])
         ax.tick_params(labelsize=8)
     ax = flat[len(evaluation.metrics)]
@@ -73,8 +76,7 @@ def plot(evaluation, path: Path, *, force: bool = False) -> Path:
     ax.bar(x - 0.2, evaluation.note_lengths_corpus, width=0.4, color=CORPUS_COLOUR, label="corpus")
     ax.bar(x + 0.2, evaluation.note_lengths_model, width=0.4, color=MODEL_COLOUR, label="model")
     ax.set_xticks(x, [name.replace("dotted ", "dot. ").replace("triplet", "trip.") for name in NOTE_LENGTH_BIN_NAMES], rotation=60, ha="right", fontsize=7)
-    overlap = "–" if math.isnan(evaluation.note_lengths_overlap) else f"{evaluation.note_lengths_overlap:.2f}"
-    ax.set_title(f"note lengths (share of notes)\noverlap {overlap}", fontsize=9)
+    ax.set_title(f"note lengths (share of notes)\noverlap {_number(evaluation.note_lengths_overlap)} (real vs real {_number(evaluation.note_lengths_reference_overlap)})", fontsize=9)
     ax.tick_params(axis="y", labelsize=8)
     for extra in flat[panels:]:
         extra.axis("off")

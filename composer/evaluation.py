@@ -9,7 +9,9 @@ like with like, and compares the two sets:
 
 * each metric of ``composer.metrics.METRICS``: the mean over the model's
   pieces, the mean over the corpus pieces, and the overlapping area of the
-  two distributions (Yang and Lerch 2020);
+  two distributions (Yang and Lerch 2020); beside it, as a yardstick, the
+  overlap that two sets of real pieces reach: the pieces of another split
+  (valid for test, test for valid and train), cut alike, against the split's;
 * the note length histogram: the mean histogram of each set, and Yang and
   Lerch's overlap of the corpus's intra-set distances with the model-to-corpus
   distances;
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]  # (samples done, samples in all)
 SPLITS = ("train", "valid", "test")
 ORIGINALITY_SPLIT = "train"  # what a model learns from: a passage found there is one it may have memorized
+# The real pieces set beside each split's as a yardstick: what overlap two sets of real pieces reach.
+REFERENCE_SPLITS = {"test": "valid", "valid": "test", "train": "valid"}
 
 # How each metric is named and printed in reports.
 LABELS = {
@@ -86,6 +90,7 @@ class MetricSummary:
     overlap: float  # overlapping area of the two distributions, 0..1 (NaN when either has no defined value)
     model_values: tuple[float, ...]
     corpus_values: tuple[float, ...]
+    reference_overlap: float = math.nan  # the same between two sets of real pieces: the reference split and the corpus
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,8 @@ class SampleEvaluation:
     samples: int
     bars: int
     random_seed: int  # sample i used random_seed + i
+    reference_split: str | None  # real pieces of another split, compared with the corpus pieces as a yardstick
+    reference_pieces: int
     settings: str  # the generation settings besides the random seed
     corpus_pieces: int
     corpus_failures: tuple[str, ...]  # "file: reason" of split files that could not be read
@@ -128,6 +135,7 @@ class SampleEvaluation:
     note_lengths_model: tuple[float, ...]  # mean note length histogram (NOTE_LENGTH_BIN_NAMES)
     note_lengths_corpus: tuple[float, ...]
     note_lengths_overlap: float
+    note_lengths_reference_overlap: float
     voice_leading_model: VoiceLeading | None  # pooled counts; None when the style is not in four parts
     voice_leading_corpus: VoiceLeading | None
     copied_model: CopiedPassages | None  # None when the corpus has no training split to compare with
@@ -160,14 +168,16 @@ class SampleEvaluation:
             "samples": self.samples,
             "bars": self.bars,
             "random_seed": self.random_seed,
+            "reference_split": self.reference_split,
+            "reference_pieces": self.reference_pieces,
             "settings": self.settings,
             "corpus_pieces": self.corpus_pieces,
             "corpus_failures": list(self.corpus_failures),
             "metrics": {
-                m.name: {"description": m.description, "model_mean": m.model_mean, "corpus_mean": m.corpus_mean, "overlap": m.overlap, "model_values": list(m.model_values), "corpus_values": list(m.corpus_values)}
+                m.name: {"description": m.description, "model_mean": m.model_mean, "corpus_mean": m.corpus_mean, "overlap": m.overlap, "reference_overlap": m.reference_overlap, "model_values": list(m.model_values), "corpus_values": list(m.corpus_values)}
                 for m in self.metrics
             },
-            "note_lengths": {"bins": list(NOTE_LENGTH_BIN_NAMES), "model": list(self.note_lengths_model), "corpus": list(self.note_lengths_corpus), "overlap": self.note_lengths_overlap},
+            "note_lengths": {"bins": list(NOTE_LENGTH_BIN_NAMES), "model": list(self.note_lengths_model), "corpus": list(self.note_lengths_corpus), "overlap": self.note_lengths_overlap, "reference_overlap": self.note_lengths_reference_overlap},
             "voice_leading": None,
             "copied_passages": None,
         }
@@ -193,15 +203,16 @@ class SampleEvaluation:
         lines = [
             f"Model `{self.model}` (style {self.style}) against the {self.split} split of `{self.corpus}`: "
             f"{self.samples} pieces of {self.bars} bars generated from scratch (random seeds {self.random_seed}–{last_seed}; {self.settings}), "
-            f"and the first {self.bars} bars of the split's {self.corpus_pieces} pieces.",
+            f"and the first {self.bars} bars of the split's {self.corpus_pieces} pieces."
+            + (f" Yardstick: the overlap of the {self.reference_split} split's {self.reference_pieces} pieces (cut alike) with the {self.split} split's." if self.reference_split else ""),
             "",
-            "| metric | model mean | corpus mean | overlap area |",
-            "|---|---:|---:|---:|",
+            "| metric | model mean | corpus mean | overlap area | real vs real |",
+            "|---|---:|---:|---:|---:|",
         ]
         for m in self.metrics:
             label, spec = LABELS.get(m.name, (m.name, ".3f"))
-            lines.append(f"| {label} | {_fmt(m.model_mean, spec)} | {_fmt(m.corpus_mean, spec)} | {_fmt(m.overlap, '.2f')} |")
-        lines.append(f"| note lengths (histogram distances) | | | {_fmt(self.note_lengths_overlap, '.2f')} |")
+            lines.append(f"| {label} | {_fmt(m.model_mean, spec)} | {_fmt(m.corpus_mean, spec)} | {_fmt(m.overlap, '.2f')} | {_fmt(m.reference_overlap, '.2f')} |")
+        lines.append(f"| note lengths (histogram distances) | | | {_fmt(self.note_lengths_overlap, '.2f')} | {_fmt(self.note_lengths_reference_overlap, '.2f')} |")
         used = [i for i, (a, b) in enumerate(zip(self.note_lengths_model, self.note_lengths_corpus)) if a >= 0.005 or b >= 0.005]
         if used:
             lines += ["", "Note lengths, share of the notes:", ""]
@@ -263,14 +274,14 @@ def _model_style(model: "Model", style: str | None) -> str:
     return model.tokenizer.config.styles[0]
 
 
-def _corpus_pieces(corpus_dir: str | Path, split: str, style: str) -> tuple[list[Any], list[Any]]:
-    """(pieces of the split, pieces of the training split), of ``style`` where the corpus says which pieces have it."""
+def _corpus_pieces(corpus_dir: str | Path, style: str) -> dict[str, list[Any]]:
+    """The pieces of each split, of ``style`` where the corpus says which pieces have it."""
     from composer.dataset import discover
 
     pieces = discover(corpus_dir)
     if any(p.style == style for p in pieces):
         pieces = [p for p in pieces if p.style == style]
-    return [p for p in pieces if p.split == split], [p for p in pieces if p.split == ORIGINALITY_SPLIT]
+    return {split: [p for p in pieces if p.split == split] for split in SPLITS}
 
 
 def _read_all(pieces: Sequence[Any]) -> tuple[list[tuple[str, "Score"]], list[str]]:
@@ -319,27 +330,45 @@ def _pooled_voice_leading(scores: Sequence["Score"]) -> VoiceLeading | None:
     return total
 
 
-def compare(model_scores: Sequence["Score"], corpus_scores: Sequence["Score"]) -> tuple[tuple[MetricSummary, ...], tuple[float, ...], tuple[float, ...], float]:
-    """Per-metric summaries, the two mean note length histograms and their overlap, for two sets of scores."""
+def _histograms(scores: Sequence["Score"]) -> np.ndarray:
+    rows = [note_length_histogram(s) for s in scores if len(s.notes)]
+    return np.array(rows).reshape(-1, len(NOTE_LENGTH_BIN_NAMES))
+
+
+def _lengths_overlap(candidates: np.ndarray, corpus: np.ndarray) -> float:
+    """Yang and Lerch: how far candidate pieces lie from real ones, against how far real ones lie from each other."""
+    if len(candidates) == 0 or len(corpus) < 2:
+        return math.nan
+    return overlap_area(pairwise_distances(corpus), pairwise_distances(candidates, corpus))
+
+
+def compare(model_scores: Sequence["Score"], corpus_scores: Sequence["Score"], reference_scores: Sequence["Score"] = ()) -> dict[str, Any]:
+    """Per-metric summaries, the mean note length histograms and their overlaps, for generated and real scores.
+
+    ``reference_scores`` (other real pieces) give each overlap's yardstick: their overlap with the corpus pieces.
+    Keys: metrics, lengths_model, lengths_corpus, lengths_overlap, lengths_reference_overlap.
+    """
     model_values = [compute_metrics(s) for s in model_scores]
     corpus_values = [compute_metrics(s) for s in corpus_scores]
+    reference_values = [compute_metrics(s) for s in reference_scores]
     summaries = []
     for name in METRICS:
         a = tuple(float(v[name]) for v in model_values)
         b = tuple(float(v[name]) for v in corpus_values)
-        summaries.append(MetricSummary(name, describe(name), _mean(a), _mean(b), overlap_area(a, b), a, b))
-    model_hist = np.array([note_length_histogram(s) for s in model_scores if len(s.notes)]).reshape(-1, len(NOTE_LENGTH_BIN_NAMES))
-    corpus_hist = np.array([note_length_histogram(s) for s in corpus_scores if len(s.notes)]).reshape(-1, len(NOTE_LENGTH_BIN_NAMES))
-    if len(model_hist) and len(corpus_hist) >= 2:
-        # Yang and Lerch: how far model pieces lie from real ones, against how far real ones lie from each other.
-        lengths_overlap = overlap_area(pairwise_distances(corpus_hist), pairwise_distances(model_hist, corpus_hist))
-    else:
-        lengths_overlap = math.nan
+        reference = overlap_area([v[name] for v in reference_values], b) if reference_values else math.nan
+        summaries.append(MetricSummary(name, describe(name), _mean(a), _mean(b), overlap_area(a, b), a, b, reference))
+    model_hist, corpus_hist, reference_hist = _histograms(model_scores), _histograms(corpus_scores), _histograms(reference_scores)
 
     def mean_hist(h: np.ndarray) -> tuple[float, ...]:
         return tuple(float(x) for x in (h.mean(axis=0) if len(h) else np.full(len(NOTE_LENGTH_BIN_NAMES), math.nan)))
 
-    return tuple(summaries), mean_hist(model_hist), mean_hist(corpus_hist), lengths_overlap
+    return {
+        "metrics": tuple(summaries),
+        "lengths_model": mean_hist(model_hist),
+        "lengths_corpus": mean_hist(corpus_hist),
+        "lengths_overlap": _lengths_overlap(model_hist, corpus_hist),
+        "lengths_reference_overlap": _lengths_overlap(reference_hist, corpus_hist),
+    }
 
 
 def generate_samples(model: "Model", *, samples: int, bars: int, random_seed: int = 0, style: str | None = None, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, progress: Progress | None = None) -> list["Score"]:
@@ -388,16 +417,19 @@ def evaluate_samples(
         model = load_model(model)
     chosen_style = _model_style(model, style)
     checked = GenerationSettings(bars=bars, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p)  # bad settings fail before any work
-    split_pieces, train_pieces = _corpus_pieces(corpus_dir, split, chosen_style)
+    by_split = _corpus_pieces(corpus_dir, chosen_style)
+    split_pieces, train_pieces = by_split[split], by_split[ORIGINALITY_SPLIT]
     if not split_pieces:
         raise EvaluationError(f"{corpus_dir}: the {split} split has no pieces")
     read_pieces, failures = _read_all(split_pieces)
     corpus_scores = [_opening(score, bars) for _, score in read_pieces]
     if not corpus_scores:
         raise EvaluationError(f"{corpus_dir}: none of the {len(split_pieces)} files of the {split} split could be read; first problem: {failures[0]}")
+    reference_split = REFERENCE_SPLITS[split]
+    reference_scores = [_opening(score, bars) for _, score in _read_all(by_split[reference_split])[0]]
 
     pieces = generate_samples(model, samples=samples, bars=bars, random_seed=random_seed, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p, progress=progress)
-    metrics, hist_model, hist_corpus, hist_overlap = compare(pieces, corpus_scores)
+    compared = compare(pieces, corpus_scores, reference_scores)
     vl_model, vl_corpus = _pooled_voice_leading(pieces), _pooled_voice_leading(corpus_scores)
     if vl_model is None or vl_corpus is None:
         vl_model = vl_corpus = None
@@ -415,13 +447,16 @@ def evaluate_samples(
         samples=samples,
         bars=bars,
         random_seed=random_seed,
+        reference_split=reference_split if reference_scores else None,
+        reference_pieces=len(reference_scores),
         settings=settings_text,
         corpus_pieces=len(corpus_scores),
         corpus_failures=tuple(failures),
-        metrics=metrics,
-        note_lengths_model=hist_model,
-        note_lengths_corpus=hist_corpus,
-        note_lengths_overlap=hist_overlap,
+        metrics=compared["metrics"],
+        note_lengths_model=compared["lengths_model"],
+        note_lengths_corpus=compared["lengths_corpus"],
+        note_lengths_overlap=compared["lengths_overlap"],
+        note_lengths_reference_overlap=compared["lengths_reference_overlap"],
         voice_leading_model=vl_model,
         voice_leading_corpus=vl_corpus,
         copied_model=copied_model,

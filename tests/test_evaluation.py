@@ -24,20 +24,20 @@ from composer.corpus import MANIFEST_FIELDS, split_of
 from composer.evaluation import LABELS, EvaluationError, evaluate_samples
 from composer.generate import GenerationSettings, generate
 from composer.io import read
-from composer.metrics import METRICS, VoiceLeading, compute_metrics, voice_leading
+from composer.metrics import METRICS, VoiceLeading, compute_metrics, overlap_area, voice_leading
 from composer.modelfile import load_model
 from composer.originality import CorpusIndex
 from composer.score import slice_bars
 from composer.training import SilentReporter, TrainConfig, train
 from conftest import CORPUS, ROOT
 
-# Short real chorales of each split, in 4/4; two of the test pieces open with a one-beat pickup.
+# Short real chorales of each split, in 4/4; three open with a pickup (one beat, or two in bwv384).
 CHORALES = {
     "train": ["bwv323.mid", "bwv324.mid", "bwv281.mid", "bwv396.mid", "bwv67.7.mid"],
     "valid": ["bwv384.mid", "bwv365.mid"],
     "test": ["bwv286.mid", "bwv387.mid", "bwv56.mid"],
 }
-PICKUP = {"bwv286.mid", "bwv387.mid"}
+PICKUP = {"bwv286.mid", "bwv387.mid", "bwv384.mid"}
 SAMPLES, BARS, SEED = 3, 2, 5
 
 
@@ -95,7 +95,8 @@ def opening(path: Path, bars: int = BARS):
     """The first ``bars`` full bars, the pickup coming on top (as generation counts bars)."""
     score = read(path)
     pickup = path.name in PICKUP
-    assert (score.bar_starts()[1] == score.ticks_per_beat) == pickup
+    starts = score.bar_starts()
+    assert (starts[1] - starts[0] < starts[2] - starts[1]) == pickup
     return slice_bars(score, 0, bars + pickup)
 
 
@@ -115,6 +116,16 @@ def test_the_corpus_side_is_the_opening_of_each_test_piece(evaluation, collectio
     for score in cut:
         total = total + voice_leading(score)
     assert evaluation.voice_leading_corpus == total
+
+
+def test_the_yardstick_is_the_valid_split_against_the_test_split(evaluation, collection):
+    assert evaluation.reference_split == "valid" and evaluation.reference_pieces == len(CHORALES["valid"])
+    test = [opening(collection / name) for name in sorted(CHORALES["test"])]
+    valid = [opening(collection / name) for name in sorted(CHORALES["valid"])]
+    for summary in evaluation.metrics:
+        expected = overlap_area([METRICS[summary.name](s) for s in valid], [METRICS[summary.name](s) for s in test])
+        assert nan_equal(summary.reference_overlap, expected), summary.name
+    assert 0.0 <= evaluation.note_lengths_reference_overlap <= 1.0
 
 
 def test_sample_i_is_the_piece_of_random_seed_s_plus_i(evaluation, tiny_model):
@@ -146,7 +157,7 @@ def test_the_same_arguments_give_the_same_report(evaluation, tiny_model, collect
 
 def test_markdown_and_json(evaluation):
     text = evaluation.to_markdown()
-    assert "| metric | model mean | corpus mean | overlap area |" in text
+    assert "| metric | model mean | corpus mean | overlap area | real vs real |" in text
     for label, _ in LABELS.values():
         assert f"| {label} |" in text
     assert "parallel fifths" in text and "Longest passage" in text
@@ -220,6 +231,15 @@ def test_evaluate_samples_command(tiny_model, collection, tmp_path, evaluation):
     as_json = tmp_path / "report.json"
     assert invoke("evaluate", tiny_model, collection, "--samples", 1, "--bars", 1, "-o", as_json).exit_code == 0
     assert json.loads(as_json.read_text())["samples"] == 1
+
+
+def test_a_sample_is_what_composer_generate_writes_with_its_random_seed(tiny_model, evaluation, tmp_path):
+    out = tmp_path / "third.mid"
+    result = invoke("generate", "-o", out, "--model", tiny_model, "--bars", BARS, "--random-seed", SEED + 2)
+    assert result.exit_code == 0, result.output
+    written = compute_metrics(read(out))
+    for summary in evaluation.metrics:
+        assert nan_equal(summary.model_values[2], written[summary.name]), summary.name
 
 
 @pytest.mark.parametrize(
