@@ -129,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         evaluation = evaluate_samples(args.model, args.corpus, samples=args.samples, split=args.split, bars=args.bars, random_seed=args.random_seed, progress=progress)
         seconds = time.perf_counter() - start
-        command = "python benchmarks/report.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        given = argv if argv is not None else sys.argv[1:]
+        # --force only lets the files be replaced; the command shown is the one that makes these figures.
+        command = "python benchmarks/report.py " + " ".join(shlex.quote(a) for a in given if a != "--force")
         plot(evaluation, png_path, force=args.force)
         write_bytes_atomic(md_path, markdown(evaluation, command, seconds, png_path.name).encode(), force=args.force)
     except ComposerError as exc:
