@@ -262,28 +262,43 @@ def _finite(values: Sequence[float]) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
-def kernel_densities(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(grid, density of a, density of b): the two Gaussian kernel density estimates ``overlap_area`` compares.
-
-    Scott's bandwidth for each sample (a sample without spread of its own takes that of both
-    together). Empty arrays when either sample has no finite value or all values are one.
-    """
+def _standard_densities(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float] | None:
+    """Both kernel density estimates in units of the pooled spread: (grid, fa, fb, center, spread); None without spread."""
     x, y = _finite(a), _finite(b)
     both = np.concatenate([x, y])
-    spread = float(both.std(ddof=1)) if len(both) > 1 else 0.0
-    if len(x) == 0 or len(y) == 0 or not (math.isfinite(spread) and spread > 0):
-        empty = np.zeros(0)
-        return empty, empty, empty
-    # In units of the pooled spread, so that the result does not depend on the values' scale.
-    center = float(both.mean())
-    x, y, both = (x - center) / spread, (y - center) / spread, (both - center) / spread
+    if len(x) == 0 or len(y) == 0 or both.min() == both.max():
+        return None
+    # Standard units make the result independent of the values' scale; the values are brought near
+    # 1 first, so that squaring them neither underflows nor overflows.
+    magnitude = float(np.abs(both).max())
+    center = float((both / magnitude).mean()) * magnitude
+    deviation = float(np.abs(both - center).max())
+    relative = float(((both - center) / deviation).std(ddof=1))
+    if not relative > 0:
+        return None
+    x, y, both = ((v - center) / deviation / relative for v in (x, y, both))
     hx, hy = _scott_bandwidth(x, 1.0), _scott_bandwidth(y, 1.0)
     margin = OVERLAP_GRID_MARGIN_BANDWIDTHS * max(hx, hy)
     low, high = both.min() - margin, both.max() + margin
     # Fine enough for the narrower kernel: a few grid steps to its bandwidth.
     points = int(min(max(OVERLAP_GRID_POINTS, math.ceil(4 * (high - low) / min(hx, hy))), OVERLAP_GRID_POINTS_MAX))
     grid = np.linspace(low, high, points)
-    return grid * spread + center, _gaussian_kde(x, hx, grid) / spread, _gaussian_kde(y, hy, grid) / spread
+    return grid, _gaussian_kde(x, hx, grid), _gaussian_kde(y, hy, grid), center, relative * deviation
+
+
+def kernel_densities(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grid, density of a, density of b) in the values' own units: the two estimates ``overlap_area`` compares.
+
+    Gaussian kernels with Scott's bandwidth for each sample (a sample without spread of its own
+    takes that of both together). Empty arrays when either sample has no finite value or all
+    values are one.
+    """
+    densities = _standard_densities(a, b)
+    if densities is None:
+        empty = np.zeros(0)
+        return empty, empty, empty
+    grid, fa, fb, center, spread = densities
+    return grid * spread + center, fa / spread, fb / spread
 
 
 def overlap_area(a: Sequence[float], b: Sequence[float]) -> float:
@@ -295,9 +310,10 @@ def overlap_area(a: Sequence[float], b: Sequence[float]) -> float:
     """
     if len(_finite(a)) == 0 or len(_finite(b)) == 0:
         return math.nan
-    grid, fa, fb = kernel_densities(a, b)
-    if len(grid) == 0:  # one value throughout, to float precision
+    densities = _standard_densities(a, b)
+    if densities is None:  # one value throughout
         return 1.0
+    grid, fa, fb, _, _ = densities
     lower = np.minimum(fa, fb)
     step = grid[1] - grid[0]
     area = step * (lower.sum() - 0.5 * (lower[0] + lower[-1]))  # trapezoid rule

@@ -18,6 +18,7 @@ from composer.metrics import (
     VoiceLeading,
     average_pitch_interval,
     compute_metrics,
+    kernel_densities,
     empty_beat_rate,
     groove_consistency,
     n_pitches_used,
@@ -186,11 +187,23 @@ def test_overlap_is_symmetric_and_between_zero_and_one(a, b):
     assert forward == pytest.approx(overlap_area(b, a), abs=1e-9)
 
 
+# Values on a 0.001 grid, so that scaling and shifting them keeps distinct values distinct in floating point.
+gridded = st.lists(st.integers(-10**6, 10**6).map(lambda i: i / 1000), min_size=1, max_size=30)
+
+
 @settings(max_examples=40, deadline=None)
-@given(samples, samples, st.floats(0.01, 100), st.floats(-100, 100))
+@given(gridded, gridded, st.floats(0.01, 100), st.floats(-100, 100))
 def test_overlap_does_not_depend_on_units(a, b, scale, shift):
     moved = overlap_area([x * scale + shift for x in a], [x * scale + shift for x in b])
     assert moved == pytest.approx(overlap_area(a, b), abs=1e-4)
+
+
+def test_kernel_densities_are_densities_in_the_values_units():
+    grid, fa, fb = kernel_densities([1000.0, 1002.0, 1003.0], [1010.0, 1011.0])
+    step = grid[1] - grid[0]
+    assert fa.sum() * step == pytest.approx(1.0, abs=1e-4) and fb.sum() * step == pytest.approx(1.0, abs=1e-4)
+    assert grid[fa.argmax()] < 1005 < grid[fb.argmax()]
+    assert all(len(x) == 0 for x in kernel_densities([2.0, 2.0], [2.0]))
 
 
 def test_pairwise_distances():
