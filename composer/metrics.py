@@ -253,8 +253,9 @@ def _scott_bandwidth(values: np.ndarray, pooled_std: float) -> float:
     A sample without spread of its own (one value, or all equal) is given the spread of both
     samples together, so that its density stays a smooth bump instead of a spike.
     """
-    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    return len(values) ** -0.2 * (std if std > 0 else pooled_std)
+    if values.min() == values.max():  # tested so, since the std of equal values may round to a tiny non-zero
+        return len(values) ** -0.2 * pooled_std
+    return len(values) ** -0.2 * float(values.std(ddof=1))
 
 
 def _finite(values: Sequence[float]) -> np.ndarray:
