@@ -107,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bars", type=int, default=16)
     parser.add_argument("--split", default="test", choices=("train", "valid", "test"))
     parser.add_argument("--random-seed", type=int, default=0)
+    parser.add_argument("--allow-parallels", action="store_true", help="generate with parallel fifths and octaves allowed (masked by default)")
     parser.add_argument("-o", "--output", default=None, help="OUT: writes OUT.md and OUT.png (default benchmarks/results/<model name>)")
     parser.add_argument("--force", action="store_true", help="replace OUT.md and OUT.png if they exist")
     args = parser.parse_args(argv)
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         def progress(done: int, total: int) -> None:
             print(f"\rgenerated {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
-        evaluation = evaluate_samples(args.model, args.corpus, samples=args.samples, split=args.split, bars=args.bars, random_seed=args.random_seed, progress=progress)
+        evaluation = evaluate_samples(args.model, args.corpus, samples=args.samples, split=args.split, bars=args.bars, random_seed=args.random_seed, allow_parallels=args.allow_parallels, progress=progress)
         seconds = time.perf_counter() - start
         given = argv if argv is not None else sys.argv[1:]
         # --force only lets the files be replaced; the command shown is the one that makes these figures.

@@ -400,9 +400,10 @@ def train_command(corpus_dir: str, output: str, arch: str, layers: int | None, d
 @click.option("--random-seed", type=int, default=0, show_default=True, help="With --samples: piece i is generated with random seed S+i.")
 @click.option("--style", default=None, help="With --samples: the style to generate (default: the one the model saw most of).")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="With --samples: sampling temperature.")
+@click.option("--allow-parallels", is_flag=True, help="With --samples: generate as `composer generate --allow-parallels` does.")
 @click.option("-o", "--output", default=None, metavar="OUT", help="With --samples: also write the report to OUT.md (Markdown) or OUT.json (all figures, per piece).")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
-def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | None, bars: int, random_seed: int, style: str | None, temperature: float, output: str | None, force: bool) -> None:
+def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | None, bars: int, random_seed: int, style: str | None, temperature: float, allow_parallels: bool, output: str | None, force: bool) -> None:
     """Bits per note, tokens per note and token accuracy of MODEL on one split of CORPUS_DIR.
 
     With --samples N: generate N pieces from scratch and compare them with the
@@ -411,7 +412,7 @@ def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | Non
     and the longest passage of each piece also found in the training split.
     """
     ctx = click.get_current_context()
-    sample_options = ("bars", "random_seed", "style", "temperature", "output", "force")
+    sample_options = ("bars", "random_seed", "style", "temperature", "allow_parallels", "output", "force")
     given = [name for name in sample_options if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     if samples is None:
         if given:
@@ -434,7 +435,7 @@ def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | Non
             raise click.BadParameter(f"expected a .md or .json file name, got {output!r}", param_hint="'-o'")
         check_writable(out, force=force)
     with click.progressbar(length=samples, label="generating", file=sys.stderr, show_pos=True) as bar:
-        result = evaluate_samples(model, corpus_dir, samples=samples, split=split, bars=bars, random_seed=random_seed, style=style, temperature=temperature, progress=lambda done, total: bar.update(done - bar.pos))
+        result = evaluate_samples(model, corpus_dir, samples=samples, split=split, bars=bars, random_seed=random_seed, style=style, temperature=temperature, allow_parallels=allow_parallels, progress=lambda done, total: bar.update(done - bar.pos))
     report = result.to_markdown()
     click.echo(report, nl=False)
     if out is not None:
@@ -554,6 +555,7 @@ def _generation_options(func: Callable) -> Callable:
         click.option("--time-signature", default=None, help="Meter, e.g. 3/4."),
         click.option("--tempo", type=click.FloatRange(10, 400), default=None, help="Tempo in quarter notes per minute."),
         click.option("--allow-chromatic", is_flag=True, help="Allow notes outside the key's scale."),
+        click.option("--allow-parallels", is_flag=True, help="Allow parallel fifths and octaves between parts (masked by default)."),
         click.option("--random-seed", type=int, default=0, show_default=True, help="Same seed, same output, byte for byte."),
         click.option("--num-samples", type=click.IntRange(1, 64), default=1, show_default=True, help="Variations sampled as one batch: OUT-1, OUT-2, ..."),
         click.option("--force", is_flag=True, help="Replace output files that exist."),

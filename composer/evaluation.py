@@ -371,13 +371,13 @@ def compare(model_scores: Sequence["Score"], corpus_scores: Sequence["Score"], r
     }
 
 
-def generate_samples(model: "Model", *, samples: int, bars: int, random_seed: int = 0, style: str | None = None, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, progress: Progress | None = None) -> list["Score"]:
+def generate_samples(model: "Model", *, samples: int, bars: int, random_seed: int = 0, style: str | None = None, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, allow_parallels: bool = False, progress: Progress | None = None) -> list["Score"]:
     """``samples`` pieces from scratch, piece ``i`` with random seed ``random_seed + i`` (each reproducible on its own)."""
     from composer.generate import GenerationSettings, generate
 
     pieces = []
     for i in range(samples):
-        settings = GenerationSettings(bars=bars, style=style, temperature=temperature, top_k=top_k, top_p=top_p, random_seed=random_seed + i)
+        settings = GenerationSettings(bars=bars, style=style, temperature=temperature, top_k=top_k, top_p=top_p, allow_parallels=allow_parallels, random_seed=random_seed + i)
         pieces.append(generate(model, None, settings))
         if progress:
             progress(i + 1, samples)
@@ -396,6 +396,7 @@ def evaluate_samples(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
+    allow_parallels: bool = False,
     originality: bool = True,
     progress: Progress | None = None,
 ) -> SampleEvaluation:
@@ -416,7 +417,7 @@ def evaluate_samples(
     if not isinstance(model, Model):
         model = load_model(model)
     chosen_style = _model_style(model, style)
-    checked = GenerationSettings(bars=bars, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p)  # bad settings fail before any work
+    checked = GenerationSettings(bars=bars, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p, allow_parallels=allow_parallels)  # bad settings fail before any work
     by_split = _corpus_pieces(corpus_dir, chosen_style)
     split_pieces, train_pieces = by_split[split], by_split[ORIGINALITY_SPLIT]
     if not split_pieces:
@@ -428,7 +429,7 @@ def evaluate_samples(
     reference_split = REFERENCE_SPLITS[split]
     reference_scores = [_opening(score, bars) for _, score in _read_all(by_split[reference_split])[0]]
 
-    pieces = generate_samples(model, samples=samples, bars=bars, random_seed=random_seed, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p, progress=progress)
+    pieces = generate_samples(model, samples=samples, bars=bars, random_seed=random_seed, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p, allow_parallels=allow_parallels, progress=progress)
     compared = compare(pieces, corpus_scores, reference_scores)
     vl_model, vl_corpus = _pooled_voice_leading(pieces), _pooled_voice_leading(corpus_scores)
     if vl_model is None or vl_corpus is None:

@@ -14,7 +14,9 @@ except where the seed has one), every bar holds a note, the piece stops at
 the barline after ``bars`` complete bars, pitches stay inside each part's
 range seen in training, and with a key every free pitch is in the key's scale
 (major, or minor with its raised sixth and seventh) unless chromatic notes are
-allowed.
+allowed. Unless parallels are allowed, a part's pitch never makes parallel
+fifths or octaves (unisons and compound intervals included) with a part
+above it: both moving the same way from a fifth (octave) to a fifth (octave).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural minor plus the raised 6th and 7th (melodic and harmonic)
 COMMON_METERS = ((4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 8), (9, 8), (12, 8), (6, 4), (3, 2))
 MAX_TOKENS_PER_BAR = 512  # a safety stop for a model that never closes a bar
+PERFECT_INTERVALS = (0, 7)  # unison/octave and fifth, in semitones mod 12: never in parallel
 
 
 class GenerationError(ComposerError):
@@ -75,6 +78,7 @@ class GenerationSettings:
     top_k: int | None = None
     top_p: float | None = None
     allow_chromatic: bool = False
+    allow_parallels: bool = False  # parallel fifths and octaves between parts
     random_seed: int = 0
 
     def __post_init__(self) -> None:
@@ -123,6 +127,7 @@ class _Plan:
     pitch_ok: list[np.ndarray]  # per part: allowed Pitch ids (bool over the vocabulary)
     style: str
     harmonize: bool  # the seed's parts stay fixed to the end, not only over the seed's bars
+    allow_parallels: bool
     seed_end_step: int  # the seed's parts stay fixed while its last note sounds
 
 
@@ -143,6 +148,8 @@ class _State:
     next_onset: int = 0
     done: bool = False
     end_step: int = 0
+    sounding: list[int] = field(default_factory=list)  # per part: its latest pitch before this position (-1 none)
+    current: list[int] = field(default_factory=list)  # per part: its pitch at this position (-1 none yet)
 
 
 class _Engine:
@@ -163,6 +170,32 @@ class _Engine:
         self._pitch_any = kinds == K_PITCH
         self.pad_only = np.zeros(v, bool)  # what a finished sample is fed while the others go on
         self.pad_only[tokenizer.pad_id] = True
+        self.check_parallels = not plan.allow_parallels and plan.num_parts > 1
+        self._pitches = np.arange(128)
+
+    def _pitch_mask(self, s: _State, part: int) -> np.ndarray:
+        """Allowed Pitch ids for ``part``: its range and scale, less parallels with the parts above."""
+        allowed = self.plan.pitch_ok[part]
+        if not self.check_parallels or part >= len(s.current) or s.sounding[part] < 0:
+            return allowed
+        before = s.sounding[part]
+        forbidden = None
+        for upper in range(part):
+            was, now = s.sounding[upper], s.current[upper]
+            if was < 0 or now < 0 or now == was:
+                continue  # the upper part holds or rests: no parallel motion
+            interval = (was - before) % 12
+            if interval not in PERFECT_INTERVALS:
+                continue
+            c = self._pitches
+            bad = ((now - c) % 12 == interval) & (c != before) & (np.sign(c - before) == np.sign(now - was))
+            forbidden = bad if forbidden is None else forbidden | bad
+        if forbidden is None or not forbidden.any():
+            return allowed
+        narrowed = allowed.copy()
+        narrowed[self.pitch_base : self.pitch_base + 128] &= ~forbidden
+        # A part with no other way to go keeps its full range rather than stall the piece.
+        return narrowed if narrowed.any() else allowed
 
     # -- masks -------------------------------------------------------------
     def allowed(self, s: _State) -> np.ndarray:
@@ -184,13 +217,13 @@ class _Engine:
         seed_sounding = s.bar_start + max(s.pos, 0) < p.seed_end_step
         free_from = p.forced_parts if onset is not None or p.harmonize or seed_sounding else 0
         if s.last_kind == K_PART:  # a part token is followed by that part's note
-            return p.pitch_ok[s.part] if s.part < p.num_parts else self._pitch_any
+            return self._pitch_mask(s, s.part) if s.part < p.num_parts else self._pitch_any
         if s.last_kind == K_POSITION:  # a position is followed by a note
             mask[self.part_ids[free_from : p.num_parts]] = True
             if 0 <= s.part < len(self.part_ids):
                 mask[self.part_ids[s.part]] = False  # the encoder writes no Part token for an unchanged part
             if free_from <= s.part < p.num_parts:
-                mask |= p.pitch_ok[s.part]
+                mask |= self._pitch_mask(s, s.part)
             if mask.any():
                 return mask
         if (s.notes_in_bar > 0 or onset is not None) and (onset is None or onset.bar > s.bar):
@@ -205,7 +238,7 @@ class _Engine:
             if first < p.num_parts:
                 mask[self.part_ids[first : p.num_parts]] = True
             if s.part >= free_from and s.part < p.num_parts and s.part >= s.part_at_pos:
-                pitches = p.pitch_ok[s.part]
+                pitches = self._pitch_mask(s, s.part)
                 if s.part == s.part_at_pos:  # a chord within the part goes high to low
                     pitches = pitches.copy()
                     pitches[self.pitch_base + min(s.pitch_at_pos, 128) :] = False
@@ -238,6 +271,9 @@ class _Engine:
             s.pos = value
             s.part_at_pos = -1
             s.pitch_at_pos = 999
+            for part, pitch in enumerate(s.current):
+                if pitch >= 0:
+                    s.sounding[part], s.current[part] = pitch, -1
             onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
             if onset is not None and onset.bar == s.bar and onset.pos == value:
                 s.queue.extend(self._note_tokens(s, onset.notes))
@@ -252,6 +288,8 @@ class _Engine:
                 s.pitch_at_pos = 999
             s.pitch_at_pos = value
             s.notes_in_bar += 1
+            if s.part < len(s.current):
+                s.current[s.part] = value  # in a chord, the lowest note counts
         s.last_kind, s.last_value = kind, value
 
     def _note_tokens(self, s: _State, notes: list[tuple[int, int, int]]) -> list[int]:
@@ -398,6 +436,7 @@ def plan(model: Any, seed: Score | None, settings: GenerationSettings) -> _Plan:
         pitch_ok=_pitch_masks(tok, ranges, num_parts, key, settings.allow_chromatic),
         style=style,
         harmonize=settings.mode == "harmonize",
+        allow_parallels=settings.allow_parallels,
         seed_end_step=0 if seed is None else (seed.end_tick * tok.config.steps_per_beat * 2 + seed.ticks_per_beat) // (2 * seed.ticks_per_beat),
     )
 
@@ -456,7 +495,8 @@ def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSe
     tok: Tokenizer = model.tokenizer
     engine = _Engine(tok, the_plan)
     rng = np.random.default_rng(int(settings.random_seed))
-    states = [_State(queue=deque(the_plan.prefix)) for _ in range(num_samples)]
+    n = the_plan.num_parts
+    states = [_State(queue=deque(the_plan.prefix), sounding=[-1] * n, current=[-1] * n) for _ in range(num_samples)]
     from threadpoolctl import threadpool_limits
 
     # One token at a time, BLAS threads cost more in wake-ups than they share out

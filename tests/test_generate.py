@@ -257,3 +257,19 @@ def test_cli_empty_seed_file_and_existing_output(model_file, tmp_path):
     result = run("generate", SEED_TEXT, "-o", tmp_path / "o.mid", "--model", model_file, "--bars", 3)
     assert result.exit_code == 1 and "file exists" in result.output
     assert (tmp_path / "o.mid").read_bytes() == b"keep"
+
+
+@pytest.mark.parametrize("mode, seed_text", [("continue", None), ("harmonize", "tinynotation: 4/4 g4 a b c' d'2 c'2 b4 a g2 a4 b c'1")])
+def test_parallel_fifths_and_octaves_are_masked_unless_allowed(mode, seed_text):
+    from composer.metrics import voice_leading
+    from composer.modelfile import load_model
+
+    chorale = load_model("chorale")  # the shipped model: it writes parallels when they are allowed
+    seed = parse_tinynotation(seed_text) if seed_text else None
+
+    def parallels(allow: bool) -> list[tuple[int, int]]:
+        settings = GenerationSettings(mode=mode, bars=4 if seed is None else 3, allow_parallels=allow, random_seed=3)
+        return [(vl.parallel_fifths, vl.parallel_octaves) for vl in map(voice_leading, generate_batch(chorale, seed, settings, num_samples=6))]
+
+    assert sum(f + o for f, o in parallels(True)) > 0
+    assert parallels(False) == [(0, 0)] * 6
