@@ -30,6 +30,9 @@ _API = {
     "train": "composer.training",
     "TrainConfig": "composer.training",
     "evaluate": "composer.training",
+    "evaluate_samples": "composer.evaluation",
+    "check_originality": "composer.originality",
+    "voice_leading": "composer.metrics",
     "TokenizerConfig": "composer.tokens",
     "ComposerError": "composer.errors",
 }
