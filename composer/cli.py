@@ -399,11 +399,11 @@ def train_command(corpus_dir: str, output: str, arch: str, layers: int | None, d
 @click.option("--bars", type=click.IntRange(1, 512), default=16, show_default=True, help="With --samples: bars of each piece (the split's pieces are cut to as many).")
 @click.option("--random-seed", type=int, default=0, show_default=True, help="With --samples: piece i is generated with random seed S+i.")
 @click.option("--style", default=None, help="With --samples: the style to generate (default: the one the model saw most of).")
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="With --samples: sampling temperature.")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=None, help="With --samples: sampling temperature (default: the model's recommendation, else 1).")
 @click.option("--allow-parallels", is_flag=True, help="With --samples: generate as `composer generate --allow-parallels` does.")
 @click.option("-o", "--output", default=None, metavar="OUT", help="With --samples: also write the report to OUT.md (Markdown) or OUT.json (all figures, per piece).")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
-def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | None, bars: int, random_seed: int, style: str | None, temperature: float, allow_parallels: bool, output: str | None, force: bool) -> None:
+def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | None, bars: int, random_seed: int, style: str | None, temperature: float | None, allow_parallels: bool, output: str | None, force: bool) -> None:
     """Bits per note, tokens per note and token accuracy of MODEL on one split of CORPUS_DIR.
 
     With --samples N: generate N pieces from scratch and compare them with the

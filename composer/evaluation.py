@@ -371,7 +371,7 @@ def compare(model_scores: Sequence["Score"], corpus_scores: Sequence["Score"], r
     }
 
 
-def generate_samples(model: "Model", *, samples: int, bars: int, random_seed: int = 0, style: str | None = None, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, allow_parallels: bool = False, progress: Progress | None = None) -> list["Score"]:
+def generate_samples(model: "Model", *, samples: int, bars: int, random_seed: int = 0, style: str | None = None, temperature: float | None = None, top_k: int | None = None, top_p: float | None = None, allow_parallels: bool = False, progress: Progress | None = None) -> list["Score"]:
     """``samples`` pieces from scratch, piece ``i`` with random seed ``random_seed + i`` (each reproducible on its own)."""
     from composer.generate import GenerationSettings, generate
 
@@ -393,7 +393,7 @@ def evaluate_samples(
     bars: int = 16,
     random_seed: int = 0,
     style: str | None = None,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     top_k: int | None = None,
     top_p: float | None = None,
     allow_parallels: bool = False,
@@ -417,7 +417,7 @@ def evaluate_samples(
     if not isinstance(model, Model):
         model = load_model(model)
     chosen_style = _model_style(model, style)
-    checked = GenerationSettings(bars=bars, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p, allow_parallels=allow_parallels)  # bad settings fail before any work
+    checked = GenerationSettings(bars=bars, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p, allow_parallels=allow_parallels).for_model(model)  # bad settings fail before any work
     by_split = _corpus_pieces(corpus_dir, chosen_style)
     split_pieces, train_pieces = by_split[split], by_split[ORIGINALITY_SPLIT]
     if not split_pieces:

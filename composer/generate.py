@@ -74,7 +74,9 @@ class GenerationSettings:
     key: str | None = None  # e.g. "G", "e", "F# minor"; None keeps the seed's (or lets the model choose)
     time_signature: str | None = None  # e.g. "3/4"
     tempo_qpm: float | None = None
-    temperature: float = 1.0
+    # Sampling filters (composer.sampling.FILTERS); None takes the model's recommendation
+    # (``sampling`` in its file's training metadata), else the filter is off.
+    temperature: float | None = None
     top_k: int | None = None
     top_p: float | None = None
     allow_chromatic: bool = False
@@ -96,6 +98,14 @@ class GenerationSettings:
             self.sampling()
         except ValueError as exc:
             raise GenerationError(str(exc)) from None
+
+    def for_model(self, model: Any) -> "GenerationSettings":
+        """These settings with the sampling filters left at None taken from ``model``'s recommendation."""
+        from composer.sampling import FILTERS
+
+        recommended = model.training.get("sampling") or {}
+        chosen = {name: recommended.get(name) for name in FILTERS if getattr(self, name) is None and recommended.get(name) is not None}
+        return dataclasses.replace(self, **chosen) if chosen else self
 
     def sampling(self) -> Any:
         from composer.sampling import SamplingSettings
@@ -488,7 +498,7 @@ def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSe
 
     Runs on the model's numpy runtime (``model.runtime``): no torch needed.
     """
-    settings = settings or GenerationSettings()
+    settings = (settings or GenerationSettings()).for_model(model)
     if not isinstance(num_samples, int) or num_samples < 1:
         raise GenerationError(f"num_samples must be >= 1, got {num_samples!r}")
     the_plan = plan(model, seed, settings)

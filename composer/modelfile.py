@@ -159,6 +159,23 @@ def save_model(model: Model, path: str | Path, *, force: bool = False, half: boo
     return Path(path)
 
 
+def update_training_metadata(path: str | Path, updates: dict[str, Any]) -> Path:
+    """Rewrite a model file with ``updates`` merged into its training metadata; the weights stay byte for byte."""
+    from safetensors.numpy import load_file, save_file
+
+    from composer.io._atomic import atomic_path
+
+    path = Path(path)
+    meta = dict(read_header(path))
+    training = json.loads(meta.get("training", "{}"))
+    training.update(updates)
+    meta["training"] = json.dumps(training, sort_keys=True)
+    tensors = load_file(str(path))
+    with atomic_path(path, force=True) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return path
+
+
 def _dedupe_tied(network: Any, dtype: Any) -> dict[str, Any]:
     state = network.state_dict()
     out: dict[str, Any] = {}

@@ -273,3 +273,26 @@ def test_parallel_fifths_and_octaves_are_masked_unless_allowed(mode, seed_text):
 
     assert sum(f + o for f, o in parallels(True)) > 0
     assert parallels(False) == [(0, 0)] * 6
+
+
+def test_the_model_file_recommends_sampling_and_explicit_values_win(model_file, tmp_path):
+    import shutil
+
+    from composer.modelfile import load_model, update_training_metadata
+
+    path = tmp_path / "tuned.safetensors"
+    shutil.copy(model_file, path)
+    before = load_model(path)
+    update_training_metadata(path, {"sampling": {"top_p": 0.5, "temperature": 0.8}})
+    tuned = load_model(path)
+    for name, weights in before.runtime.__dict__.items():
+        if isinstance(weights, np.ndarray):
+            assert np.array_equal(weights, tuned.runtime.__dict__[name]), name  # the weights stay as they were
+    assert tuned.training["sampling"] == {"top_p": 0.5, "temperature": 0.8}
+    resolved = GenerationSettings().for_model(tuned)
+    assert (resolved.temperature, resolved.top_p, resolved.top_k) == (0.8, 0.5, None)
+    explicit = GenerationSettings(temperature=1.0, top_p=1.0).for_model(tuned)
+    assert (explicit.temperature, explicit.top_p) == (1.0, 1.0)
+    assert GenerationSettings().for_model(before) == GenerationSettings()
+    piece = generate(tuned, None, GenerationSettings(bars=2, random_seed=2))
+    assert "temperature=0.8" in piece.metadata["settings"] and "top_p=0.5" in piece.metadata["settings"]
