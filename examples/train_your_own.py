@@ -32,8 +32,9 @@ SEEDS = HERE / "seeds"
 
 SLICE_EVERY = 30 if QUICK else 4  # every Nth bundled folk tune: 45 or 337 tunes
 STEPS = 10 if QUICK else 400
-# A small LSTM: enough to pick up a style from a few hundred tunes, small enough for a laptop CPU.
-MODEL_OPTIONS = {"n_layers": 1, "d_embed": 32, "d_hidden": 64} if QUICK else {"n_layers": 2, "d_embed": 128, "d_hidden": 256}
+# A small transformer (about half a million parameters): enough to pick up a style from a few hundred
+# tunes in a few minutes on a laptop CPU. An LSTM of the same size learned far slower per second here.
+MODEL_OPTIONS = {"n_layers": 1, "d_model": 32, "n_heads": 2} if QUICK else {"n_layers": 2, "d_model": 128, "n_heads": 4}
 BARS = 4 if QUICK else 16
 
 
@@ -68,11 +69,11 @@ class PrintReporter:
 
 def train_config(steps: int, style: str) -> composer.TrainConfig:
     return composer.TrainConfig(
-        arch="lstm",
+        arch="transformer",
         max_steps=steps,
         seq_len=256,  # tokens per training window: about 80 notes of melody
         batch_size=16,
-        learning_rate=3e-3,
+        learning_rate=2e-3,
         warmup_steps=20,
         eval_every=max(steps // 5, 1),  # validation bits per note, and the best model kept
         checkpoint_every=max(steps // 5, 1),

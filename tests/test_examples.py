@@ -12,6 +12,7 @@ the token and index caches go to a scratch $COMPOSER_CACHE.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import CORPUS, ROOT
+from test_readme import run_commands, shell_commands, this_interpreter_first, this_interpreter_kernel
 
 nbformat = pytest.importorskip("nbformat")  # test-only dependencies (extra `test`)
 nbclient = pytest.importorskip("nbclient")
@@ -48,6 +50,8 @@ def workspace(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("COMPOSER_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny sizes gain nothing from threads on a shared machine
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    this_interpreter_first(tmp_path / ".bin", monkeypatch)
+    this_interpreter_kernel(tmp_path / ".jupyter", monkeypatch)
     return work
 
 
@@ -132,6 +136,9 @@ def test_notebook_runs_top_to_bottom(path: Path, workspace: Path):
         for out in cell.outputs:
             assert not (out.output_type == "stream" and out.name == "stderr" and "Traceback" in out.text), out.text
     check_outputs_readable(workspace)
+    # The commands a notebook shows (```bash blocks in its text) run too, as the README's do.
+    commands = [c for cell in nb.cells if cell.cell_type == "markdown" for block in re.findall(r"^```bash\n(.*?)^```", cell.source, re.S | re.M) for c in shell_commands("bash", block)]
+    run_commands(path.name, commands, workspace)
     assert repo_files(EXAMPLES) == before, "the notebook wrote into the repository"
 
 

@@ -109,7 +109,7 @@ def shell_commands(language: str, block: str) -> list[str]:
         if not line or line.startswith("#"):
             continue
         steps = [s.strip() for s in line.split("&&")]
-        steps = [s for s in steps if not s.startswith("pip install") and s != TEST_COMMAND]
+        steps = [s for s in steps if not s.startswith(("pip install", TEST_COMMAND))]
         if steps:
             commands.append(" && ".join(steps))
     return commands
@@ -138,17 +138,41 @@ def repository_listing() -> set[Path]:
     return {p for name in LINKED for p in (ROOT / name).rglob("*") if "__pycache__" not in p.parts}
 
 
+def this_interpreter_first(folder: Path, monkeypatch) -> None:
+    """`composer` and `python` on PATH run this interpreter, whatever else PATH holds."""
+    folder.mkdir()
+    for name, argv in (("composer", f'"{sys.executable}" -m composer'), ("python", f'"{sys.executable}"')):
+        (folder / name).write_text(f'#!/bin/sh\nexec {argv} "$@"\n')
+        (folder / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def this_interpreter_kernel(folder: Path, monkeypatch) -> str:
+    """A kernel spec, first on JUPYTER_PATH, that runs ipykernel in this interpreter; its name."""
+    import json
+
+    spec = folder / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Python 3", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", os.pathsep.join([str(folder), *filter(None, [os.environ.get("JUPYTER_PATH")])]))
+    return "python3"
+
+
+def run_commands(where: str, commands: list[str], cwd: Path) -> None:
+    """Each command through bash, sizes cut; the first failure fails the test, naming it."""
+    for command in commands:
+        proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", cut_sizes(command)], cwd=cwd, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"{where}: {command}\n{proc.stdout}\n{proc.stderr}"
+
+
 @pytest.fixture
 def clone_root(tmp_path: Path, monkeypatch) -> Path:
     """A scratch folder that looks like the repository root to the README's commands."""
     for name in LINKED:
         (tmp_path / name).symlink_to(ROOT / name)
-    bin_dir = tmp_path / ".bin"  # `composer` and `python` are this interpreter, whatever PATH holds
-    bin_dir.mkdir()
-    for name, argv in (("composer", f'"{sys.executable}" -m composer'), ("python", f'"{sys.executable}"')):
-        (bin_dir / name).write_text(f'#!/bin/sh\nexec {argv} "$@"\n')
-        (bin_dir / name).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    this_interpreter_first(tmp_path / ".bin", monkeypatch)
+    this_interpreter_kernel(tmp_path / ".jupyter", monkeypatch)
     monkeypatch.setenv("COMPOSER_CACHE", str(tmp_path / ".cache"))
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # threads as the environment says; no spin-waiting on a busy core
     return tmp_path
@@ -178,9 +202,8 @@ def test_readme_runs_top_to_bottom(clone_root: Path):
         if language == "python":
             run_python_block(heading, cut_sizes(block), clone_root)
             ran += 1
-        for command in shell_commands(language, block):
-            proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", cut_sizes(command)], cwd=clone_root, capture_output=True, text=True, timeout=600)
-            assert proc.returncode == 0, f"README section {heading!r}: {command}\n{proc.stdout}\n{proc.stderr}"
-            ran += 1
+        commands = shell_commands(language, block)
+        run_commands(f"README section {heading!r}", commands, clone_root)
+        ran += len(commands)
     assert ran >= 5
     assert repository_listing() == before, "a README command wrote into the repository"
