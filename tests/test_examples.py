@@ -135,6 +135,8 @@ def test_notebook_runs_top_to_bottom(path: Path, workspace: Path):
     for cell in code:
         for out in cell.outputs:
             assert not (out.output_type == "stream" and out.name == "stderr" and "Traceback" in out.text), out.text
+        if ".plot()" in cell.source:  # a piano roll is drawn, not shown as "<Figure size ...>"
+            assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.source
     check_outputs_readable(workspace)
     # The commands a notebook shows (```bash blocks in its text) run too, as the README's do.
     commands = [c for cell in nb.cells if cell.cell_type == "markdown" for block in re.findall(r"^```bash\n(.*?)^```", cell.source, re.S | re.M) for c in shell_commands("bash", block)]
