@@ -17,14 +17,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbclient  # test-only dependencies (extra `test`), with ipykernel
+import nbformat
 import numpy as np
 import pytest
 
 from conftest import CORPUS, ROOT
 from test_readme import run_commands, shell_commands, this_interpreter_first, this_interpreter_kernel
-
-nbformat = pytest.importorskip("nbformat")  # test-only dependencies (extra `test`)
-nbclient = pytest.importorskip("nbclient")
 
 EXAMPLES = ROOT / "examples"
 SEEDS = EXAMPLES / "seeds"
@@ -70,10 +69,12 @@ def check_outputs_readable(work: Path) -> list[Path]:
 
 
 # -- stored form -------------------------------------------------------------
-def test_the_examples_named_in_the_readme_exist():
-    names = {p.name for p in NOTEBOOKS}
-    assert {"quickstart.ipynb", "harmonize.ipynb", "train_your_own.ipynb", "originality.ipynb"} <= names
-    assert EXAMPLES / "train_your_own.py" in SCRIPTS
+def test_the_readme_lists_every_example_and_no_other():
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Examples\n", 1)[1].split("\n## ", 1)[0]
+    linked = set(re.findall(r"\]\(examples/([\w.]+\.(?:ipynb|py))\)", section))
+    assert linked == {p.name for p in NOTEBOOKS + SCRIPTS}
+    assert {"quickstart.ipynb", "harmonize.ipynb", "train_your_own.ipynb", "train_your_own.py", "originality.ipynb"} <= linked
+    assert QUICK_ENV in section
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -179,8 +179,8 @@ def clone_root(tmp_path: Path, monkeypatch) -> Path:
 
 
 def run_python_block(heading: str, code: str, cwd: Path) -> None:
-    nbformat = pytest.importorskip("nbformat")  # test-only dependencies (extra `test`)
-    nbclient = pytest.importorskip("nbclient")
+    import nbclient  # test-only dependencies (extra `test`), with ipykernel
+    import nbformat
 
     show_all = nbformat.v4.new_code_cell('get_ipython().ast_node_interactivity = "all"')
     nb = nbformat.v4.new_notebook(cells=[show_all, nbformat.v4.new_code_cell(code)])
