@@ -105,7 +105,9 @@ class GenerationSettings:
 
         recommended = model.training.get("sampling") or {}
         chosen = {name: recommended.get(name) for name in FILTERS if getattr(self, name) is None and recommended.get(name) is not None}
-        return dataclasses.replace(self, **chosen) if chosen else self
+        if chosen.get("temperature", self.temperature) is None:
+            chosen["temperature"] = 1.0  # written out, so every file says how it was sampled
+        return dataclasses.replace(self, **chosen)
 
     def sampling(self) -> Any:
         from composer.sampling import SamplingSettings

@@ -293,6 +293,6 @@ def test_the_model_file_recommends_sampling_and_explicit_values_win(model_file, 
     assert (resolved.temperature, resolved.top_p, resolved.top_k) == (0.8, 0.5, None)
     explicit = GenerationSettings(temperature=1.0, top_p=1.0).for_model(tuned)
     assert (explicit.temperature, explicit.top_p) == (1.0, 1.0)
-    assert GenerationSettings().for_model(before) == GenerationSettings()
+    assert GenerationSettings().for_model(before) == GenerationSettings(temperature=1.0)
     piece = generate(tuned, None, GenerationSettings(bars=2, random_seed=2))
     assert "temperature=0.8" in piece.metadata["settings"] and "top_p=0.5" in piece.metadata["settings"]

@@ -488,6 +488,8 @@ def test_piano_roll(tmp_path: Path, chorale_score: Score) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roll.png"]
     figure = plot(satb())
     assert isinstance(figure, Figure)
+    # A notebook shows it without pyplot or %matplotlib inline: IPython calls _repr_png_.
+    assert figure._repr_png_()[:8] == PNG_SIGNATURE
     labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
     assert labels == ["C3", "C4", "C5"]  # a wide range: every C
     labels = [t.get_text() for t in plot(minor_key()).axes[0].get_yticklabels()]

@@ -7,6 +7,8 @@ the process's matplotlib backend; files are drawn with Agg.
 
 from __future__ import annotations
 
+import functools
+import io
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +27,25 @@ def pitch_name(pitch: int) -> str:
     return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
+@functools.cache
+def _figure_class() -> type:
+    """A Figure that shows itself in a notebook as a PNG: built without pyplot, it has no inline backend to do it."""
+    from matplotlib.figure import Figure
+
+    class PianoRollFigure(Figure):
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png")
+            return buffer.getvalue()
+
+    return PianoRollFigure
+
+
 def plot(score: Score, path: str | Path | None = None, ax: Any = None, *, width: float | None = None, height: float | None = None, dpi: int = 120) -> Any:
     """Draw the piano roll on ``ax`` (default: a new Figure); save it to ``path`` if given; return the Figure.
 
     The x axis counts quarter notes, with bar numbers at the bar lines.
     """
-    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     if len(score.notes) == 0:
@@ -42,7 +57,7 @@ def plot(score: Score, path: str | Path | None = None, ax: Any = None, *, width:
     if ax is None:
         figure_width = width or float(np.clip(3 + end_beats * 0.18, 6, 24))
         figure_height = height or float(np.clip(1.5 + (hi - lo + 3) * 0.14, 3, 12))
-        figure = Figure(figsize=(figure_width, figure_height), dpi=dpi, layout="constrained")
+        figure = _figure_class()(figsize=(figure_width, figure_height), dpi=dpi, layout="constrained")
         ax = figure.add_subplot()
     figure = ax.figure
 
