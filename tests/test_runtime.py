@@ -13,13 +13,8 @@ from composer.modelfile import load_model
 from composer.nn import ARCHITECTURES, build_model
 from composer.nn.runtime import RUNTIMES, build_runtime, expected_shapes
 from conftest import CORPUS
+from test_nn import ATOL, TINY, V  # the same tiny models the torch tests use
 
-V = 50
-TINY = {
-    "transformer": dict(vocab_size=V, n_layers=2, d_model=32, n_heads=4, context_len=16, dropout=0.0),
-    "lstm": dict(vocab_size=V, n_layers=2, d_embed=32, d_hidden=48, dropout=0.0),
-}
-ATOL = 1e-4
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -100,6 +100,14 @@ def check_batch(batch_size: int) -> int:
     return batch_size
 
 
+def check_cache(cache: Any, cache_type: type, batch: int, where: str) -> None:
+    """Raise ValueError unless ``cache`` is a ``cache_type`` made for ``batch`` sequences."""
+    if not isinstance(cache, cache_type):
+        raise ValueError(f"{where}: cache must come from new_cache(), got {type(cache).__name__}")
+    if cache.batch_size != batch:
+        raise ValueError(f"{where}: ids have batch size {batch} but the cache was made for {cache.batch_size}")
+
+
 def check_int(cfg: Any, name: str, minimum: int = 1) -> None:
     """Raise ValueError unless field ``name`` of ``cfg`` is an int >= ``minimum``."""
     value = getattr(cfg, name)

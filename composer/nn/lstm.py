@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from composer.nn.base import LanguageModel, check_ids
-from composer.nn.configs import LSTMConfig, check_batch
+from composer.nn.configs import LSTMConfig, check_batch, check_cache
 
 __all__ = ["LSTMConfig", "LSTMLM", "LSTMCache"]
 
@@ -60,14 +60,6 @@ class LSTMLM(LanguageModel):
         return LSTMCache(torch.zeros(shape, device=w.device, dtype=w.dtype),
                          torch.zeros(shape, device=w.device, dtype=w.dtype))
 
-    def _check_cache(self, cache: LSTMCache, batch: int, where: str) -> None:
-        if not isinstance(cache, LSTMCache):
-            raise ValueError(f"{where}: cache must come from new_cache(), got {type(cache).__name__}")
-        if cache.batch_size != batch:
-            raise ValueError(
-                f"{where}: ids have batch size {batch} but the cache was made for {cache.batch_size}"
-            )
-
     @torch.inference_mode()
     def step(self, ids: torch.Tensor, cache: LSTMCache) -> torch.Tensor:
         """Consume ``ids[B]``; return next-token logits ``[B, V]``.
@@ -78,7 +70,7 @@ class LSTMLM(LanguageModel):
         it is restored right after the call.
         """
         check_ids(ids, 1, "step")
-        self._check_cache(cache, ids.shape[0], "step")
+        check_cache(cache, LSTMCache, ids.shape[0], "step")
         x = F.embedding(ids[:, None], self.embed.weight)
         mkldnn = torch.backends.mkldnn
         was_enabled = mkldnn.enabled
@@ -97,6 +89,6 @@ class LSTMLM(LanguageModel):
         Works on a fresh or a used cache.
         """
         check_ids(ids, 2, "prefill")
-        self._check_cache(cache, ids.shape[0], "prefill")
+        check_cache(cache, LSTMCache, ids.shape[0], "prefill")
         y, (cache.h, cache.c) = self.lstm(F.embedding(ids, self.embed.weight), (cache.h, cache.c))
         return F.linear(y[:, -1], self.head.weight, self.head.bias)

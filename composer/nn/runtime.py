@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from composer.nn.configs import CONFIGS, LSTMConfig, TransformerConfig, check_batch
+from composer.nn.configs import CONFIGS, LSTMConfig, TransformerConfig, check_batch, check_cache
 
 __all__ = ["LSTMRuntime", "RUNTIMES", "TransformerRuntime", "build_runtime", "expected_shapes"]
 
@@ -187,16 +187,10 @@ class TransformerRuntime:
     def new_cache(self, batch_size: int) -> TransformerCache:
         return TransformerCache(self.config, check_batch(batch_size))
 
-    def _check_cache(self, cache: Any, batch: int, where: str) -> None:
-        if not isinstance(cache, TransformerCache):
-            raise ValueError(f"{where}: cache must come from new_cache(), got {type(cache).__name__}")
-        if cache.batch_size != batch:
-            raise ValueError(f"{where}: ids have batch size {batch} but the cache was made for {cache.batch_size}")
-
     def step(self, ids: Any, cache: TransformerCache) -> np.ndarray:
         """Consume ``ids[B]``; return next-token logits ``[B, V]`` (float32)."""
         ids = _check_ids(ids, 1, "step")
-        self._check_cache(cache, ids.shape[0], "step")
+        check_cache(cache, TransformerCache, ids.shape[0], "step")
         if cache.length == cache.capacity:
             cache.slide()
         n = cache.length
@@ -228,7 +222,7 @@ class TransformerRuntime:
         """
         ids = _check_ids(ids, 2, "prefill")
         B, T = ids.shape
-        self._check_cache(cache, B, "prefill")
+        check_cache(cache, TransformerCache, B, "prefill")
         if cache.length or cache.pos:
             return self._step_through(ids, cache)
         T0 = min(T, self.config.context_len)
@@ -293,16 +287,10 @@ class LSTMRuntime:
     def new_cache(self, batch_size: int) -> LSTMCache:
         return LSTMCache(self.config, check_batch(batch_size))
 
-    def _check_cache(self, cache: Any, batch: int, where: str) -> None:
-        if not isinstance(cache, LSTMCache):
-            raise ValueError(f"{where}: cache must come from new_cache(), got {type(cache).__name__}")
-        if cache.batch_size != batch:
-            raise ValueError(f"{where}: ids have batch size {batch} but the cache was made for {cache.batch_size}")
-
     def step(self, ids: Any, cache: LSTMCache) -> np.ndarray:
         """Consume ``ids[B]``; return next-token logits ``[B, V]`` (float32)."""
         ids = _check_ids(ids, 1, "step")
-        self._check_cache(cache, ids.shape[0], "step")
+        check_cache(cache, LSTMCache, ids.shape[0], "step")
         x = self.emb[ids]
         hidden = self.config.d_hidden
         for k in range(self.config.n_layers):
@@ -316,7 +304,7 @@ class LSTMRuntime:
     def prefill(self, ids: Any, cache: LSTMCache) -> np.ndarray:
         """Feed ``ids[B, T]`` token by token; return the last position's logits ``[B, V]``."""
         ids = _check_ids(ids, 2, "prefill")
-        self._check_cache(cache, ids.shape[0], "prefill")
+        check_cache(cache, LSTMCache, ids.shape[0], "prefill")
         for t in range(ids.shape[1]):
             logits = self.step(ids[:, t], cache)
         return logits

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from composer.nn.base import LanguageModel, check_ids
-from composer.nn.configs import TransformerConfig, check_batch
+from composer.nn.configs import TransformerConfig, check_batch, check_cache
 
 __all__ = ["TransformerConfig", "TransformerLM", "KVCache"]
 
@@ -286,19 +286,11 @@ class TransformerLM(LanguageModel):
         w = self.tok_emb.weight
         return KVCache(self.config, check_batch(batch_size), w.device, w.dtype)
 
-    def _check_cache(self, cache: KVCache, batch: int, where: str) -> None:
-        if not isinstance(cache, KVCache):
-            raise ValueError(f"{where}: cache must come from new_cache(), got {type(cache).__name__}")
-        if cache.batch_size != batch:
-            raise ValueError(
-                f"{where}: ids have batch size {batch} but the cache was made for {cache.batch_size}"
-            )
-
     @torch.inference_mode()
     def step(self, ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
         """Consume ``ids[B]`` (one token per sequence); return next-token logits ``[B, V]``."""
         check_ids(ids, 1, "step")
-        self._check_cache(cache, ids.shape[0], "step")
+        check_cache(cache, KVCache, ids.shape[0], "step")
         if cache.length == cache.capacity:
             cache.slide()
         n = cache.length
@@ -324,7 +316,7 @@ class TransformerLM(LanguageModel):
         """
         check_ids(ids, 2, "prefill")
         B, T = ids.shape
-        self._check_cache(cache, B, "prefill")
+        check_cache(cache, KVCache, B, "prefill")
         if cache.length or cache.pos:
             return super().prefill(ids, cache)
         T0 = min(T, self.config.context_len)
