@@ -481,11 +481,17 @@ def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...
 # -- generation ------------------------------------------------------------
 def _sampling_options(func: Callable) -> Callable:
     """One option per filter of composer.sampling.FILTERS (--temperature, --top-k, --top-p)."""
-    from composer.sampling import FILTERS, VALUE_TYPES
+    from composer.sampling import CHECKS, FILTERS, VALUE_TYPES
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        try:
+            return None if value is None else CHECKS[param.name](value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
 
     for name in reversed(list(FILTERS)):
         doc = (FILTERS[name].__doc__ or "").strip().splitlines()[0]
-        func = click.option(f"--{name.replace('_', '-')}", name, type=VALUE_TYPES[name], default=None, help=doc)(func)
+        func = click.option(f"--{name.replace('_', '-')}", name, type=VALUE_TYPES[name], default=None, callback=check, help=doc)(func)
     return func
 
 

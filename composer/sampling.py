@@ -117,7 +117,8 @@ FILTERS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "top_p": top_p,
 }
 
-_CHECKS = {"temperature": _check_temperature, "top_k": _check_top_k, "top_p": _check_top_p}
+# Each filter value's check: returns the value, or raises ValueError saying what was expected.
+CHECKS: dict[str, Callable[[object], float]] = {"temperature": _check_temperature, "top_k": _check_top_k, "top_p": _check_top_p}
 # The value type of each filter, for command-line options built from FILTERS.
 VALUE_TYPES: dict[str, type] = {"temperature": float, "top_k": int, "top_p": float}
 # Values at which a filter changes nothing; skipped so the common case costs no kernels.
@@ -137,7 +138,7 @@ class SamplingSettings:
     top_p: float | None = None
 
     def __post_init__(self) -> None:
-        for name, check in _CHECKS.items():
+        for name, check in CHECKS.items():
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, check(value))

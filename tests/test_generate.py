@@ -236,7 +236,7 @@ def test_cli_harmonize(model_file, tmp_path):
         (["generate", SEED_TEXT, "-o", "{tmp}/o.mid", "--bars", "1"], "more than --bars 1", 1),
         (["generate", SEED_TEXT, "-o", "{tmp}/o.mid", "-o", "{tmp}/o.mid"], "given twice", 2),
         (["generate", SEED_TEXT, "-o", "{tmp}/o.mid", "--key", "H"], "unknown tonic", 1),
-        (["generate", SEED_TEXT, "-o", "{tmp}/o.mid", "--top-p", "2"], "top_p must be", 1),
+        (["generate", SEED_TEXT, "-o", "{tmp}/o.mid", "--top-p", "2"], "top_p must be", 2),
     ],
 )
 def test_cli_bad_input(model_file, tmp_path, args, message, code):
