@@ -6,6 +6,7 @@ stays quick.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -434,8 +435,16 @@ def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | Non
         if out.suffix.lower() not in (".md", ".json"):
             raise click.BadParameter(f"expected a .md or .json file name, got {output!r}", param_hint="'-o'")
         check_writable(out, force=force)
-    with click.progressbar(length=samples, label="generating", file=sys.stderr, show_pos=True) as bar:
-        result = evaluate_samples(model, corpus_dir, samples=samples, split=split, bars=bars, random_seed=random_seed, style=style, temperature=temperature, allow_parallels=allow_parallels, progress=lambda done, total: bar.update(done - bar.pos))
+    with contextlib.ExitStack() as stack:
+        bars_shown: list[Any] = []
+
+        def progress(done: int, total: int) -> None:
+            # The bar opens with the first piece, so a bad corpus fails before any "generating" line.
+            if not bars_shown:
+                bars_shown.append(stack.enter_context(click.progressbar(length=total, label="generating", file=sys.stderr, show_pos=True)))
+            bars_shown[0].update(done - bars_shown[0].pos)
+
+        result = evaluate_samples(model, corpus_dir, samples=samples, split=split, bars=bars, random_seed=random_seed, style=style, temperature=temperature, allow_parallels=allow_parallels, progress=progress)
     report = result.to_markdown()
     click.echo(report, nl=False)
     if out is not None:
