@@ -277,6 +277,8 @@ class Score:
         time_signatures: np.ndarray,
         key_signatures: np.ndarray,
         tempos: np.ndarray,
+        title: str = "",
+        metadata: dict[str, str] | None = None,
     ) -> "Score":
         """A Score from arrays already in the form ``__init__`` would give them, skipping its work.
 
@@ -286,7 +288,7 @@ class Score:
         """
         score = cls.__new__(cls)
         score.ticks_per_beat = ticks_per_beat
-        score._store(notes, parts, time_signatures, key_signatures, tempos, "", {})
+        score._store(notes, parts, time_signatures, key_signatures, tempos, title, dict(metadata or {}))
         return score
 
     # -- derived views ---------------------------------------------------

@@ -41,9 +41,11 @@ def test_write_then_read_round_trips(tmp_path):
         key_signatures=[(0, -3, True)],
         tempos=[(0, 66.0)],
         title="Test",
+        metadata={"model": "chorale", "seed": "tinynotation: 4/4 c4 d=e", "note": "Dvořák"},
     )
     path = write(s, tmp_path / "out.mid")
     back = read(path)
+    assert back.title == "Test" and back.metadata == s.metadata  # text events read back, UTF-8 and '=' in values
     assert note_rows(back) == note_rows(s)  # the repeated 74 re-strikes: note-off goes first
     assert back.parts == s.parts
     assert back.time_signatures.tolist() == s.time_signatures.tolist()
@@ -110,3 +112,15 @@ def test_names_outside_latin1_round_trip(tmp_path):
     s = make_score([(0, 1, 60)], parts=(Part("Sopran – Ü ♪"),), title="Lied – ♪")
     path = write(s.replace(metadata={"seed": "“quoted”"}), tmp_path / "u.mid")
     assert read(path).parts[0].name == "Sopran – Ü ♪"
+
+
+def test_leading_text_reads_the_first_tracks_opening_meta_events_and_never_raises(tmp_path, type0_midi):
+    from composer.io.midi import leading_text
+
+    assert read(type0_midi).title == "Tune"  # a type 0 file's only track name
+    s = make_score([(0, 1, 60)], title="Song", metadata={"random_seed": "7"})
+    data = write(s, tmp_path / "a.mid").read_bytes()
+    assert leading_text(data) == ("Song", {"random_seed": "7"})
+    for n in range(len(data)):  # any truncation: what was read, or nothing, never an error
+        title, metadata = leading_text(data[:n])
+        assert title in ("", "Song") and metadata in ({}, {"random_seed": "7"})

@@ -59,7 +59,7 @@ def _part(name: str, program: int, is_drum: bool) -> Part:
     return part
 
 
-def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
+def score_from_symusic(sm: object, source: str = "<midi>", *, title: str = "", metadata: dict[str, str] | None = None) -> Score:
     """Convert a ``symusic.Score`` (tick time) to a Score without per-note Python objects."""
     columns: list[dict[str, np.ndarray]] = []
     parts: list[Part] = []
@@ -154,6 +154,8 @@ def score_from_symusic(sm: object, source: str = "<midi>") -> Score:
         np.array(time_signatures, TIME_SIGNATURE_DTYPE),
         np.array(keys, KEY_SIGNATURE_DTYPE) if keys else np.zeros(0, KEY_SIGNATURE_DTYPE),
         np.array(tempos, TEMPO_DTYPE),
+        title,
+        metadata,
     )
 
 
@@ -199,7 +201,58 @@ def read_midi_bytes(data: bytes, source: str = "<midi>") -> Score:
         raise ReadError(f"{source}: corrupt or truncated MIDI file ({message})") from exc
     if sm.ticks_per_quarter <= 0:
         raise ReadError(f"{source}: unsupported MIDI time division (SMPTE timing or zero ticks per beat)")
-    return score_from_symusic(sm, source)
+    title, metadata = leading_text(data)
+    return score_from_symusic(sm, source, title=title, metadata=metadata)
+
+
+META_TRACK_NAME, META_TEXT = 0x03, 0x01
+
+
+def leading_text(data: bytes) -> tuple[str, dict[str, str]]:
+    """The title and ``composer:key=value`` metadata from the meta events that open the first track.
+
+    symusic, which reads the notes, keeps no text events, and mido would parse
+    the whole file; so this reads only the run of meta events at the start of
+    the first track (where ``write_midi`` puts them), as UTF-8, and gives up
+    quietly at anything unexpected: the notes are what a MIDI file must have.
+    """
+    title, metadata = "", {}
+    try:
+        at = 8 + int.from_bytes(data[4:8], "big")  # past the header chunk
+        if data[at:at + 4] != b"MTrk":
+            return title, metadata
+        end = min(len(data), at + 8 + int.from_bytes(data[at + 4:at + 8], "big"))
+        at += 8
+        while at < end:
+            _, at = _variable_int(data, at)  # delta time
+            if data[at] != 0xFF:
+                break  # the first event that is not a meta event ends the run
+            kind = data[at + 1]
+            length, at = _variable_int(data, at + 2)
+            if at + length > end:
+                break  # cut short
+            text = data[at:at + length].decode("utf-8", errors="replace")
+            at += length
+            if kind == META_TRACK_NAME and not title:
+                title = text
+            elif kind == META_TEXT and text.startswith(METADATA_PREFIX) and "=" in text:
+                key, value = text[len(METADATA_PREFIX):].split("=", 1)
+                metadata[key] = value
+    except IndexError:  # a truncated run: keep what was read
+        pass
+    return title, metadata
+
+
+def _variable_int(data: bytes, at: int) -> tuple[int, int]:
+    """A MIDI variable-length quantity at ``at``: (value, the offset after it)."""
+    value = 0
+    for _ in range(4):  # at most four bytes by the standard
+        byte = data[at]
+        at += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            break
+    return value, at
 
 
 def read_midi(path: str | Path) -> Score:
