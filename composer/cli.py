@@ -619,7 +619,7 @@ def play_command(source: str | None, port: str | None, list_ports: bool) -> None
 
 @cli.command("models")
 def models_command() -> None:
-    """The models composer can find by name, with their style, size and test bits per note."""
+    """The models composer can find by name, with their style, size, test bits per note and recommended sampling."""
     import json as _json
 
     from composer.modelfile import read_header, search_path
@@ -638,10 +638,11 @@ def models_command() -> None:
             training = _json.loads(meta.get("training", "{}"))
             styles = ", ".join(sorted(training.get("styles", {}))) or "?"
             test = training.get("test_bits_per_note")
-            rows.append((path.stem, meta["arch"], styles, f"{path.stat().st_size / 1e6:.1f} MB", f"{test:.3f}" if test is not None else "-", str(path)))
+            sampling = ", ".join(f"{k}={v}" for k, v in sorted((training.get("sampling") or {}).items())) or "plain"
+            rows.append((path.stem, meta["arch"], styles, f"{path.stat().st_size / 1e6:.1f} MB", f"{test:.3f}" if test is not None else "-", sampling, str(path)))
     if not rows:
         raise click.ClickException("no models found (search path: $COMPOSER_MODELS, then composer's models/)")
-    header = ("name", "arch", "styles", "size", "test bits/note", "path")
+    header = ("name", "arch", "styles", "size", "test bits/note", "sampling", "path")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

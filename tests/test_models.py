@@ -37,6 +37,8 @@ def test_composer_models_lists_them():
     for name, (style, _) in SHIPPED.items():
         line = next(line for line in result.output.splitlines() if line.startswith(name + " "))
         assert style in line and "MB" in line
+    assert "top_p=0.9" in next(line for line in result.output.splitlines() if line.startswith("chorale "))
+    assert " plain " in next(line for line in result.output.splitlines() if line.startswith("folk "))
 
 
 def test_model_files_stay_small():
