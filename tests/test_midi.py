@@ -124,3 +124,19 @@ def test_leading_text_reads_the_first_tracks_opening_meta_events_and_never_raise
     for n in range(len(data)):  # any truncation: what was read, or nothing, never an error
         title, metadata = leading_text(data[:n])
         assert title in ("", "Song") and metadata in ({}, {"random_seed": "7"})
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)  # a process that has exited: its PID names no live process (barring reuse)
+    stale = tmp_path / f".a.{dead_pid}.x1y2z3.tmp.mid"
+    live = tmp_path / f".a.{os.getpid()}.q9w8e7.tmp.mid"  # a writer still running: left alone
+    other = tmp_path / f".b.{dead_pid}.x1y2z3.tmp.mid"  # another file's: not this write's business
+    for path in (stale, live, other):
+        path.write_bytes(b"half a file")
+    write(make_score([(0, 1, 60)]), tmp_path / "a.mid")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.mid", live.name, other.name])

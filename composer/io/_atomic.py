@@ -37,7 +37,8 @@ def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
     format from it. On any error the temporary file is removed.
     """
     path = check_writable(path, force=force)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    _remove_stale(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -49,6 +50,38 @@ def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove temporary files of ``path`` left by writers that were killed (their process is gone).
+
+    A kill -9 skips the cleanup in ``atomic_path``; the writer's PID is in the
+    temporary name, so the next write to the same file clears what it left
+    (a checkpoint's can be tens of MB). Files of live processes are kept.
+    """
+    prefix, suffix = f".{path.stem}.", f".tmp{path.suffix}"
+    try:
+        entries = [e for e in os.scandir(path.parent) if e.name.startswith(prefix) and e.name.endswith(suffix)]
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":
+        return True  # os.kill on Windows terminates the process rather than probing it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process, or we cannot tell: keep its file
+    return True
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, *, force: bool = False) -> Path:
