@@ -500,7 +500,8 @@ def _sampling_options(func: Callable) -> Callable:
 
     for name in reversed(list(FILTERS)):
         doc = (FILTERS[name].__doc__ or "").strip().splitlines()[0]
-        func = click.option(f"--{name.replace('_', '-')}", name, type=VALUE_TYPES[name], default=None, callback=check, help=doc)(func)
+        help_text = f"{doc} Unset: the model's recommended sampling (see `composer models`), else off."
+        func = click.option(f"--{name.replace('_', '-')}", name, type=VALUE_TYPES[name], default=None, callback=check, help=help_text)(func)
     return func
 
 
