@@ -178,6 +178,18 @@ def main() -> None:
             off = lstm_step_us(lstm_model, n, False)
             print(f"LSTM one-token step: mkldnn enabled {on:.0f} us, disabled {off:.0f} us "
                   f"(disabled is {on / off:.1f}x faster; step() runs with it disabled)")
+    if lstm_model is not None:
+        # Why generate_batch holds numpy's BLAS to one thread: the LSTM's 4h x h products are
+        # big enough for OpenBLAS to split, and at batch 1 the split costs more than it saves.
+        runtime = build_runtime("lstm", lstm_model.config, {k: v.numpy() for k, v in lstm_model.state_dict().items()})
+        n = min(args.tokens, 256)
+        one = every = float("inf")
+        for _ in range(2):
+            with threadpool_limits(limits=1, user_api="blas"):
+                one = min(one, timed(lambda: numpy_step_loop(runtime, n)))
+            every = min(every, timed(lambda: numpy_step_loop(runtime, n)))
+        print(f"numpy LSTM one-token step: BLAS on one thread {one / n * 1e6:.0f} us, on its default threads "
+              f"{every / n * 1e6:.0f} us (one thread is {every / one:.1f}x faster; generation uses one)")
 
 
 if __name__ == "__main__":

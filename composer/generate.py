@@ -512,7 +512,7 @@ def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSe
     from threadpoolctl import threadpool_limits
 
     # One token at a time, BLAS threads cost more in wake-ups than they share out
-    # (a 512x2048 matrix-vector product: 550 us on two threads, 188 us on one).
+    # (benchmarks/sample_speed.py: the numpy LSTM step is 1.5x faster on one thread).
     with threadpool_limits(limits=1, user_api="blas"):
         _sample_loop(engine, model.runtime, settings.sampling(), rng, states, the_plan)
     return [_finish(model, tok, s, the_plan, settings, seed) for s in states]
