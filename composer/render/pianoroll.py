@@ -46,6 +46,9 @@ def plot(score: Score, path: str | Path | None = None, ax: Any = None, *, width:
 
     The x axis counts quarter notes, with bar numbers at the bar lines.
     """
+    # matplotlib.figure first, as matplotlib's own modules import it: taking matplotlib.patches
+    # first once failed with a circular import inside a Jupyter kernel.
+    figure_class = _figure_class()
     from matplotlib.patches import Patch
 
     if len(score.notes) == 0:
@@ -57,7 +60,7 @@ def plot(score: Score, path: str | Path | None = None, ax: Any = None, *, width:
     if ax is None:
         figure_width = width or float(np.clip(3 + end_beats * 0.18, 6, 24))
         figure_height = height or float(np.clip(1.5 + (hi - lo + 3) * 0.14, 3, 12))
-        figure = _figure_class()(figsize=(figure_width, figure_height), dpi=dpi, layout="constrained")
+        figure = figure_class(figsize=(figure_width, figure_height), dpi=dpi, layout="constrained")
         ax = figure.add_subplot()
     figure = ax.figure
 
