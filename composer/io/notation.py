@@ -19,6 +19,7 @@ import io
 import math
 import re
 import warnings
+import xml.etree.ElementTree as ET
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
@@ -519,22 +520,91 @@ def _quiet_music21() -> Iterator[io.StringIO]:
 _ABC_BAD_NOTE = re.compile(r"Could not get pitch information from note:\s*(\S+)")
 
 
-def read_with_music21(path: str | Path, format: str | None = None) -> Score:
-    """Read any file music21 can parse (``format`` as music21 names it; default: from the suffix)."""
+def _parse_with_music21(path: Path, format: str | None) -> Any:
     from music21 import converter
 
-    path = Path(path)
     try:
         with _quiet_music21():
-            parsed = converter.parseFile(path, format=format, forceSource=True, storePickle=False)
+            return converter.parseFile(path, format=format, forceSource=True, storePickle=False)
     except Exception as exc:
         raise _failure(str(path), exc) from exc
-    return _convert(parsed, str(path))
+
+
+def read_with_music21(path: str | Path, format: str | None = None) -> Score:
+    """Read any file music21 can parse (``format`` as music21 names it; default: from the suffix)."""
+    path = Path(path)
+    return _convert(_parse_with_music21(path, format), str(path))
 
 
 def read_musicxml(path: str | Path) -> Score:
     """Read a MusicXML (.musicxml/.xml) or compressed MusicXML (.mxl) file."""
-    return read_with_music21(path, "musicxml")
+    path = Path(path)
+    parsed = _parse_with_music21(path, "musicxml")
+    _key_unpitched_notes(parsed, _unpitched_keys(path))
+    return _convert(parsed, str(path))
+
+
+def _musicxml_text(path: Path) -> bytes:
+    """The score document of a .musicxml file, or of an .mxl archive (its container names it)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return path.read_bytes()
+    with zipfile.ZipFile(path) as archive:
+        container = ET.fromstring(archive.read("META-INF/container.xml"))
+        rootfile = next(e for e in container.iter() if e.tag.endswith("rootfile"))
+        return archive.read(rootfile.get("full-path"))
+
+
+def _unpitched_keys(path: Path) -> list[dict[tuple[str, int], int]]:
+    """Per part, (display step, display octave) -> General MIDI drum key, from the notes' instruments.
+
+    music21 reads a drum note's staff position but not the ``<instrument>`` that
+    names its sound; the part list's ``<midi-unpitched>`` (counted from 1) does.
+    Where one staff position carries several sounds, the first one counts.
+    """
+    try:
+        root = ET.fromstring(_musicxml_text(path))
+    except (OSError, ET.ParseError, KeyError, StopIteration, ValueError):
+        return []  # music21 read the notes; without this map drum notes are dropped, as before
+    sounds = {}
+    for midi in root.iter("midi-instrument"):
+        key = midi.findtext("midi-unpitched")
+        if key and key.strip().isdigit():
+            sounds[midi.get("id")] = int(key) - 1
+    keys = []
+    for part in root.iter("part"):
+        mapping: dict[tuple[str, int], int] = {}
+        for element in part.iter("note"):
+            unpitched, sound = element.find("unpitched"), element.find("instrument")
+            if unpitched is None or sound is None or sound.get("id") not in sounds:
+                continue
+            step, octave = unpitched.findtext("display-step"), unpitched.findtext("display-octave")
+            if step and octave and octave.strip().lstrip("-").isdigit():
+                mapping.setdefault((step.strip(), int(octave)), sounds[sound.get("id")])
+        keys.append(mapping)
+    return keys
+
+
+def _key_unpitched_notes(parsed: Any, keys: list[dict[tuple[str, int], int]]) -> None:
+    """Give music21's unpitched notes the drum keys of ``_unpitched_keys``, in place."""
+    from music21 import instrument, note
+
+    parts = list(getattr(parsed, "parts", []))
+    for part, mapping in zip(parts, keys):
+        if not mapping:
+            continue
+        for element in part.recurse().notes:
+            for member in getattr(element, "notes", None) or [element]:
+                if not isinstance(member, note.Unpitched):
+                    continue
+                if getattr(getattr(member, "storedInstrument", None), "percMapPitch", None) is not None:
+                    continue
+                key = mapping.get((member.displayStep, member.displayOctave))
+                if key is not None:
+                    sound = instrument.UnpitchedPercussion()
+                    sound.percMapPitch = key
+                    member.storedInstrument = sound
 
 
 def abc_tune_numbers(path: str | Path) -> list[int]:
