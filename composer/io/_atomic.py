@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -56,20 +57,31 @@ def _remove_stale(path: Path) -> None:
     """Remove temporary files of ``path`` left by writers that were killed (their process is gone).
 
     A kill -9 skips the cleanup in ``atomic_path``; the writer's PID is in the
-    temporary name, so the next write to the same file clears what it left
-    (a checkpoint's can be tens of MB). Files of live processes are kept.
+    temporary name, so a later write to the same file clears what it left (a
+    checkpoint's can be tens of MB). Files of live processes are kept.
     """
     prefix, suffix = f".{path.stem}.", f".tmp{path.suffix}"
-    try:
-        entries = [e for e in os.scandir(path.parent) if e.name.startswith(prefix) and e.name.endswith(suffix)]
-    except OSError:
-        return
-    for entry in entries:
-        pid = entry.name[len(prefix):].split(".", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)):
+    for name in _temporary_names(str(path.parent)):
+        if not (name.startswith(prefix) and name.endswith(suffix)):
             continue
-        with contextlib.suppress(OSError):
-            os.unlink(entry.path)
+        pid = name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.unlink(path.parent / name)
+
+
+@functools.lru_cache(maxsize=256)
+def _temporary_names(folder: str) -> tuple[str, ...]:
+    """The hidden temporary files in ``folder`` when a process first writes there.
+
+    Listed once per folder and process: writing thousands of files into one
+    folder (``composer tokenize``) must not list it thousands of times, and a
+    writer killed while this process runs is cleared by the next one.
+    """
+    try:
+        return tuple(e.name for e in os.scandir(folder) if e.name.startswith(".") and ".tmp" in e.name)
+    except OSError:
+        return ()
 
 
 def _alive(pid: int) -> bool:
