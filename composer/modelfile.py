@@ -42,12 +42,14 @@ class Model:
     built from the weights on first use.
     """
 
-    def __init__(self, network: Any, tokenizer: Tokenizer, training: dict[str, Any] | None = None, path: Path | None = None) -> None:
+    def __init__(self, network: Any, tokenizer: Tokenizer, training: dict[str, Any] | None = None, path: Path | None = None,
+                 *, weights: dict[str, Any] | None = None, arch: str | None = None, config: Any = None) -> None:
+        """From a torch ``network``, or (``network=None``) from numpy ``weights`` with their ``arch`` and ``config``."""
         self._network = network
-        self._weights: dict[str, Any] | None = None
+        self._weights = weights
         self._runtime: Any = None
-        self.arch: str = network.arch
-        self.config: Any = network.config
+        self.arch: str = network.arch if network is not None else arch
+        self.config: Any = network.config if network is not None else config
         self.tokenizer = tokenizer
         self.training: dict[str, Any] = dict(training or {})
         self.path = path
@@ -56,11 +58,7 @@ class Model:
     def from_weights(cls, arch: str, config: Any, weights: dict[str, Any], tokenizer: Tokenizer,
                      training: dict[str, Any] | None = None, path: Path | None = None) -> "Model":
         """A model from numpy weights named as in the torch ``state_dict`` (a tied head once)."""
-        model = cls.__new__(cls)
-        model._network, model._weights, model._runtime = None, weights, None
-        model.arch, model.config, model.tokenizer = arch, config, tokenizer
-        model.training, model.path = dict(training or {}), path
-        return model
+        return cls(None, tokenizer, training, path, weights=weights, arch=arch, config=config)
 
     @property
     def name(self) -> str:
@@ -73,11 +71,13 @@ class Model:
             import torch
 
             from composer.nn import build_model
+            from composer.nn.runtime import expected_shapes
 
             network = build_model(self.arch, self.config)
             state = {k: torch.from_numpy(v.astype("float32", copy=False)) for k, v in self._weights.items()}
             missing, unexpected = network.load_state_dict(state, strict=False)
-            if unexpected or any(not _is_tied_head(self.config, k) for k in missing):
+            # Only a tied head may be missing: expected_shapes leaves it out, as model files do.
+            if unexpected or set(missing) & set(expected_shapes(self.arch, self.config)):
                 raise ModelFileError(f"{self.path}: weights do not fit the {self.arch} network (missing {missing[:3]}, unexpected {unexpected[:3]})")
             self._network = network.eval()
             self._weights = self._runtime = None  # from now on the network is the one copy of the weights
@@ -128,10 +128,6 @@ class Model:
 
     def __repr__(self) -> str:
         return f"<Model {self.name!r}: {self.arch}, {self.num_parameters():,} parameters, {len(self.tokenizer)} tokens>"
-
-
-def _is_tied_head(config: Any, name: str) -> bool:
-    return name == "head.weight" and bool(getattr(config, "tie_embeddings", False))
 
 
 def header(model: Model) -> dict[str, str]:
