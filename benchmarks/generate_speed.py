@@ -23,9 +23,10 @@ from pathlib import Path
 SEED = "tinynotation: 4/4 g4 g a b c'2 b4 a g1"
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+    """Wall seconds of one command (process start included); exits with its stderr if it fails."""
     start = time.perf_counter()
-    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, cwd=cwd)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{proc.stderr}")

@@ -26,11 +26,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from generate_speed import timed  # a sibling script: benchmarks/ is on sys.path when run as one
 
 ROOT = Path(__file__).resolve().parent.parent
 SPLITS = ("train", "valid", "test")
@@ -92,15 +93,6 @@ def python_dict(corpus: Path, piece) -> tuple[int, float]:
     return longest, found / total if total else 0.0
 
 
-def timed_command(command: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{proc.stderr}")
-    return elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=ROOT / "midi_corpus")
@@ -137,7 +129,7 @@ def main() -> None:
         walls: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.rounds):
             for name, command in commands.items():
-                walls[name].append(timed_command(command, env))
+                walls[name].append(timed(command, env, cwd=ROOT))
 
     longest, share = answers["composer, cached index"]
     print(f"{piece.num_bars} bars, {len(piece)} notes, {piece.num_parts} parts, against {index!r}")

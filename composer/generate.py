@@ -500,6 +500,8 @@ def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSe
 
     Runs on the model's numpy runtime (``model.runtime``): no torch needed.
     """
+    from threadpoolctl import threadpool_limits
+
     settings = (settings or GenerationSettings()).for_model(model)
     if not isinstance(num_samples, int) or num_samples < 1:
         raise GenerationError(f"num_samples must be >= 1, got {num_samples!r}")
@@ -509,8 +511,6 @@ def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSe
     rng = np.random.default_rng(int(settings.random_seed))
     n = the_plan.num_parts
     states = [_State(queue=deque(the_plan.prefix), sounding=[-1] * n, current=[-1] * n) for _ in range(num_samples)]
-    from threadpoolctl import threadpool_limits
-
     # One token at a time, BLAS threads cost more in wake-ups than they share out
     # (benchmarks/sample_speed.py: the numpy LSTM step is 1.5x faster on one thread).
     with threadpool_limits(limits=1, user_api="blas"):
