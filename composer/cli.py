@@ -465,7 +465,8 @@ def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...
     The corpus is indexed once and cached.
     """
     from composer.io import read
-    from composer.originality import DEFAULT_SPLITS, SPLITS, CorpusIndex, seed_end_tick
+    from composer.corpus import SPLITS
+    from composer.originality import DEFAULT_SPLITS, CorpusIndex, seed_end_tick
 
     score = read(score_path)
     chosen = SPLITS if "all" in splits else (splits or DEFAULT_SPLITS)

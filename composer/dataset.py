@@ -1,18 +1,15 @@
 """Training data: a folder of scores -> token arrays per split, cached on disk as numpy memmaps.
 
-A folder is read in one of three ways:
-
-* a collection of the bundled corpus (it holds ``manifest.csv``): splits and
-  style come from the manifest and the collection's name;
-* a corpus root whose subfolders are collections: all of them together;
-* any other folder: every MIDI/MusicXML/ABC file below it, split by the same
-  rule as the bundled corpus (sha1 of the file name, mod 10), style "unknown"
-  unless one is given.
+Which files make up the folder, their splits and styles, is
+``composer.corpus.discover``'s to decide: a collection of the bundled corpus
+(splits from its manifest, style from its name), a corpus root (all its
+collections together), or any folder of MIDI/MusicXML/ABC files (split by the
+sha1 of the file name, style "unknown" unless one is given).
 
 Tokenizing happens once. The cache lives under ``$COMPOSER_CACHE`` (default
-``~/.cache/composer``) in a folder named by a hash of the tokenizer's
-settings and of every file's path, size and modification time, so a change to
-either makes a new cache and the next run starts at once.
+``~/.cache/composer``, see ``composer.cache``) in a folder named by a hash of
+the tokenizer's settings and of every file's path, size and modification time,
+so a change to either makes a new cache and the next run starts at once.
 """
 
 from __future__ import annotations
@@ -24,31 +21,24 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from composer.cache import entry, fingerprint
+from composer.corpus import SPLITS, Piece, discover
 from composer.errors import ComposerError
+from composer.progress import Progress
 from composer.tokens import Tokenizer
 
-SPLITS = ("train", "valid", "test")
-CACHE_ENV = "COMPOSER_CACHE"
 CACHE_VERSION = 1
-MANIFEST = "manifest.csv"
-
-Progress = Callable[[int, int], None]
+CACHE_FOLDER = "tokens"
 
 
 class DatasetError(ComposerError):
-    """A training folder is missing, empty or unreadable."""
+    """A training folder's files cannot be read, or their tokens do not fit the cache.
 
-
-@dataclass(frozen=True)
-class Piece:
-    path: Path
-    name: str  # path relative to the folder given, with '/' separators
-    style: str
-    split: str
+    A missing folder, or one without music, is a ``composer.corpus.CorpusError``.
+    """
 
 
 @dataclass
@@ -83,55 +73,9 @@ class TokenData:
     cache_dir: Path | None
 
 
-def cache_root() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "composer"
-
-
-def discover(folder: str | Path, style: str | None = None) -> list[Piece]:
-    """The pieces of a training folder with their split and style (see the module docstring)."""
-    from composer.corpus import COLLECTIONS, load_manifest, split_of
-    from composer.io import READERS
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: no such folder")
-
-    def collection(path: Path) -> list[Piece]:
-        known = COLLECTIONS.get(path.name)
-        piece_style = style or (known[0] if known else "unknown")
-        rows = load_manifest(path.parent, path.name)
-        prefix = "" if path == folder else f"{path.name}/"
-        return [Piece(path / row["file"], prefix + row["file"], piece_style, row["split"]) for row in rows]
-
-    if (folder / MANIFEST).is_file():
-        pieces = collection(folder)
-    else:
-        subs = sorted(p for p in folder.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
-        if subs:
-            pieces = [piece for sub in subs for piece in collection(sub)]
-        else:
-            files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in READERS)
-            pieces = [Piece(p, p.relative_to(folder).as_posix(), style or "unknown", split_of(p.name)) for p in files]
-    if not pieces:
-        raise DatasetError(f"{folder}: no MIDI, MusicXML or ABC files found")
-    return pieces
-
-
 def _fingerprint(pieces: list[Piece], tokenizer: Tokenizer) -> str:
-    h = hashlib.sha1()
-    h.update(json.dumps({"cache_version": CACHE_VERSION, "tokenizer": tokenizer.config.to_dict()}, sort_keys=True).encode())
-    for p in pieces:
-        try:
-            st = p.path.stat()
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            stamp = "missing"
-        h.update(f"\n{p.path.resolve()}\t{p.style}\t{p.split}\t{stamp}".encode())
-    return h.hexdigest()
+    settings = {"cache_version": CACHE_VERSION, "tokenizer": tokenizer.config.to_dict()}
+    return fingerprint(settings, ((f"{p.path.resolve()}\t{p.style}\t{p.split}", p.path) for p in pieces))
 
 
 def _load(directory: Path) -> TokenData:
@@ -174,14 +118,12 @@ def load_tokens(
     progress: Progress | None = None,
 ) -> TokenData:
     """Token arrays per split for a training folder, from the cache when it is current."""
-    pieces = discover(folder, style)
+    pieces = discover(folder, style=style)
     for piece in pieces:
-        if piece.split not in SPLITS:
-            raise DatasetError(f"{piece.name}: unknown split {piece.split!r}; expected one of {', '.join(SPLITS)}")
         tokenizer.style_id(piece.style)  # an unknown style is an error before any work
     if len(tokenizer) > np.iinfo(np.int16).max:
         raise DatasetError(f"vocabulary of {len(tokenizer)} tokens does not fit the int16 cache")
-    directory = cache_root() / "tokens" / _fingerprint(pieces, tokenizer)[:20]
+    directory = entry(CACHE_FOLDER, _fingerprint(pieces, tokenizer))
     if cache and (directory / "meta.json").is_file():
         try:
             return _load(directory)

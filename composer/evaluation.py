@@ -28,10 +28,11 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from composer.corpus import SPLITS
 from composer.errors import ComposerError
 from composer.metrics import (
     METRICS,
@@ -45,13 +46,12 @@ from composer.metrics import (
     pairwise_distances,
     voice_leading,
 )
+from composer.progress import Progress  # (samples done, samples in all)
 
 if TYPE_CHECKING:
     from composer.modelfile import Model
     from composer.score import Score
 
-Progress = Callable[[int, int], None]  # (samples done, samples in all)
-SPLITS = ("train", "valid", "test")
 ORIGINALITY_SPLIT = "train"  # what a model learns from: a passage found there is one it may have memorized
 # The real pieces set beside each split's as a yardstick: what overlap two sets of real pieces reach.
 REFERENCE_SPLITS = {"test": "valid", "valid": "test", "train": "valid"}
@@ -276,7 +276,7 @@ def _model_style(model: "Model", style: str | None) -> str:
 
 def _corpus_pieces(corpus_dir: str | Path, style: str) -> dict[str, list[Any]]:
     """The pieces of each split, of ``style`` where the corpus says which pieces have it."""
-    from composer.dataset import discover
+    from composer.corpus import discover
 
     pieces = discover(corpus_dir)
     if any(p.style == style for p in pieces):

@@ -29,25 +29,30 @@ past it counts only for its notes from the seed's end on. An n-gram counts
 (in the share's numerator and denominator) only if all its notes start at or
 after ``seed_end_tick``.
 
+The corpus files are those ``composer.corpus.discover`` finds, MIDI files
+only (reading MusicXML or ABC is about a hundred times slower): the files of
+the chosen splits of a corpus with manifests, every MIDI file of any other
+folder.
+
 The index is cached under ``$COMPOSER_CACHE/originality`` (default
-``~/.cache/composer``) in a file named by a hash of the index version, the
-splits, and every file's name, size and modification time: a changed corpus
-gets a new index on its next use.
+``~/.cache/composer``, see ``composer.cache``) in a file named by a hash of
+the index version, the splits, and every file's name, size and modification
+time: a changed corpus gets a new index on its next use.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from composer.errors import ComposerError
+from composer.cache import entry, fingerprint
+from composer.corpus import SPLITS, check_splits, discover, has_manifests
+from composer.errors import ComposerError, WriteError
+from composer.progress import Progress
 from composer.score import Score, bar_ticks
 
 INDEX_VERSION = 1  # bump when the symbols or the file layout change: old caches are then ignored
@@ -55,8 +60,6 @@ STEPS_PER_BEAT = 24  # onset grid, steps a quarter note (the tokenizer's: 16ths,
 NGRAM_NOTES = 8  # notes in an n-gram of the share (7 steps)
 INTERVAL_MIN, INTERVAL_MAX = -127, 127  # inclusive, semitones: every interval between MIDI pitches
 IOI_STEPS_MAX = (1 << 22) - 1  # inclusive; longer gaps between onsets are clipped to this (over 170,000 beats)
-MIDI_SUFFIXES = (".mid", ".midi", ".smf")
-SPLITS = ("train", "valid", "test")
 DEFAULT_SPLITS = ("train",)  # what a model is trained on: copying from it is memorizing
 CACHE_FOLDER = "originality"
 
@@ -69,11 +72,12 @@ _IOI_BITS = 22
 _MEMO_SIZE = 4  # indexes kept in memory per process, most recent last
 _LCP_CELLS = 1 << 22  # symbols compared per round of a prefix comparison, at most (bounds its memory)
 
-Progress = Callable[[int, int], None]
-
 
 class OriginalityError(ComposerError):
-    """A corpus folder to compare against is missing, empty or unreadable."""
+    """A corpus to compare against cannot be read or indexed, or a check's argument is out of range.
+
+    A missing corpus folder, one without MIDI files, or an unknown split is a ``composer.corpus.CorpusError``.
+    """
 
 
 # -- lines and symbols -------------------------------------------------------
@@ -215,16 +219,6 @@ class OriginalityReport:
 
 
 # -- finding the corpus files ---------------------------------------------------
-def _normalize_splits(splits: str | Iterable[str]) -> tuple[str, ...]:
-    chosen = (splits,) if isinstance(splits, str) else tuple(splits)
-    if not chosen:
-        raise OriginalityError(f"splits: give at least one of {', '.join(SPLITS)}")
-    for split in chosen:
-        if split not in SPLITS:
-            raise OriginalityError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    return tuple(s for s in SPLITS if s in chosen)
-
-
 def corpus_files(corpus_dir: str | Path, splits: str | Iterable[str] = DEFAULT_SPLITS) -> list[tuple[str, Path]]:
     """(name relative to ``corpus_dir``, path) of the MIDI files to compare against, sorted by name.
 
@@ -232,48 +226,19 @@ def corpus_files(corpus_dir: str | Path, splits: str | Iterable[str] = DEFAULT_S
     of ``splits`` listed in the manifests. Any other folder: every MIDI file in it
     and below, whatever the splits.
     """
-    return _discover(corpus_dir, splits)[0]
+    return _corpus_files(corpus_dir, splits)[0]
 
 
-def _discover(corpus_dir: str | Path, splits: str | Iterable[str]) -> tuple[list[tuple[str, Path]], tuple[str, ...]]:
+def _corpus_files(corpus_dir: str | Path, splits: str | Iterable[str]) -> tuple[list[tuple[str, Path]], tuple[str, ...]]:
     """``corpus_files``, and the splits they were chosen by (none for a folder without manifests)."""
-    from composer.corpus import MANIFEST, load_manifest
-
-    folder = Path(corpus_dir)
-    if not folder.exists():
-        raise OriginalityError(f"{folder}: no such corpus folder")
-    if not folder.is_dir():
-        raise OriginalityError(f"{folder}: is a file, expected a folder of MIDI files")
-    chosen = _normalize_splits(splits)
-    if (folder / MANIFEST).is_file():
-        collections = [(folder, "")]
-    else:
-        collections = [(sub, f"{sub.name}/") for sub in sorted(folder.iterdir()) if (sub / MANIFEST).is_file()]
-    if collections:
-        files = []
-        for sub, prefix in collections:
-            rows = load_manifest(sub.parent, sub.name)
-            files += [(prefix + r["file"], sub / r["file"]) for r in rows if r["split"] in chosen and Path(r["file"]).suffix.lower() in MIDI_SUFFIXES]
-        if not files:
-            raise OriginalityError(f"{folder}: no MIDI files in split {', '.join(chosen)}")
-        return sorted(files), chosen
-    found = (p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
-    files = [(p.relative_to(folder).as_posix(), p) for p in found]
-    if not files:
-        raise OriginalityError(f"{folder}: no MIDI files ({', '.join(MIDI_SUFFIXES)}) in it or below")
-    return sorted(files), ()
+    chosen = check_splits(splits)
+    used = chosen if has_manifests(corpus_dir) else ()
+    pieces = discover(corpus_dir, splits=used or None, midi_only=True)
+    return [(p.name, p.path) for p in pieces], used
 
 
 def _fingerprint(files: list[tuple[str, Path]], splits: tuple[str, ...]) -> str:
-    h = hashlib.sha1(json.dumps({"version": INDEX_VERSION, "steps_per_beat": STEPS_PER_BEAT, "splits": splits}).encode())
-    for name, path in files:
-        try:
-            st = path.stat()
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            stamp = "missing"
-        h.update(f"\n{name}\t{stamp}".encode())
-    return h.hexdigest()
+    return fingerprint({"version": INDEX_VERSION, "steps_per_beat": STEPS_PER_BEAT, "splits": splits}, files)
 
 
 # -- the index -----------------------------------------------------------------
@@ -352,7 +317,7 @@ class CorpusIndex:
     @classmethod
     def build(cls, corpus_dir: str | Path = "midi_corpus", *, splits: str | Iterable[str] = DEFAULT_SPLITS, progress: Progress | None = None) -> "CorpusIndex":
         """Read the corpus files and index them, without any cache. Unreadable files are skipped and listed in ``failures``."""
-        files, chosen = _discover(corpus_dir, splits)
+        files, chosen = _corpus_files(corpus_dir, splits)
         return cls._build(files, str(corpus_dir), progress)._as(str(corpus_dir), chosen)
 
     @classmethod
@@ -387,8 +352,7 @@ class CorpusIndex:
         a model learns from); a folder without manifests counts every MIDI file.
         ``progress(done, total)`` is called while files are read for a new index.
         """
-        chosen = _normalize_splits(splits)
-        files, used = _discover(corpus_dir, chosen)
+        files, used = _corpus_files(corpus_dir, splits)
         fingerprint = _fingerprint(files, used)
         index = _MEMO.pop(fingerprint, None)
         if index is None:
@@ -551,35 +515,29 @@ def seed_end_tick(score: Score, seed_bars: int) -> int:
 
 
 # -- the disk cache -----------------------------------------------------------------
-def _cache_path(fingerprint: str) -> Path:
-    from composer.dataset import cache_root
-
-    return cache_root() / CACHE_FOLDER / f"{fingerprint[:20]}.npz"
+def _cache_path(key: str) -> Path:
+    return entry(CACHE_FOLDER, key, ".npz")
 
 
 def _save(index: CorpusIndex, path: Path) -> None:
+    from composer.io._atomic import atomic_path
+
     meta = {"version": INDEX_VERSION, "failures": index.failures}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".building-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(
-                    handle,
-                    text=index.text,
-                    sa=index.sa,
-                    bar=index.bar,
-                    line_start=index.line_start,
-                    line_file=index.line_file,
-                    line_part=np.asarray(index.line_part, str),
-                    files=np.asarray(index.files, str),
-                    meta=np.asarray(json.dumps(meta)),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
+        with atomic_path(path, force=True) as tmp, tmp.open("wb") as handle:
+            np.savez(
+                handle,
+                text=index.text,
+                sa=index.sa,
+                bar=index.bar,
+                line_start=index.line_start,
+                line_file=index.line_file,
+                line_part=np.asarray(index.line_part, str),
+                files=np.asarray(index.files, str),
+                meta=np.asarray(json.dumps(meta)),
+            )
+    except (OSError, WriteError):
         pass  # an unwritable cache folder only costs time
 
 

@@ -565,7 +565,7 @@ def evaluate(model: Model | str | Path, corpus: str | Path, split: str = "test",
     """Bits per note, tokens per note and token accuracy of a model on one split of a folder."""
     import torch
 
-    from composer.dataset import SPLITS
+    from composer.corpus import SPLITS
 
     if split not in SPLITS:
         raise TrainingError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")

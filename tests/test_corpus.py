@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from composer import corpus
-from composer.corpus import COLLECTIONS, CorpusError, build, info, iter_files, load_manifest, split_of
+from composer.corpus import COLLECTIONS, MANIFEST_FIELDS, SPLITS, CorpusError, build, discover, info, iter_files, load_manifest, split_of
 from composer.errors import ComposerError
 from composer.io import read
 
@@ -44,9 +44,9 @@ def test_collections_table() -> None:
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, composer.corpus; print('music21' in sys.modules)"
+    code = "import sys, composer.corpus; print('music21' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
 
 
 # -- the committed corpus ------------------------------------------------------
@@ -209,3 +209,105 @@ def test_unknown_collection_and_split(tmp_path: Path) -> None:
         load_manifest(out, "folk")
     with pytest.raises(CorpusError, match="split must be one of train, valid, test, got 'dev'"):
         iter_files(out, "chorales", "dev")
+
+
+# -- which files make up a corpus folder: one discover for dataset and originality -----
+def _write_collection(folder: Path, splits: dict[str, str]) -> None:
+    """A collection folder with a manifest giving each file the split named (not necessarily split_of's)."""
+    folder.mkdir(parents=True)
+    with (folder / "manifest.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MANIFEST_FIELDS)
+        writer.writeheader()
+        for name, split in splits.items():
+            (folder / name).write_bytes(b"")  # discover lists files, it does not read them
+            writer.writerow({"file": name, "title": name, "source": "", "key": "C", "meter": "4/4", "notes": 1, "bars": 1, "split": split})
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> dict[str, Path]:
+    root = tmp_path / "root"
+    _write_collection(root / "folk", {"b.mid": "test", "a.mid": "train"})
+    _write_collection(root / "chorales", {"c.mid": "valid", "d.musicxml": "train"})
+    _write_collection(root / "madrigals", {"m.mid": "train"})
+    (root / "notes").mkdir()  # no manifest: not a collection, not read
+    (root / "notes" / "x.mid").write_bytes(b"")
+    plain = tmp_path / "plain"
+    (plain / "sub").mkdir(parents=True)
+    for name in ("piece15.mid", "piece0.MID", "sub/tune.abc", "sub/song.musicxml", "readme.txt"):
+        (plain / name).write_bytes(b"")
+    return {"root": root, "plain": plain}
+
+
+def test_discover_a_corpus_root_and_one_collection(folders: dict[str, Path]) -> None:
+    root = folders["root"]
+    pieces = discover(root)
+    assert [(p.name, p.style, p.split) for p in pieces] == [
+        ("chorales/c.mid", "chorale", "valid"),
+        ("chorales/d.musicxml", "chorale", "train"),
+        ("folk/a.mid", "folk", "train"),
+        ("folk/b.mid", "folk", "test"),  # the manifest's split, not split_of's
+        ("madrigals/m.mid", "unknown", "train"),
+    ]
+    assert all(p.path == root / p.name for p in pieces)
+    assert [(p.name, p.style) for p in discover(root / "folk")] == [("a.mid", "folk"), ("b.mid", "folk")]
+    assert [p.name for p in discover(root, splits="train", midi_only=True)] == ["folk/a.mid", "madrigals/m.mid"]
+    assert {p.style for p in discover(root, style="hymn")} == {"hymn"}
+
+
+def test_discover_a_plain_folder(folders: dict[str, Path]) -> None:
+    plain = folders["plain"]
+    pieces = discover(plain)
+    assert [(p.name, p.style, p.split) for p in pieces] == [
+        ("piece0.MID", "unknown", split_of("piece0.MID")),
+        ("piece15.mid", "unknown", "valid"),
+        ("sub/song.musicxml", "unknown", split_of("song.musicxml")),
+        ("sub/tune.abc", "unknown", split_of("tune.abc")),
+    ]
+    assert [p.name for p in discover(plain, midi_only=True)] == ["piece0.MID", "piece15.mid"]
+    assert [p.name for p in discover(plain, splits=("valid",), midi_only=True)] == ["piece15.mid"]
+
+
+def test_discover_errors_are_one_line_naming_the_folder(folders: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "abc-only").mkdir()
+    (tmp_path / "abc-only" / "tune.abc").write_bytes(b"")
+    cases = [
+        (tmp_path / "nowhere", {}, "no such folder"),
+        (folders["plain"] / "readme.txt", {}, "is a file, expected a folder of MIDI, MusicXML or ABC files"),
+        (tmp_path / "empty", {}, "no MIDI, MusicXML or ABC files found in it or below"),
+        (tmp_path / "abc-only", {"midi_only": True}, "no MIDI files found in it or below"),
+        (folders["root"] / "chorales", {"splits": "test"}, "no MIDI, MusicXML or ABC files found in split test"),
+        (folders["root"], {"splits": ["dev"]}, "split must be one of train, valid, test, got 'dev'"),
+    ]
+    for folder, kwargs, message in cases:
+        with pytest.raises(CorpusError) as exc:
+            discover(folder, **kwargs)
+        assert message in str(exc.value) and "\n" not in str(exc.value)
+        assert "split must" in message or str(folder) in str(exc.value)
+
+
+def test_dataset_and_originality_read_the_files_discover_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from composer.dataset import load_tokens
+    from composer.io import write
+    from composer.originality import CorpusIndex, corpus_files
+    from composer.tokens import Tokenizer
+    from conftest import make_score
+
+    monkeypatch.setenv("COMPOSER_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "root"
+    rows = {f"piece{i}.mid": SPLITS[i % 3] for i in range(6)}
+    _write_collection(root / "folk", rows)
+    for i, name in enumerate(rows):
+        write(make_score([(j, 1, 60 + (i + j) % 12, 0) for j in range(8)], parts=("Melody",)), root / "folk" / name, force=True)
+    data = load_tokens(root, Tokenizer())
+    for split in SPLITS:
+        assert data.splits[split].names == [p.name for p in discover(root, splits=split)]
+    assert corpus_files(root, ("valid", "test")) == [(p.name, p.path) for p in discover(root, splits=("valid", "test"), midi_only=True)]
+    assert CorpusIndex.for_corpus(root).files == [p.name for p in discover(root, splits="train")]
+    # A folder without manifests: originality takes every MIDI file whatever the splits; dataset splits them by name.
+    plain = root / "folk"
+    (plain / "manifest.csv").unlink()
+    assert [name for name, _ in corpus_files(plain, "test")] == [p.name for p in discover(plain, midi_only=True)]
+    data = load_tokens(plain, Tokenizer())
+    assert sorted(n for s in SPLITS for n in data.splits[s].names) == sorted(rows)
+    assert all(split_of(n) == s for s in SPLITS for n in data.splits[s].names)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from composer import originality
 from composer.cli import cli
+from composer.corpus import SPLITS, CorpusError
 from composer.io import read, write
 from composer.originality import (
     NGRAM_NOTES,
@@ -28,8 +30,6 @@ from composer.originality import (
 )
 from composer.score import Part, Score, notes_array, slice_bars, stack, transpose
 from conftest import CORPUS, make_score
-
-SPLITS = ("train", "valid", "test")
 
 
 def melody(pitches, beats, part=0, start=0):
@@ -305,6 +305,22 @@ def test_check_originality_reads_a_file_and_reuses_the_index(small_corpus, cache
     assert not cached.exists()
 
 
+def test_the_cache_is_written_through_the_atomic_writer(small_corpus, cache):
+    """Written as io's atomic writer writes (the user's usual file mode), and a killed writer's temporary file is cleared."""
+    originality._MEMO.clear()
+    key = originality._fingerprint(originality.corpus_files(small_corpus), ())
+    path = originality._cache_path(key)
+    path.parent.mkdir(parents=True)
+    dead = 4194305  # above the largest Linux PID: no such process
+    leftover = path.parent / f".{path.stem}.{dead}.abc.tmp.npz"
+    leftover.write_bytes(b"half an index")
+    CorpusIndex.for_corpus(small_corpus)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_a_damaged_cache_is_rebuilt(small_corpus, cache):
     CorpusIndex.for_corpus(small_corpus)
     (cached,) = (cache / "originality").glob("*.npz")
@@ -329,16 +345,23 @@ def test_manifest_splits_choose_the_files(cache):
 
 
 def test_bad_corpus_folders_and_options(tmp_path, small_corpus):
-    with pytest.raises(OriginalityError, match="no such corpus folder"):
+    # Which files make up a corpus folder is composer.corpus.discover's to say, with its error.
+    with pytest.raises(CorpusError, match="nowhere: no such folder"):
         corpus_files(tmp_path / "nowhere")
     (tmp_path / "no-midi").mkdir()
     (tmp_path / "no-midi" / "text.txt").write_text("no music")
-    with pytest.raises(OriginalityError, match="no MIDI files"):
+    with pytest.raises(CorpusError, match="no-midi: no MIDI files found in it or below"):
         corpus_files(tmp_path / "no-midi")
-    with pytest.raises(OriginalityError, match="expected a folder"):
+    # MusicXML and ABC files are not indexed (they read ~100x slower than MIDI): a folder of them has no MIDI files.
+    (tmp_path / "no-midi" / "tune.abc").write_text("X:1\nT:Tune\nM:4/4\nK:C\nCDEF|GABc|\n")
+    with pytest.raises(CorpusError, match="no MIDI files"):
+        corpus_files(tmp_path / "no-midi")
+    with pytest.raises(CorpusError, match="is a file, expected a folder of MIDI files"):
         corpus_files(tmp_path / "no-midi" / "text.txt")
-    with pytest.raises(OriginalityError, match="split must be one of"):
+    with pytest.raises(CorpusError, match="split must be one of"):
         corpus_files(small_corpus, ["training"])
+    with pytest.raises(CorpusError, match="give at least one of"):
+        corpus_files(small_corpus, [])
     with pytest.raises(OriginalityError, match="not shorter than the score"):
         seed_end_tick(ode(), 8)
 
@@ -419,7 +442,7 @@ def test_cli_split_choice_on_a_real_collection(cache, tmp_path):
     "args, code, message",
     [
         (["missing.mid"], 1, "missing.mid: no such file"),
-        (["{piece}", "--corpus", "{tmp}/nowhere"], 1, "no such corpus folder"),
+        (["{piece}", "--corpus", "{tmp}/nowhere"], 1, "nowhere: no such folder"),
         (["{piece}", "--corpus", "{tmp}/empty"], 1, "no MIDI files"),
         (["{piece}", "--corpus", "{small}", "--seed-bars", "9"], 1, "not shorter than the score"),
         (["{piece}", "--split", "training"], 2, "Invalid value for '--split'"),

@@ -1,12 +1,8 @@
-"""The bundled MIDI corpus, built from music21's own corpus (nothing is downloaded).
+"""Building the bundled corpus from music21's own corpus (nothing is downloaded).
 
-A corpus folder holds one sub-folder per collection (``chorales/``, ``folk/``),
-each with its MIDI files, a ``manifest.csv`` (one row per file, sorted by
-file) and a ``skipped.csv`` (sources that were left out, and why), plus a
-generated ``README.md``.
-
-The split of a piece depends on its file name only (see ``split_of``), so
-it never changes when pieces are added or removed.
+``build`` converts each source in worker processes, writes the collection
+folders with their manifests beside the old corpus, and swaps the new folder
+in at the end. music21 is imported only while building.
 """
 
 from __future__ import annotations
@@ -22,19 +18,24 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from composer.errors import ComposerError
+from composer.corpus.reading import (
+    COLLECTIONS,
+    MANIFEST,
+    MANIFEST_FIELDS,
+    README,
+    SKIPPED,
+    CorpusError,
+    collections_of,
+    info,
+    is_corpus,
+    load_skipped,
+    split_of,
+)
 
-COLLECTIONS: dict[str, tuple[str, str]] = {
-    "chorales": ("chorale", "Four-part chorales (Soprano, Alto, Tenor, Bass) by J. S. Bach, from music21's corpus/bach"),
-    "folk": ("folk", "Folk melodies from music21's ABC collections: O'Neill's 1850, Ryan's Mammoth Collection, Essen folksongs"),
-}
-SPLITS = ("train", "valid", "test")
-MANIFEST = "manifest.csv"
-SKIPPED = "skipped.csv"
-README = "README.md"
-MANIFEST_FIELDS = ("file", "title", "source", "key", "meter", "notes", "bars", "split")
+if TYPE_CHECKING:
+    from composer.score import Score
 
 CHORALE_PARTS = ("Soprano", "Alto", "Tenor", "Bass")
 CHORALE_PROGRAM = 52  # General MIDI "Choir Aahs"
@@ -54,18 +55,10 @@ _C1_CONTROLS = re.compile("[\x80-\x9f]")
 DEDUP_STEPS_PER_BEAT = 12
 
 
-class CorpusError(ComposerError):
-    """A corpus folder is missing, is not a corpus, or cannot be (re)built."""
-
 
 class _Skip(Exception):
     """A source that reads fine but does not belong in its collection."""
 
-
-def split_of(file_name: str) -> str:
-    """'test', 'valid' or 'train' from the sha1 of the file name (without folder), mod 10."""
-    digit = int(hashlib.sha1(Path(file_name).name.encode("utf-8")).hexdigest(), 16) % 10
-    return "test" if digit == 0 else "valid" if digit == 1 else "train"
 
 
 # -- sources -----------------------------------------------------------------
@@ -167,7 +160,7 @@ def _ascii_text(text: str) -> str:
     return unicodedata.normalize("NFKD", text.translate(_ASCII)).encode("ascii", "ignore").decode("ascii")
 
 
-def _content_hash(score: Any) -> str:
+def _content_hash(score: Score) -> str:
     from composer.score import quantize
 
     notes = quantize(score, DEDUP_STEPS_PER_BEAT).notes
@@ -175,7 +168,7 @@ def _content_hash(score: Any) -> str:
     return hashlib.sha1(b"".join(columns)).hexdigest()
 
 
-def _chorale_score(task: _Task) -> Any:
+def _chorale_score(task: _Task) -> Score:
     import numpy as np
 
     from composer.io.notation import read_with_music21
@@ -207,7 +200,7 @@ def _has_cp437_titles(path: str) -> bool:
     return bool(_C1_CONTROLS.search(Path(path).read_text(encoding="utf-8", errors="replace")))
 
 
-def _folk_score(task: _Task) -> Any:
+def _folk_score(task: _Task) -> Score:
     from composer.io.notation import read_abc
     from composer.score import Part, select_parts
 
@@ -228,7 +221,7 @@ def _folk_score(task: _Task) -> Any:
     )
 
 
-def _meter(score: Any) -> str:
+def _meter(score: Score) -> str:
     from composer.io.notation import partial_first_bar
 
     pickup = partial_first_bar(score)
@@ -239,7 +232,7 @@ def _meter(score: Any) -> str:
     return f"{numerator}/{denominator}"
 
 
-def _key(score: Any) -> str:
+def _key(score: Score) -> str:
     from composer.score import key_name
 
     keys = score.key_signatures
@@ -287,90 +280,6 @@ def _write_csv(path: Path, fields: Sequence[str], rows: Iterable[dict[str, Any]]
         writer.writerow(row)
     path.write_bytes(buffer.getvalue().encode("utf-8"))  # "\n" line ends on every platform
 
-
-def _collection_folders(corpus_dir: Path) -> list[str]:
-    """Sub-folders with a manifest: the known collections first, in table order, then others by name."""
-    if not corpus_dir.is_dir():
-        return []
-    found = sorted(p.name for p in corpus_dir.iterdir() if (p / MANIFEST).is_file())
-    return [n for n in COLLECTIONS if n in found] + [n for n in found if n not in COLLECTIONS]
-
-
-def is_corpus(corpus_dir: str | Path) -> bool:
-    """True when the folder holds at least one collection folder with a manifest."""
-    return bool(_collection_folders(Path(corpus_dir)))
-
-
-def _check_corpus(corpus_dir: str | Path) -> Path:
-    corpus_dir = Path(corpus_dir)
-    if not corpus_dir.exists():
-        raise CorpusError(f"{corpus_dir}: no such corpus folder (build one with 'composer corpus build')")
-    if not is_corpus(corpus_dir):
-        raise CorpusError(f"{corpus_dir}: not a composer corpus (expected sub-folders such as {', '.join(COLLECTIONS)} with a {MANIFEST})")
-    return corpus_dir
-
-
-def load_manifest(corpus_dir: str | Path, collection: str) -> list[dict[str, Any]]:
-    """The manifest rows of one collection (``notes`` and ``bars`` as int), sorted by file."""
-    corpus_dir = _check_corpus(corpus_dir)
-    path = corpus_dir / collection / MANIFEST
-    if not path.is_file():
-        present = ", ".join(_collection_folders(corpus_dir))
-        raise CorpusError(f"{corpus_dir}: no collection {collection!r}; this corpus has {present}")
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [f for f in MANIFEST_FIELDS if f not in (reader.fieldnames or [])]
-        if missing:
-            raise CorpusError(f"{path}: expected columns {','.join(MANIFEST_FIELDS)}, missing {','.join(missing)}")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                row["notes"] = int(row["notes"])
-                row["bars"] = int(row["bars"])
-            except (TypeError, ValueError) as exc:
-                raise CorpusError(f"{path}, line {line}: notes and bars must be whole numbers") from exc
-            if row["split"] not in SPLITS:
-                raise CorpusError(f"{path}, line {line}: split must be one of {', '.join(SPLITS)}, got {row['split']!r}")
-            rows.append(row)
-    return sorted(rows, key=lambda r: r["file"])
-
-
-def load_skipped(corpus_dir: str | Path, collection: str) -> list[tuple[str, str]]:
-    """(source, reason) of each source the build left out of a collection."""
-    path = _check_corpus(corpus_dir) / collection / SKIPPED
-    if not path.is_file():
-        return []
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [(row["source"], row["reason"]) for row in csv.DictReader(handle)]
-
-
-def collections_of(corpus_dir: str | Path) -> list[str]:
-    """The collections (folders with manifests) of a corpus folder."""
-    return _collection_folders(_check_corpus(corpus_dir))
-
-
-def iter_files(corpus_dir: str | Path, collection: str, split: str | None = None) -> list[Path]:
-    """The MIDI files of a collection (optionally one split), sorted by name."""
-    if split is not None and split not in SPLITS:
-        raise CorpusError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    rows = load_manifest(corpus_dir, collection)
-    folder = Path(corpus_dir) / collection
-    return [folder / row["file"] for row in rows if split is None or row["split"] == split]
-
-
-def info(corpus_dir: str | Path) -> dict[str, dict[str, dict[str, int]]]:
-    """Files and notes per collection and split, from the manifests.
-
-    ``{collection: {"train": {"files": n, "notes": n}, "valid": {...}, "test": {...}}}``
-    """
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    for name in collections_of(corpus_dir):
-        splits = {s: {"files": 0, "notes": 0} for s in SPLITS}
-        for row in load_manifest(corpus_dir, name):
-            splits[row["split"]]["files"] += 1
-            splits[row["split"]]["notes"] += row["notes"]
-        out[name] = splits
-    return out
 
 
 # -- README ------------------------------------------------------------------------
@@ -594,7 +503,7 @@ def build(
         for name in collections:
             summary[name] = _build_collection(name, tmp / name, root, workers, limit, progress)
         if is_corpus(out_dir):
-            for name in _collection_folders(out_dir):
+            for name in collections_of(out_dir):
                 if name not in collections:
                     shutil.copytree(out_dir / name, tmp / name)
         (tmp / README).write_bytes(_readme(tmp).encode("utf-8"))
