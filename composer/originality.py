@@ -50,7 +50,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from composer.cache import entry, fingerprint
-from composer.corpus import SPLITS, check_splits, discover, has_manifests
+from composer.corpus import check_splits, discover, has_manifests
 from composer.errors import ComposerError, WriteError
 from composer.progress import Progress
 from composer.score import Score, bar_ticks
