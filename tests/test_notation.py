@@ -193,7 +193,7 @@ def test_real_chorale_has_soprano_alto_tenor_bass() -> None:
     assert [p.name for p in score.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
     assert score.time_signatures.tolist() == [(0, 1, 4), (480, 4, 4)]
     assert score.key_signatures.tolist() == [(0, 3, True)]  # f# minor
-    # Read through the corpus path, as the corpus build and `composer.io.read` do.
+    # Read through the corpus path, as the corpus build and `composer.formats.read` do.
     path = corpus.getWork("bach/bwv66.6")
     from_file = read(path)
     assert [p.name for p in from_file.parts] == ["Soprano", "Alto", "Tenor", "Bass"]

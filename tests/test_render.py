@@ -589,7 +589,7 @@ def test_empty_score_is_one_line_and_leaves_nothing(suffix: str, tmp_path: Path)
 
 
 def test_render_package_imports_lightly() -> None:
-    code = "import sys, composer.render, composer.io; print(any(m in sys.modules for m in ('music21', 'verovio', 'matplotlib', 'vl_convert')))"
+    code = "import sys, composer.render, composer.io, composer.formats; print(any(m in sys.modules for m in ('music21', 'verovio', 'matplotlib', 'vl_convert')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     assert done.stdout.strip() == "False", done.stderr
 

@@ -8,7 +8,7 @@ the stream as MusicXML. music21 is imported inside the functions.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from composer.errors import ScoreError
 from composer.io.midi import DRUM_CHANNEL
 from composer.io.notation import partial_first_bar
 from composer.score import Part, Score, bar_ticks
+
+if TYPE_CHECKING:
+    from music21 import chord, instrument, note, stream
 
 Row = tuple[int, int, list[int], int]  # (start tick, duration, pitches, velocity): one note or chord
 
@@ -37,7 +40,7 @@ def _voices(rows: list[Row]) -> list[list[Row]]:
     return voices
 
 
-def _element(row: Row, ticks_per_beat: int) -> Any:
+def _element(row: Row, ticks_per_beat: int) -> note.Note | chord.Chord:
     from music21 import chord, note
 
     _, duration, pitches, velocity = row
@@ -50,7 +53,7 @@ def _element(row: Row, ticks_per_beat: int) -> Any:
     return element
 
 
-def _move_pickup(part: Any, pad: Fraction) -> None:
+def _move_pickup(part: stream.Part, pad: Fraction) -> None:
     """Turn a first measure that starts with ``pad`` quarters of rest into a pickup measure."""
     from music21 import note, stream
 
@@ -79,7 +82,7 @@ def _move_pickup(part: Any, pad: Fraction) -> None:
     part.coreElementsChanged()
 
 
-def _drop_repeated_signatures(part: Any) -> None:
+def _drop_repeated_signatures(part: stream.Part) -> None:
     """Remove the second copy of a key/meter/clef that makeNotation puts in a measure with voices."""
     from music21 import clef, key, meter, stream
 
@@ -92,7 +95,7 @@ def _drop_repeated_signatures(part: Any) -> None:
             seen.add(mark)
 
 
-def _instrument(part_info: Part) -> Any:
+def _instrument(part_info: Part) -> instrument.Instrument:
     from music21 import instrument
 
     if part_info.is_drum:
@@ -105,7 +108,7 @@ def _instrument(part_info: Part) -> Any:
     return inst
 
 
-def _insert_notes(part: Any, score: Score, index: int, shift: int) -> None:
+def _insert_notes(part: stream.Part, score: Score, index: int, shift: int) -> None:
     """The part's notes, chords grouped, in as few voices as keep them from overlapping."""
     from music21 import stream
 
@@ -129,7 +132,7 @@ def _insert_notes(part: Any, score: Score, index: int, shift: int) -> None:
         part.insert(0, voice)
 
 
-def to_music21(score: Score) -> Any:
+def to_music21(score: Score) -> stream.Score:
     """A ``music21.stream.Score`` with one Part per part, measures, ties, meter, key and tempo."""
     from music21 import key, meter, metadata, note, stream, tempo
 
