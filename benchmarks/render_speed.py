@@ -3,7 +3,7 @@
     python benchmarks/render_speed.py [--file midi_corpus/chorales/bwv10.mid] [--bars 16] [--rounds 3]
 
 Prints the cold start (importing music21 and writing the first MusicXML) and
-then, warm, each format written through ``composer.io.write``. The machines
+then, warm, each format written through ``composer.formats.write``. The machines
 here are shared and noisy: quote the best round.
 """
 
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from composer.io import read, write
+    from composer.formats import read, write
     from composer.score import slice_bars
 
     score = slice_bars(read(args.file), 0, args.bars)
@@ -34,23 +34,18 @@ def main() -> None:
         write(score, Path(folder) / "cold.musicxml")
         print(f"{'cold .musicxml (imports music21)':36s} {time.perf_counter() - start:7.3f} s")
         for suffix in FORMATS:
-            best = float("inf")
+            best, note = float("inf"), ""
             for i in range(args.rounds):
                 path = Path(folder) / f"out{i}{suffix}"
                 start = time.perf_counter()
                 try:
-                    write(score, path)
+                    note = write(score, path).note
                 except Exception as exc:  # a missing optional package: say so, go on
                     print(f"{suffix:36s} failed: {exc}")
                     break
                 best = min(best, time.perf_counter() - start)
             else:
-                extra = ""
-                if suffix == ".wav":
-                    from composer.render.audio import last_backend
-
-                    extra = f"  ({last_backend})"
-                print(f"{suffix:36s} {best:7.3f} s{extra}")
+                print(f"{suffix:36s} {best:7.3f} s" + (f"  ({note})" if note else ""))
 
 
 if __name__ == "__main__":

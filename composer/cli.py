@@ -51,13 +51,13 @@ def cli() -> None:
 
 
 def _input_suffixes() -> str:
-    from composer.io import READERS
+    from composer.formats import READERS
 
     return ", ".join(sorted(READERS))
 
 
 def _output_suffixes() -> str:
-    from composer.io import WRITERS
+    from composer.formats import WRITERS
 
     return ", ".join(sorted(WRITERS))
 
@@ -74,31 +74,18 @@ def _style_option(func: Callable) -> Callable:
     )(func)
 
 
-PIANO_ROLL_SUFFIXES = (".png", ".svg", ".pdf")
-
-
 def _piano_roll_option(func: Callable) -> Callable:
+    from composer.render.pianoroll import PIANO_ROLL_SUFFIXES
+
     return click.option("--piano-roll", is_flag=True, help=f"For {', '.join(PIANO_ROLL_SUFFIXES)} outputs: draw a piano roll instead of engraved sheet music.")(func)
 
 
 def _write_score(score: Any, path: Path, *, force: bool, piano_roll: bool = False) -> None:
-    """Write one output and say what was written (and, for audio, with which synthesizer)."""
-    from composer.io import write
+    """Write one output and say what was written, with the writer's note (a piano roll, which synthesizer)."""
+    from composer.formats import write
 
-    suffix = path.suffix.lower()
-    if piano_roll and suffix in PIANO_ROLL_SUFFIXES:
-        from composer.render.pianoroll import write_piano_roll
-
-        write_piano_roll(score, path, force=force)
-        click.echo(f"wrote {path} (piano roll)")
-        return
-    write(score, path, force=force)
-    if suffix == ".wav":
-        from composer.render import audio
-
-        click.echo(f"wrote {path} (synthesized with {audio.last_backend})")
-    else:
-        click.echo(f"wrote {path}")
+    written = write(score, path, force=force, piano_roll=piano_roll)
+    click.echo(f"wrote {written.path}" + (f" ({written.note})" if written.note else ""))
 
 
 # -- tokens ----------------------------------------------------------------
@@ -227,7 +214,7 @@ def convert(source: str, output: str, force: bool, piano_roll: bool) -> None:
 
     MIDI, MusicXML/MXL, engraved sheet music (SVG, PNG, PDF) or audio (WAV).
     """
-    from composer.io import WRITERS, read
+    from composer.formats import WRITERS, read
 
     out = Path(output)
     if out.suffix.lower() not in WRITERS:
@@ -614,7 +601,7 @@ def play_command(source: str | None, port: str | None, list_ports: bool) -> None
         return
     if source is None:
         raise click.UsageError("give a FILE to play, or --list-ports")
-    from composer.io import read
+    from composer.formats import read
 
     play(read(source), port)
 

@@ -368,10 +368,10 @@ class Score:
         return plot(self, path)
 
     def write(self, path: str | Path, *, force: bool = False) -> Path:
-        """Write to a file; the format follows the suffix (see ``composer.io.WRITERS``)."""
-        from composer.io import write
+        """Write to a file and return its path; the format follows the suffix (see ``composer.formats.WRITERS``)."""
+        from composer.formats import write
 
-        return write(self, path, force=force)
+        return write(self, path, force=force).path
 
 
 def _validate(notes: np.ndarray, parts: tuple[Part, ...], ts: np.ndarray, ks: np.ndarray, tempos: np.ndarray) -> None:

@@ -6,8 +6,8 @@ import mido
 import pytest
 
 from composer.errors import ReadError, WriteError
-from composer.io import read, write
-from composer.io.midi import DRUM_CHANNEL, read_midi
+from composer.formats import Written, read, write
+from composer.io.midi import DRUM_CHANNEL, channels, read_midi
 from composer.score import Part
 from conftest import make_score, note_rows
 
@@ -43,7 +43,9 @@ def test_write_then_read_round_trips(tmp_path):
         title="Test",
         metadata={"model": "chorale", "seed": "tinynotation: 4/4 c4 d=e", "note": "Dvořák"},
     )
-    path = write(s, tmp_path / "out.mid")
+    done = write(s, tmp_path / "out.mid")
+    assert done == Written(tmp_path / "out.mid", "")  # MIDI has nothing to tell the user
+    path = done.path
     back = read(path)
     assert back.title == "Test" and back.metadata == s.metadata  # text events read back, UTF-8 and '=' in values
     assert note_rows(back) == note_rows(s)  # the repeated 74 re-strikes: note-off goes first
@@ -53,8 +55,16 @@ def test_write_then_read_round_trips(tmp_path):
     assert back.tempos.tolist() == s.tempos.tolist()
     mid = mido.MidiFile(path)
     assert mid.type == 1 and len(mid.tracks) == 4
-    channels = {m.channel for t in mid.tracks[1:] for m in t if m.type == "note_on"}
-    assert DRUM_CHANNEL in channels and len(channels) == 3
+    used = {m.channel for t in mid.tracks[1:] for m in t if m.type == "note_on"}
+    assert DRUM_CHANNEL in used and len(used) == 3
+
+
+def test_drums_go_on_channel_10_and_the_rest_skip_it():
+    parts = tuple(Part(f"P{i}", is_drum=i == 2) for i in range(17))
+    numbers = channels(parts)
+    assert DRUM_CHANNEL == 9  # zero-based, as MIDI messages count: "channel 10" to musicians
+    assert numbers[2] == DRUM_CHANNEL
+    assert numbers[:2] + numbers[3:] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 0]  # 15 melodic, then round again
 
 
 def test_never_overwrites_without_force_and_leaves_no_temporary_files(tmp_path):
@@ -110,8 +120,8 @@ def test_read_errors_for_paths(tmp_path):
 
 def test_names_outside_latin1_round_trip(tmp_path):
     s = make_score([(0, 1, 60)], parts=(Part("Sopran – Ü ♪"),), title="Lied – ♪")
-    path = write(s.replace(metadata={"seed": "“quoted”"}), tmp_path / "u.mid")
-    assert read(path).parts[0].name == "Sopran – Ü ♪"
+    written = write(s.replace(metadata={"seed": "“quoted”"}), tmp_path / "u.mid")
+    assert read(written).parts[0].name == "Sopran – Ü ♪"
 
 
 def test_leading_text_reads_the_first_tracks_opening_meta_events_and_never_raises(tmp_path, type0_midi):
@@ -119,7 +129,7 @@ def test_leading_text_reads_the_first_tracks_opening_meta_events_and_never_raise
 
     assert read(type0_midi).title == "Tune"  # a type 0 file's only track name
     s = make_score([(0, 1, 60)], title="Song", metadata={"random_seed": "7"})
-    data = write(s, tmp_path / "a.mid").read_bytes()
+    data = write(s, tmp_path / "a.mid").path.read_bytes()
     assert leading_text(data) == ("Song", {"random_seed": "7"})
     for n in range(len(data)):  # any truncation: what was read, or nothing, never an error
         title, metadata = leading_text(data[:n])

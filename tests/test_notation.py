@@ -17,15 +17,15 @@ from music21 import chord, corpus, duration, instrument, key, meter, note, strea
 from music21 import tie as m21tie  # noqa: E402
 
 from composer.errors import ReadError  # noqa: E402
-from composer.io import read  # noqa: E402
+from composer.formats import read  # noqa: E402
 from composer.io.notation import (  # noqa: E402
     from_music21,
     parse_tinynotation,
     partial_first_bar,
     read_abc,
     read_musicxml,
-    to_music21,
 )
+from composer.render.notation import to_music21  # noqa: E402
 from composer.score import Part, Score, key_name, notes_array  # noqa: E402
 
 
@@ -193,7 +193,7 @@ def test_real_chorale_has_soprano_alto_tenor_bass() -> None:
     assert [p.name for p in score.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
     assert score.time_signatures.tolist() == [(0, 1, 4), (480, 4, 4)]
     assert score.key_signatures.tolist() == [(0, 3, True)]  # f# minor
-    # Read through the corpus path, as the corpus build and `composer.io.read` do.
+    # Read through the corpus path, as the corpus build and `composer.formats.read` do.
     path = corpus.getWork("bach/bwv66.6")
     from_file = read(path)
     assert [p.name for p in from_file.parts] == ["Soprano", "Alto", "Tenor", "Bass"]
@@ -245,6 +245,16 @@ def test_partial_first_bar_exports_as_a_pickup_measure() -> None:
     assert [x.offset for x in m21.parts[0].getElementsByClass(stream.Measure)][:3] == [0.0, 1.0, 5.0]
     back = from_music21(m21)
     assert back == with_pickup
+
+
+def test_a_drum_part_goes_out_on_the_drum_channel_and_comes_back_a_drum_part() -> None:
+    from composer.io.midi import DRUM_CHANNEL
+
+    score = Score(notes_array([0, 480], [480, 480], [60, 38], [0, 1]), [Part("Piano"), Part("Kit", is_drum=True)])
+    m21 = to_music21(score)
+    kit = m21.parts[1].recurse().getElementsByClass(instrument.Instrument).first()
+    assert kit.midiChannel == DRUM_CHANNEL == 9  # music21 counts channels from 0, as composer.io.midi does
+    assert [p.is_drum for p in from_music21(m21).parts] == [False, True]
 
 
 def test_ties_are_made_by_music21() -> None:

@@ -19,7 +19,7 @@ from conftest import CORPUS, make_score, note_rows
 from xsd import assert_valid_musicxml, schema_errors
 
 from composer.errors import ComposerError, WriteError
-from composer.io import read, write
+from composer.formats import Written, read, write
 from composer.score import Part, Score, notes_array, slice_bars
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -109,7 +109,8 @@ CASES = {
 
 def written(score: Score, folder: Path, name: str) -> Path:
     path = folder / name
-    assert write(score, path) == path
+    done = write(score, path)
+    assert done.path == path
     return path
 
 
@@ -425,8 +426,9 @@ def test_wav_with_pretty_midi_fallback(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setenv(audio.BACKEND_ENV, "pretty_midi")
     score = satb()  # 8 quarters at 96 qpm = 5 s
-    path = written(score, tmp_path, "a.wav")
-    assert audio.last_backend == "pretty_midi"
+    path = tmp_path / "a.wav"
+    assert write(score, path) == Written(path, "synthesized with pretty_midi")  # the note the CLI prints
+    assert not hasattr(audio, "last_backend")  # no module-global state
     seconds, channels, width = wav_seconds(path)
     assert abs(seconds - audio.seconds_of(score)) <= 1.5 and channels == 1 and width == 2
     assert audio.seconds_of(score) == pytest.approx(5.0)
@@ -464,7 +466,12 @@ def test_audio_backend_choice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     with pytest.raises(WriteError) as exc:
         audio.render_wav(satb(), tmp_path / "b.wav", backend="fluidsynth")
     assert_one_line(exc, "fluidsynth")
-    assert list(tmp_path.iterdir()) == [] or not (tmp_path / "a.wav").exists()
+    monkeypatch.setenv(audio.BACKEND_ENV, "fluidsynth")
+    with pytest.raises(WriteError) as exc:
+        write(satb(), tmp_path / "c.wav")  # through the atomic writer: its temporary file must go too
+    assert_one_line(exc, "fluidsynth")
+    # Nothing at all is left: no target, and no temporary file of any name (hidden ones included).
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_seconds_follow_tempo_changes() -> None:
@@ -582,6 +589,70 @@ def test_empty_score_is_one_line_and_leaves_nothing(suffix: str, tmp_path: Path)
 
 
 def test_render_package_imports_lightly() -> None:
-    code = "import sys, composer.render, composer.io; print(any(m in sys.modules for m in ('music21', 'verovio', 'matplotlib', 'vl_convert')))"
+    code = "import sys, composer.render, composer.io, composer.formats; print(any(m in sys.modules for m in ('music21', 'verovio', 'matplotlib', 'vl_convert')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     assert done.stdout.strip() == "False", done.stderr
+
+
+# -- formats, io and render apart ---------------------------------------------------------------
+def test_convert_says_which_synthesizer_and_when_it_drew_a_piano_roll(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from composer.cli import cli
+    from composer.render import audio
+
+    monkeypatch.setenv(audio.BACKEND_ENV, "pretty_midi")
+    source = written(satb(), tmp_path, "a.mid")
+    lines = []
+    for target, *flags in (("a.wav",), ("roll.png", "--piano-roll"), ("a.musicxml",), ("b.mid", "--piano-roll")):
+        result = CliRunner().invoke(cli, ["convert", str(source), "-o", str(tmp_path / target), *flags])
+        assert result.exit_code == 0, result.output
+        lines.append(result.output.strip())
+    assert lines == [
+        f"wrote {tmp_path / 'a.wav'} (synthesized with pretty_midi)",
+        f"wrote {tmp_path / 'roll.png'} (piano roll)",
+        f"wrote {tmp_path / 'a.musicxml'}",
+        f"wrote {tmp_path / 'b.mid'}",  # --piano-roll is for pictures only
+    ]
+    assert (tmp_path / "roll.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mid", "a.musicxml", "a.wav", "b.mid", "roll.png"]
+
+
+def test_written_is_a_path_for_open_and_read(tmp_path: Path) -> None:
+    done = write(satb(), tmp_path / "a.mid")
+    assert read(done) == read(done.path)
+    assert satb().write(tmp_path / "b.mid") == tmp_path / "b.mid"  # Score.write still answers a plain Path
+
+
+def test_io_reads_and_writes_midi_without_render_or_formats() -> None:
+    code = (
+        "import sys, composer.io.midi, composer.io.notation\n"
+        "from composer.io import atomic_path\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('composer.render', 'composer.formats'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def _imports(path: Path) -> list[tuple[str, str]]:
+    """(module, name) of every ``from composer... import name`` in a file, at any depth."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("composer"):
+            found.extend((node.module, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.extend((alias.name, "") for alias in node.names if alias.name.startswith("composer"))
+    return found
+
+
+def test_io_never_imports_render_and_render_takes_no_private_names() -> None:
+    package = Path(__file__).resolve().parent.parent / "composer"
+    for path in sorted((package / "io").glob("*.py")):
+        assert not [m for m, _ in _imports(path) if m.startswith(("composer.render", "composer.formats"))], path
+    for path in [*sorted((package / "render").glob("*.py")), package / "formats.py"]:
+        for module, name in _imports(path):
+            private = [part for part in module.split(".") if part.startswith("_") and part != "_lazy"]
+            dunder = name.startswith("__") and name.endswith("__")  # __version__ is public
+            assert not private and (dunder or not name.startswith("_")), f"{path.name} imports {module}.{name}"

@@ -265,7 +265,8 @@ def read_midi(path: str | Path) -> Score:
     return read_midi_bytes(data, str(path))
 
 
-def _channels(parts: tuple[Part, ...]) -> list[int]:
+def channels(parts: tuple[Part, ...]) -> list[int]:
+    """The zero-based MIDI channel of each part: drums on ``DRUM_CHANNEL``, the others in turn on the rest."""
     melodic = [c for c in range(16) if c != DRUM_CHANNEL]
     out, i = [], 0
     for part in parts:
@@ -299,7 +300,7 @@ def to_midi_file(score: Score) -> "mido.MidiFile":  # noqa: F821
     mid.tracks.append(_track(head, conductor))
 
     notes = score.notes
-    for index, (part, channel) in enumerate(zip(score.parts, _channels(score.parts))):
+    for index, (part, channel) in enumerate(zip(score.parts, channels(score.parts))):
         mine = notes[notes["part"] == index]
         head = [mido.MetaMessage("track_name", name=part.name)]
         if not part.is_drum:

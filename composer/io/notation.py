@@ -1,8 +1,10 @@
-"""Notation formats through music21: MusicXML/MXL, ABC and TinyNotation to ``Score`` and back.
+"""Notation formats through music21: MusicXML/MXL, ABC and TinyNotation to ``Score``.
 
 music21 is imported inside the functions, so importing this module stays cheap.
+The way back (``Score`` to music21, then MusicXML) is ``composer.render.notation``
+and ``composer.render.musicxml``.
 
-Conventions shared by reader and writer:
+Conventions, shared with that writer:
 
 * A pickup (anacrusis) is a partial first bar with a time signature of its own
   (a one-beat pickup in 4/4 is 1/4 at tick 0, then 4/4 at tick 480), so that
@@ -27,6 +29,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from composer.errors import ReadError, ScoreError
+from composer.io.midi import DRUM_CHANNEL
 from composer.score import (
     DEFAULT_TICKS_PER_BEAT,
     DEFAULT_VELOCITY,
@@ -92,7 +95,7 @@ def _part_header(part: Any, flat: Any, index: int) -> Part:
             break
     program = getattr(inst, "midiProgram", None)
     program = int(program) if program is not None and 0 <= int(program) <= 127 else 0
-    is_drum = isinstance(inst, instrument.UnpitchedPercussion) or getattr(inst, "midiChannel", None) == 9
+    is_drum = isinstance(inst, instrument.UnpitchedPercussion) or getattr(inst, "midiChannel", None) == DRUM_CHANNEL
     return Part(name=name or f"Part {index + 1}", program=program, is_drum=bool(is_drum))
 
 
@@ -333,151 +336,6 @@ def partial_first_bar(score: Score) -> tuple[int, tuple[int, int]] | None:
     return None
 
 
-def _voices(rows: list[tuple[int, int, list[int], int]]) -> list[list[tuple[int, int, list[int], int]]]:
-    """Spread (start, duration, pitches, velocity) groups over as few non-overlapping voices as possible."""
-    voices: list[list[tuple[int, int, list[int], int]]] = []
-    ends: list[int] = []
-    for row in rows:
-        start, duration = row[0], row[1]
-        for i, end in enumerate(ends):
-            if end <= start:
-                voices[i].append(row)
-                ends[i] = start + duration
-                break
-        else:
-            voices.append([row])
-            ends.append(start + duration)
-    return voices
-
-
-def _element(row: tuple[int, int, list[int], int], ticks_per_beat: int) -> Any:
-    from music21 import chord, note
-
-    _, duration, pitches, velocity = row
-    quarter_length = Fraction(duration, ticks_per_beat)
-    if len(pitches) == 1:
-        element = note.Note(pitches[0], quarterLength=quarter_length)
-    else:
-        element = chord.Chord(sorted(pitches), quarterLength=quarter_length)
-    element.volume.velocity = velocity
-    return element
-
-
-def _move_pickup(part: Any, pad: Fraction) -> None:
-    """Turn a first measure that starts with ``pad`` quarters of rest into a pickup measure."""
-    from music21 import note, stream
-
-    measures = list(part.getElementsByClass(stream.Measure))
-    if not measures:
-        return
-    first = measures[0]
-    containers = [first, *first.getElementsByClass(stream.Voice)]
-    for container in containers:
-        for element in list(container):
-            if isinstance(element, stream.Voice):
-                continue
-            if Fraction(element.offset) >= pad:
-                container.setElementOffset(element, Fraction(element.offset) - pad)
-            elif isinstance(element, note.Rest):
-                container.remove(element)
-            elif isinstance(element, note.GeneralNote):
-                raise ScoreError("pickup bar holds notes before its first beat")
-            # Clef, key and meter at offset 0 stay at the start of the pickup.
-        container.coreElementsChanged()
-    first.paddingLeft = float(pad) if Fraction(float(pad)) == pad else pad
-    first.number = 0
-    for i, measure in enumerate(measures[1:], start=1):
-        part.setElementOffset(measure, Fraction(measure.offset) - pad)
-        measure.number = i
-    part.coreElementsChanged()
-
-
-def _drop_repeated_signatures(part: Any) -> None:
-    """Remove the second copy of a key/meter/clef that makeNotation puts in a measure with voices."""
-    from music21 import clef, key, meter, stream
-
-    for measure in part.getElementsByClass(stream.Measure):
-        seen: set[tuple[str, Fraction, str]] = set()
-        for element in list(measure.getElementsByClass((key.KeySignature, meter.TimeSignature, clef.Clef))):
-            mark = (type(element).__name__, Fraction(element.offset), str(element))
-            if mark in seen:
-                measure.remove(element)
-            seen.add(mark)
-
-
-def to_music21(score: Score) -> Any:
-    """A ``music21.stream.Score`` with one Part per part, measures, ties, meter, key and tempo."""
-    from music21 import instrument, key, meter, metadata, note, stream, tempo
-
-    tpb = score.ticks_per_beat
-    pickup = partial_first_bar(score)
-    shift = 0
-    signatures = [(int(t), int(n), int(d)) for t, n, d in score.time_signatures.tolist()]
-    if pickup is not None:
-        pickup_ticks, real = pickup
-        shift = int(round(bar_ticks(*real, tpb))) - pickup_ticks
-        signatures = [(0, *real)] + [(t + shift, n, d) for t, n, d in signatures[2:]]
-
-    def at(tick: int) -> Fraction:
-        return Fraction(tick + shift if tick else 0, tpb)
-
-    event_ticks = [int(t) + shift for t in np.concatenate([score.key_signatures["tick"], score.tempos["tick"]]).tolist()]
-    end = max([score.end_tick + shift, 1, *[t for t, _, _ in signatures], *event_ticks])
-
-    out = stream.Score()
-    out.metadata = metadata.Metadata()
-    out.metadata.title = score.title
-    if "composer" in score.metadata:
-        out.metadata.composer = score.metadata["composer"]
-    parts = score.parts or (Part("Part 1"),)
-    for index, part_info in enumerate(parts):
-        part = stream.Part()
-        part.partName = part_info.name
-        part.id = f"P{index + 1}"
-        if part_info.is_drum:
-            inst = instrument.UnpitchedPercussion()
-            inst.midiChannel = 9
-        else:
-            inst = instrument.instrumentFromMidiProgram(part_info.program)
-            inst.midiProgram = part_info.program
-        inst.partName = part_info.name
-        part.insert(0, inst)
-        for tick, numerator, denominator in signatures:
-            part.insert(Fraction(tick, tpb), meter.TimeSignature(f"{numerator}/{denominator}"))
-        for tick, sharps, minor in score.key_signatures.tolist():
-            part.insert(at(int(tick)), key.KeySignature(int(sharps)).asKey("minor" if minor else "major"))
-        if index == 0:
-            for tick, qpm in score.tempos.tolist():
-                part.insert(at(int(tick)), tempo.MetronomeMark(number=round(float(qpm), 3), referent=1.0))
-        mine = score.notes[score.notes["part"] == index]
-        groups: dict[tuple[int, int, int], list[int]] = {}
-        for start, duration, pitch, velocity in zip(
-            mine["start_tick"].tolist(), mine["duration_ticks"].tolist(), mine["pitch"].tolist(), mine["velocity"].tolist()
-        ):
-            groups.setdefault((start + shift, duration, velocity), []).append(pitch)
-        rows = sorted((s, d, p, v) for (s, d, v), p in groups.items())
-        voices = _voices(rows)
-        if len(voices) <= 1:
-            for row in voices[0] if voices else []:
-                part.insert(Fraction(row[0], tpb), _element(row, tpb))
-        else:
-            for number, rows_of_voice in enumerate(voices):
-                voice = stream.Voice(id=str(number + 1))
-                for row in rows_of_voice:
-                    voice.insert(Fraction(row[0], tpb), _element(row, tpb))
-                part.insert(0, voice)
-        # Every part runs to the score's end, so meter changes after a part's last note still make bars.
-        filler = Fraction(end, tpb) - Fraction(part.highestTime)
-        if filler > 0:
-            part.insert(Fraction(part.highestTime), note.Rest(quarterLength=filler))
-        part.makeNotation(inPlace=True)
-        _drop_repeated_signatures(part)
-        if pickup is not None:
-            _move_pickup(part, Fraction(shift, tpb))
-        out.insert(0, part)
-    return out
-
-
 # -- readers ---------------------------------------------------------------
 def _failure(source: str, exc: BaseException) -> ReadError:
     """One line naming the source and what music21 (or our check) said."""
@@ -495,7 +353,7 @@ def _checked(score: Score, source: str) -> Score:
 
 def _convert(parsed: Any, source: str) -> Score:
     try:
-        with _quiet_music21():
+        with quiet_music21():
             score = from_music21(parsed)
     except ReadError:
         raise
@@ -505,7 +363,7 @@ def _convert(parsed: Any, source: str) -> Score:
 
 
 @contextlib.contextmanager
-def _quiet_music21() -> Iterator[io.StringIO]:
+def quiet_music21() -> Iterator[io.StringIO]:
     """Keep music21's warnings (it writes them straight to stderr) out of the user's terminal.
 
     Yields what music21 wrote, for the readers that turn a warning into an error.
@@ -524,7 +382,7 @@ def _parse_with_music21(path: Path, format: str | None) -> Any:
     from music21 import converter
 
     try:
-        with _quiet_music21():
+        with quiet_music21():
             return converter.parseFile(path, format=format, forceSource=True, storePickle=False)
     except Exception as exc:
         raise _failure(str(path), exc) from exc
@@ -632,7 +490,7 @@ def read_abc(path: str | Path, number: int | None = None) -> Score:
         raise ReadError(f"{path}: no tune X:{number}; the file has X: {shown}")
     source = f"{path} (X:{number})" if len(numbers) > 1 else str(path)
     try:
-        with _quiet_music21() as said:
+        with quiet_music21() as said:
             parsed = converter.parseFile(path, number=number, format="abc", forceSource=True, storePickle=False)
     except Exception as exc:
         raise _failure(source, exc) from exc
@@ -656,7 +514,7 @@ def parse_tinynotation(text: str) -> Score:
     try:
         # raiseExceptions: by default music21 silently drops tokens it cannot read.
         tnc = tinyNotation.Converter(body, raiseExceptions=True)
-        with _quiet_music21():
+        with quiet_music21():
             tnc.parse()
         if tnc.activeStates:
             opened = ", ".join(repr(s.stateInfo) for s in tnc.activeStates)

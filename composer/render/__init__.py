@@ -1,6 +1,7 @@
 """The rendering layer: a Score to notation, engraved sheet music, audio, pictures and live MIDI.
 
-Through ``composer.io.write`` / ``Score.write`` the output suffix decides:
+Through ``composer.formats.write`` (``composer.write``, ``Score.write``) the output suffix decides
+(``.mid``/``.midi`` are written by ``composer.io.midi``):
 
 =============  ===========================================================  ==============================
 suffix         what                                                         module
@@ -13,7 +14,8 @@ suffix         what                                                         modu
 .wav           audio: fluidsynth + GM soundfont, else pretty_midi           ``composer.render.audio``
 =============  ===========================================================  ==============================
 
-Also: ``write_piano_roll`` / ``plot`` (``pianoroll``), ``score_html`` for
+Also: ``to_music21`` (``notation``: a Score as a music21 stream, which the
+MusicXML writer exports), ``write_piano_roll`` / ``plot`` (``pianoroll``), ``score_html`` for
 Jupyter (``notebook``), and ``play`` / ``list_ports`` / ``schedule`` for live
 MIDI output (``live``). Everything is imported lazily: ``import composer.render``
 loads neither music21, verovio nor matplotlib.
@@ -24,6 +26,7 @@ from __future__ import annotations
 from composer._lazy import lazy_exports
 
 _API = {
+    "to_music21": "composer.render.notation",
     "to_musicxml": "composer.render.musicxml",
     "write_musicxml": "composer.render.musicxml",
     "write_mxl": "composer.render.musicxml",

@@ -8,8 +8,9 @@
 * ``pretty_midi`` backend: ``PrettyMIDI.synthesize()`` (sine waves; drums are
   silent), peak-normalized, written as mono 16-bit WAV with the ``wave`` module.
 
-``render_wav`` returns the backend it used; after ``composer.io.write`` (which
-throws writers' results away) read ``last_backend`` instead. Force a backend
+``render_wav`` returns the backend it used, and ``write_wav`` (the ``.wav``
+entry of ``composer.formats.WRITERS``) says it for the user ("synthesized with
+fluidsynth"), which ``composer.formats.write`` hands back. Force a backend
 with the ``backend`` argument or ``COMPOSER_AUDIO_BACKEND=fluidsynth|pretty_midi``.
 """
 
@@ -47,8 +48,6 @@ DEFAULT_SAMPLE_RATE = 44100
 PEAK = 0.9  # of full scale, for pretty_midi's synthesis
 TAIL_SECONDS = 1.0  # let the last notes ring (pretty_midi's release)
 SILENCE = 8  # of 32767: about -72 dBFS; fluidsynth's output is cut after its last louder sample
-
-last_backend: str | None = None  # the backend of the last WAV written in this process
 
 
 def find_soundfont() -> Path | None:
@@ -184,7 +183,6 @@ def ticks_to_seconds(score: Score, ticks: int | np.ndarray) -> float | np.ndarra
 
 def render_wav(score: Score, path: str | Path, *, backend: str | None = None, sample_rate: int = DEFAULT_SAMPLE_RATE) -> str:
     """Write the score as a WAV file; returns the backend used ("fluidsynth" or "pretty_midi")."""
-    global last_backend
     if len(score.notes) == 0:
         raise WriteError("cannot write audio: the score has no notes")
     path = Path(path)
@@ -197,7 +195,6 @@ def render_wav(score: Score, path: str | Path, *, backend: str | None = None, sa
             path.write_bytes(data)
         except OSError as exc:
             raise WriteError(f"{path}: cannot write WAV ({exc.strerror})") from exc
-    last_backend = chosen
     return chosen
 
 
@@ -217,6 +214,6 @@ def wav_data(score: Score, *, sample_rate: int = 22050, backend: str | None = No
     return data, used
 
 
-def write_wav(score: Score, path: str | Path) -> None:
-    """The WRITERS entry: ``render_wav`` with the default backend; see ``last_backend``."""
-    render_wav(score, path)
+def write_wav(score: Score, path: str | Path) -> str:
+    """The WRITERS entry: ``render_wav`` with the default backend; returns which synthesizer made the WAV."""
+    return f"synthesized with {render_wav(score, path)}"

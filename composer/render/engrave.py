@@ -25,8 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from composer.io._atomic import save_bytes
 from composer.errors import WriteError
+from composer.io import save_bytes
 from composer.score import Score
 
 SVG_NS = "http://www.w3.org/2000/svg"

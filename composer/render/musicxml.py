@@ -1,12 +1,13 @@
 """MusicXML (.musicxml) and compressed MusicXML (.mxl) output that notation software opens cleanly.
 
-The notes go through ``composer.io.notation.to_music21`` and music21's MusicXML
+The notes go through ``composer.render.notation.to_music21`` and music21's MusicXML
 exporter (measures, ties across barlines, beams, tuplets, voices); the XML is
 then corrected with the standard library's ElementTree:
 
 * part ids ``P1``, ``P2``, ...; every ``<score-part>`` gets a ``<score-instrument>``
   and a ``<midi-instrument>`` (the part's General MIDI program and the MIDI
-  writer's channel; channel 10 for drums), so MuseScore keeps part names;
+  writer's channel, ``composer.io.midi.channels``, counted from 1 as MusicXML
+  counts: drums on ``DRUM_CHANNEL + 1`` = 10), so MuseScore keeps part names;
 * tempo marks only in the first part (music21 repeats them in every part);
 * one clef a part, chosen from the part's voice name or median pitch (see
   ``choose_clef``); drum parts get a percussion clef and ``<unpitched>`` notes
@@ -33,29 +34,29 @@ sits beside ``X.mxl``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import io
 import re
 import statistics
-import warnings
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from composer.io._atomic import save_bytes
 from composer.errors import ComposerError, WriteError
+from composer.io import save_bytes
+from composer.io.midi import channels
+from composer.io.notation import quiet_music21
+from composer.render.notation import to_music21
 from composer.score import Score, quantize, resample
 
 NOTATION_STEPS_PER_BEAT = 24
 MXL_MIMETYPE = "application/vnd.recordare.musicxml"
 MXL_ROOTFILE = "score.musicxml"
 MUSICXML_MEDIA_TYPE = "application/vnd.recordare.musicxml+xml"
-DRUM_CHANNEL = 10  # one-based, as MusicXML counts
 DEFAULT_DRUM_KEY = 38  # acoustic snare, for a drum part without notes
 _HEADER = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -151,20 +152,10 @@ def notation_grid(score: Score, steps_per_beat: int = NOTATION_STEPS_PER_BEAT) -
     return quantize(score, steps_per_beat)
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """music21 prints warnings straight to stderr; keep them off the user's terminal."""
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
-
-
 def _music21_xml(score: Score) -> bytes:
-    from composer.io.notation import to_music21
-
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-    with _quiet():
+    with quiet_music21():
         m21 = to_music21(score)
         _respell_accidentals(m21)
         return GeneralObjectExporter(m21).parse()
@@ -276,13 +267,11 @@ def _fix_part_list(root: ET.Element, score: Score) -> list[str]:
     """Rebuild each <score-part>; returns the old part ids in order."""
     import pretty_midi
 
-    from composer.io.midi import _channels
-
     part_list = root.find("part-list")
     if part_list is None:
         raise WriteError("music21 wrote MusicXML without a <part-list>")
     score_parts = part_list.findall("score-part")
-    channels = _channels(score.parts)
+    numbers = [channel + 1 for channel in channels(score.parts)]  # MusicXML counts channels from 1
     old_ids = []
     for index, (element, info) in enumerate(zip(score_parts, score.parts)):
         old_ids.append(element.get("id", ""))
@@ -301,13 +290,13 @@ def _fix_part_list(root: ET.Element, score: Score) -> list[str]:
                 _sub(instrument, "instrument-name", pretty_midi.note_number_to_drum_name(key) or f"Drum {key}")
             for key in keys:
                 midi = _sub(element, "midi-instrument", id=_drum_instrument_id(part_id, key))
-                _sub(midi, "midi-channel", str(DRUM_CHANNEL))
+                _sub(midi, "midi-channel", str(numbers[index]))
                 _sub(midi, "midi-unpitched", str(key + 1))
             continue
         instrument = _sub(element, "score-instrument", id=instrument_id)
         _sub(instrument, "instrument-name", pretty_midi.program_to_instrument_name(info.program))
         midi = _sub(element, "midi-instrument", id=instrument_id)
-        _sub(midi, "midi-channel", str(channels[index] + 1))
+        _sub(midi, "midi-channel", str(numbers[index]))
         _sub(midi, "midi-program", str(info.program + 1))
     return old_ids
 
@@ -464,7 +453,7 @@ def to_musicxml(score: Score) -> bytes:
 
 
 def write_musicxml(score: Score, path: str | Path) -> None:
-    """Write uncompressed MusicXML to ``path`` (no atomic rename here: ``composer.io.write`` does that)."""
+    """Write uncompressed MusicXML to ``path`` (no atomic rename here: ``composer.formats.write`` does that)."""
     save_bytes(Path(path), to_musicxml(score), "MusicXML")
 
 
@@ -477,16 +466,6 @@ def mxl_bytes(musicxml: bytes) -> bytes:
         archive.writestr("META-INF/container.xml", _CONTAINER, compress_type=zipfile.ZIP_DEFLATED)
         archive.writestr(MXL_ROOTFILE, musicxml, compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
-
-
-def read_mxl_rootfile(path: str | Path) -> bytes:
-    """The score file inside an .mxl container (the first rootfile of META-INF/container.xml)."""
-    with zipfile.ZipFile(path) as archive:
-        container = ET.fromstring(archive.read("META-INF/container.xml"))
-        rootfile = container.find("rootfiles/rootfile")
-        if rootfile is None:
-            raise WriteError(f"{path}: META-INF/container.xml names no rootfile")
-        return archive.read(rootfile.get("full-path", ""))
 
 
 def write_mxl(score: Score, path: str | Path) -> None:

@@ -19,6 +19,7 @@ from composer.score import Score
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+PIANO_ROLL_SUFFIXES = (".png", ".svg", ".pdf")  # what ``write_piano_roll`` (and ``--piano-roll``) can write
 ALL_NAMES_UP_TO = 24  # label every pitch when the range spans at most this many semitones, else every C
 
 
@@ -118,11 +119,11 @@ def _save(figure: Any, path: Path, format: str | None = None) -> None:
 
 def write_piano_roll(score: Score, path: str | Path, *, force: bool = False) -> Path:
     """Write the piano roll to ``path`` (PNG, or SVG/PDF by suffix) without ever leaving a half file."""
-    from composer.io._atomic import atomic_path
+    from composer.io import atomic_path
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".png", ".svg", ".pdf"):
+    if suffix not in PIANO_ROLL_SUFFIXES:
         raise WriteError(f"{path}: a piano roll is written as .png, .svg or .pdf, not {suffix or '(no suffix)'!r}")
     figure = plot(score)  # draw first: a score that cannot be drawn leaves nothing behind
     with atomic_path(path, force=force) as tmp:

@@ -1,0 +1,170 @@
+"""Which suffix reads or writes which format: the one home of the two tables.
+
+This module sits above ``composer.io`` (the readers and the MIDI writer, atomic
+output) and ``composer.render`` (MusicXML, engraving, audio, piano roll); the
+readers and writers are imported only when a file of their kind is read or
+written, so importing this module loads neither numpy nor music21.
+
+A writer takes the score and a finished temporary path (``write`` renames it
+into place, so no half-written file is ever left) and returns what it wants
+the user told, such as the synthesizer that made a WAV, or None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Optional
+
+from composer.errors import ReadError, WriteError
+
+if TYPE_CHECKING:
+    from composer.score import Score
+
+Reader = Callable[[Path], "Score"]
+Writer = Callable[["Score", Path], Optional[str]]
+
+
+@dataclass(frozen=True)
+class Written:
+    """What ``write`` wrote: the path, and a note for the user ("" when there is nothing to say)."""
+
+    path: Path
+    note: str = ""
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+
+# -- readers (composer.io) ----------------------------------------------------
+def _read_midi(path: Path) -> Score:
+    from composer.io.midi import read_midi
+
+    return read_midi(path)
+
+
+def _read_musicxml(path: Path) -> Score:
+    from composer.io.notation import read_musicxml
+
+    return read_musicxml(path)
+
+
+def _read_abc(path: Path) -> Score:
+    from composer.io.notation import read_abc
+
+    return read_abc(path)
+
+
+# -- writers (composer.io for MIDI, composer.render for the rest) -------------
+def _write_midi(score: Score, path: Path) -> None:
+    from composer.io.midi import write_midi
+
+    write_midi(score, path)
+
+
+def _write_musicxml(score: Score, path: Path) -> None:
+    from composer.render.musicxml import write_musicxml
+
+    write_musicxml(score, path)
+
+
+def _write_mxl(score: Score, path: Path) -> None:
+    from composer.render.musicxml import write_mxl
+
+    write_mxl(score, path)
+
+
+def _write_svg(score: Score, path: Path) -> None:
+    from composer.render.engrave import write_svg
+
+    write_svg(score, path)
+
+
+def _write_png(score: Score, path: Path) -> None:
+    from composer.render.engrave import write_png
+
+    write_png(score, path)
+
+
+def _write_pdf(score: Score, path: Path) -> None:
+    from composer.render.engrave import write_pdf
+
+    write_pdf(score, path)
+
+
+def _write_wav(score: Score, path: Path) -> str:
+    from composer.render.audio import write_wav
+
+    return write_wav(score, path)
+
+
+READERS: dict[str, Reader] = {
+    ".mid": _read_midi,
+    ".midi": _read_midi,
+    ".smf": _read_midi,
+    ".musicxml": _read_musicxml,
+    ".xml": _read_musicxml,
+    ".mxl": _read_musicxml,
+    ".abc": _read_abc,
+}
+
+WRITERS: dict[str, Writer] = {
+    ".mid": _write_midi,
+    ".midi": _write_midi,
+    ".musicxml": _write_musicxml,
+    ".mxl": _write_mxl,
+    ".svg": _write_svg,
+    ".png": _write_png,
+    ".pdf": _write_pdf,
+    ".wav": _write_wav,
+}
+
+
+def check_readable(path: str | Path) -> Path:
+    """Raise ReadError unless ``path`` is an existing, non-empty file."""
+    path = Path(path)
+    if not path.exists():
+        raise ReadError(f"{path}: no such file")
+    if path.is_dir():
+        raise ReadError(f"{path}: is a folder, expected a file")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot read ({exc.strerror})") from exc
+    if size == 0:
+        raise ReadError(f"{path}: file is empty")
+    return path
+
+
+def read(path: str | Path) -> Score:
+    """Read a score from MIDI, MusicXML/MXL or ABC; the suffix decides the format."""
+    path = check_readable(path)
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        known = ", ".join(sorted(READERS))
+        raise ReadError(f"{path}: unsupported input suffix {path.suffix or '(none)'!r}; expected one of {known}")
+    return reader(path)
+
+
+def write(score: Score, path: str | Path, *, force: bool = False, piano_roll: bool = False) -> Written:
+    """Write ``score`` to ``path``; the suffix decides the format. Never leaves a half file.
+
+    With ``piano_roll``, a ``.png``/``.svg``/``.pdf`` output is a piano roll
+    instead of engraved sheet music (other suffixes are written as usual).
+    """
+    from composer.io import atomic_path
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if piano_roll:
+        from composer.render.pianoroll import PIANO_ROLL_SUFFIXES, write_piano_roll
+
+        if suffix in PIANO_ROLL_SUFFIXES:
+            return Written(write_piano_roll(score, path, force=force), "piano roll")
+    writer = WRITERS.get(suffix)
+    if writer is None:
+        known = ", ".join(sorted(WRITERS))
+        raise WriteError(f"{path}: unsupported output suffix {path.suffix or '(none)'!r}; expected one of {known}")
+    with atomic_path(path, force=force) as tmp:
+        note = writer(score, tmp)
+    return Written(path, note or "")
