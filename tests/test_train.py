@@ -35,7 +35,8 @@ from composer.nn import build_model  # noqa: E402
 from composer.score import Part, Score, notes_array  # noqa: E402
 from composer.tokens import Tokenizer  # noqa: E402
 from conftest import rewrite_safetensors  # noqa: E402
-from composer.training import SilentReporter, TrainConfig, TrainingError, checkpoint_path, evaluate, train  # noqa: E402
+from composer.evaluation import EvaluationError, evaluate  # noqa: E402
+from composer.training import SilentReporter, TrainConfig, TrainingError, checkpoint_path, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DDP_WORKER = Path(__file__).resolve().parent / "ddp_worker.py"
@@ -399,9 +400,9 @@ def test_evaluate_a_split_without_pieces_is_an_error(trained_model, corpus, tmp_
     for path in sorted(corpus.glob("*.mid")):
         if split_of(path.name) == "train":
             (only_train / path.name).write_bytes(path.read_bytes())
-    with pytest.raises(TrainingError, match="the test split has no pieces"):
+    with pytest.raises(EvaluationError, match="the test split has no pieces"):
         evaluate(trained_model, only_train, "test")
-    with pytest.raises(TrainingError, match="unknown split"):
+    with pytest.raises(EvaluationError, match="unknown split"):
         evaluate(trained_model, only_train, "dev")
     assert "the valid split has no pieces" in one_line_error(invoke("evaluate", trained_model, only_train, "--split", "valid"))
     assert evaluate(trained_model, only_train, "train")["pieces"] > 0
