@@ -468,6 +468,7 @@ def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...
     from composer.originality import DEFAULT_SPLITS, SPLITS, CorpusIndex, seed_end_tick
 
     score = read(score_path)
+    seed_end = seed_end_tick(score, seed_bars)  # a bad --seed-bars fails before the corpus is indexed
     chosen = SPLITS if "all" in splits else (splits or DEFAULT_SPLITS)
     bar: Any = None
 
@@ -483,7 +484,7 @@ def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    report = index.check(score, seed_end_tick=seed_end_tick(score, seed_bars))
+    report = index.check(score, seed_end_tick=seed_end)
     click.echo(json.dumps(report.to_dict(), indent=1) if as_json else str(report))
 
 

@@ -384,8 +384,6 @@ def train(
     if config.arch == "transformer" and start.model_config.get("context_len", config.seq_len) < config.seq_len:
         raise TrainingError(f"seq_len {config.seq_len} is longer than the transformer's context_len {start.model_config['context_len']}")
 
-    if dist.main:
-        reporter.message(f"tokenizing {corpus} (cached after the first run)")
     data = _load_data(corpus, start.tokenizer, config, dist, reporter)
     if len(data.splits["valid"]) == 0:
         raise TrainingError(f"{corpus}: the validation split is empty; early stopping needs validation pieces")
@@ -545,6 +543,10 @@ def _finish(run: _Run, test: TokenSplit) -> float | None:
 
 def _load_data(corpus: str | Path, tokenizer: Tokenizer, config: TrainConfig, dist: _Dist, reporter: Reporter) -> TokenData:
     def progress(done: int, total: int) -> None:
+        # Said once the folder is found and tokenizing has begun, so a bad folder fails with one line,
+        # and a run that reads its tokens from the cache says nothing.
+        if dist.main and done == 1:
+            reporter.message(f"tokenizing {total} files of {corpus} (cached after the first run)")
         if dist.main and (done == total or done % 100 == 0):
             reporter.message(f"tokenized {done}/{total} files")
 
