@@ -141,6 +141,22 @@ def one_line_error(result, code: int = 1, *, after_progress: bool = False) -> st
     return errors[0]
 
 
+def one_line_message(exc: pytest.ExceptionInfo, *parts: str) -> str:
+    """The message of a raised ComposerError, checked to be what the command line prints as its one line.
+
+    One non-empty line (no newline in it), from a ComposerError subclass (the
+    kind the command line turns into ``Error: ...``), containing each of ``parts``.
+    """
+    from composer.errors import ComposerError
+
+    message = str(exc.value)
+    assert isinstance(exc.value, ComposerError), repr(exc.value)
+    assert message.strip() and "\n" not in message and "\r" not in message, repr(message)
+    for part in parts:
+        assert part in message, (part, message)
+    return message
+
+
 def rewrite_safetensors(src: Path, dst: Path, **changes: str | None) -> Path:
     """A copy of a safetensors file with header entries changed (None drops one)."""
     from safetensors import safe_open

@@ -487,6 +487,29 @@ def test_resume_from_a_damaged_checkpoint_is_one_line(corpus, tmp_path):
     assert "not a readable checkpoint" in one_line_error(invoke("train", corpus, "-o", out, "--resume", "--device", "cpu"))
     save_file({"x": torch.zeros(1)}, str(checkpoint_path(out)), metadata={"format": "composer-model"})
     assert "not a composer checkpoint" in one_line_error(invoke("train", corpus, "-o", out, "--resume", "--device", "cpu"))
+    for state in ("{", "[]", '{"step": 3}'):
+        save_file({"x": torch.zeros(1)}, str(checkpoint_path(out)), metadata={"format": "composer-checkpoint", "format_version": "1", "state": state})
+        assert "damaged checkpoint state" in one_line_error(invoke("train", corpus, "-o", out, "--resume", "--device", "cpu"))
+    with pytest.raises(TrainingError, match="damaged checkpoint state"):
+        train(corpus, out, resume=True, device="cpu")
+
+
+def test_tokenizing_is_announced_only_when_it_happens(corpus, tmp_path, monkeypatch):
+    class Messages(SilentReporter):
+        def __init__(self):
+            self.lines = []
+
+        def message(self, text):
+            self.lines.append(text)
+
+    monkeypatch.setenv("COMPOSER_CACHE", str(tmp_path / "fresh-cache"))
+    first, second = Messages(), Messages()
+    run(corpus, tmp_path / "a.safetensors", reporter=first, max_steps=1)
+    run(corpus, tmp_path / "b.safetensors", reporter=second, max_steps=1)
+    files = len(list(corpus.glob("*.mid")))
+    assert first.lines[0] == f"tokenizing {files} files of {corpus} (cached after the first run)"
+    assert first.lines[1] == f"tokenized {files}/{files} files"
+    assert not any("tokeniz" in line for line in second.lines)  # read from the cache
 
 
 # -- no pickle anywhere -------------------------------------------------------------------
