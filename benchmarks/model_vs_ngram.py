@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--augment", action="store_true", help="also n-grams trained with transposed copies")
     args = parser.parse_args()
 
-    from composer.training import evaluate
+    from composer.evaluation import evaluate
 
     rows = []
     for split in ("valid", "test"):

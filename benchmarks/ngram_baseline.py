@@ -5,7 +5,7 @@
 
 The model sees exactly the token ids the neural models see (``load_tokens``
 with the default ``Tokenizer``), is trained on the train split and is scored
-with the definition of ``composer.training.score_split``: for every piece, every
+with the definition of ``composer.evaluation.score_split``: for every piece, every
 token after BOS is predicted from its left context (the context restarts at
 each piece's BOS; a token with fewer than ``order - 1`` tokens before it uses
 the orders its context allows), and

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from composer.nn import ARCHITECTURES, build_model  # noqa: E402
 from composer.tokens import Tokenizer  # noqa: E402
-from composer.training import TrainConfig, _optimizer  # noqa: E402
+from composer.training import TrainConfig, build_optimizer  # noqa: E402
 
 
 class Bench:
@@ -51,7 +51,7 @@ class Bench:
         torch.manual_seed(0)
         self.arch, self.config = arch, TrainConfig(arch=arch, batch_size=config.batch_size, seq_len=config.seq_len)
         self.model = build_model(arch, options).train()
-        self.optimizer = _optimizer(self.model, self.config)
+        self.optimizer = build_optimizer(self.model, self.config)
         self.vocab = vocab
         self.generator = torch.Generator().manual_seed(1)
         self.times: list[float] = []

@@ -29,7 +29,7 @@ _API = {
     "GenerationSettings": "composer.generate",
     "train": "composer.training",
     "TrainConfig": "composer.training",
-    "evaluate": "composer.training",
+    "evaluate": "composer.evaluation",
     "evaluate_samples": "composer.evaluation",
     "check_originality": "composer.originality",
     "voice_leading": "composer.metrics",

@@ -456,6 +456,7 @@ def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...
     from composer.originality import DEFAULT_SPLITS, CorpusIndex, seed_end_tick
 
     score = read(score_path)
+    seed_end = seed_end_tick(score, seed_bars)  # a bad --seed-bars fails before the corpus is indexed
     chosen = SPLITS if "all" in splits else (splits or DEFAULT_SPLITS)
     bar: Any = None
 
@@ -471,7 +472,7 @@ def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    report = index.check(score, seed_end_tick=seed_end_tick(score, seed_bars))
+    report = index.check(score, seed_end_tick=seed_end)
     click.echo(json.dumps(report.to_dict(), indent=1) if as_json else str(report))
 
 
@@ -609,26 +610,13 @@ def play_command(source: str | None, port: str | None, list_ports: bool) -> None
 @cli.command("models")
 def models_command() -> None:
     """The models composer can find by name, with their style, size, test bits per note and recommended sampling."""
-    import json as _json
-
-    from composer.modelfile import read_header, search_path
+    from composer.modelfile import list_models
 
     rows = []
-    seen = set()
-    for folder in search_path():
-        for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
-            if path.stem in seen:
-                continue
-            try:
-                meta = read_header(path)
-            except ComposerError:
-                continue
-            seen.add(path.stem)
-            training = _json.loads(meta.get("training", "{}"))
-            styles = ", ".join(sorted(training.get("styles", {}))) or "?"
-            test = training.get("test_bits_per_note")
-            sampling = ", ".join(f"{k}={v}" for k, v in sorted((training.get("sampling") or {}).items())) or "plain"
-            rows.append((path.stem, meta["arch"], styles, f"{path.stat().st_size / 1e6:.1f} MB", f"{test:.3f}" if test is not None else "-", sampling, str(path)))
+    for info in list_models():
+        test = f"{info.test_bits_per_note:.3f}" if info.test_bits_per_note is not None else "-"
+        sampling = ", ".join(f"{k}={v}" for k, v in sorted(info.sampling.items())) or "plain"
+        rows.append((info.name, info.arch, ", ".join(info.styles) or "?", f"{info.size_bytes / 1e6:.1f} MB", test, sampling, str(info.path)))
     if not rows:
         raise click.ClickException("no models found (search path: $COMPOSER_MODELS, then composer's models/)")
     header = ("name", "arch", "styles", "size", "test bits/note", "sampling", "path")

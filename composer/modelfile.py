@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,7 @@ def save_model(model: Model, path: str | Path, *, force: bool = False, half: boo
 
     from composer.io._atomic import atomic_path
 
-    tensors = _dedupe_tied(model.network, torch.float16 if half else None)
+    tensors = model.network.state_tensors(torch.float16 if half else None)
     with atomic_path(path, force=force) as tmp:
         save_file(tensors, str(tmp), metadata=header(model))
     return Path(path)
@@ -170,22 +170,6 @@ def update_training_metadata(path: str | Path, updates: dict[str, Any]) -> Path:
     with atomic_path(path, force=True) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return path
-
-
-def _dedupe_tied(network: Any, dtype: Any) -> dict[str, Any]:
-    state = network.state_dict()
-    out: dict[str, Any] = {}
-    pointers: dict[tuple[int, tuple[int, ...]], str] = {}
-    for name, tensor in state.items():
-        ident = (tensor.data_ptr(), tuple(tensor.shape))
-        if ident in pointers:  # a tied weight: load_state_dict(strict=False) restores it from its twin
-            continue
-        pointers[ident] = name
-        t = tensor.detach()
-        if dtype is not None and t.is_floating_point():
-            t = t.to(dtype)
-        out[name] = t.contiguous().clone()
-    return out
 
 
 def read_header(path: str | Path) -> dict[str, str]:
@@ -268,6 +252,58 @@ def find_model(name_or_path: str | Path) -> Path:
         known = sorted({p.stem for folder in search_path() if folder.is_dir() for p in folder.glob(f"*{MODEL_SUFFIX}")})
         raise ModelFileError(f"no model named {str(name_or_path)!r}; known models: {', '.join(known) or 'none'} (search path: ${MODELS_ENV}, then composer's models/)")
     raise ModelFileError(f"{candidate}: no such model file")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``composer models`` shows of a model file, read from its header alone (no weights loaded)."""
+
+    name: str
+    path: Path
+    arch: str
+    size_bytes: int
+    styles: tuple[str, ...] = ()
+    test_bits_per_note: float | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)  # the recommended sampling settings, {} for plain
+
+
+def model_info(path: str | Path) -> ModelInfo:
+    """A model file's ``ModelInfo``; raises ModelFileError for a file that is not a readable model."""
+    path = Path(path)
+    meta = read_header(path)
+    try:
+        training = json.loads(meta.get("training", "{}"))
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path}: damaged model header ({exc})") from None
+    if not isinstance(training, dict):
+        raise ModelFileError(f"{path}: damaged model header (training metadata is {type(training).__name__}, expected an object)")
+    return ModelInfo(
+        name=path.stem,
+        path=path,
+        arch=meta.get("arch", "?"),
+        size_bytes=path.stat().st_size,
+        styles=tuple(sorted(training.get("styles") or {})),
+        test_bits_per_note=training.get("test_bits_per_note"),
+        sampling=dict(training.get("sampling") or {}),
+    )
+
+
+def list_models() -> list[ModelInfo]:
+    """The models findable by name, in search-path order (see ``search_path``).
+
+    For each name, the first file along the path that reads as a composer
+    model; other files (not safetensors, another format) are skipped.
+    """
+    found: dict[str, ModelInfo] = {}
+    for folder in search_path():
+        for path in sorted(folder.glob(f"*{MODEL_SUFFIX}")) if folder.is_dir() else []:
+            if path.stem in found:
+                continue
+            try:
+                found[path.stem] = model_info(path)
+            except ModelFileError:
+                continue
+    return list(found.values())
 
 
 def load_model(name_or_path: str | Path) -> Model:

@@ -1,4 +1,4 @@
-"""Training and evaluation of the sequence models.
+"""Training of the sequence models (their bits-per-note evaluation is in ``composer.evaluation``).
 
 ``train`` is what ``composer train`` calls: token cache, batches of random
 windows with on-the-fly transposition, AdamW with warm-up and cosine decay,
@@ -21,7 +21,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -29,6 +29,11 @@ from composer.dataset import TokenData, TokenSplit, load_tokens, style_profiles
 from composer.errors import ComposerError
 from composer.modelfile import Model, load_model, save_model
 from composer.tokens import Tokenizer, TokenizerConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from composer.nn.base import LanguageModel
 
 CHECKPOINT_SUFFIX = ".ckpt"
 CHECKPOINT_FORMAT = "composer-checkpoint"
@@ -133,7 +138,7 @@ class _Dist:
         return self.rank == 0
 
 
-def _init_distributed(device: str) -> tuple[_Dist, Any]:
+def _init_distributed(device: str) -> tuple[_Dist, torch.device]:
     import torch
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -196,69 +201,77 @@ class Batches:
         return out
 
 
-# -- evaluation ------------------------------------------------------------
-def score_split(network: Any, split: TokenSplit, pad_id: int, device: Any = "cpu") -> dict[str, float]:
-    """Bits per note, tokens per note and next-token accuracy over whole pieces.
+# -- the state of a run ------------------------------------------------------
+@dataclass
+class RunState:
+    """What a checkpoint carries besides weights and optimizer: enough to resume a run exactly."""
 
-    Bits per note is the total negative log2-likelihood of the pieces (every
-    token after BOS) divided by their number of notes, so it compares across
-    tokenizations. Pieces longer than a transformer's context are scored in
-    overlapping windows, each token with at least half a context before it.
-    """
-    import torch
-    import torch.nn.functional as F
+    train_config: dict[str, Any]  # dataclasses.asdict(TrainConfig)
+    step: int = 0  # optimiser steps taken
+    best: float | None = None  # best validation bits per note so far
+    bad_evals: int = 0  # evaluations since the last improvement
+    losses: list[float] = field(default_factory=list)  # each step's training loss, rounded to 1e-6
+    evals: list[list[float]] = field(default_factory=list)  # [step, validation bits per note] of each evaluation
 
-    context = getattr(network.config, "context_len", None)
-    bits = 0.0
-    predicted = correct = 0
-    was_training = network.training
-    network.eval()
-    with torch.inference_mode():
-        for i in range(len(split)):
-            ids = torch.as_tensor(np.asarray(split.piece(i), np.int64), device=device)
-            n = len(ids) - 1
-            if n <= 0:
-                continue
-            windows = [(0, n, 0)] if context is None or n <= context else _windows(n, context)
-            for begin, end, keep_from in windows:
-                logits = network(ids[begin:end].unsqueeze(0))[0, keep_from:]
-                target = ids[begin + 1 + keep_from : end + 1]
-                nll = F.cross_entropy(logits.float(), target, reduction="sum")
-                bits += nll.item() / math.log(2)
-                correct += int((logits.argmax(-1) == target).sum())
-                predicted += len(target)
-    network.train(was_training)
-    notes = max(split.num_notes, 1)
-    return {
-        "bits_per_note": bits / notes,
-        "tokens_per_note": predicted / notes,
-        "token_accuracy": correct / max(predicted, 1),
-        "pieces": float(len(split)),
-        "notes": float(split.num_notes),
-    }
+    def to_json(self) -> str:
+        return json.dumps({"step": self.step, "best": self.best, "bad_evals": self.bad_evals, "losses": self.losses, "evals": self.evals, "train_config": self.train_config})
+
+    @classmethod
+    def from_json(cls, text: str, where: Path) -> "RunState":
+        try:
+            data = json.loads(text)
+            state = cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise TrainingError(f"{where}: damaged checkpoint state ({exc})") from None
+        if not isinstance(state.train_config, dict):
+            raise TrainingError(f"{where}: damaged checkpoint state (no train_config object)")
+        return state
 
 
-def _windows(n: int, context: int) -> list[tuple[int, int, int]]:
-    """(begin, end, first scored offset) windows covering positions 0..n-1 once each."""
-    stride = max(context // 2, 1)
-    out = [(0, context, 0)]
-    scored = context
-    while scored < n:
-        end = min(scored + stride, n)
-        begin = end - context
-        out.append((begin, end, scored - begin))
-        scored = end
-    return out
+@dataclass
+class _Start:
+    """The settings a run starts from: new ones, or those of the checkpoint it resumes."""
+
+    config: TrainConfig
+    tokenizer: Tokenizer
+    model_config: dict[str, Any]
+    state: RunState
+    saved: tuple[dict[str, str], dict[str, torch.Tensor]] | None = None  # the checkpoint's metadata and tensors
+
+
+@dataclass
+class _Run:
+    """Everything the training loop works on."""
+
+    config: TrainConfig
+    tokenizer: Tokenizer
+    network: LanguageModel
+    trained: torch.nn.Module  # the network, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    dist: _Dist
+    output: Path
+    checkpoint: Path
+    valid: TokenSplit
+    metadata: dict[str, Any]  # the model file's training metadata, less steps and validation score
+    reporter: Reporter
+    state: RunState
+    saved_at: int = -1  # the step whose checkpoint is on disk
+
+    def save_checkpoint(self) -> None:
+        """Write the checkpoint (rank 0) unless it already holds this step."""
+        if self.dist.main and self.saved_at != self.state.step:
+            _save_checkpoint(self.checkpoint, self.network, self.optimizer, self.tokenizer, self.state)
+            self.saved_at = self.state.step
 
 
 # -- checkpoints -------------------------------------------------------------
-def _save_checkpoint(path: Path, network: Any, optimizer: Any, tokenizer: Tokenizer, state: dict[str, Any]) -> None:
+def _save_checkpoint(path: Path, network: LanguageModel, optimizer: torch.optim.Optimizer, tokenizer: Tokenizer, state: RunState) -> None:
     from safetensors.torch import save_file
 
     from composer.io._atomic import atomic_path
-    from composer.modelfile import _dedupe_tied
 
-    tensors = {f"model.{k}": v for k, v in _dedupe_tied(network, None).items()}
+    tensors = {f"model.{k}": v for k, v in network.state_tensors().items()}
     opt = optimizer.state_dict()
     for index, slots in opt["state"].items():
         for name, value in slots.items():
@@ -271,13 +284,13 @@ def _save_checkpoint(path: Path, network: Any, optimizer: Any, tokenizer: Tokeni
         "model_config": json.dumps(dataclasses.asdict(network.config)),
         "tokenizer": json.dumps(tokenizer.to_dict()),
         "optimizer_groups": json.dumps(groups),
-        "state": json.dumps(state),
+        "state": state.to_json(),
     }
     with atomic_path(path, force=True) as tmp:
         save_file({k: v.cpu() for k, v in tensors.items()}, str(tmp), metadata=meta)
 
 
-def _load_checkpoint(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
+def _load_checkpoint(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -292,7 +305,20 @@ def _load_checkpoint(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     return meta, tensors
 
 
-def _optimizer(network: Any, config: TrainConfig) -> Any:
+def _restore(network: LanguageModel, optimizer: torch.optim.Optimizer, meta: dict[str, str], tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+    model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    network.load_state_dict(model_state, strict=False)
+    groups = json.loads(meta["optimizer_groups"])
+    opt_state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            opt_state.setdefault(int(index), {})[name] = value.to(device) if name != "step" else value
+    optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+
+
+def build_optimizer(network: LanguageModel, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW, weight decay on the matrices only."""
     import torch
 
     decay = [p for n, p in network.named_parameters() if p.dim() >= 2]
@@ -346,69 +372,95 @@ def train(
     With ``resume`` every setting comes from the checkpoint, except that
     ``max_steps`` may extend the run.
     """
-    import torch
-
-    from composer.nn import build_model
-
     reporter = reporter or SilentReporter()
     output = Path(output)
     ckpt = checkpoint_path(output)
     dist, torch_device = _init_distributed(device)
-
-    state: dict[str, Any] = {"step": 0, "best": None, "bad_evals": 0, "losses": [], "evals": []}
-    ckpt_meta = ckpt_tensors = None
     if resume:
-        if not ckpt.is_file():
-            raise TrainingError(f"{ckpt}: no checkpoint to resume from (train without --resume first)")
-        ckpt_meta, ckpt_tensors = _load_checkpoint(ckpt)
-        state = json.loads(ckpt_meta["state"])
-        if max_steps is not None:
-            state["train_config"]["max_steps"] = max_steps
-        config = TrainConfig(**state["train_config"])
-        tokenizer = Tokenizer.from_dict(json.loads(ckpt_meta["tokenizer"]), str(ckpt))
-        model_config = json.loads(ckpt_meta["model_config"])
+        start = _resume_settings(ckpt, max_steps)
     else:
-        config = config or TrainConfig()
-        if dist.main:
-            for path in (output, ckpt):
-                if path.exists() and not force:
-                    raise TrainingError(f"{path}: exists (use --resume to continue its run, or --force to start over)")
-            if not output.parent.is_dir():
-                raise TrainingError(f"{output}: folder {output.parent} does not exist")
-            if force and ckpt.exists():
-                ckpt.unlink()  # starting over: a later --resume must not find the old run
-        tokenizer = Tokenizer(tokenizer_config or TokenizerConfig())
-        model_config = {"vocab_size": len(tokenizer), **(model_options or {})}
-        if config.arch == "transformer":
-            model_config.setdefault("context_len", config.seq_len)
-        state["train_config"] = dataclasses.asdict(config)
-    if config.arch == "transformer" and model_config.get("context_len", config.seq_len) < config.seq_len:
-        raise TrainingError(f"seq_len {config.seq_len} is longer than the transformer's context_len {model_config['context_len']}")
+        start = _new_settings(output, ckpt, config or TrainConfig(), model_options, tokenizer_config, force, dist)
+    config = start.config
+    if config.arch == "transformer" and start.model_config.get("context_len", config.seq_len) < config.seq_len:
+        raise TrainingError(f"seq_len {config.seq_len} is longer than the transformer's context_len {start.model_config['context_len']}")
 
-    if dist.main:
-        reporter.message(f"tokenizing {corpus} (cached after the first run)")
-    data = _load_data(corpus, tokenizer, config, dist, reporter)
-    train_split, valid_split, test_split = data.splits["train"], data.splits["valid"], data.splits["test"]
-    if len(valid_split) == 0:
+    data = _load_data(corpus, start.tokenizer, config, dist, reporter)
+    if len(data.splits["valid"]) == 0:
         raise TrainingError(f"{corpus}: the validation split is empty; early stopping needs validation pieces")
+    run = _build_run(start, data, corpus, output, ckpt, torch_device, dist, reporter)
+    if dist.main:
+        info = {"parameters": run.network.num_parameters(), "train_pieces": len(data.splits["train"]), "failures": data.failures}
+        reporter.start(config.max_steps, run.state.step, info)
+    began = time.perf_counter()
+    stopped_early = _loop(run, Batches(data.splits["train"], run.tokenizer, config, dist.rank))
+    test_bpn = _finish(run, data.splits["test"])
+    return TrainResult(
+        model_path=output,
+        checkpoint_path=ckpt,
+        steps=run.state.step,
+        best_valid_bits_per_note=float(run.state.best) if run.state.best is not None else float("nan"),
+        test_bits_per_note=test_bpn,
+        stopped_early=stopped_early,
+        seconds=time.perf_counter() - began,
+        losses=list(run.state.losses),
+    )
 
+
+def _resume_settings(ckpt: Path, max_steps: int | None) -> _Start:
+    """The settings of the run saved in ``ckpt``; ``max_steps`` may extend it."""
+    if not ckpt.is_file():
+        raise TrainingError(f"{ckpt}: no checkpoint to resume from (train without --resume first)")
+    meta, tensors = _load_checkpoint(ckpt)
+    state = RunState.from_json(meta.get("state", "null"), ckpt)
+    if max_steps is not None:
+        state.train_config["max_steps"] = max_steps
+    config = TrainConfig(**state.train_config)
+    tokenizer = Tokenizer.from_dict(json.loads(meta["tokenizer"]), str(ckpt))
+    return _Start(config, tokenizer, json.loads(meta["model_config"]), state, (meta, tensors))
+
+
+def _new_settings(output: Path, ckpt: Path, config: TrainConfig, model_options: dict[str, Any] | None,
+                  tokenizer_config: TokenizerConfig | None, force: bool, dist: _Dist) -> _Start:
+    """Settings for a new run, after checking (on rank 0) that its files may be written."""
+    if dist.main:
+        for path in (output, ckpt):
+            if path.exists() and not force:
+                raise TrainingError(f"{path}: exists (use --resume to continue its run, or --force to start over)")
+        if not output.parent.is_dir():
+            raise TrainingError(f"{output}: folder {output.parent} does not exist")
+        if force and ckpt.exists():
+            ckpt.unlink()  # starting over: a later --resume must not find the old run
+    tokenizer = Tokenizer(tokenizer_config or TokenizerConfig())
+    model_config = {"vocab_size": len(tokenizer), **(model_options or {})}
+    if config.arch == "transformer":
+        model_config.setdefault("context_len", config.seq_len)
+    return _Start(config, tokenizer, model_config, RunState(train_config=dataclasses.asdict(config)))
+
+
+def _build_run(start: _Start, data: TokenData, corpus: str | Path, output: Path, ckpt: Path,
+               device: torch.device, dist: _Dist, reporter: Reporter) -> _Run:
+    """The network (seeded, or restored from the checkpoint), its optimizer and the model file's metadata."""
+    import torch
+
+    from composer.nn import build_model
+
+    config = start.config
     torch.manual_seed(config.random_seed)
     try:
-        network = build_model(config.arch, model_config)
+        network = build_model(config.arch, start.model_config)
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
-    network.to(torch_device)
-    optimizer = _optimizer(network, config)
-    if ckpt_tensors is not None:
-        _restore(network, optimizer, ckpt_meta, ckpt_tensors, torch_device)
-    trained = network
+    network.to(device)
+    optimizer = build_optimizer(network, config)
+    if start.saved is not None:
+        _restore(network, optimizer, *start.saved, device)
+    trained: torch.nn.Module = network
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        trained = DistributedDataParallel(network, device_ids=[torch_device.index] if torch_device.type == "cuda" else None)
-
-    batches = Batches(train_split, tokenizer, config, dist.rank)
-    meta_base = {
+        trained = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+    train_split, valid_split, test_split = data.splits["train"], data.splits["valid"], data.splits["test"]
+    metadata = {
         "corpus": str(Path(corpus).resolve().name),
         "split_rule": "sha1(file name) mod 10: 0 test, 1 valid, else train",
         "train_files_sha1": data.files_sha1.get("train"),
@@ -418,86 +470,83 @@ def train(
         "train_tokens": train_split.num_tokens,
         "train_config": dataclasses.asdict(config),
         "parameters": network.num_parameters(),
-        "styles": style_profiles(train_split, tokenizer),
+        "styles": style_profiles(train_split, start.tokenizer),
         "library_versions": library_versions(),
-        "device": torch_device.type,
+        "device": device.type,
         "processes": dist.world,
     }
-    start_step = int(state["step"])
-    if dist.main:
-        reporter.start(config.max_steps, start_step, {"parameters": network.num_parameters(), "train_pieces": len(train_split), "failures": data.failures})
-    began = time.perf_counter()
-    stopped_early = False
-    step = start_step
+    return _Run(config, start.tokenizer, network, trained, optimizer, device, dist, output, ckpt, valid_split, metadata, reporter, start.state)
 
-    saved_at = [-1]
 
-    def checkpoint() -> None:
-        if dist.main and saved_at[0] != step:
-            state["step"] = step
-            _save_checkpoint(ckpt, network, optimizer, tokenizer, state)
-            saved_at[0] = step
-
-    network.train()
+def _loop(run: _Run, batches: Batches) -> bool:
+    """Steps until ``max_steps`` or early stopping (True), with evaluations and checkpoints; Ctrl-C saves one first."""
+    config, state = run.config, run.state
+    run.network.train()
     try:
-        while step < config.max_steps:
-            ids = torch.as_tensor(batches.batch(step), device=torch_device)
-            for group in optimizer.param_groups:
-                group["lr"] = _lr(config, step)
-            torch.manual_seed(config.random_seed * 1_000_003 + step * 1_009 + dist.rank)  # dropout masks of this step
-            logits = trained(ids[:, :-1])
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), ids[:, 1:].reshape(-1), ignore_index=tokenizer.pad_id)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
-            optimizer.step()
-            step += 1
-            value = float(loss.item())
-            state["losses"].append(round(value, 6))
-            if dist.main:
-                reporter.step(step, value)
-            last = step >= config.max_steps
-            if step % config.eval_every == 0 or last:
-                stop = _evaluate_and_keep(network, valid_split, tokenizer, torch_device, config, state, step, output, meta_base, dist, reporter)
-                if stop:
-                    stopped_early = not last
-                    break
-            if step % config.checkpoint_every == 0:
-                checkpoint()
+        while state.step < config.max_steps:
+            loss = _train_step(run, batches)
+            state.step += 1
+            state.losses.append(round(loss, 6))
+            if run.dist.main:
+                run.reporter.step(state.step, loss)
+            last = state.step >= config.max_steps
+            if (state.step % config.eval_every == 0 or last) and _evaluate_and_keep(run):
+                return not last
+            if state.step % config.checkpoint_every == 0:
+                run.save_checkpoint()
     except KeyboardInterrupt:
-        checkpoint()
+        run.save_checkpoint()
         raise
-    checkpoint()
+    return False
 
+
+def _train_step(run: _Run, batches: Batches) -> float:
+    """One optimiser step on batch ``state.step``; the training loss."""
+    import torch
+
+    config, step = run.config, run.state.step
+    ids = torch.as_tensor(batches.batch(step), device=run.device)
+    for group in run.optimizer.param_groups:
+        group["lr"] = _lr(config, step)
+    torch.manual_seed(config.random_seed * 1_000_003 + step * 1_009 + run.dist.rank)  # dropout masks of this step
+    logits = run.trained(ids[:, :-1])
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), ids[:, 1:].reshape(-1), ignore_index=run.tokenizer.pad_id)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.network.parameters(), config.grad_clip)
+    run.optimizer.step()
+    return float(loss.item())
+
+
+def _finish(run: _Run, test: TokenSplit) -> float | None:
+    """The last checkpoint; on rank 0 the best model scored on the test split (its bits per note, or None)."""
+    from composer.evaluation import score_split
+
+    run.save_checkpoint()
     test_bpn = None
-    if dist.main:
-        if not output.exists():  # e.g. resumed after the last evaluation; keep what we have
-            _save_best(network, tokenizer, output, meta_base, state, step)
-        if len(test_split):
-            best = load_model(output)
-            test_bpn = score_split(best.network.to(torch_device), test_split, tokenizer.pad_id, torch_device)["bits_per_note"]
+    if run.dist.main:
+        if not run.output.exists():  # e.g. resumed after the last evaluation; keep what we have
+            _save_best(run)
+        if len(test):
+            best = load_model(run.output)
+            test_bpn = score_split(best.network.to(run.device), test, run.tokenizer.pad_id, run.device)["bits_per_note"]
             best.training["test_bits_per_note"] = round(test_bpn, 4)
-            save_model(best, output, force=True)
-        reporter.close()
-    if dist.world > 1:
+            save_model(best, run.output, force=True)
+        run.reporter.close()
+    if run.dist.world > 1:
         import torch.distributed as td
 
         td.barrier()
-    return TrainResult(
-        model_path=output,
-        checkpoint_path=ckpt,
-        steps=step,
-        best_valid_bits_per_note=float(state["best"]) if state["best"] is not None else float("nan"),
-        test_bits_per_note=test_bpn,
-        stopped_early=stopped_early,
-        seconds=time.perf_counter() - began,
-        losses=list(state["losses"]),
-    )
+    return test_bpn
 
 
 def _load_data(corpus: str | Path, tokenizer: Tokenizer, config: TrainConfig, dist: _Dist, reporter: Reporter) -> TokenData:
     def progress(done: int, total: int) -> None:
+        # Said once the folder is found and tokenizing has begun, so a bad folder fails with one line,
+        # and a run that reads its tokens from the cache says nothing.
+        if dist.main and done == 1:
+            reporter.message(f"tokenizing {total} files of {corpus} (cached after the first run)")
         if dist.main and (done == total or done % 100 == 0):
             reporter.message(f"tokenized {done}/{total} files")
 
@@ -514,65 +563,50 @@ def _load_data(corpus: str | Path, tokenizer: Tokenizer, config: TrainConfig, di
     return load_tokens(corpus, tokenizer, style=config.style, progress=progress)
 
 
-def _restore(network: Any, optimizer: Any, meta: dict[str, str], tensors: dict[str, Any], device: Any) -> None:
-    model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-    network.load_state_dict(model_state, strict=False)
-    groups = json.loads(meta["optimizer_groups"])
-    opt_state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            opt_state.setdefault(int(index), {})[name] = value.to(device) if name != "step" else value
-    optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
-
-
-def _save_best(network: Any, tokenizer: Tokenizer, output: Path, meta_base: dict[str, Any], state: dict[str, Any], step: int) -> None:
+def _save_best(run: _Run) -> None:
+    """Write a snapshot of the network as the model file, with the run's metadata at this step."""
     import copy
 
-    training = dict(meta_base, steps=step, valid_bits_per_note=None if state["best"] is None else round(float(state["best"]), 4))
-    snapshot = copy.deepcopy(network).cpu().eval()
-    save_model(Model(snapshot, tokenizer, training), output, force=True)
+    best = None if run.state.best is None else round(float(run.state.best), 4)
+    training = dict(run.metadata, steps=run.state.step, valid_bits_per_note=best)
+    snapshot = copy.deepcopy(run.network).cpu().eval()
+    save_model(Model(snapshot, run.tokenizer, training), run.output, force=True)
 
 
-def _evaluate_and_keep(network: Any, valid: TokenSplit, tokenizer: Tokenizer, device: Any, config: TrainConfig, state: dict[str, Any], step: int, output: Path, meta_base: dict[str, Any], dist: _Dist, reporter: Reporter) -> bool:
+def _evaluate_and_keep(run: _Run) -> bool:
     """Validate on rank 0, save the model if it improved, and agree across ranks whether to stop."""
     import torch
 
-    stop = torch.zeros(1, device=device)  # NCCL broadcasts only device tensors
-    if dist.main:
-        metrics = score_split(network, valid, tokenizer.pad_id, device)
+    from composer.evaluation import score_split
+
+    state, step = run.state, run.state.step
+    stop = torch.zeros(1, device=run.device)  # NCCL broadcasts only device tensors
+    if run.dist.main:
+        metrics = score_split(run.network, run.valid, run.tokenizer.pad_id, run.device)
         bpn = metrics["bits_per_note"]
-        improved = state["best"] is None or bpn < state["best"] - 1e-4
-        state["evals"].append([step, round(bpn, 5)])
+        improved = state.best is None or bpn < state.best - 1e-4
+        state.evals.append([step, round(bpn, 5)])
         if improved:
-            state["best"] = bpn
-            state["bad_evals"] = 0
-            _save_best(network, tokenizer, output, meta_base, state, step)
+            state.best = bpn
+            state.bad_evals = 0
+            _save_best(run)
         else:
-            state["bad_evals"] += 1
-        reporter.evaluated(step, metrics, improved)
-        if state["bad_evals"] >= config.patience:
-            reporter.message(f"validation has not improved for {config.patience} evaluations: stopping at step {step}")
+            state.bad_evals += 1
+        run.reporter.evaluated(step, metrics, improved)
+        if state.bad_evals >= run.config.patience:
+            run.reporter.message(f"validation has not improved for {run.config.patience} evaluations: stopping at step {step}")
             stop[0] = 1
-    if dist.world > 1:
+    if run.dist.world > 1:
         import torch.distributed as td
 
         td.broadcast(stop, src=0)
     return bool(stop[0] > 0)
 
 
-def evaluate(model: Model | str | Path, corpus: str | Path, split: str = "test", *, device: str = "cpu") -> dict[str, float]:
-    """Bits per note, tokens per note and token accuracy of a model on one split of a folder."""
-    import torch
+def __getattr__(name: str) -> Any:
+    """``evaluate`` and ``score_split`` moved to ``composer.evaluation``; still importable from here."""
+    if name in ("evaluate", "score_split"):
+        from composer import evaluation
 
-    from composer.corpus import SPLITS
-
-    if split not in SPLITS:
-        raise TrainingError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    if not isinstance(model, Model):
-        model = load_model(model)
-    data = load_tokens(corpus, model.tokenizer, style=(model.training.get("train_config") or {}).get("style"))
-    part = data.splits[split]
-    if len(part) == 0:
-        raise TrainingError(f"{corpus}: the {split} split has no pieces")
-    return score_split(model.network.to(torch.device(device)), part, model.tokenizer.pad_id, device)
+        return getattr(evaluation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

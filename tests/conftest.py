@@ -106,6 +106,57 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def one_line_error(result, code: int = 1, *, after_progress: bool = False) -> str:
+    """The ``Error: ...`` line of a command (a click ``CliRunner`` result) that failed the way composer promises.
+
+    Exit 1 (the input or the environment is at fault): the whole output, stdout
+    and stderr, is exactly one non-empty line, ``Error: <message>``. With
+    ``after_progress`` (commands such as ``train`` that report progress on
+    stderr before they fail) earlier lines are allowed on stderr only; the
+    error is still the last line and the only one starting with ``Error:``.
+
+    Exit 2 (click's usage error): stdout is empty and stderr is exactly click's
+    standard three lines, ``Usage: PROG COMMAND ...``, ``Try 'PROG COMMAND -h'
+    for help.`` and ``Error: <message>`` (nothing else: no progress, no output).
+
+    Either way: no traceback, no uncaught exception, and a message after ``Error:``.
+    Returns the ``Error:`` line.
+    """
+    assert code in (1, 2), f"one_line_error checks exit codes 1 and 2, not {code}"
+    assert result.exit_code == code, f"exit {result.exit_code}, expected {code}:\n{result.output}"
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output, result.output
+    out = [line for line in result.stdout.splitlines() if line.strip()]
+    err = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in out + err if line.startswith("Error:")]
+    assert len(errors) == 1 and err and err[-1] == errors[0], result.output
+    assert errors[0].removeprefix("Error:").strip(), result.output
+    if code == 2:
+        assert not out and len(err) == 3, result.output
+        assert err[0].startswith("Usage: ") and err[1].startswith("Try '") and err[1].endswith(" for help."), result.output
+    elif after_progress:
+        assert not out and not any(line.startswith(("Usage:", "Try '")) for line in err), result.output
+    else:
+        assert not out and len(err) == 1, result.output
+    return errors[0]
+
+
+def one_line_message(exc: pytest.ExceptionInfo, *parts: str) -> str:
+    """The message of a raised ComposerError, checked to be what the command line prints as its one line.
+
+    One non-empty line (no newline in it), from a ComposerError subclass (the
+    kind the command line turns into ``Error: ...``), containing each of ``parts``.
+    """
+    from composer.errors import ComposerError
+
+    message = str(exc.value)
+    assert isinstance(exc.value, ComposerError), repr(exc.value)
+    assert message.strip() and "\n" not in message and "\r" not in message, repr(message)
+    for part in parts:
+        assert part in message, (part, message)
+    return message
+
+
 def rewrite_safetensors(src: Path, dst: Path, **changes: str | None) -> Path:
     """A copy of a safetensors file with header entries changed (None drops one)."""
     from safetensors import safe_open

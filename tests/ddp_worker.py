@@ -33,13 +33,13 @@ def main() -> None:
 
     T.save_model = spy("model", T.save_model)  # every model file write of this rank (best + final)
     T._save_checkpoint = spy("checkpoint", T._save_checkpoint)
-    make_optimizer = T._optimizer
+    make_optimizer = T.build_optimizer
 
     def keep_network(network, config):  # remember the (unwrapped) network to hash it afterwards
         networks.append(network)
         return make_optimizer(network, config)
 
-    T._optimizer = keep_network
+    T.build_optimizer = keep_network
     config = T.TrainConfig(arch="transformer", max_steps=steps, batch_size=4, seq_len=32, warmup_steps=2, eval_every=4, checkpoint_every=4, learning_rate=3e-3)
     result = T.train(corpus, output, config=config, model_options={"n_layers": 1, "d_model": 32, "n_heads": 2}, device="cpu")
     digest = hashlib.sha256()

@@ -20,7 +20,9 @@ from composer.modelfile import (  # noqa: E402
     Model,
     ModelFileError,
     find_model,
+    list_models,
     load_model,
+    model_info,
     read_header,
     save_model,
 )
@@ -150,6 +152,28 @@ def test_find_model_by_name_through_the_search_path(tmp_path, monkeypatch, ids):
         find_model(tmp_path / "missing.safetensors")
     with pytest.raises(ModelFileError, match="no such model file"):
         read_header(tmp_path / "missing.safetensors")
+
+
+def test_list_models_takes_the_first_readable_file_of_each_name(tmp_path, monkeypatch):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    training = {**TRAINING, "styles": {"jig": {}, "air": {}}, "test_bits_per_note": 4.25, "sampling": {"top_p": 0.9}}
+    save_model(Model(tiny_model("lstm").network, Tokenizer(), training), first / "folk.safetensors")
+    save_model(tiny_model("transformer"), second / "folk.safetensors")  # shadowed by the first folder
+    (first / "broken.safetensors").write_text("not a model")  # skipped, so the readable one behind it counts
+    save_model(tiny_model("transformer"), second / "broken.safetensors")
+    (second / "notes.txt").write_text("ignored")
+    monkeypatch.setenv(MODELS_ENV, os.pathsep.join([str(first), str(second), str(tmp_path / "missing")]))
+    found = {info.name: info for info in list_models()}
+    assert {"folk", "broken"} <= set(found)
+    folk = found["folk"]
+    assert (folk.path, folk.arch, folk.styles, folk.test_bits_per_note, folk.sampling) == (first / "folk.safetensors", "lstm", ("air", "jig"), 4.25, {"top_p": 0.9})
+    assert folk.size_bytes == (first / "folk.safetensors").stat().st_size
+    assert found["broken"].path == second / "broken.safetensors" and found["broken"].arch == "transformer"
+    assert (found["broken"].styles, found["broken"].test_bits_per_note, found["broken"].sampling) == ((), None, {})
+    with pytest.raises(ModelFileError, match="not safetensors"):
+        model_info(first / "broken.safetensors")
 
 
 def test_bad_model_files_raise_model_file_error(tmp_path):

@@ -14,7 +14,7 @@ from composer.cli import cli
 from composer.generate import GenerationSettings, generate
 from composer.io.notation import parse_tinynotation
 from composer.modelfile import load_model, read_header
-from conftest import ROOT
+from conftest import ROOT, one_line_error
 
 SHIPPED = {"chorale": ("chorale", 4), "folk": ("folk", 1)}
 
@@ -39,6 +39,13 @@ def test_composer_models_lists_them():
         assert style in line and "MB" in line
     assert "top_p=0.9" in next(line for line in result.output.splitlines() if line.startswith("chorale "))
     assert " plain " in next(line for line in result.output.splitlines() if line.startswith("folk "))
+
+
+def test_composer_models_with_none_found_is_one_line(tmp_path, monkeypatch):
+    import composer.modelfile
+
+    monkeypatch.setattr(composer.modelfile, "search_path", lambda: [tmp_path])
+    assert "no models found" in one_line_error(CliRunner().invoke(cli, ["models"]))
 
 
 def test_model_files_stay_small():

@@ -268,6 +268,18 @@ def test_tied_embeddings_share_one_parameter() -> None:
     assert lstm.head.weight is lstm.embed.weight
 
 
+def test_state_tensors_hold_a_tied_weight_once_as_copies() -> None:
+    tied = tiny("transformer", tie_embeddings=True)
+    tensors = tied.state_tensors()
+    assert set(tied.state_dict()) - set(tensors) == {"head.weight"}
+    assert all(t.is_contiguous() and not t.requires_grad for t in tensors.values())
+    assert tensors["tok_emb.weight"].data_ptr() != tied.tok_emb.weight.data_ptr()  # a copy, not a view
+    assert torch.equal(tensors["tok_emb.weight"], tied.tok_emb.weight)
+    assert {t.dtype for t in tied.state_tensors(torch.float16).values() if t.is_floating_point()} == {torch.float16}
+    untied = tiny("transformer", tie_embeddings=False)
+    assert set(untied.state_tensors()) == set(untied.state_dict())
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_bad_step_and_prefill_inputs(arch: str) -> None:
     model = tiny(arch)

@@ -27,6 +27,7 @@ from composer.io.notation import (  # noqa: E402
 )
 from composer.render.notation import to_music21  # noqa: E402
 from composer.score import Part, Score, key_name, notes_array  # noqa: E402
+from conftest import one_line_message  # noqa: E402
 
 
 def rows(score: Score) -> list[tuple[int, int, int, int]]:
@@ -280,13 +281,6 @@ def test_tinynotation_tie_merges() -> None:
 
 
 # -- bad input -----------------------------------------------------------------
-def assert_one_line(exc: pytest.ExceptionInfo, *parts: str) -> None:
-    message = str(exc.value)
-    assert "\n" not in message
-    for part in parts:
-        assert part in message, (part, message)
-
-
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -303,7 +297,7 @@ def assert_one_line(exc: pytest.ExceptionInfo, *parts: str) -> None:
 def test_bad_tinynotation(text: str, expected: str) -> None:
     with pytest.raises(ReadError) as exc:
         parse_tinynotation(text)
-    assert_one_line(exc, "tinynotation", expected)
+    one_line_message(exc, "tinynotation", expected)
 
 
 def _musicxml_text() -> str:
@@ -338,7 +332,7 @@ def test_bad_files_raise_one_line_read_error(tmp_path, name: str, content: str |
         path.write_text(content)
     with pytest.raises(ReadError) as exc:
         read(path)
-    assert_one_line(exc, str(path))
+    one_line_message(exc, str(path))
 
 
 def test_abc_note_music21_cannot_read_is_an_error_not_a_c(tmp_path, capfd) -> None:
@@ -346,18 +340,18 @@ def test_abc_note_music21_cannot_read_is_an_error_not_a_c(tmp_path, capfd) -> No
     path.write_text("X:1\nT:bad\nM:4/4\nL:1/4\nK:C\nC D w2 E|\n")
     with pytest.raises(ReadError) as exc:
         read(path)
-    assert_one_line(exc, str(path), "'w2'")
+    one_line_message(exc, str(path), "'w2'")
     assert capfd.readouterr().err == ""  # music21's own warning is not printed
 
 
 def test_missing_and_empty_files(tmp_path) -> None:
     with pytest.raises(ReadError) as exc:
         read(tmp_path / "missing.musicxml")
-    assert_one_line(exc, "missing.musicxml", "no such file")
+    one_line_message(exc, "missing.musicxml", "no such file")
     (tmp_path / "empty.abc").write_text("")
     with pytest.raises(ReadError) as exc:
         read(tmp_path / "empty.abc")
-    assert_one_line(exc, "empty.abc")
+    one_line_message(exc, "empty.abc")
 
 
 TWO_TUNES = """X:3
@@ -390,7 +384,7 @@ def test_abc_tune_selection(tmp_path) -> None:
     assert rows(second)[:2] == [(0, 480, 64, 0), (480, 240, 66, 0)]
     with pytest.raises(ReadError) as exc:
         read_abc(path, 5)
-    assert_one_line(exc, str(path), "X:5", "3, 7")
+    one_line_message(exc, str(path), "X:5", "3, 7")
 
 
 def test_abc_pickup(tmp_path) -> None:

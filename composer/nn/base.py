@@ -61,6 +61,26 @@ class LanguageModel(nn.Module, ABC):
         """Number of parameter elements; a tied weight counts once."""
         return sum(p.numel() for p in self.parameters())
 
+    def state_tensors(self, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+        """The ``state_dict`` with a tied weight once (under its first name), as detached contiguous copies.
+
+        ``dtype`` converts the floating-point tensors (e.g. ``torch.float16``
+        for half-size model files). ``load_state_dict(strict=False)`` restores
+        a left-out tied weight from its twin.
+        """
+        out: dict[str, torch.Tensor] = {}
+        seen: set[tuple[int, tuple[int, ...]]] = set()
+        for name, tensor in self.state_dict().items():
+            ident = (tensor.data_ptr(), tuple(tensor.shape))
+            if ident in seen:
+                continue
+            seen.add(ident)
+            t = tensor.detach()
+            if dtype is not None and t.is_floating_point():
+                t = t.to(dtype)
+            out[name] = t.contiguous().clone()
+        return out
+
     def extra_repr(self) -> str:
         return f"arch={self.arch!r}, params={self.num_parameters():,}"
 
