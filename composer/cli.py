@@ -454,11 +454,11 @@ def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | Non
 
 @cli.command("originality")
 @click.argument("score_path", metavar="SCORE")
-@click.option("--corpus", "corpus_dir", default="midi_corpus", show_default=True, help="A corpus folder, one collection of it, or any folder of MIDI files.")
+@click.option("--corpus", "corpus_dir", default=None, help="A corpus folder, one collection of it, or any folder of MIDI files.  [default: midi_corpus if it is here, else the index of its train split shipped with the models]")
 @click.option("--split", "splits", multiple=True, type=click.Choice(["train", "valid", "test", "all"]), help="Splits of a corpus with manifests to compare against (repeatable; default train, what models learn from).")
 @click.option("--seed-bars", type=click.IntRange(min=0), default=0, show_default=True, help="The first N bars of SCORE are a seed: passages inside it do not count.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...], seed_bars: int, as_json: bool) -> None:
+def originality_command(score_path: str, corpus_dir: str | None, splits: tuple[str, ...], seed_bars: int, as_json: bool) -> None:
     """The longest passage of SCORE also in the corpus, and the share of its 8-note n-grams found there.
 
     Melody and rhythm are compared, not the key: a transposed copy counts as a copy.
@@ -466,7 +466,7 @@ def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...
     """
     from composer.io import read
     from composer.corpus import SPLITS
-    from composer.originality import DEFAULT_SPLITS, CorpusIndex, seed_end_tick
+    from composer.originality import DEFAULT_SPLITS, index_for, seed_end_tick
 
     score = read(score_path)
     chosen = SPLITS if "all" in splits else (splits or DEFAULT_SPLITS)
@@ -480,7 +480,7 @@ def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...
         bar.update(done - bar.pos)
 
     try:
-        index = CorpusIndex.for_corpus(corpus_dir, splits=chosen, progress=progress)
+        index = index_for(corpus_dir, splits=chosen, progress=progress)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
