@@ -281,14 +281,17 @@ def corpus_build(output: str, collections: tuple[str, ...], jobs: int | None, fo
 @corpus.command("info")
 @click.argument("folder", default="midi_corpus")
 def corpus_info(folder: str) -> None:
-    """Counts of files and notes per collection and split."""
+    """Counts of files and notes per collection and split: of a corpus, one collection, or any folder of music."""
     from composer.corpus import info
 
     summary = info(Path(folder))
     click.echo(f"{'collection':<12} {'split':<6} {'files':>6} {'notes':>9}")
     for name, splits in summary.items():
         for split, counts in splits.items():
-            click.echo(f"{name:<12} {split:<6} {counts['files']:>6} {counts['notes']:>9}")
+            notes = "-" if counts["notes"] is None else counts["notes"]
+            click.echo(f"{name:<12} {split:<6} {counts['files']:>6} {notes:>9}")
+    if any(c["notes"] is None for splits in summary.values() for c in splits.values()):
+        click.echo("(no manifest: files split by the sha1 of their name, as training does; notes not counted)")
 
 
 # -- models ----------------------------------------------------------------
