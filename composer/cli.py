@@ -609,11 +609,11 @@ def harmonize_command(melody: str, **kwargs: Any) -> None:
 @click.option("--list-ports", is_flag=True, help="List the MIDI output ports and exit.")
 def play_command(source: str | None, port: str | None, list_ports: bool) -> None:
     """Send a score to a MIDI output port in real time, for a synth or a DAW."""
-    from composer.render.live import list_ports as ports, play
+    from composer.render.live import find_ports, play
 
     if list_ports:
-        for name in ports():
-            click.echo(name)
+        names, why = find_ports()
+        click.echo("\n".join(names) if names else f"no MIDI output ports: {why}", err=not names)
         return
     if source is None:
         raise click.UsageError("give a FILE to play, or --list-ports")
