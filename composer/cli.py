@@ -268,14 +268,17 @@ def corpus_build(output: str, collections: tuple[str, ...], jobs: int | None, fo
 @corpus.command("info")
 @click.argument("folder", default="midi_corpus")
 def corpus_info(folder: str) -> None:
-    """Counts of files and notes per collection and split."""
+    """Counts of files and notes per collection and split: of a corpus, one collection, or any folder of music."""
     from composer.corpus import info
 
     summary = info(Path(folder))
     click.echo(f"{'collection':<12} {'split':<6} {'files':>6} {'notes':>9}")
     for name, splits in summary.items():
         for split, counts in splits.items():
-            click.echo(f"{name:<12} {split:<6} {counts['files']:>6} {counts['notes']:>9}")
+            notes = "-" if counts["notes"] is None else counts["notes"]
+            click.echo(f"{name:<12} {split:<6} {counts['files']:>6} {notes:>9}")
+    if any(c["notes"] is None for splits in summary.values() for c in splits.values()):
+        click.echo("(no manifest: files split by the sha1 of their name, as training does; notes not counted)")
 
 
 # -- models ----------------------------------------------------------------
@@ -441,11 +444,11 @@ def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | Non
 
 @cli.command("originality")
 @click.argument("score_path", metavar="SCORE")
-@click.option("--corpus", "corpus_dir", default="midi_corpus", show_default=True, help="A corpus folder, one collection of it, or any folder of MIDI files.")
+@click.option("--corpus", "corpus_dir", default=None, help="A corpus folder, one collection of it, or any folder of MIDI files.  [default: midi_corpus if it is here, else the index of its train split shipped with the models]")
 @click.option("--split", "splits", multiple=True, type=click.Choice(["train", "valid", "test", "all"]), help="Splits of a corpus with manifests to compare against (repeatable; default train, what models learn from).")
 @click.option("--seed-bars", type=click.IntRange(min=0), default=0, show_default=True, help="The first N bars of SCORE are a seed: passages inside it do not count.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...], seed_bars: int, as_json: bool) -> None:
+def originality_command(score_path: str, corpus_dir: str | None, splits: tuple[str, ...], seed_bars: int, as_json: bool) -> None:
     """The longest passage of SCORE also in the corpus, and the share of its 8-note n-grams found there.
 
     Melody and rhythm are compared, not the key: a transposed copy counts as a copy.
@@ -453,7 +456,7 @@ def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...
     """
     from composer.io import read
     from composer.corpus import SPLITS
-    from composer.originality import DEFAULT_SPLITS, CorpusIndex, seed_end_tick
+    from composer.originality import DEFAULT_SPLITS, index_for, seed_end_tick
 
     score = read(score_path)
     seed_end = seed_end_tick(score, seed_bars)  # a bad --seed-bars fails before the corpus is indexed
@@ -468,7 +471,7 @@ def originality_command(score_path: str, corpus_dir: str, splits: tuple[str, ...
         bar.update(done - bar.pos)
 
     try:
-        index = CorpusIndex.for_corpus(corpus_dir, splits=chosen, progress=progress)
+        index = index_for(corpus_dir, splits=chosen, progress=progress)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -594,11 +597,11 @@ def harmonize_command(melody: str, **kwargs: Any) -> None:
 @click.option("--list-ports", is_flag=True, help="List the MIDI output ports and exit.")
 def play_command(source: str | None, port: str | None, list_ports: bool) -> None:
     """Send a score to a MIDI output port in real time, for a synth or a DAW."""
-    from composer.render.live import list_ports as ports, play
+    from composer.render.live import find_ports, play
 
     if list_ports:
-        for name in ports():
-            click.echo(name)
+        names, why = find_ports()
+        click.echo("\n".join(names) if names else f"no MIDI output ports: {why}", err=not names)
         return
     if source is None:
         raise click.UsageError("give a FILE to play, or --list-ports")

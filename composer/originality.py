@@ -38,11 +38,23 @@ The index is cached under ``$COMPOSER_CACHE/originality`` (default
 ``~/.cache/composer``, see ``composer.cache``) in a file named by a hash of
 the index version, the splits, and every file's name, size and modification
 time: a changed corpus gets a new index on its next use.
+
+Without a corpus folder (``index_for(None)``, ``composer originality`` without
+``--corpus``), the check uses ``midi_corpus`` in the current folder when there
+is one, else the index of the bundled corpus's train split that ships with the
+models (``models/originality_index.npz``, installed in the package
+``composer_models``): what the shipped models learned from, wherever composer
+is installed. ``build_shipped_index`` writes it, byte for byte the same from
+the same corpus (``python benchmarks/build_originality_index.py``); rebuild it
+when the corpus or ``INDEX_VERSION`` changes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -62,6 +74,10 @@ INTERVAL_MIN, INTERVAL_MAX = -127, 127  # inclusive, semitones: every interval b
 IOI_STEPS_MAX = (1 << 22) - 1  # inclusive; longer gaps between onsets are clipped to this (over 170,000 beats)
 DEFAULT_SPLITS = ("train",)  # what a model is trained on: copying from it is memorizing
 CACHE_FOLDER = "originality"
+DEFAULT_CORPUS = "midi_corpus"  # used without a corpus folder when it exists in the current folder
+SHIPPED_INDEX = "originality_index.npz"  # beside the shipped models: the bundled corpus's train split
+INDEX_FORMAT = "composer originality index"
+_ARRAYS = ("text", "sa", "bar", "line_start", "line_file", "line_part", "files")
 
 # Text values: a step symbol is >= _FIRST_SYMBOL. The corpus text closes every line with _CORPUS_END and the
 # query with _QUERY_END; the two differ from each other and from every symbol, so no match runs past a line's end.
@@ -514,29 +530,76 @@ def seed_end_tick(score: Score, seed_bars: int) -> int:
     return int(starts[seed_bars])
 
 
-# -- the disk cache -----------------------------------------------------------------
+# -- index files: the disk cache and the shipped index ------------------------------
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entry dates: the same index gives the same bytes
+_DAMAGE = (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error, json.JSONDecodeError)
+
+
+def write_index(index: CorpusIndex, path: str | Path, *, meta: dict[str, Any] | None = None, compress: bool = False) -> Path:
+    """Write ``index`` to ``path`` as a NumPy ``.npz`` archive (no pickled objects), through the atomic writer.
+
+    The same index and ``meta`` (JSON, stored beside the format, ``INDEX_VERSION``
+    and the unreadable files) give the same bytes. ``compress`` deflates the arrays.
+    """
+    from composer.io._atomic import atomic_path
+
+    header = {"format": INDEX_FORMAT, "version": INDEX_VERSION, "steps_per_beat": STEPS_PER_BEAT, "failures": index.failures, **(meta or {})}
+    arrays = [getattr(index, name) for name in _ARRAYS[:5]] + [np.asarray(index.line_part, str), np.asarray(index.files, str)]
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, force=True) as tmp, zipfile.ZipFile(tmp, "w", method, compresslevel=9 if compress else None) as archive:
+        for name, array in [*zip(_ARRAYS, arrays), ("meta", np.asarray(json.dumps(header, sort_keys=True)))]:
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_TIME)
+            info.compress_type, info.external_attr = method, 0o644 << 16
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
+    return path
+
+
+def read_index(path: str | Path) -> tuple[CorpusIndex, dict[str, Any]]:
+    """An index written by ``write_index``, and its meta. Raises OriginalityError when it is damaged or of another version."""
+    path = Path(path)
+    try:
+        if not zipfile.is_zipfile(path):  # else np.load would take it for a pickle and say so
+            raise ValueError("not a complete .npz archive")
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
+                raise ValueError(f"not a {INDEX_FORMAT}")
+            if meta.get("version") != INDEX_VERSION or meta.get("steps_per_beat") != STEPS_PER_BEAT:
+                raise OriginalityError(
+                    f"{path}: originality index version {meta.get('version')} ({meta.get('steps_per_beat')} steps a beat), "
+                    f"this composer reads version {INDEX_VERSION} ({STEPS_PER_BEAT} steps a beat)"
+                )
+            arrays = {name: data[name] for name in _ARRAYS}
+        index = CorpusIndex(*(arrays[name] for name in _ARRAYS[:6]), arrays["files"].tolist(), failures=meta["failures"])
+        _check_layout(index)
+    except _DAMAGE as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise OriginalityError(f"{path}: damaged originality index ({reason})") from exc
+    return index, meta
+
+
+def _check_layout(index: CorpusIndex) -> None:
+    n, lines = len(index.text), len(index.line_part)
+    if len(index.sa) != n or len(index.bar) != n:
+        raise ValueError(f"{n} notes, but {len(index.sa)} suffixes and {len(index.bar)} bars")
+    if len(index.line_start) != lines + 1 or len(index.line_file) != lines or index.line_start[0] != 0 or index.line_start[-1] != n:
+        raise ValueError("the line offsets do not cover the notes")
+    if lines and not 0 <= int(index.line_file.min()) <= int(index.line_file.max()) < len(index.files):
+        raise ValueError("a line names a file the index does not list")
+    if n and not (0 <= int(index.sa.min()) and int(index.sa.max()) < n):
+        raise ValueError("a suffix starts outside the notes")
+
+
 def _cache_path(key: str) -> Path:
     return entry(CACHE_FOLDER, key, ".npz")
 
 
 def _save(index: CorpusIndex, path: Path) -> None:
-    from composer.io._atomic import atomic_path
-
-    meta = {"version": INDEX_VERSION, "failures": index.failures}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path, force=True) as tmp, tmp.open("wb") as handle:
-            np.savez(
-                handle,
-                text=index.text,
-                sa=index.sa,
-                bar=index.bar,
-                line_start=index.line_start,
-                line_file=index.line_file,
-                line_part=np.asarray(index.line_part, str),
-                files=np.asarray(index.files, str),
-                meta=np.asarray(json.dumps(meta)),
-            )
+        write_index(index, path)
     except (OSError, WriteError):
         pass  # an unwritable cache folder only costs time
 
@@ -546,39 +609,110 @@ def _load(path: Path) -> CorpusIndex | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("version") != INDEX_VERSION:
-                return None
-            index = CorpusIndex(
-                data["text"], data["sa"], data["bar"], data["line_start"], data["line_file"], data["line_part"], data["files"].tolist(), failures=meta["failures"]
-            )
-    except (OSError, ValueError, KeyError, EOFError, json.JSONDecodeError):
+        return read_index(path)[0]
+    except OriginalityError:
         return None
-    n = len(index.text)
-    if len(index.sa) != n or len(index.bar) != n or index.line_start[-1] != n:
-        return None
-    return index
 
 
-def check_originality(score: Score | str | Path, corpus_dir: str | Path = "midi_corpus", *, seed_end_tick: int = 0, splits: str | Iterable[str] = DEFAULT_SPLITS) -> OriginalityReport:
-    """``CorpusIndex.for_corpus(corpus_dir, splits=splits).check(score, seed_end_tick=...)``; ``score`` may be a file path."""
+def _files_sha1(index: CorpusIndex, corpus_dir: Path) -> dict[str, str]:
+    """Per top folder ("" for files at the top): sha1 over each indexed file's name in it and its contents' sha1.
+
+    The rule of a model's ``train_files_sha1``, so the two can be compared: the
+    "chorales" entry of the shipped index is the chorale model's.
+    """
+    hashes: dict[str, Any] = {}
+    for name in index.files:
+        top, _, inner = name.partition("/") if "/" in name else ("", "", name)
+        h = hashes.setdefault(top, hashlib.sha1())
+        h.update(inner.encode() + b"\0" + hashlib.sha1((corpus_dir / name).read_bytes()).digest())
+    return {top: h.hexdigest() for top, h in hashes.items()}
+
+
+def shipped_index_path() -> Path | None:
+    """The index shipped with the models: in this checkout's ``models/``, else in the installed ``composer_models``; None if neither has it."""
+    import importlib.util
+
+    folders = [Path(__file__).resolve().parent.parent / "models"]
+    spec = importlib.util.find_spec("composer_models")
+    if spec is not None and spec.submodule_search_locations:
+        folders += [Path(p) for p in spec.submodule_search_locations]
+    return next((folder / SHIPPED_INDEX for folder in folders if (folder / SHIPPED_INDEX).is_file()), None)
+
+
+def build_shipped_index(corpus_dir: str | Path = DEFAULT_CORPUS, output: str | Path | None = None, *, progress: Progress | None = None) -> Path:
+    """Index the train split of ``corpus_dir`` (what the shipped models learned from) into ``output`` (default: ``models/`` of this checkout).
+
+    Deterministic: the same corpus gives the same bytes. Refuses a corpus with unreadable files.
+    """
+    corpus_dir = Path(corpus_dir)
+    index = CorpusIndex.build(corpus_dir, splits=DEFAULT_SPLITS, progress=progress)
+    if index.failures:
+        raise OriginalityError(f"{corpus_dir}: {len(index.failures)} files could not be read; first problem: {index.failures[0]}")
+    out = Path(output) if output is not None else Path(__file__).resolve().parent.parent / "models" / SHIPPED_INDEX
+    meta = {"corpus": corpus_dir.resolve().name, "splits": list(index.splits), "files_sha1": _files_sha1(index, corpus_dir)}
+    return write_index(index, out, meta=meta, compress=True)
+
+
+def shipped_index(splits: str | Iterable[str] = DEFAULT_SPLITS) -> CorpusIndex:
+    """The index shipped with the models (see ``shipped_index_path``), named "<corpus> (the index shipped with the models)"."""
+    chosen = check_splits(splits)
+    path = shipped_index_path()
+    if path is None:
+        raise OriginalityError(f"no {DEFAULT_CORPUS} folder here and no {SHIPPED_INDEX} shipped with the models; give a folder of MIDI files with --corpus")
+    stat = path.stat()
+    key = f"shipped\t{path}\t{stat.st_size}\t{stat.st_mtime_ns}"
+    memo = _MEMO.pop(key, None)
+    if memo is None:
+        try:
+            index, meta = read_index(path)
+        except OriginalityError as exc:
+            raise OriginalityError(f"{exc}; reinstall composer, rebuild it with 'python benchmarks/build_originality_index.py', or give --corpus") from None
+        memo = index._as(f"{meta.get('corpus', DEFAULT_CORPUS)} (the index shipped with the models)", tuple(meta.get("splits", ())))
+    _MEMO[key] = memo
+    if chosen != memo.splits:
+        raise OriginalityError(
+            f"no {DEFAULT_CORPUS} folder here, and the index shipped with the models holds the {' + '.join(memo.splits)} split only, "
+            f"not {' + '.join(chosen)}; give the corpus folder with --corpus"
+        )
+    return memo
+
+
+def index_for(corpus_dir: str | Path | None = None, *, splits: str | Iterable[str] = DEFAULT_SPLITS, progress: Progress | None = None) -> CorpusIndex:
+    """The index to check against: ``corpus_dir``'s; without one, ``midi_corpus`` if the current folder has it, else ``shipped_index``."""
+    if corpus_dir is None:
+        if not Path(DEFAULT_CORPUS).exists():
+            return shipped_index(splits)
+        corpus_dir = DEFAULT_CORPUS
+    return CorpusIndex.for_corpus(corpus_dir, splits=splits, progress=progress)
+
+
+def check_originality(score: Score | str | Path, corpus_dir: str | Path | None = None, *, seed_end_tick: int = 0, splits: str | Iterable[str] = DEFAULT_SPLITS) -> OriginalityReport:
+    """``index_for(corpus_dir, splits=splits).check(score, seed_end_tick=...)``; ``score`` may be a file path.
+
+    Without ``corpus_dir``: ``midi_corpus`` in the current folder if there is one, else the index shipped with the models.
+    """
     if not isinstance(score, Score):
         from composer.io import read
 
         score = read(score)
-    return CorpusIndex.for_corpus(corpus_dir, splits=splits).check(score, seed_end_tick=seed_end_tick)
+    return index_for(corpus_dir, splits=splits).check(score, seed_end_tick=seed_end_tick)
 
 
 __all__ = [
     "CorpusIndex",
     "OriginalityReport",
     "OriginalityError",
+    "build_shipped_index",
     "check_originality",
     "corpus_files",
     "decode_symbol",
+    "index_for",
     "lines_of",
+    "read_index",
     "seed_end_tick",
+    "shipped_index",
+    "shipped_index_path",
     "suffix_array",
+    "write_index",
     "NGRAM_NOTES",
 ]

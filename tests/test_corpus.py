@@ -311,3 +311,28 @@ def test_dataset_and_originality_read_the_files_discover_finds(tmp_path: Path, m
     data = load_tokens(plain, Tokenizer())
     assert sorted(n for s in SPLITS for n in data.splits[s].names) == sorted(rows)
     assert all(split_of(n) == s for s in SPLITS for n in data.splits[s].names)
+
+
+def test_info_reads_a_corpus_one_collection_or_a_plain_folder(folders: dict[str, Path]) -> None:
+    root, plain = folders["root"], folders["plain"]
+    summary = info(root)
+    assert list(summary) == ["chorales", "folk", "madrigals"]  # known collections first, as in COLLECTIONS
+    assert summary["chorales"] == {"train": {"files": 1, "notes": 1}, "valid": {"files": 1, "notes": 1}, "test": {"files": 0, "notes": 0}}
+    assert info(root / "folk") == {"folk": summary["folk"]}  # one collection: what --corpus and training accept
+    loose = info(plain)  # no manifest: split_of's splits, notes not counted
+    assert list(loose) == ["plain"] and sum(c["files"] for c in loose["plain"].values()) == 4
+    assert loose["plain"]["valid"]["files"] >= 1 and all(c["notes"] is None for c in loose["plain"].values())
+
+
+@needs_corpus
+def test_corpus_info_command_takes_a_collection_folder() -> None:
+    from click.testing import CliRunner
+
+    from composer.cli import cli
+
+    whole = CliRunner().invoke(cli, ["corpus", "info", str(MIDI_CORPUS)])
+    folk = CliRunner().invoke(cli, ["corpus", "info", str(MIDI_CORPUS / "folk")])
+    assert whole.exit_code == 0 and folk.exit_code == 0, folk.output
+    assert folk.output.splitlines() == [line for line in whole.output.splitlines() if not line.startswith("chorales")]
+    plain = CliRunner().invoke(cli, ["corpus", "info", str(MIDI_CORPUS.parent / "examples" / "seeds")])
+    assert plain.exit_code == 0 and plain.output.splitlines()[-1].startswith("(no manifest: files split by the sha1 of their name")

@@ -459,3 +459,101 @@ def test_cli_bad_input_is_one_line(args, code, message, small_corpus, cache, tmp
     write(ode(), piece)
     result = run(*[a.format(piece=piece, tmp=tmp_path, small=small_corpus) for a in args])
     assert message in one_line_error(result, code)
+
+# -- the index shipped with the models ----------------------------------------------------
+def shipped_meta() -> dict:
+    path = originality.shipped_index_path()
+    assert path is not None and path.parent.name == "models"
+    return originality.read_index(path)[1]
+
+
+def test_the_shipped_index_is_the_train_split_the_models_learned_from():
+    from composer.modelfile import find_model, read_header
+
+    path = originality.shipped_index_path()
+    assert path.stat().st_size < 2_000_000  # it ships inside the package: keep it small
+    shipped, meta = originality.read_index(path)
+    assert shipped.files == [name for name, _ in corpus_files(CORPUS)] and meta["splits"] == ["train"]
+    for collection, model in (("chorales", "chorale"), ("folk", "folk")):
+        trained_on = json.loads(read_header(find_model(model))["training"])["train_files_sha1"]
+        assert meta["files_sha1"][collection] == trained_on  # the same files, the same contents
+    rebuilt = CorpusIndex.build(CORPUS)  # up to date with the corpus: rebuild with benchmarks/build_originality_index.py
+    for name in ("text", "sa", "bar", "line_start", "line_file"):
+        assert np.array_equal(getattr(shipped, name), getattr(rebuilt, name)), name
+    assert shipped.line_part == rebuilt.line_part
+
+
+def test_rebuilding_the_shipped_index_gives_the_same_bytes(small_corpus, tmp_path):
+    first = originality.build_shipped_index(small_corpus, tmp_path / "a.npz")
+    second = originality.build_shipped_index(small_corpus, tmp_path / "b.npz")
+    assert first.read_bytes() == second.read_bytes()
+    index, meta = originality.read_index(first)
+    assert index.files == sorted(small_pieces())
+    assert meta["corpus"] == "small" and meta["splits"] == [] and set(meta["files_sha1"]) == {""}
+
+
+def piece_from_a_train_chorale() -> Score:
+    """Bars 5-12 of chorale bwv10 (train split), up a tone: a passage copied from what the models learned."""
+    return transpose(slice_bars(read(CORPUS / "chorales" / "bwv10.mid"), 4, 12), 2)
+
+
+def test_without_a_corpus_folder_the_command_uses_the_shipped_index(tmp_path, monkeypatch, cache):
+    monkeypatch.chdir(tmp_path)  # no midi_corpus here: as after pip install, anywhere
+    write(piece_from_a_train_chorale(), tmp_path / "piece.mid")
+    result = run("piece.mid")
+    assert result.exit_code == 0, result.output
+    assert "indexing" not in result.stderr and not cache.exists()  # nothing to index: the shipped index is read
+    lines = result.stdout.splitlines()
+    assert "found in chorales/bwv10.mid" in lines[0] and "at bar 5" in lines[0]
+    assert lines[2] == "corpus: midi_corpus (the index shipped with the models), train split (1384 files)"
+    report = check_originality(tmp_path / "piece.mid")  # from Python: the same answer
+    assert report.corpus == "midi_corpus (the index shipped with the models)" and report.source == "chorales/bwv10.mid" and report.ngram_share == 1.0
+    assert (report.longest_notes, report.longest_bars) == (int(np.diff(lines_of(piece_from_a_train_chorale()).start).max()), 8.0)  # a whole line
+    plain = run("piece.mid", "--split", "test")
+    assert plain.exit_code == 1 and "holds the train split only, not test; give the corpus folder with --corpus" in plain.output.strip().splitlines()[-1]
+
+
+def test_a_midi_corpus_folder_here_comes_before_the_shipped_index(small_corpus, tmp_path, monkeypatch, cache):
+    here = tmp_path / "work"
+    here.mkdir()
+    small_corpus.rename(here / "midi_corpus")
+    monkeypatch.chdir(here)
+    write(transpose(ode(), 2), here / "copy.mid")
+    result = run("copy.mid")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[2] == "corpus: midi_corpus (3 files)"
+    assert check_originality("copy.mid").source == "ode.mid"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "version", "missing", "arrays"])
+def test_a_damaged_or_foreign_shipped_index_is_one_line(damage, small_index, tmp_path, monkeypatch):
+    path = tmp_path / "originality_index.npz"
+    good = tmp_path / "good.npz"
+    originality.write_index(small_index, good, meta={"corpus": "small", "splits": ["train"]}, compress=True)
+    if damage == "garbage":
+        path.write_bytes(b"not an index at all")
+    elif damage == "truncated":
+        path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif damage == "version":
+        originality.write_index(small_index, path, meta={"splits": ["train"], "version": originality.INDEX_VERSION + 1})
+    elif damage == "arrays":
+        broken = CorpusIndex(small_index.text, small_index.sa[:-1], small_index.bar, small_index.line_start, small_index.line_file, small_index.line_part, small_index.files)
+        originality.write_index(broken, path, meta={"splits": ["train"]})
+    monkeypatch.setattr(originality, "shipped_index_path", lambda: None if damage == "missing" else path)
+    monkeypatch.chdir(tmp_path)
+    write(ode(), tmp_path / "piece.mid")
+    result = run("piece.mid")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = result.output.strip().splitlines()
+    expected = {
+        "garbage": "damaged originality index (not a complete .npz archive)",
+        "truncated": "damaged originality index (not a complete .npz archive)",
+        "arrays": f"damaged originality index ({len(small_index.text)} notes, but {len(small_index.text) - 1} suffixes",
+        "version": f"originality index version {originality.INDEX_VERSION + 1} (24 steps a beat), this composer reads version {originality.INDEX_VERSION}",
+        "missing": "no midi_corpus folder here and no originality_index.npz shipped with the models; give a folder of MIDI files with --corpus",
+    }[damage]
+    assert expected in line
+    if damage != "missing":
+        assert line.startswith(f"Error: {path}: ") and line.endswith("; reinstall composer, rebuild it with 'python benchmarks/build_originality_index.py', or give --corpus")
+    with pytest.raises(OriginalityError):
+        check_originality(ode())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from conftest import CORPUS, make_score, note_rows
 from xsd import assert_valid_musicxml, schema_errors
@@ -572,10 +573,56 @@ def test_no_midi_ports_is_one_line(failure: str, monkeypatch: pytest.MonkeyPatch
         return []
 
     monkeypatch.setattr(mido, "get_output_names", names)
-    for call in (list_ports, lambda: play(satb())):
+    calls = (list_ports, lambda: play(satb())) if failure == "import" else (lambda: play(satb()),)
+    for call in calls:
         with pytest.raises(ComposerError) as exc:
             call()
-        assert_one_line(exc, "no MIDI output ports", "python-rtmidi")
+        assert_one_line(exc, "no MIDI output ports", "python-rtmidi" if failure == "import" else "software synthesizer")
+    if failure == "empty":
+        assert list_ports() == []
+
+
+ALSA_LINE = b"ALSA lib seq_hw.c:466:(snd_seq_hw_open) open /dev/snd/seq failed: No such file or directory\n"
+
+
+@pytest.mark.parametrize("how", ["raises", "empty"])
+def test_list_ports_without_a_sequencer_says_why_and_exits_0(how: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture) -> None:
+    """python-rtmidi installed, no ALSA sequencer (a container): the C library prints a raw line on fd 2, then rtmidi fails."""
+    import mido
+
+    from composer.cli import cli
+
+    class SystemError_(Exception):  # rtmidi's own error type
+        pass
+
+    def names():  # noqa: ANN202
+        os.write(2, ALSA_LINE)  # as the ALSA library does, below Python's sys.stderr
+        if how == "raises":
+            raise SystemError_("MidiOutAlsa::initialize: error creating ALSA sequencer client object.")
+        return []
+
+    monkeypatch.setattr(mido, "get_output_names", names)
+    result = CliRunner().invoke(cli, ["play", "--list-ports"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""  # no port listed
+    assert result.stderr.strip() == (
+        "no MIDI output ports: the MIDI system could not be opened (ALSA: open /dev/snd/seq failed: No such file or directory); "
+        "start a software synthesizer (such as FluidSynth) or connect a MIDI device"
+    )
+    assert "python-rtmidi" not in result.output  # it is installed: no advice to install it
+    assert capfd.readouterr().err == ""  # ALSA's raw line did not reach the terminal
+    played = CliRunner().invoke(cli, ["play", str(CORPUS / "chorales" / "bwv10.mid")])
+    assert played.exit_code == 1 and played.output.strip().splitlines()[-1].startswith("Error: no MIDI output ports: the MIDI system could not be opened (ALSA: ")
+
+
+def test_list_ports_lists_the_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mido
+
+    from composer.cli import cli
+
+    monkeypatch.setattr(mido, "get_output_names", lambda: ["Midi Through:Midi Through Port-0 14:0", "FLUID Synth (123):Synth input port (123:0) 128:0"])
+    result = CliRunner().invoke(cli, ["play", "--list-ports"])
+    assert result.exit_code == 0 and result.stdout.splitlines() == ["Midi Through:Midi Through Port-0 14:0", "FLUID Synth (123):Synth input port (123:0) 128:0"]
 
 
 # -- bad input -----------------------------------------------------------------------------------

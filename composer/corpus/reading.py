@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -129,18 +130,27 @@ def iter_files(corpus_dir: str | Path, collection: str, split: str | None = None
     return [folder / row["file"] for row in rows if row["split"] in chosen]
 
 
-def info(corpus_dir: str | Path) -> dict[str, dict[str, dict[str, int]]]:
-    """Files and notes per collection and split, from the manifests.
+def info(folder: str | Path) -> dict[str, dict[str, dict[str, int | None]]]:
+    """Files and notes per collection and split, for any folder ``discover`` reads.
 
-    ``{collection: {"train": {"files": n, "notes": n}, "valid": {...}, "test": {...}}}``
+    ``{collection: {"train": {"files": n, "notes": n}, "valid": {...}, "test": {...}}}``:
+    one entry per collection of a corpus root, from the manifests; one entry
+    named after the folder for one collection, or for any other folder of
+    music: its files as ``discover`` finds them, split by ``split_of``, with
+    ``notes`` None (counting them would mean reading every file).
     """
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    for name in collections_of(corpus_dir):
-        splits = {s: {"files": 0, "notes": 0} for s in SPLITS}
-        for row in load_manifest(corpus_dir, name):
-            splits[row["split"]]["files"] += 1
-            splits[row["split"]]["notes"] += row["notes"]
-        out[name] = splits
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file():
+        collections = [(folder.resolve().name, folder)]
+    elif is_corpus(folder):
+        collections = [(name, folder / name) for name in _collection_folders(folder)]
+    else:
+        files = Counter(piece.split for piece in discover(folder))
+        return {folder.resolve().name: {s: {"files": files[s], "notes": None} for s in SPLITS}}
+    out: dict[str, dict[str, dict[str, int | None]]] = {}
+    for name, path in collections:
+        rows = _read_manifest(path / MANIFEST)
+        out[name] = {s: {"files": sum(r["split"] == s for r in rows), "notes": sum(r["notes"] for r in rows if r["split"] == s)} for s in SPLITS}
     return out
 
 

@@ -2,19 +2,31 @@
 
 ``schedule(score)`` gives the (seconds, message) pairs that ``play`` sends, in
 order, the tempo map applied; it needs no port, so it is what the tests check.
-mido's port backend (python-rtmidi) is optional: without it, or without any
-output port, ``list_ports`` and ``play`` raise a one-line ``WriteError``.
+mido's port backend (python-rtmidi) is optional: without it, ``find_ports``,
+``list_ports`` and ``play`` raise a one-line ``WriteError`` that says to
+install it. With it but without any output port (no MIDI device, no software
+synthesizer, or no MIDI sequencer at all, as in most containers), ``find_ports``
+says why in one line and ``play`` raises that line. The line the ALSA library
+prints on stderr when it finds no sequencer is caught and folded into that
+reason, not left on the terminal.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from composer.errors import WriteError
 from composer.score import Score
 
-NO_PORTS_HINT = "install python-rtmidi, and start a software synthesizer or connect a MIDI device"
+BACKEND_HINT = "install python-rtmidi (pip install 'composer[live]')"
+NO_PORTS_HINT = "start a software synthesizer (such as FluidSynth) or connect a MIDI device"
+_ALSA_PREFIX = re.compile(r"^ALSA lib [^ ]*\([^)]*\) ")  # "ALSA lib seq_hw.c:466:(snd_seq_hw_open) open /dev/snd/seq failed: ..."
 
 
 def schedule(score: Score) -> Iterator[tuple[float, Any]]:
@@ -29,23 +41,60 @@ def schedule(score: Score) -> Iterator[tuple[float, Any]]:
         yield now, message.copy(time=0)
 
 
-def _output_names() -> list[str]:
+@contextmanager
+def _c_stderr() -> Iterator[list[str]]:
+    """Catch what C libraries (ALSA) print on file descriptor 2 meanwhile; the lines land in the list yielded."""
+    lines: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no descriptor 2 to borrow: leave it alone
+        yield lines
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines += [line.strip() for line in caught.read().decode("utf-8", "replace").splitlines() if line.strip()]
+
+
+def find_ports() -> tuple[list[str], str | None]:
+    """(names of the MIDI output ports, why there are none: None when there are some).
+
+    Raises WriteError when mido's port backend (python-rtmidi) is not installed.
+    """
     import mido
 
-    try:
-        names = list(mido.get_output_names())
-    except ImportError as exc:
-        raise WriteError(f"no MIDI output ports: mido's port backend is missing ({exc}); install python-rtmidi") from exc
-    except Exception as exc:  # rtmidi raises its own errors when no MIDI system is there (no ALSA, ...)
-        raise WriteError(f"no MIDI output ports: {' '.join(str(exc).split())[:160] or type(exc).__name__} ({NO_PORTS_HINT})") from exc
-    if not names:
-        raise WriteError(f"no MIDI output ports found ({NO_PORTS_HINT})")
-    return names
+    with _c_stderr() as printed:
+        try:
+            names, error = list(mido.get_output_names()), None
+        except ImportError as exc:
+            raise WriteError(f"no MIDI output ports: mido's port backend is missing ({exc}); {BACKEND_HINT}") from exc
+        except Exception as exc:  # rtmidi raises its own errors when no MIDI system is there (no ALSA sequencer, ...)
+            names, error = [], exc
+    if names:
+        return names, None
+    said = [_ALSA_PREFIX.sub("ALSA: ", line) for line in printed]
+    if error is None and not said:
+        return [], f"no MIDI device is connected and no software synthesizer is running; {NO_PORTS_HINT}"
+    detail = said[0] if said else " ".join(str(error).split()) or type(error).__name__
+    return [], f"the MIDI system could not be opened ({detail[:160]}); {NO_PORTS_HINT}"
 
 
 def list_ports() -> list[str]:
-    """Names of the MIDI output ports; raises WriteError when there are none or no backend."""
-    return _output_names()
+    """Names of the MIDI output ports ([] when there are none: ``find_ports`` says why); raises WriteError without a backend."""
+    return find_ports()[0]
+
+
+def _output_names() -> list[str]:
+    names, why = find_ports()
+    if not names:
+        raise WriteError(f"no MIDI output ports: {why}")
+    return names
 
 
 def open_port(port_name: str | None = None) -> Any:
