@@ -80,7 +80,7 @@ class Walker:
 
     def feed(self, token: int) -> int:
         """Follow one token; returns its kind, ``LENGTHENED`` or ``SKIPPED``."""
-        if token < 0 or token >= self._size or self.ended:
+        if token < 0 or token >= self._size:  # (_size is 0 once ended)
             self.pending = False
             return SKIPPED
         kind = self._kinds[token]
@@ -95,17 +95,22 @@ class Walker:
                 self.value = value
                 return LENGTHENED
             return SKIPPED
-        self.pending = False
         self.note_open = False
-        if kind >= K_KEY:  # Key, Tempo, Position, Part, Pitch: inside a bar
+        if kind == K_PITCH:  # the commonest token after Duration: its own short path
+            self.pending = True
+            self.ts_open = False
+            self.pitch = self.value = value
+            if self.bar < 0:
+                self.in_header = False
+                self.bar = 0
+            return K_PITCH
+        self.pending = False
+        if kind >= K_KEY:  # Key, Tempo, Position, Part: inside a bar
             self.ts_open = False
             if self.bar < 0:  # before any Bar: open bar 1
                 self.in_header = False
                 self.bar = 0
-            if kind == K_PITCH:
-                self.pitch = value
-                self.pending = True
-            elif kind == K_PART:
+            if kind == K_PART:
                 self.part = value
             elif kind == K_POSITION:
                 if not self.pos <= value < self.bar_len:
@@ -138,6 +143,7 @@ class Walker:
             self.programs.append(value)
         elif kind == K_EOS:
             self.ended = True
+            self._size = 0  # every later token is skipped
             return K_EOS
         else:  # PAD, BOS
             return SKIPPED
