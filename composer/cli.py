@@ -89,27 +89,11 @@ def _write_score(score: Any, path: Path, *, force: bool, piano_roll: bool = Fals
 
 
 # -- tokens ----------------------------------------------------------------
-def _token_document(path: Path, style: str) -> dict[str, Any]:
+def _tokenize_file(path: Path, target: Path, style: str, force: bool) -> None:
     from composer.io import read
-    from composer.tokens import Tokenizer
+    from composer.tokens import token_document, write_token_document
 
-    score = read(path)
-    tokenizer = Tokenizer()
-    ids = tokenizer.encode(score, style)
-    return {
-        "source": path.name,
-        "title": score.title,
-        "parts": [part.name for part in score.parts],
-        "tokenizer": {k: v for k, v in tokenizer.to_dict().items() if k != "tokens"},
-        "tokens": tokenizer.to_names(ids),
-        "ids": ids.tolist(),
-    }
-
-
-def _write_json(document: dict[str, Any], path: Path, force: bool) -> None:
-    from composer.io._atomic import write_bytes_atomic
-
-    write_bytes_atomic(path, (json.dumps(document, indent=1) + "\n").encode(), force=force)
+    write_token_document(token_document(read(path), path.name, style), target, force=force)
 
 
 @cli.command()
@@ -130,7 +114,7 @@ def tokenize(source: str, output: str, style: str, force: bool) -> None:
     if not src.is_dir():
         if out.suffix.lower() != ".json":
             raise click.BadParameter(f"expected a .json file name, got {output!r}", param_hint="'-o'")
-        _write_json(_token_document(src, style), out, force)
+        _tokenize_file(src, out, style, force)
         return
     if out.exists() and not out.is_dir():
         raise click.BadParameter(f"IN is a folder, so OUT must be a folder; {output!r} is a file", param_hint="'-o'")
@@ -144,7 +128,7 @@ def tokenize(source: str, output: str, style: str, force: bool) -> None:
             target = out / path.relative_to(src).with_suffix(".json")
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                _write_json(_token_document(path, style), target, force)
+                _tokenize_file(path, target, style, force)
             except ComposerError as exc:
                 failed.append(str(exc))
     click.echo(f"tokenized {len(files) - len(failed)} of {len(files)} files into {out}")
@@ -154,54 +138,19 @@ def tokenize(source: str, output: str, style: str, force: bool) -> None:
         raise click.ClickException(f"{len(failed)} of {len(files)} files could not be tokenized")
 
 
-def _read_token_document(path: Path) -> tuple[Any, list[int], list[str]]:
-    from composer.errors import TokenizerError
-    from composer.io import check_readable
-    from composer.tokens import Tokenizer
-
-    check_readable(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TokenizerError(f"{path}: not a token JSON file ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("tokenizer"), dict):
-        raise TokenizerError(f"{path}: not a composer token file (no \"tokenizer\" object; write one with `composer tokenize`)")
-    tokenizer = Tokenizer.from_dict(doc["tokenizer"], str(path))
-    ids, names = doc.get("ids"), doc.get("tokens")
-    if ids is None and names is None:
-        raise TokenizerError(f"{path}: has neither \"ids\" nor \"tokens\"")
-    if names is not None:
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise TokenizerError(f"{path}: \"tokens\" must be a list of token names")
-        from_names = tokenizer.to_ids(names).tolist()
-        if ids is not None and list(ids) != from_names:
-            first = next((i for i, (a, b) in enumerate(zip(ids, from_names)) if a != b), min(len(ids), len(from_names)))
-            raise TokenizerError(f"{path}: \"ids\" and \"tokens\" disagree at position {first}; delete one of them")
-        ids = from_names
-    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
-        raise TokenizerError(f"{path}: \"ids\" must be a list of integers")
-    parts = doc.get("parts") if isinstance(doc.get("parts"), list) else []
-    return tokenizer, ids, [str(p) for p in parts]
-
-
 @cli.command()
 @click.argument("source", metavar="TOKENS.json")
 @click.option("-o", "--output", "output", required=True, metavar="OUT", help="Output score; the suffix picks the format.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 def detokenize(source: str, output: str, force: bool) -> None:
     """Turn a token JSON file (from `composer tokenize`) back into a score."""
-    import dataclasses
-
     from composer.io import WRITERS
+    from composer.tokens import read_token_document
 
     out = Path(output)
     if out.suffix.lower() not in WRITERS:
         raise click.BadParameter(f"unsupported output suffix {out.suffix or '(none)'!r}; expected one of {_output_suffixes()}", param_hint="'-o'")
-    tokenizer, ids, names = _read_token_document(Path(source))
-    score = tokenizer.decode(ids)
-    if len(names) == score.num_parts:
-        score = score.replace(parts=tuple(dataclasses.replace(p, name=n) for p, n in zip(score.parts, names)))
-    _write_score(score, out, force=force)
+    _write_score(read_token_document(Path(source)).decode(), out, force=force)
 
 
 @cli.command()

@@ -171,30 +171,30 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
     """
     from collections import Counter
 
-    from composer.tokens import K_BAR, K_PART, K_PITCH, K_PROGRAM, K_STYLE
+    from composer.tokens import K_DURATION, K_EOS, Walker
 
-    kinds, values = tokenizer.kinds, tokenizer.values
     headers: dict[str, Counter] = {}
     ranges: dict[str, dict[int, list[int]]] = {}
     for i in range(len(split)):
-        ids = np.asarray(split.piece(i), np.int64)
-        k = kinds[ids]
-        first_bar = int(np.argmax(k == K_BAR)) if (k == K_BAR).any() else len(ids)
-        styles = ids[:first_bar][k[:first_bar] == K_STYLE]
-        style = tokenizer.config.styles[int(values[styles[0]])] if len(styles) else "unknown"
-        programs = tuple(int(v) for v in values[ids[:first_bar][k[:first_bar] == K_PROGRAM]])
-        headers.setdefault(style, Counter())[programs] += 1
-        # The part of each token: the last Part token before it (part 0 before any).
-        is_part = k == K_PART
-        last_part_at = np.maximum.accumulate(np.where(is_part, np.arange(len(ids)), -1))
-        part = np.where(last_part_at >= 0, values[ids[np.maximum(last_part_at, 0)]], 0)
-        pitch = k == K_PITCH
+        walker = Walker(tokenizer.grammar)
+        lows: dict[int, int] = {}
+        highs: dict[int, int] = {}
+        for token in np.asarray(split.piece(i)).tolist():
+            kind = walker.feed(token)
+            if kind == K_DURATION:  # a note of walker.part
+                part, pitch = walker.part, walker.pitch
+                if pitch < lows.get(part, 128):
+                    lows[part] = pitch
+                if pitch > highs.get(part, -1):
+                    highs[part] = pitch
+            elif kind == K_EOS:
+                break
+        style = tokenizer.config.styles[walker.style] if walker.style is not None else "unknown"
+        headers.setdefault(style, Counter())[tuple(walker.programs)] += 1
         per_style = ranges.setdefault(style, {})
-        for p in np.unique(part[pitch]).tolist():
-            notes = values[ids[pitch & (part == p)]]
-            lo, hi = int(notes.min()), int(notes.max())
-            old = per_style.get(p, [lo, hi])
-            per_style[p] = [min(old[0], lo), max(old[1], hi)]
+        for p, lo in lows.items():
+            old = per_style.get(p, [lo, highs[p]])
+            per_style[p] = [min(old[0], lo), max(old[1], highs[p])]
     out = {}
     for style, counter in headers.items():
         programs = list(counter.most_common(1)[0][0]) or [0]

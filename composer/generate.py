@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -49,7 +49,10 @@ from composer.tokens import (
     K_PROGRAM,
     K_TEMPO,
     K_TIMESIG,
+    LENGTHENED,
+    Grammar,
     Tokenizer,
+    Walker,
 )
 
 MODES = ("continue", "harmonize")
@@ -143,25 +146,23 @@ class _Plan:
     seed_end_step: int  # the seed's parts stay fixed while its last note sounds
 
 
-@dataclass
-class _State:
-    queue: deque = field(default_factory=deque)
-    tokens: list[int] = field(default_factory=list)
-    bar: int = -1
-    bar_len: int = 0
-    bar_start: int = 0
-    pos: int = -1
-    part: int = 0
-    part_at_pos: int = -1  # highest part that has a note at this position
-    pitch_at_pos: int = 999  # last pitch of the current part at this position
-    notes_in_bar: int = 0
-    last_kind: int = -1
-    last_value: int = 0
-    next_onset: int = 0
-    done: bool = False
-    end_step: int = 0
-    sounding: list[int] = field(default_factory=list)  # per part: its latest pitch before this position (-1 none)
-    current: list[int] = field(default_factory=list)  # per part: its pitch at this position (-1 none yet)
+class _State(Walker):
+    """One sample: the grammar walker's place (bar, position, part, ...) plus what the masks track."""
+
+    def __init__(self, grammar: Grammar, prefix: Sequence[Any], num_parts: int) -> None:
+        super().__init__(grammar)
+        self.queue: deque = deque(prefix)  # forced tokens (int) and masks (bool arrays) still to come
+        self.tokens: list[int] = []
+        self.part_at_pos = -1  # highest part that has a note at this position
+        self.pitch_at_pos = 999  # last pitch of the current part at this position
+        self.notes_in_bar = 0
+        self.last_kind = -1
+        self.last_value = 0
+        self.next_onset = 0
+        self.done = False
+        self.end_step = 0
+        self.sounding = [-1] * num_parts  # per part: its latest pitch before this position (-1 none)
+        self.current = [-1] * num_parts  # per part: its pitch at this position (-1 none yet)
 
 
 class _Engine:
@@ -170,8 +171,6 @@ class _Engine:
         self.plan = plan
         v = len(tokenizer)
         kinds = tokenizer.kinds
-        self.kinds_list = kinds.tolist()
-        self.values_list = tokenizer.values.tolist()
         self.v = v
         self.base = tokenizer.base
         self.duration_mask = kinds == K_DURATION
@@ -182,6 +181,7 @@ class _Engine:
         self._pitch_any = kinds == K_PITCH
         self.pad_only = np.zeros(v, bool)  # what a finished sample is fed while the others go on
         self.pad_only[tokenizer.pad_id] = True
+        self.bar_id = tokenizer.bar_id
         self.check_parallels = not plan.allow_parallels and plan.num_parts > 1
         self._pitches = np.arange(128)
 
@@ -260,49 +260,47 @@ class _Engine:
         return mask
 
     # -- state updates -------------------------------------------------------
+    def new_state(self) -> _State:
+        """A sample at the start of the plan's prompt."""
+        return _State(self.tok.grammar, self.plan.prefix, self.plan.num_parts)
+
     def advance(self, s: _State, token: int) -> None:
         if s.queue:
             s.queue.popleft()
-        kind, value = self.kinds_list[token], self.values_list[token]
         p = self.plan
+        if token == self.bar_id and s.bar == p.last_bar:
+            s.done = True
+            s.end_step = s.bar_start + s.bar_len
+            return
+        kind = s.feed(token)  # bars, positions, parts and notes: the walker's bookkeeping
         if kind == K_BAR:
-            if s.bar == p.last_bar:
-                s.done = True
-                s.end_step = s.bar_start + s.bar_len
-                return
-            s.bar_start += s.bar_len if s.bar >= 0 else 0
-            s.bar += 1
-            s.pos = -1
             s.part_at_pos = -1
             s.notes_in_bar = 0
             if s.bar in p.seed_bar_ts:  # the seed's meter change, right after its Bar
                 s.queue.appendleft(p.seed_bar_ts[s.bar])
-        elif kind == K_TIMESIG:
-            s.bar_len = self.tok.bar_steps(token)
         elif kind == K_POSITION:
-            s.pos = value
             s.part_at_pos = -1
             s.pitch_at_pos = 999
             for part, pitch in enumerate(s.current):
                 if pitch >= 0:
                     s.sounding[part], s.current[part] = pitch, -1
             onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
-            if onset is not None and onset.bar == s.bar and onset.pos == value:
+            if onset is not None and onset.bar == s.bar and onset.pos == s.pos:
                 s.queue.extend(self._note_tokens(s, onset.notes))
                 s.next_onset += 1
         elif kind == K_PART:
-            s.part = value
-            s.part_at_pos = value
+            s.part_at_pos = s.part
             s.pitch_at_pos = 999
         elif kind == K_PITCH:
             if s.part > s.part_at_pos:
                 s.part_at_pos = s.part
-                s.pitch_at_pos = 999
-            s.pitch_at_pos = value
+            s.pitch_at_pos = s.pitch
             s.notes_in_bar += 1
             if s.part < len(s.current):
-                s.current[s.part] = value  # in a chord, the lowest note counts
-        s.last_kind, s.last_value = kind, value
+                s.current[s.part] = s.pitch  # in a chord, the lowest note counts
+        elif kind == LENGTHENED:
+            kind = K_DURATION
+        s.last_kind, s.last_value = kind, s.value
 
     def _note_tokens(self, s: _State, notes: list[tuple[int, int, int]]) -> list[int]:
         """Tokens of forced notes; the part token follows the encoder's rule (only on change)."""
@@ -458,41 +456,24 @@ def _seed_events(tok: Tokenizer, body: np.ndarray) -> tuple[list[_Onset], dict[i
     onsets: list[_Onset] = []
     bar_ts: dict[int, int] = {}
     key_id = tempo_id = None
-    bar = -1
-    pos = 0
-    part = 0
-    kinds, values = tok.kinds.tolist(), tok.values.tolist()
-    body = body.tolist()
-    i = 0
-    while i < len(body):
-        token = body[i]
-        kind, value = kinds[token], values[token]
-        if kind == K_BAR:
-            bar += 1
-            pos = 0
+    walker = Walker(tok.grammar)
+    for token in body.tolist():
+        kind = walker.feed(token)
+        if kind == K_DURATION:  # a note: Pitch and its first Duration
+            if not onsets or (onsets[-1].bar, onsets[-1].pos) != (walker.bar, walker.pos):
+                onsets.append(_Onset(walker.bar, walker.pos, []))
+            onsets[-1].notes.append((walker.part, walker.pitch, walker.value))
+        elif kind == LENGTHENED:
+            part, pitch, steps = onsets[-1].notes[-1]
+            onsets[-1].notes[-1] = (part, pitch, steps + walker.value)
         elif kind == K_TIMESIG:
-            bar_ts[bar] = token
-        elif kind == K_POSITION:
-            pos = value
-        elif kind == K_KEY and key_id is None and bar == 0 and pos == 0:
-            key_id = token
-        elif kind == K_TEMPO and tempo_id is None and bar == 0 and pos == 0:
-            tempo_id = token
-        elif kind == K_PART:
-            part = value
-        elif kind == K_PITCH:
-            steps = 0
-            j = i + 1
-            while j < len(body) and kinds[body[j]] == K_DURATION:
-                steps += values[body[j]]
-                j += 1
-            if not onsets or (onsets[-1].bar, onsets[-1].pos) != (bar, pos):
-                onsets.append(_Onset(bar, pos, []))
-            onsets[-1].notes.append((part, value, steps))
-            i = j
-            continue
-        i += 1
-    return onsets, bar_ts, key_id, tempo_id, bar + 1
+            bar_ts[walker.bar] = token
+        elif walker.bar == 0 and walker.pos <= 0:  # the opening key and tempo
+            if kind == K_KEY and key_id is None:
+                key_id = token
+            elif kind == K_TEMPO and tempo_id is None:
+                tempo_id = token
+    return onsets, bar_ts, key_id, tempo_id, walker.bar + 1
 
 
 def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSettings | None = None, *, num_samples: int = 1) -> list[Score]:
@@ -509,8 +490,7 @@ def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSe
     tok: Tokenizer = model.tokenizer
     engine = _Engine(tok, the_plan)
     rng = np.random.default_rng(int(settings.random_seed))
-    n = the_plan.num_parts
-    states = [_State(queue=deque(the_plan.prefix), sounding=[-1] * n, current=[-1] * n) for _ in range(num_samples)]
+    states = [engine.new_state() for _ in range(num_samples)]
     # One token at a time, BLAS threads cost more in wake-ups than they share out
     # (benchmarks/sample_speed.py: the numpy LSTM step is 1.5x faster on one thread).
     with threadpool_limits(limits=1, user_api="blas"):

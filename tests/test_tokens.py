@@ -245,3 +245,75 @@ def test_transposing_tokens_equals_tokenizing_the_transposed_score():
     for k in range(-6, 7):
         assert np.array_equal(TOK.transpose_table(k)[ids], TOK.encode(transpose(s, k))), k
     assert TOK.pitch_span(ids) == (60, 67)
+
+
+# -- the grammar walker, the shared conversions, the token document ------------------------
+def test_the_walker_follows_the_grammar_and_skips_what_does_not_fit():
+    from composer.tokens import K_BAR, K_DURATION, K_EOS, K_PITCH, K_POSITION, K_TIMESIG, LENGTHENED, SKIPPED, Walker
+
+    w = Walker(TOK.grammar)
+    feed = [
+        ("BOS", SKIPPED), ("Style_folk", 3), ("Style_chorale", SKIPPED), ("Program_5", 4),
+        ("Bar", K_BAR), ("TimeSig_3/4", K_TIMESIG), ("TimeSig_2/4", SKIPPED),  # only right after a Bar
+        ("Position_1", K_POSITION), ("Position_1/2", SKIPPED),  # not before the current position
+        ("Pitch_60", K_PITCH), ("Duration_4", K_DURATION), ("Duration_1", LENGTHENED),
+        ("Program_7", SKIPPED),  # the header is over
+        ("Pitch_62", K_PITCH), ("Bar", K_BAR),  # a Pitch without its Duration makes no note
+        ("Duration_1", SKIPPED), ("Position_3", SKIPPED),  # outside the 3/4 bar
+    ]
+    for name, expected in feed:
+        assert w.feed(TOK.ids[name]) == expected, name
+    assert (w.style, w.programs) == (TOK.config.styles.index("folk"), [5])
+    assert (w.bar, w.bar_start, w.bar_len, w.pos) == (1, 3 * 24, 3 * 24, -1)
+    assert w.feed(-1) == SKIPPED and w.feed(len(TOK)) == SKIPPED
+    assert w.feed(TOK.eos_id) == K_EOS
+    assert w.feed(TOK.ids["Bar"]) == SKIPPED  # EOS ends the piece
+
+
+def test_notes_before_any_bar_open_bar_one():
+    from composer.tokens import Walker
+
+    w = Walker(TOK.grammar)
+    for name in ("Pitch_60", "Duration_1"):
+        w.feed(TOK.ids[name])
+    assert (w.bar, w.onset, w.in_header) == (0, 0, False)
+
+
+def test_decode_never_raises_on_a_vocabulary_without_four_four():
+    """It raised KeyError((4, 4)) before: its default meter was 4/4 whatever the vocabulary held."""
+    tok = Tokenizer(TokenizerConfig(steps_per_beat=12, max_bar_beats=2))
+    score = tok.decode([tok.ids["Bar"], tok.ids["Position_0"], tok.ids["Pitch_60"], tok.ids["Duration_1"]])
+    assert len(score) == 1 and score.time_signatures.tolist() == [(0, 1, 2)]
+
+
+def test_a_meter_with_no_token_and_no_four_four_is_a_tokenizer_error():
+    tok = Tokenizer(TokenizerConfig(steps_per_beat=12, max_bar_beats=2))
+    score = Score(notes_array([0], [480], [60]), [Part("A")], time_signatures=[(0, 3, 4)])
+    with pytest.raises(TokenizerError, match="3/4 has no token"):
+        tok.encode(score)
+
+
+def test_ticks_to_steps_rounds_half_up_on_ints_and_arrays():
+    from composer.tokens import ticks_to_steps
+
+    assert [ticks_to_steps(t, 480, 4) for t in (0, 59, 60, 119, 120)] == [0, 0, 1, 1, 1]
+    ticks = np.array([0, 59, 60, 180], np.int64)
+    assert ticks_to_steps(ticks, 480, 4).tolist() == [0, 0, 1, 2]
+    out = ticks.copy()
+    assert ticks_to_steps(out, 480, 4, out=out) is out and out.tolist() == [0, 0, 1, 2]
+
+
+def test_tempo_id_takes_the_nearest_mark_on_a_log_scale():
+    assert TOK.to_names([TOK.tempo_id(q) for q in (20, 61.4, 61.6, 500)]) == ["Tempo_40", "Tempo_60", "Tempo_63", "Tempo_208"]
+
+
+def test_token_document_round_trips(tmp_path):
+    from composer.tokens import read_token_document, token_document, write_token_document
+
+    score = make_score([(0, 1, 60, 0), (1, 2, 64, 0)])
+    doc = token_document(score, "x.mid", "folk")
+    path = write_token_document(doc, tmp_path / "x.json")
+    back = read_token_document(path)
+    assert back.ids == doc["ids"] and back.part_names == doc["parts"]
+    assert note_rows(back.decode()) == note_rows(score)
+    assert json.loads(path.read_text())["tokens"][:2] == ["BOS", "Style_folk"]

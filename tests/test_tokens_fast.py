@@ -204,7 +204,7 @@ def test_errors_are_the_general_paths():
     score = Score(notes_array([0, 480], [480, 480], [60, 62]), [Part("A")], time_signatures=[(0, 3, 4)])
     for style in ("unknown", "no such style"):
         assert general(tok, score, style, True)[0] == "error"
-        check_same(tok, score, style)  # KeyError before the style's TokenizerError, as before
+        check_same(tok, score, style)  # the meter's TokenizerError before the style's, as before
     too_many = Score(notes_array([0], [1], [60], [3]), [Part(str(i)) for i in range(4)])
     with pytest.raises(TokenizerError, match="at most 3"):
         TOKENIZERS["odd grid"].encode(too_many)
