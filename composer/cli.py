@@ -74,6 +74,44 @@ def _style_option(func: Callable) -> Callable:
     )(func)
 
 
+def _setting_option(settings: type, name: str, *decls: str, **kwargs: Any) -> Callable[[Callable], Callable]:
+    """A click option for field ``name`` of a settings dataclass: its type, range and default come from the field.
+
+    A value outside the field's range is a usage error (exit 2); the dataclass checks it again when
+    the library is called directly. ``kwargs`` add help text or override the default.
+    """
+    from composer.settings import default_of, range_of
+
+    limits = range_of(settings, name)
+    if limits is not None:
+        range_type = click.IntRange if limits.integer else click.FloatRange
+        kwargs.setdefault("type", range_type(limits.min, limits.max, min_open=limits.min_open, max_open=limits.max_open))
+    kwargs.setdefault("default", default_of(settings, name))
+    kwargs.setdefault("show_default", kwargs["default"] is not None)
+    return click.option(*(decls or (f"--{name.replace('_', '-')}",)), name, **kwargs)
+
+
+def _sampling_options(prefix: str = "") -> Callable[[Callable], Callable]:
+    """One option per filter of composer.sampling.FILTERS (--temperature, --top-k, --top-p), checked by its CHECKS entry (exit 2)."""
+    from composer.sampling import CHECKS, FILTERS, VALUE_TYPES
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        try:
+            return None if value is None else CHECKS[param.name](value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    def decorate(func: Callable) -> Callable:
+        for name in reversed(list(FILTERS)):
+            doc = (FILTERS[name].__doc__ or "").strip().splitlines()[0]
+            doc = doc[:1].lower() + doc[1:] if prefix else doc
+            help_text = f"{prefix}{doc} Unset: the model's recommended sampling (see `composer models`), else off."
+            func = click.option(f"--{name.replace('_', '-')}", name, type=VALUE_TYPES[name], default=None, callback=check, help=help_text)(func)
+        return func
+
+    return decorate
+
+
 def _piano_roll_option(func: Callable) -> Callable:
     from composer.render.pianoroll import PIANO_ROLL_SUFFIXES
 
@@ -273,30 +311,48 @@ def _arch_names() -> list[str]:
     return list(CONFIGS)
 
 
+def _train_config() -> type:
+    from composer.training import TrainConfig  # no torch at import, so --help stays fast
+
+    return TrainConfig
+
+
+def _generation_settings() -> type:
+    from composer.generate import GenerationSettings
+
+    return GenerationSettings
+
+
+def _generation_modes() -> list[str]:
+    from composer.generate import MODES
+
+    return list(MODES)
+
+
 @cli.command("train")
 @click.argument("corpus_dir", metavar="CORPUS_DIR")
 @click.option("-o", "--output", required=True, metavar="MODEL_PATH", help="Model file to write (.safetensors); its checkpoint goes beside it as MODEL_PATH.ckpt.")
-@click.option("--arch", type=click.Choice(_arch_names()), default="transformer", show_default=True)
+@_setting_option(_train_config(), "arch", type=click.Choice(_arch_names()))
 @click.option("--layers", type=click.IntRange(min=1), default=None, help="Layers (default: the architecture's).")
 @click.option("--d-model", type=click.IntRange(min=8), default=None, help="Transformer width / LSTM embedding size.")
 @click.option("--heads", type=click.IntRange(min=1), default=None, help="Transformer attention heads.")
 @click.option("--hidden", type=click.IntRange(min=8), default=None, help="LSTM hidden size.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None)
-@click.option("--steps", type=click.IntRange(min=1), default=2000, show_default=True, help="Most optimiser steps.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--seq-len", type=click.IntRange(min=8), default=512, show_default=True, help="Tokens per training window.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
-@click.option("--warmup", type=click.IntRange(min=0), default=100, show_default=True)
-@click.option("--eval-every", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True, help="Evaluations without improvement before stopping.")
-@click.option("--augment/--no-augment", default=True, show_default=True, help="Random transposition of training windows.")
-@click.option("--style", default=None, help="Style token for a folder without a manifest (default 'unknown').")
-@click.option("--random-seed", type=int, default=0, show_default=True)
+@_setting_option(_train_config(), "max_steps", "--steps", help="Most optimiser steps.")
+@_setting_option(_train_config(), "batch_size")
+@_setting_option(_train_config(), "seq_len", help="Tokens per training window.")
+@_setting_option(_train_config(), "learning_rate", "--lr")
+@_setting_option(_train_config(), "warmup_steps", "--warmup")
+@_setting_option(_train_config(), "eval_every")
+@_setting_option(_train_config(), "checkpoint_every")
+@_setting_option(_train_config(), "patience", help="Evaluations without improvement before stopping.")
+@_setting_option(_train_config(), "augment", "--augment/--no-augment", help="Random transposition of training windows.")
+@_setting_option(_train_config(), "style", help="Style token for a folder without a manifest (default 'unknown').")
+@_setting_option(_train_config(), "random_seed")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run saved in MODEL_PATH.ckpt.")
 @click.option("--force", is_flag=True, help="Start over, replacing MODEL_PATH and its checkpoint.")
-def train_command(corpus_dir: str, output: str, arch: str, layers: int | None, d_model: int | None, heads: int | None, hidden: int | None, dropout: float | None, steps: int, batch_size: int, seq_len: int, lr: float, warmup: int, eval_every: int, checkpoint_every: int, patience: int, augment: bool, style: str | None, random_seed: int, device: str, resume: bool, force: bool) -> None:
+def train_command(corpus_dir: str, output: str, layers: int | None, d_model: int | None, heads: int | None, hidden: int | None, dropout: float | None, device: str, resume: bool, force: bool, **settings: Any) -> None:
     """Train a model on a folder of MIDI/MusicXML/ABC files (e.g. midi_corpus/chorales).
 
     Runs data-parallel unchanged under torchrun (gloo on CPU, NCCL on GPU).
@@ -305,6 +361,7 @@ def train_command(corpus_dir: str, output: str, arch: str, layers: int | None, d
 
     if resume and force:
         raise click.UsageError("--resume and --force contradict each other: pick one")
+    arch = settings["arch"]
     options = {"n_layers": layers, "dropout": dropout}
     if arch == "transformer":
         options.update(d_model=d_model, n_heads=heads)
@@ -314,11 +371,11 @@ def train_command(corpus_dir: str, output: str, arch: str, layers: int | None, d
         options.update(d_embed=d_model, d_hidden=hidden)
         if heads is not None:
             raise click.BadParameter("--heads applies to --arch transformer", param_hint="'--heads'")
-    config = TrainConfig(arch=arch, max_steps=steps, batch_size=batch_size, seq_len=seq_len, learning_rate=lr, warmup_steps=warmup, eval_every=eval_every, checkpoint_every=checkpoint_every, patience=patience, augment=augment, random_seed=random_seed, style=style)
-    steps_given = click.get_current_context().get_parameter_source("steps") == click.core.ParameterSource.COMMANDLINE
+    config = TrainConfig(**settings)
+    steps_given = click.get_current_context().get_parameter_source("max_steps") == click.core.ParameterSource.COMMANDLINE
     reporter = _BarReporter()
     try:
-        result = train(corpus_dir, output, config=config, model_options={k: v for k, v in options.items() if v is not None}, resume=resume, max_steps=steps if resume and steps_given else None, force=force, device=device, reporter=reporter)
+        result = train(corpus_dir, output, config=config, model_options={k: v for k, v in options.items() if v is not None}, resume=resume, max_steps=config.max_steps if resume and steps_given else None, force=force, device=device, reporter=reporter)
     except KeyboardInterrupt:
         reporter.close()
         from composer.training import checkpoint_path
@@ -336,14 +393,14 @@ def train_command(corpus_dir: str, output: str, arch: str, layers: int | None, d
 @click.argument("corpus_dir", metavar="CORPUS_DIR")
 @click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True)
 @click.option("--samples", type=click.IntRange(min=1), default=None, metavar="N", help="Generate N pieces and compare them with the split: music metrics, voice leading, copied passages (instead of bits per note).")
-@click.option("--bars", type=click.IntRange(1, 512), default=16, show_default=True, help="With --samples: bars of each piece (the split's pieces are cut to as many).")
-@click.option("--random-seed", type=int, default=0, show_default=True, help="With --samples: piece i is generated with random seed S+i.")
-@click.option("--style", default=None, help="With --samples: the style to generate (default: the one the model saw most of).")
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=None, help="With --samples: sampling temperature (default: the model's recommendation, else 1).")
+@_setting_option(_generation_settings(), "bars", help="With --samples: bars of each piece (the split's pieces are cut to as many).")
+@_setting_option(_generation_settings(), "random_seed", help="With --samples: piece i is generated with random seed S+i.")
+@_setting_option(_generation_settings(), "style", help="With --samples: the style to generate (default: the one the model saw most of).")
+@_sampling_options("With --samples: ")
 @click.option("--allow-parallels", is_flag=True, help="With --samples: generate as `composer generate --allow-parallels` does.")
 @click.option("-o", "--output", default=None, metavar="OUT", help="With --samples: also write the report to OUT.md (Markdown) or OUT.json (all figures, per piece).")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
-def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | None, bars: int, random_seed: int, style: str | None, temperature: float | None, allow_parallels: bool, output: str | None, force: bool) -> None:
+def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | None, output: str | None, force: bool, **settings: Any) -> None:
     """Bits per note, tokens per note and token accuracy of MODEL on one split of CORPUS_DIR.
 
     With --samples N: generate N pieces from scratch and compare them with the
@@ -352,7 +409,7 @@ def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | Non
     and the longest passage of each piece also found in the training split.
     """
     ctx = click.get_current_context()
-    sample_options = ("bars", "random_seed", "style", "temperature", "allow_parallels", "output", "force")
+    sample_options = (*settings, "output", "force")
     given = [name for name in sample_options if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     if samples is None:
         if given:
@@ -383,7 +440,7 @@ def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | Non
                 bars_shown.append(stack.enter_context(click.progressbar(length=total, label="generating", file=sys.stderr, show_pos=True)))
             bars_shown[0].update(done - bars_shown[0].pos)
 
-        result = evaluate_samples(model, corpus_dir, samples=samples, split=split, bars=bars, random_seed=random_seed, style=style, temperature=temperature, allow_parallels=allow_parallels, progress=progress)
+        result = evaluate_samples(model, corpus_dir, samples=samples, split=split, progress=progress, **settings)
     report = result.to_markdown()
     click.echo(report, nl=False)
     if out is not None:
@@ -429,23 +486,6 @@ def originality_command(score_path: str, corpus_dir: str | None, splits: tuple[s
 
 
 # -- generation ------------------------------------------------------------
-def _sampling_options(func: Callable) -> Callable:
-    """One option per filter of composer.sampling.FILTERS (--temperature, --top-k, --top-p)."""
-    from composer.sampling import CHECKS, FILTERS, VALUE_TYPES
-
-    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        try:
-            return None if value is None else CHECKS[param.name](value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-
-    for name in reversed(list(FILTERS)):
-        doc = (FILTERS[name].__doc__ or "").strip().splitlines()[0]
-        help_text = f"{doc} Unset: the model's recommended sampling (see `composer models`), else off."
-        func = click.option(f"--{name.replace('_', '-')}", name, type=VALUE_TYPES[name], default=None, callback=check, help=help_text)(func)
-    return func
-
-
 def _read_seed(seed: str | None) -> Any:
     """A seed score from a file path or an inline TinyNotation string (``"tinynotation: 3/4 c4 d8 e"``)."""
     if seed is None:
@@ -489,10 +529,6 @@ def _generation_command(mode: str, seed: str | None, outputs: tuple[str, ...], m
     from composer.generate import GenerationSettings, generate_batch
     from composer.modelfile import load_model
 
-    if settings.get("tempo") is not None:
-        settings["tempo_qpm"] = settings.pop("tempo")
-    else:
-        settings.pop("tempo", None)
     paths = _output_paths(outputs, num_samples, force)
     config = GenerationSettings(mode=mode, **settings)
     score_seed = _read_seed(seed)
@@ -504,28 +540,29 @@ def _generation_command(mode: str, seed: str | None, outputs: tuple[str, ...], m
 
 
 def _generation_options(func: Callable) -> Callable:
+    settings = _generation_settings()
     options = [
         click.option("-o", "--output", "outputs", multiple=True, required=True, metavar="OUT", help="Output file; the suffix picks the format. Repeat for several formats."),
         click.option("--model", default="chorale", show_default=True, help="Model name (see `composer models`) or path to a .safetensors model file."),
-        click.option("--style", default=None, help="Style token, where the model knows several (e.g. chorale, folk)."),
-        click.option("--key", default=None, help="Key, e.g. G, e (minor), 'F# minor'. Notes stay in its scale unless --allow-chromatic."),
-        click.option("--time-signature", default=None, help="Meter, e.g. 3/4."),
-        click.option("--tempo", type=click.FloatRange(10, 400), default=None, help="Tempo in quarter notes per minute."),
-        click.option("--allow-chromatic", is_flag=True, help="Allow notes outside the key's scale."),
-        click.option("--allow-parallels", is_flag=True, help="Allow parallel fifths and octaves between parts (masked by default)."),
-        click.option("--random-seed", type=int, default=0, show_default=True, help="Same seed, same output, byte for byte."),
+        _setting_option(settings, "style", help="Style token, where the model knows several (e.g. chorale, folk)."),
+        _setting_option(settings, "key", help="Key, e.g. G, e (minor), 'F# minor'. Notes stay in its scale unless --allow-chromatic."),
+        _setting_option(settings, "time_signature", help="Meter, e.g. 3/4."),
+        _setting_option(settings, "tempo_qpm", "--tempo", help="Tempo in quarter notes per minute."),
+        _setting_option(settings, "allow_chromatic", is_flag=True, show_default=False, help="Allow notes outside the key's scale."),
+        _setting_option(settings, "allow_parallels", is_flag=True, show_default=False, help="Allow parallel fifths and octaves between parts (masked by default)."),
+        _setting_option(settings, "random_seed", help="Same seed, same output, byte for byte."),
         click.option("--num-samples", type=click.IntRange(1, 64), default=1, show_default=True, help="Variations sampled as one batch: OUT-1, OUT-2, ..."),
         click.option("--force", is_flag=True, help="Replace output files that exist."),
     ]
     for option in reversed(options):
         func = option(func)
-    return _piano_roll_option(_sampling_options(func))
+    return _piano_roll_option(_sampling_options()(func))
 
 
 @cli.command("generate")
 @click.argument("seed", required=False, metavar="[SEED]")
-@click.option("--mode", type=click.Choice(["continue", "harmonize"]), default="continue", show_default=True, help="continue: the seed opens the piece; harmonize: the seed is the top voice throughout.")
-@click.option("--bars", type=click.IntRange(1, 512), default=16, show_default=True, help="Complete bars in the output, seed included.")
+@_setting_option(_generation_settings(), "mode", type=click.Choice(_generation_modes()), help="continue: the seed opens the piece; harmonize: the seed is the top voice throughout.")
+@_setting_option(_generation_settings(), "bars", help="Complete bars in the output, seed included (a pickup comes on top).")
 @_generation_options
 def generate_command(seed: str | None, mode: str, **kwargs: Any) -> None:
     """Write music from a seed: a MIDI/MusicXML/ABC file or "tinynotation: 3/4 c4 d8 e" (no SEED: from scratch)."""
@@ -536,8 +573,8 @@ def generate_command(seed: str | None, mode: str, **kwargs: Any) -> None:
 @click.argument("melody", metavar="MELODY")
 @_generation_options
 def harmonize_command(melody: str, **kwargs: Any) -> None:
-    """Keep MELODY note for note as the top voice and write the voices under it."""
-    _generation_command("harmonize", melody, bars=1, **kwargs)
+    """Keep MELODY note for note as the top voice and write the voices under it, as many bars as it has."""
+    _generation_command("harmonize", melody, **kwargs)
 
 
 @cli.command("play")

@@ -28,6 +28,7 @@ without ``--samples``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ import numpy as np
 
 from composer.corpus import SPLITS
 from composer.errors import ComposerError
+from composer.generate import GenerationSettings, default_style, generate
 from composer.metrics import (
     METRICS,
     NOTE_LENGTH_BIN_NAMES,
@@ -51,6 +53,8 @@ from composer.metrics import (
     voice_leading,
 )
 from composer.progress import Progress  # (samples done, samples in all)
+from composer.settings import default_of
+from composer.theory import opening
 
 if TYPE_CHECKING:
     import torch
@@ -262,26 +266,6 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
-def _opening(score: "Score", bars: int) -> "Score":
-    """The first ``bars`` bars of a score (a pickup bar comes on top, as in generation)."""
-    from composer.score import slice_bars
-
-    starts = score.bar_starts()
-    pickup = 1 if len(starts) >= 3 and starts[1] - starts[0] < starts[2] - starts[1] else 0
-    stop = bars + pickup
-    return score if stop >= len(starts) else slice_bars(score, 0, stop)
-
-
-def _model_style(model: "Model", style: str | None) -> str:
-    """The style to generate: the one asked for, else the one the model saw most pieces of."""
-    if style is not None:
-        return style
-    known = model.training.get("styles") or {}
-    if known:
-        return max(known, key=lambda s: known[s].get("pieces", 0))
-    return model.tokenizer.config.styles[0]
-
-
 def _corpus_pieces(corpus_dir: str | Path, style: str) -> dict[str, list[Any]]:
     """The pieces of each split, of ``style`` where the corpus says which pieces have it."""
     from composer.corpus import discover
@@ -379,14 +363,11 @@ def compare(model_scores: Sequence["Score"], corpus_scores: Sequence["Score"], r
     }
 
 
-def generate_samples(model: "Model", *, samples: int, bars: int, random_seed: int = 0, style: str | None = None, temperature: float | None = None, top_k: int | None = None, top_p: float | None = None, allow_parallels: bool = False, progress: Progress | None = None) -> list["Score"]:
-    """``samples`` pieces from scratch, piece ``i`` with random seed ``random_seed + i`` (each reproducible on its own)."""
-    from composer.generate import GenerationSettings, generate
-
+def generate_samples(model: "Model", settings: GenerationSettings, *, samples: int, progress: Progress | None = None) -> list["Score"]:
+    """``samples`` pieces from scratch, piece ``i`` with ``settings`` but random seed ``settings.random_seed + i`` (each reproducible on its own)."""
     pieces = []
     for i in range(samples):
-        settings = GenerationSettings(bars=bars, style=style, temperature=temperature, top_k=top_k, top_p=top_p, allow_parallels=allow_parallels, random_seed=random_seed + i)
-        pieces.append(generate(model, None, settings))
+        pieces.append(generate(model, None, dataclasses.replace(settings, random_seed=settings.random_seed + i)))
         if progress:
             progress(i + 1, samples)
     return pieces
@@ -398,8 +379,8 @@ def evaluate_samples(
     *,
     samples: int,
     split: str = "test",
-    bars: int = 16,
-    random_seed: int = 0,
+    bars: int = default_of(GenerationSettings, "bars"),
+    random_seed: int = default_of(GenerationSettings, "random_seed"),
     style: str | None = None,
     temperature: float | None = None,
     top_k: int | None = None,
@@ -410,34 +391,32 @@ def evaluate_samples(
 ) -> SampleEvaluation:
     """Generate ``samples`` pieces and compare them with the ``split`` pieces of ``corpus_dir`` (see the module docstring).
 
-    ``progress(done, total)`` is called after each generated piece. ``originality=False`` leaves
-    out the copied-passage search.
+    The generation settings are ``GenerationSettings``' and checked there (``GenerationError`` or
+    ``SamplingError``). ``progress(done, total)`` is called after each generated piece.
+    ``originality=False`` leaves out the copied-passage search.
     """
-    from composer.generate import GenerationSettings
     from composer.modelfile import Model, load_model
 
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise EvaluationError(f"samples must be a whole number >= 1, got {samples!r}")
-    if not isinstance(bars, int) or isinstance(bars, bool) or bars < 1:
-        raise EvaluationError(f"bars must be a whole number >= 1, got {bars!r}")
     if split not in SPLITS:
         raise EvaluationError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     if not isinstance(model, Model):
         model = load_model(model)
-    chosen_style = _model_style(model, style)
-    checked = GenerationSettings(bars=bars, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p, allow_parallels=allow_parallels).for_model(model)  # bad settings fail before any work
+    chosen_style = style if style is not None else default_style(model)
+    settings = GenerationSettings(bars=bars, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p, allow_parallels=allow_parallels, random_seed=random_seed)  # bad settings fail before any work
     by_split = _corpus_pieces(corpus_dir, chosen_style)
     split_pieces, train_pieces = by_split[split], by_split[ORIGINALITY_SPLIT]
     if not split_pieces:
         raise EvaluationError(f"{corpus_dir}: the {split} split has no pieces")
     read_pieces, failures = _read_all(split_pieces)
-    corpus_scores = [_opening(score, bars) for _, score in read_pieces]
+    corpus_scores = [opening(score, bars) for _, score in read_pieces]
     if not corpus_scores:
         raise EvaluationError(f"{corpus_dir}: none of the {len(split_pieces)} files of the {split} split could be read; first problem: {failures[0]}")
     reference_split = REFERENCE_SPLITS[split]
-    reference_scores = [_opening(score, bars) for _, score in _read_all(by_split[reference_split])[0]]
+    reference_scores = [opening(score, bars) for _, score in _read_all(by_split[reference_split])[0]]
 
-    pieces = generate_samples(model, samples=samples, bars=bars, random_seed=random_seed, style=chosen_style, temperature=temperature, top_k=top_k, top_p=top_p, allow_parallels=allow_parallels, progress=progress)
+    pieces = generate_samples(model, settings, samples=samples, progress=progress)
     compared = compare(pieces, corpus_scores, reference_scores)
     vl_model, vl_corpus = _pooled_voice_leading(pieces), _pooled_voice_leading(corpus_scores)
     if vl_model is None or vl_corpus is None:
@@ -447,7 +426,7 @@ def evaluate_samples(
     if originality and train_pieces:
         index, index_description = _originality_index(corpus_dir, train_pieces)
         copied_model, copied_corpus = _copied(index, pieces), _copied(index, corpus_scores)
-    settings_text = ", ".join(part for part in checked.describe().split(", ") if not part.startswith(("random_seed=", "bars=", "mode=")))
+    settings_text = ", ".join(part for part in settings.for_model(model).describe().split(", ") if not part.startswith(("random_seed=", "bars=", "mode=")))
     return SampleEvaluation(
         model=model.name,
         corpus=str(corpus_dir),

@@ -23,22 +23,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from composer.errors import ComposerError
-from composer.score import (
-    Score,
-    estimate_key,
-    key_name,
-    key_tonic_pitch_class,
-    parse_key,
-    parse_time_signature,
-    select_parts,
-    transpose,
-)
+from composer.sampling import SamplingSettings
+from composer.score import Score, parse_time_signature, select_parts, transpose
+from composer.settings import check_ranges, setting
+from composer.theory import Key, bars_of, estimate_key, key_name, opening_key, parse_key, pickup_bars, scale_of, transposition
 from composer.tokens import (
     K_BAR,
     K_DURATION,
@@ -55,10 +49,12 @@ from composer.tokens import (
     Walker,
 )
 
+if TYPE_CHECKING:
+    from composer.modelfile import Model
+
 MODES = ("continue", "harmonize")
-MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
-MINOR_SCALE = (0, 2, 3, 5, 7, 8, 9, 10, 11)  # natural minor plus the raised 6th and 7th (melodic and harmonic)
 COMMON_METERS = ((4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 8), (9, 8), (12, 8), (6, 4), (3, 2))
+MAX_BARS = 512  # the longest piece one request may ask for
 MAX_TOKENS_PER_BAR = 512  # a safety stop for a model that never closes a bar
 PERFECT_INTERVALS = (0, 7)  # unison/octave and fifth, in semitones mod 12: never in parallel
 
@@ -69,14 +65,20 @@ class GenerationError(ComposerError):
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """Everything that decides a generated piece, besides the model and the seed."""
+    """Everything that decides a generated piece, besides the model and the seed.
 
-    bars: int = 16  # complete bars in the output, seed included (a pickup bar comes on top)
+    Each field's default and range are written here once; ``composer generate``
+    builds its options from them. Bad values raise ``GenerationError`` (a
+    ``SamplingError`` for the sampling filters, a ``ScoreError`` for a key or
+    meter that does not parse): all ``ComposerError``.
+    """
+
+    bars: int = setting(16, min=1, max=MAX_BARS, integer=True)  # complete bars, seed included (a pickup comes on top); harmonize takes the melody's
     mode: str = "continue"
     style: str | None = None
     key: str | None = None  # e.g. "G", "e", "F# minor"; None keeps the seed's (or lets the model choose)
     time_signature: str | None = None  # e.g. "3/4"
-    tempo_qpm: float | None = None
+    tempo_qpm: float | None = setting(None, min=10, max=400)  # quarter notes per minute
     # Sampling filters (composer.sampling.FILTERS); None takes the model's recommendation
     # (``sampling`` in its file's training metadata), else the filter is off.
     temperature: float | None = None
@@ -84,25 +86,19 @@ class GenerationSettings:
     top_p: float | None = None
     allow_chromatic: bool = False
     allow_parallels: bool = False  # parallel fifths and octaves between parts
-    random_seed: int = 0
+    random_seed: int = setting(0, min=0, integer=True)  # numpy's generators take no negative seeds
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise GenerationError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if not isinstance(self.bars, int) or self.bars < 1:
-            raise GenerationError(f"bars must be a whole number >= 1, got {self.bars!r}")
-        if self.tempo_qpm is not None and not 10 <= self.tempo_qpm <= 400:
-            raise GenerationError(f"tempo must be 10..400 quarter notes per minute, got {self.tempo_qpm}")
+        check_ranges(self, GenerationError)
         if self.key is not None:
             parse_key(self.key)
         if self.time_signature is not None:
             parse_time_signature(self.time_signature)
-        try:
-            self.sampling()
-        except ValueError as exc:
-            raise GenerationError(str(exc)) from None
+        self.sampling()  # the filters' values are SamplingSettings' to check
 
-    def for_model(self, model: Any) -> "GenerationSettings":
+    def for_model(self, model: Model) -> "GenerationSettings":
         """These settings with the sampling filters left at None taken from ``model``'s recommendation."""
         from composer.sampling import FILTERS
 
@@ -112,13 +108,14 @@ class GenerationSettings:
             chosen["temperature"] = 1.0  # written out, so every file says how it was sampled
         return dataclasses.replace(self, **chosen)
 
-    def sampling(self) -> Any:
-        from composer.sampling import SamplingSettings
-
+    def sampling(self) -> SamplingSettings:
         return SamplingSettings(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
 
-    def describe(self) -> str:
+    def describe(self, bars: int | None = None) -> str:
+        """``name=value, ...`` of the fields set; ``bars`` stands in for the field (a harmonization's true length)."""
         fields = dataclasses.asdict(self)
+        if bars is not None:
+            fields["bars"] = bars
         return ", ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
 
 
@@ -130,20 +127,41 @@ class _Onset:
 
 
 @dataclass
-class _Plan:
-    """What every sample shares: the prompt, the forced notes, the masks."""
+class GenerationPlan:
+    """What every sample of one request shares: the prompt, the forced notes, the masks (``plan`` makes it)."""
 
-    prefix: list[Any]  # int = forced token, np.ndarray = allowed ids for a sampled token
+    prefix: list[int | np.ndarray]  # int = forced token, np.ndarray = allowed ids for a sampled token
     onsets: list[_Onset]
     seed_bar_ts: dict[int, int]  # bar index -> TimeSig id to force after that Bar (seed bars only)
     forced_parts: int  # parts 0..forced_parts-1 are the seed's while it lasts
     num_parts: int
-    last_bar: int  # index of the last bar; its closing Bar ends the piece
+    bars: int  # complete bars of the piece, as --bars counts them
+    pickup: int  # 1 when the piece opens with the seed's pickup (not counted in ``bars``), else 0
     pitch_ok: list[np.ndarray]  # per part: allowed Pitch ids (bool over the vocabulary)
     style: str
     harmonize: bool  # the seed's parts stay fixed to the end, not only over the seed's bars
     allow_parallels: bool
     seed_end_step: int  # the seed's parts stay fixed while its last note sounds
+
+    @property
+    def last_bar(self) -> int:
+        """Index of the last bar; its closing Bar ends the piece."""
+        return self.bars - 1 + self.pickup
+
+
+@dataclass
+class _Opening:
+    """How the piece begins: from the seed's tokens, or from the settings alone."""
+
+    time_signature: int | np.ndarray  # TimeSig id, or the allowed TimeSig ids (bool over the vocabulary)
+    key: Key | None  # the key whose scale free notes keep to
+    key_id: int | None  # the Key token to force (None: the model chooses)
+    tempo_id: int | None
+    bars: int
+    pickup: int = 0
+    onsets: list[_Onset] = field(default_factory=list)
+    seed_bar_ts: dict[int, int] = field(default_factory=dict)
+    seed_end_step: int = 0
 
 
 class _State(Walker):
@@ -166,7 +184,7 @@ class _State(Walker):
 
 
 class _Engine:
-    def __init__(self, tokenizer: Tokenizer, plan: _Plan) -> None:
+    def __init__(self, tokenizer: Tokenizer, plan: GenerationPlan) -> None:
         self.tok = tokenizer
         self.plan = plan
         v = len(tokenizer)
@@ -322,12 +340,11 @@ def _seed_for(seed: Score | None, settings: GenerationSettings) -> Score | None:
     if len(seed) == 0:
         raise GenerationError("the seed has no notes")
     if settings.key is not None:
-        sharps, minor = parse_key(settings.key)
-        if len(seed.key_signatures):
-            old = seed.key_signatures[0]
-            shift = (key_tonic_pitch_class(sharps, minor) - key_tonic_pitch_class(int(old["sharps"]), bool(old["minor"]))) % 12
-            seed = transpose(seed, shift - 12 if shift > 6 else shift)
-        seed = seed.replace(key_signatures=[(0, sharps, minor)])
+        key = parse_key(settings.key)
+        old = opening_key(seed)
+        if old is not None:
+            seed = transpose(seed, transposition(old, key))
+        seed = seed.replace(key_signatures=[(0, *key)])
     if settings.time_signature is not None:
         num, den = parse_time_signature(settings.time_signature)
         seed = seed.replace(time_signatures=[(0, num, den)])
@@ -336,17 +353,21 @@ def _seed_for(seed: Score | None, settings: GenerationSettings) -> Score | None:
     return seed
 
 
-def _styles(model: Any) -> dict[str, Any]:
+def _styles(model: Model) -> dict[str, Any]:
     return model.training.get("styles") or {}
 
 
-def _choose_style(model: Any, settings: GenerationSettings, seed: Score | None) -> str:
+def default_style(model: Model) -> str:
+    """The style a model writes when none is asked for: the one it saw most pieces of (its tokenizer's first without that record)."""
     known = _styles(model)
-    style = settings.style or (seed.metadata.get("style") if seed is not None else None)
-    if style is None:
-        if not known:
-            return model.tokenizer.config.styles[0]
-        style = max(known, key=lambda s: known[s].get("pieces", 0))
+    if not known:
+        return model.tokenizer.config.styles[0]
+    return max(known, key=lambda s: known[s].get("pieces", 0))
+
+
+def _choose_style(model: Model, settings: GenerationSettings, seed: Score | None) -> str:
+    known = _styles(model)
+    style = settings.style or (seed.metadata.get("style") if seed is not None else None) or default_style(model)
     if f"Style_{style}" not in model.tokenizer.ids:
         raise GenerationError(f"unknown style {style!r}; this model knows {', '.join(known) or ', '.join(model.tokenizer.config.styles)}")
     if known and style not in known:
@@ -354,14 +375,10 @@ def _choose_style(model: Any, settings: GenerationSettings, seed: Score | None) 
     return style
 
 
-def _pitch_masks(tok: Tokenizer, ranges: Sequence[Sequence[int]], num_parts: int, key: tuple[int, bool] | None, chromatic: bool) -> list[np.ndarray]:
+def _pitch_masks(tok: Tokenizer, ranges: Sequence[Sequence[int]], num_parts: int, key: Key | None, chromatic: bool) -> list[np.ndarray]:
     pitch_ids = tok.ids_of_kind("Pitch")
     pitches = tok.values[pitch_ids]
-    in_key = np.ones(128, bool)
-    if key is not None and not chromatic:
-        tonic = key_tonic_pitch_class(*key)
-        scale = MINOR_SCALE if key[1] else MAJOR_SCALE
-        in_key = np.isin((np.arange(128) - tonic) % 12, scale)
+    in_key = np.ones(128, bool) if key is None or chromatic else np.resize(scale_of(key), 128)
     masks = []
     for part in range(num_parts):
         lo, hi = ranges[part] if part < len(ranges) else (ranges[-1] if ranges else (0, 127))
@@ -372,82 +389,97 @@ def _pitch_masks(tok: Tokenizer, ranges: Sequence[Sequence[int]], num_parts: int
     return masks
 
 
-def plan(model: Any, seed: Score | None, settings: GenerationSettings) -> _Plan:
+def _kept_parts(seed: Score | None, settings: GenerationSettings, style: str, num_parts: int) -> tuple[Score | None, int]:
+    """The seed as it will be kept (harmonize keeps its top part only) and how many parts it fixes."""
+    harmonize = settings.mode == "harmonize"
+    if seed is None:
+        if harmonize:
+            raise GenerationError("harmonize needs a melody")
+        return None, 0
+    if harmonize and seed.num_parts > 1:  # the melody is the seed's top part
+        seed = select_parts(seed, [0])
+    if seed.num_parts > num_parts:
+        raise GenerationError(f"the seed has {seed.num_parts} parts; the {style} style of this model writes {num_parts}")
+    if harmonize and num_parts < 2:
+        raise GenerationError(f"harmonize needs a model style with several parts; {style!r} has {num_parts}")
+    return seed, seed.num_parts
+
+
+def _seed_opening(tok: Tokenizer, seed: Score, style: str, settings: GenerationSettings) -> _Opening:
+    """The seed's meter, key, tempo and notes, and the piece's length in bars."""
+    body = tok.encode(seed, style, eos=False)[2 + seed.num_parts :]
+    onsets, seed_bar_ts, key_id, tempo_id, seed_bars = _seed_events(tok, body)
+    key = opening_key(seed)
+    if key is None and key_id is None:  # a seed without a key signature (TinyNotation, many MIDI files): estimate it
+        key_id = tok.ids[f"Key_{key_name(*estimate_key(seed))}"]
+    pickup = pickup_bars(seed)
+    if settings.mode == "harmonize":
+        bars = bars_of(seed)  # every bar the melody sounds in, its last note kept whole
+    else:
+        bars = settings.bars
+        if seed_bars - pickup > bars:
+            raise GenerationError(f"the seed is {seed_bars - pickup} bars long, more than --bars {bars}")
+    tpb, spb = seed.ticks_per_beat, tok.config.steps_per_beat
+    return _Opening(
+        time_signature=seed_bar_ts.pop(0),
+        key=key,
+        key_id=key_id,
+        tempo_id=tempo_id,
+        bars=bars,
+        pickup=pickup,
+        onsets=onsets,
+        seed_bar_ts=seed_bar_ts,
+        seed_end_step=(seed.end_tick * spb * 2 + tpb) // (2 * tpb),
+    )
+
+
+def _fresh_opening(tok: Tokenizer, settings: GenerationSettings) -> _Opening:
+    """The opening of a piece from scratch: the requested meter (else a common one), key and tempo."""
+    if settings.time_signature:
+        name = f"TimeSig_{settings.time_signature.strip()}"
+        if name not in tok.ids:
+            raise GenerationError(f"time signature {settings.time_signature} is not in this model's vocabulary")
+        time_signature: int | np.ndarray = tok.ids[name]
+    else:
+        time_signature = np.zeros(len(tok), bool)
+        for num, den in COMMON_METERS:
+            time_signature[tok.ids[f"TimeSig_{num}/{den}"]] = True
+    key = parse_key(settings.key) if settings.key else None
+    tempo_id = None
+    if settings.tempo_qpm is not None:
+        bins = np.log(np.asarray(tok.config.tempos_qpm, float))
+        tempo_id = tok.base[K_TEMPO] + int(np.abs(bins - np.log(settings.tempo_qpm)).argmin())
+    key_id = tok.ids[f"Key_{key_name(*key)}"] if key is not None else None
+    return _Opening(time_signature=time_signature, key=key, key_id=key_id, tempo_id=tempo_id, bars=settings.bars)
+
+
+def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> GenerationPlan:
     """Turn a request into a prompt, forced notes and masks (shared by all samples)."""
     tok: Tokenizer = model.tokenizer
     style = _choose_style(model, settings, seed)
     profile = _styles(model).get(style, {})
     programs = list(profile.get("programs") or [0])
     num_parts = len(programs)
-    seed = _seed_for(seed, settings)
-    if settings.mode == "harmonize" and seed is None:
-        raise GenerationError("harmonize needs a melody")
-    forced_parts = 0 if seed is None else seed.num_parts
-    if settings.mode == "harmonize" and forced_parts > 1:  # the melody is the seed's top part
-        seed = select_parts(seed, [0])
-        forced_parts = 1
-    if forced_parts > num_parts:
-        raise GenerationError(f"the seed has {forced_parts} parts; the {style} style of this model writes {num_parts}")
-    if settings.mode == "harmonize" and num_parts < 2:
-        raise GenerationError(f"harmonize needs a model style with several parts; {style!r} has {num_parts}")
-
-    prefix: list[Any] = [tok.bos_id, tok.style_id(style)]
-    prefix += [tok.base[K_PROGRAM] + p for p in programs]
-    onsets: list[_Onset] = []
-    seed_bar_ts: dict[int, int] = {}
-    first_ts: Any
-    key: tuple[int, bool] | None = parse_key(settings.key) if settings.key else None
-    pickup = 0
-    if seed is not None:
-        ids = tok.encode(seed, style, eos=False)
-        body = ids[2 + seed.num_parts :]
-        onsets, seed_bar_ts, key_id, tempo_id, seed_bars = _seed_events(tok, body)
-        first_ts = seed_bar_ts.pop(0)
-        if len(seed.key_signatures):
-            key = (int(seed.key_signatures[0]["sharps"]), bool(seed.key_signatures[0]["minor"]))
-        elif key_id is None:  # a seed without a key signature (TinyNotation, many MIDI files): estimate it
-            estimated = estimate_key(seed)
-            key_id = tok.ids[f"Key_{key_name(*estimated)}"]
-        if 1 in seed_bar_ts and tok.bar_steps(first_ts) < tok.bar_steps(seed_bar_ts[1]):
-            pickup = 1  # a short first bar before the real meter: it does not count in --bars
-        if settings.mode == "harmonize":
-            bars = seed_bars - pickup
-        else:
-            bars = settings.bars
-            if seed_bars - pickup > bars:
-                raise GenerationError(f"the seed is {seed_bars - pickup} bars long, more than --bars {bars}")
-    else:
-        bars = settings.bars
-        key_id = tempo_id = None
-        if settings.time_signature:
-            first_ts = tok.ids[f"TimeSig_{settings.time_signature.strip()}"] if f"TimeSig_{settings.time_signature.strip()}" in tok.ids else None
-            if first_ts is None:
-                raise GenerationError(f"time signature {settings.time_signature} is not in this model's vocabulary")
-        else:
-            first_ts = np.zeros(len(tok), bool)
-            for num, den in COMMON_METERS:
-                first_ts[tok.ids[f"TimeSig_{num}/{den}"]] = True
-        if key is not None:
-            key_id = tok.ids[f"Key_{key_name(*key)}"]
-        if settings.tempo_qpm is not None:
-            bins = np.log(np.asarray(tok.config.tempos_qpm, float))
-            tempo_id = tok.base[K_TEMPO] + int(np.abs(bins - np.log(settings.tempo_qpm)).argmin())
-    prefix += [tok.bar_id, first_ts, tok.base[K_POSITION]]
-    prefix.append(key_id if key_id is not None else (tok.kinds == K_KEY))
-    prefix.append(tempo_id if tempo_id is not None else (tok.kinds == K_TEMPO))
+    seed, forced_parts = _kept_parts(_seed_for(seed, settings), settings, style, num_parts)
+    opening = _fresh_opening(tok, settings) if seed is None else _seed_opening(tok, seed, style, settings)
+    prefix: list[int | np.ndarray] = [tok.bos_id, tok.style_id(style), *(tok.base[K_PROGRAM] + p for p in programs)]
+    prefix += [tok.bar_id, opening.time_signature, tok.base[K_POSITION]]
+    prefix.append(opening.key_id if opening.key_id is not None else (tok.kinds == K_KEY))
+    prefix.append(opening.tempo_id if opening.tempo_id is not None else (tok.kinds == K_TEMPO))
     ranges = profile.get("pitch_ranges") or [[0, 127]] * num_parts
-    return _Plan(
+    return GenerationPlan(
         prefix=prefix,
-        onsets=onsets,
-        seed_bar_ts=seed_bar_ts,
+        onsets=opening.onsets,
+        seed_bar_ts=opening.seed_bar_ts,
         forced_parts=forced_parts,
         num_parts=num_parts,
-        last_bar=bars - 1 + pickup,
-        pitch_ok=_pitch_masks(tok, ranges, num_parts, key, settings.allow_chromatic),
+        bars=opening.bars,
+        pickup=opening.pickup,
+        pitch_ok=_pitch_masks(tok, ranges, num_parts, opening.key, settings.allow_chromatic),
         style=style,
         harmonize=settings.mode == "harmonize",
         allow_parallels=settings.allow_parallels,
-        seed_end_step=0 if seed is None else (seed.end_tick * tok.config.steps_per_beat * 2 + seed.ticks_per_beat) // (2 * seed.ticks_per_beat),
+        seed_end_step=opening.seed_end_step,
     )
 
 
@@ -476,7 +508,7 @@ def _seed_events(tok: Tokenizer, body: np.ndarray) -> tuple[list[_Onset], dict[i
     return onsets, bar_ts, key_id, tempo_id, walker.bar + 1
 
 
-def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSettings | None = None, *, num_samples: int = 1) -> list[Score]:
+def generate_batch(model: Model, seed: Score | None = None, settings: GenerationSettings | None = None, *, num_samples: int = 1) -> list[Score]:
     """``num_samples`` pieces sampled as one batch; the same settings give the same pieces.
 
     Runs on the model's numpy runtime (``model.runtime``): no torch needed.
@@ -484,12 +516,12 @@ def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSe
     from threadpoolctl import threadpool_limits
 
     settings = (settings or GenerationSettings()).for_model(model)
-    if not isinstance(num_samples, int) or num_samples < 1:
+    if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
         raise GenerationError(f"num_samples must be >= 1, got {num_samples!r}")
     the_plan = plan(model, seed, settings)
     tok: Tokenizer = model.tokenizer
     engine = _Engine(tok, the_plan)
-    rng = np.random.default_rng(int(settings.random_seed))
+    rng = np.random.default_rng(settings.random_seed)
     states = [engine.new_state() for _ in range(num_samples)]
     # One token at a time, BLAS threads cost more in wake-ups than they share out
     # (benchmarks/sample_speed.py: the numpy LSTM step is 1.5x faster on one thread).
@@ -498,7 +530,7 @@ def generate_batch(model: Any, seed: Score | None = None, settings: GenerationSe
     return [_finish(model, tok, s, the_plan, settings, seed) for s in states]
 
 
-def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.Generator, states: list[_State], the_plan: _Plan) -> None:
+def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.Generator, states: list[_State], the_plan: GenerationPlan) -> None:
     from composer.sampling import sample
 
     cache = runtime.new_cache(len(states))
@@ -526,7 +558,7 @@ def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.
         logits = runtime.step(chosen, cache)
 
 
-def _finish(model: Any, tok: Tokenizer, s: _State, the_plan: _Plan, settings: GenerationSettings, seed: Score | None) -> Score:
+def _finish(model: Model, tok: Tokenizer, s: _State, the_plan: GenerationPlan, settings: GenerationSettings, seed: Score | None) -> Score:
     score = tok.decode(s.tokens + [tok.eos_id])
     if not s.done:  # the safety stop: end at the current bar's end
         s.end_step = s.bar_start + s.bar_len
@@ -535,7 +567,7 @@ def _finish(model: Any, tok: Tokenizer, s: _State, the_plan: _Plan, settings: Ge
     notes["duration_ticks"] = np.maximum(np.minimum(notes["duration_ticks"], end_tick - notes["start_tick"]), 1)
     metadata = {
         "model": model.name,
-        "settings": settings.describe(),
+        "settings": settings.describe(bars=the_plan.bars),  # the true length (harmonize takes the melody's)
         "seed": (seed.title or seed.metadata.get("source", "given")) if seed is not None else "none",
         "random_seed": str(settings.random_seed),
         "generator": "composer",
@@ -543,6 +575,6 @@ def _finish(model: Any, tok: Tokenizer, s: _State, the_plan: _Plan, settings: Ge
     return score.replace(notes=notes, metadata=metadata, title=f"{the_plan.style.capitalize()} by composer")
 
 
-def generate(model: Any, seed: Score | None = None, settings: GenerationSettings | None = None) -> Score:
+def generate(model: Model, seed: Score | None = None, settings: GenerationSettings | None = None) -> Score:
     """One piece (see ``generate_batch``)."""
     return generate_batch(model, seed, settings, num_samples=1)[0]

@@ -25,11 +25,9 @@ import numpy as np
 
 from composer.errors import ComposerError
 from composer.score import Score, bar_ticks
+from composer.theory import MAJOR_SCALE, NATURAL_MINOR_SCALE
 
 PITCH_CLASSES = 12
-# Scales as MusPy defines them for scale consistency: major and natural minor, from the root.
-MAJOR_SCALE_STEPS = (0, 2, 4, 5, 7, 9, 11)
-MINOR_SCALE_STEPS = (0, 2, 3, 5, 7, 8, 10)
 # Onsets are compared on this grid (steps a quarter note) for groove consistency: MusPy's default
 # resolution, which holds 16ths, 32nds and triplets exactly, and makes the figure independent of a
 # file's own tick resolution.
@@ -86,7 +84,7 @@ def pitch_class_entropy(score: Score) -> float:
 def _scale_masks() -> np.ndarray:
     """24 x 12 booleans: the major scales on C..B, then the natural minor scales on C..B."""
     masks = np.zeros((2 * PITCH_CLASSES, PITCH_CLASSES), bool)
-    for mode, steps in enumerate((MAJOR_SCALE_STEPS, MINOR_SCALE_STEPS)):
+    for mode, steps in enumerate((MAJOR_SCALE, NATURAL_MINOR_SCALE)):  # as MusPy's scale consistency has them
         for root in range(PITCH_CLASSES):
             masks[mode * PITCH_CLASSES + root, [(root + s) % PITCH_CLASSES for s in steps]] = True
     return masks

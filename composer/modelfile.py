@@ -17,10 +17,13 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from composer.errors import ComposerError
 from composer.tokens import Tokenizer
+
+if TYPE_CHECKING:
+    from composer.score import Score
 
 MODEL_FORMAT = "composer-model"
 MODEL_FORMAT_VERSION = 1
@@ -105,23 +108,23 @@ class Model:
             return self._network.num_parameters()
         return sum(int(v.size) for v in self._weights.values())
 
-    def generate(self, seed: Any = None, *, bars: int = 16, **settings: Any) -> Any:
+    def generate(self, seed: Score | None = None, **settings: Any) -> Score:
         """A new piece (a Score) continuing ``seed`` (a Score, or None to start from nothing).
 
-        ``settings`` are those of ``composer.generate.GenerationSettings``:
-        style, key, time_signature, tempo_qpm, temperature, top_k, top_p,
-        allow_chromatic, random_seed.
+        ``settings`` are the fields of ``composer.generate.GenerationSettings``, with its
+        defaults and checks: bars, style, key, time_signature, tempo_qpm, temperature,
+        top_k, top_p, allow_chromatic, allow_parallels, random_seed.
         """
-        return self.variations(seed, 1, bars=bars, **settings)[0]
+        return self.variations(seed, 1, **settings)[0]
 
-    def variations(self, seed: Any = None, num_samples: int = 2, *, bars: int = 16, **settings: Any) -> list[Any]:
+    def variations(self, seed: Score | None = None, num_samples: int = 2, **settings: Any) -> list[Score]:
         """``num_samples`` pieces sampled as one batch (same arguments as ``generate``)."""
         from composer.generate import GenerationSettings, generate_batch
 
-        return generate_batch(self, seed, GenerationSettings(bars=bars, **settings), num_samples=num_samples)
+        return generate_batch(self, seed, GenerationSettings(**settings), num_samples=num_samples)
 
-    def harmonize(self, melody: Any, **settings: Any) -> Any:
-        """Keep ``melody`` (a Score) as the top voice and write the voices under it."""
+    def harmonize(self, melody: Score, **settings: Any) -> Score:
+        """Keep ``melody`` (a Score) as the top voice and write the voices under it, as many bars as it has."""
         from composer.generate import GenerationSettings, generate
 
         return generate(self, melody, GenerationSettings(mode="harmonize", **settings))

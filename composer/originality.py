@@ -519,15 +519,20 @@ def _bar_positions(score: Score, ticks: np.ndarray) -> np.ndarray:
 
 
 def seed_end_tick(score: Score, seed_bars: int) -> int:
-    """The tick where bar ``seed_bars + 1`` of ``score`` begins: the end of a seed of ``seed_bars`` bars (0 for none)."""
+    """The tick where a seed of ``seed_bars`` bars ends (0 for none), bars counted as ``--bars`` counts them.
+
+    A pickup is not a bar (``composer.theory``): it comes on top of the seed's bars.
+    """
+    from composer.theory import bar_end_tick, bars_of
+
     if seed_bars < 0:
         raise OriginalityError(f"seed bars must be >= 0, got {seed_bars}")
     if seed_bars == 0:
         return 0
-    starts = score.bar_starts()
-    if seed_bars >= len(starts):
-        raise OriginalityError(f"the seed of {seed_bars} bars is not shorter than the score ({len(starts)} bars)")
-    return int(starts[seed_bars])
+    end = bar_end_tick(score, seed_bars)
+    if end is None:
+        raise OriginalityError(f"the seed of {seed_bars} bars is not shorter than the score ({bars_of(score)} bars)")
+    return end
 
 
 # -- index files: the disk cache and the shipped index ------------------------------

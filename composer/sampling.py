@@ -23,14 +23,21 @@ from typing import Callable
 
 import numpy as np
 
+from composer.errors import ComposerError
+
 __all__ = [
     "FILTERS",
+    "SamplingError",
     "SamplingSettings",
     "sample",
     "temperature",
     "top_k",
     "top_p",
 ]
+
+
+class SamplingError(ComposerError, ValueError):
+    """A sampling filter's value is out of its range (a ValueError too, as before there was this class)."""
 
 
 def _check_logits(logits: np.ndarray, where: str) -> None:
@@ -43,7 +50,7 @@ def _check_temperature(value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
         math.isfinite(value) and value > 0
     ):
-        raise ValueError(f"temperature must be a finite number > 0, got {value!r}")
+        raise SamplingError(f"temperature must be a finite number > 0, got {value!r}")
     return float(value)
 
 
@@ -53,13 +60,13 @@ def _check_top_k(value: int) -> int:
     except TypeError:
         k = None
     if isinstance(value, bool) or k is None or k < 1:
-        raise ValueError(f"top_k must be an integer >= 1, got {value!r}")
+        raise SamplingError(f"top_k must be an integer >= 1, got {value!r}")
     return k
 
 
 def _check_top_p(value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= 1):
-        raise ValueError(f"top_p must be a number with 0 < top_p <= 1, got {value!r}")
+        raise SamplingError(f"top_p must be a number with 0 < top_p <= 1, got {value!r}")
     return float(value)
 
 
@@ -117,7 +124,7 @@ FILTERS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "top_p": top_p,
 }
 
-# Each filter value's check: returns the value, or raises ValueError saying what was expected.
+# Each filter value's check: returns the value, or raises SamplingError saying what was expected.
 CHECKS: dict[str, Callable[[object], float]] = {"temperature": _check_temperature, "top_k": _check_top_k, "top_p": _check_top_p}
 # The value type of each filter, for command-line options built from FILTERS.
 VALUE_TYPES: dict[str, type] = {"temperature": float, "top_k": int, "top_p": float}
@@ -128,6 +135,10 @@ _IDENTITY = {"temperature": 1.0, "top_k": None, "top_p": 1.0}
 @dataclass(frozen=True)
 class SamplingSettings:
     """Filter values; ``None`` (or temperature 1, top_p 1) means "off".
+
+    Each value is checked here, once, by its filter's entry in ``CHECKS``
+    (``SamplingError`` when out of range); ``composer generate`` and
+    ``composer evaluate`` build their options from the same table.
 
     Field names are the keys of ``FILTERS``; ``apply`` runs the filters in
     that table's order: temperature, top_k, top_p.

@@ -47,62 +47,17 @@ TIME_SIGNATURE_DTYPE = np.dtype([("tick", np.int64), ("numerator", np.int32), ("
 KEY_SIGNATURE_DTYPE = np.dtype([("tick", np.int64), ("sharps", np.int32), ("minor", np.bool_)])
 TEMPO_DTYPE = np.dtype([("tick", np.int64), ("qpm", np.float64)])
 
-_MAJOR_TONICS = ["C", "G", "D", "A", "E", "B", "F#", "C#", "Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F"]
-_MINOR_TONICS = ["a", "e", "b", "f#", "c#", "g#", "d#", "a#", "ab", "eb", "bb", "f", "c", "g", "d"]
+# Key helpers moved to composer.theory; these names stay importable from here (resolved lazily,
+# so score.py imports nothing above it at module level).
+_MOVED_TO_THEORY = ("key_name", "key_tonic_pitch_class", "parse_key", "estimate_key")
 
 
-def key_name(sharps: int, minor: bool) -> str:
-    """'D' for two sharps major, 'b' for two sharps minor (lower case = minor)."""
-    return (_MINOR_TONICS if minor else _MAJOR_TONICS)[sharps % 15 if sharps >= 0 else 15 + sharps]
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_THEORY:
+        from composer import theory
 
-
-def key_tonic_pitch_class(sharps: int, minor: bool) -> int:
-    """Pitch class (0 = C) of the tonic of a key signature."""
-    return (7 * sharps + (9 if minor else 0)) % 12
-
-
-def parse_key(text: str) -> tuple[int, bool]:
-    """(sharps, minor) from 'G', 'e', 'F# minor', 'Bb major', 'c#m' (a lower-case tonic alone means minor)."""
-    raw = str(text).strip()
-    words = raw.replace("-", " ").split()
-    if not words:
-        raise ScoreError(f"key: expected e.g. 'G', 'e', 'F# minor' or 'Bb major', got {text!r}")
-    tonic, mode = words[0], " ".join(words[1:]).lower()
-    if len(words) == 1 and len(tonic) > 1 and tonic.endswith("m") and tonic[:-1].lower() in {t.lower() for t in _MINOR_TONICS}:
-        tonic, mode = tonic[:-1], "minor"
-    if mode not in ("", "major", "minor", "maj", "min"):
-        raise ScoreError(f"key: mode must be 'major' or 'minor', got {mode!r} in {text!r}")
-    minor = mode.startswith("min") or (mode == "" and tonic[:1].islower())
-    table = _MINOR_TONICS if minor else _MAJOR_TONICS
-    names = {name.lower(): i for i, name in enumerate(table)}
-    index = names.get(tonic.lower())
-    if index is None:
-        raise ScoreError(f"key: unknown tonic {tonic!r} in {text!r}; expected a letter A-G with # or b")
-    return (index if index <= 7 else index - 15), minor
-
-
-# Krumhansl-Kessler key profiles (major, minor), from C.
-_KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
-_KK_MINOR = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
-
-
-def estimate_key(score: "Score") -> tuple[int, bool]:
-    """(sharps, minor) of the key whose Krumhansl-Kessler profile best matches the duration-weighted pitch classes."""
-    drum_parts = [i for i, p in enumerate(score.parts) if p.is_drum]
-    notes = score.notes[~np.isin(score.notes["part"], drum_parts)]
-    if len(notes) == 0:
-        raise ScoreError("cannot estimate the key of a score without pitched notes")
-    histogram = np.bincount(notes["pitch"] % 12, weights=notes["duration_ticks"].astype(float), minlength=12)
-    best = (-2.0, 0, False)
-    for minor, profile in ((False, _KK_MAJOR), (True, _KK_MINOR)):
-        for tonic in range(12):
-            r = np.corrcoef(histogram, np.roll(profile, tonic))[0, 1] if histogram.std() > 0 else 0.0
-            if r > best[0] + 1e-12:
-                best = (r, tonic, minor)
-    _, tonic, minor = best
-    # The signature with that tonic, spelled with at most six sharps or five flats.
-    sharps = next(k for k in range(-5, 7) if key_tonic_pitch_class(k, minor) == tonic)
-    return sharps, minor
+        return getattr(theory, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_time_signature(text: str) -> tuple[int, int]:

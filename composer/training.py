@@ -28,6 +28,7 @@ import numpy as np
 from composer.dataset import TokenData, TokenSplit, load_tokens, style_profiles
 from composer.errors import ComposerError
 from composer.modelfile import Model, load_model, save_model
+from composer.settings import check_ranges, setting
 from composer.tokens import Tokenizer, TokenizerConfig
 
 if TYPE_CHECKING:
@@ -47,23 +48,27 @@ class TrainingError(ComposerError):
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings of a run; saved in checkpoints and model files."""
+    """Optimisation settings of a run; saved in checkpoints and model files.
+
+    Each field's default and range are written here once; ``composer train``
+    builds its options from them. Bad values raise ``TrainingError``.
+    """
 
     arch: str = "transformer"
-    max_steps: int = 2000
-    batch_size: int = 16
-    seq_len: int = 512  # tokens per training window
-    learning_rate: float = 1e-3
-    min_lr_ratio: float = 0.1  # cosine decay ends at learning_rate * min_lr_ratio
-    warmup_steps: int = 100
+    max_steps: int = setting(2000, min=1, integer=True)
+    batch_size: int = setting(16, min=1, integer=True)
+    seq_len: int = setting(512, min=8, integer=True)  # tokens per training window
+    learning_rate: float = setting(1e-3, min=0, min_open=True)
+    min_lr_ratio: float = setting(0.1, min=0, max=1)  # cosine decay ends at learning_rate * min_lr_ratio
+    warmup_steps: int = setting(100, min=0, integer=True)
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    eval_every: int = 200
-    checkpoint_every: int = 200
-    patience: int = 5  # evaluations without a better validation score before stopping
+    eval_every: int = setting(200, min=1, integer=True)
+    checkpoint_every: int = setting(200, min=1, integer=True)
+    patience: int = setting(5, min=1, integer=True)  # evaluations without a better validation score before stopping
     augment: bool = True  # random transposition of each window
-    max_transpose: int = 6  # semitones, inclusive, either way
-    random_seed: int = 0
+    max_transpose: int = setting(6, min=0, max=12, integer=True)  # semitones, inclusive, either way
+    random_seed: int = setting(0, min=0, integer=True)  # numpy's seed sequences (the batches of each step) take no negative seeds
     style: str | None = None  # style token for folders without a manifest
 
     def __post_init__(self) -> None:
@@ -71,15 +76,7 @@ class TrainConfig:
 
         if self.arch not in CONFIGS:
             raise TrainingError(f"unknown architecture {self.arch!r}; expected one of {', '.join(CONFIGS)}")
-        for name in ("max_steps", "batch_size", "seq_len", "eval_every", "checkpoint_every", "patience"):
-            if getattr(self, name) < 1:
-                raise TrainingError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.learning_rate > 0:
-            raise TrainingError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.warmup_steps < 0 or not 0 <= self.max_transpose <= 12 or not 0 <= self.min_lr_ratio <= 1:
-            raise TrainingError("warmup_steps must be >= 0, max_transpose 0..12 and min_lr_ratio 0..1")
-        if self.random_seed < 0:  # numpy's seed sequences (the batches of each step) take no negative seeds
-            raise TrainingError(f"random_seed must be >= 0, got {self.random_seed}")
+        check_ranges(self, TrainingError)
 
 
 @dataclass

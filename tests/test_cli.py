@@ -138,3 +138,65 @@ def test_writes_outputs_atomically_even_when_the_writer_fails(tmp_path, monkeypa
     line = one_line_error(run("convert", src, "-o", tmp_path / "out.mid"))
     assert "No space left on device" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mid"]
+
+
+# -- options built from the settings dataclasses -------------------------------------
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["generate", "-o", "{tmp}/o.mid"],
+        ["harmonize", "tinynotation: 4/4 c1", "-o", "{tmp}/o.mid"],
+        ["evaluate", "chorale", "{tmp}", "--samples", "1"],
+        ["train", "{tmp}", "-o", "{tmp}/m.safetensors"],
+    ],
+)
+def test_a_negative_random_seed_is_a_usage_error_in_every_command(tmp_path, args):
+    result = run(*[a.replace("{tmp}", str(tmp_path)) for a in args], "--random-seed", "-1")
+    line = one_line_error(result, code=2)
+    assert "Invalid value for '--random-seed': -1 is not in the range x>=0" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [("--temperature", "inf", "temperature must be a finite number > 0, got inf"), ("--top-k", "0", "top_k must be an integer >= 1"), ("--top-p", "2", "top_p must be a number with 0 < top_p <= 1")],
+)
+def test_evaluate_takes_the_sampling_options_of_generate(tmp_path, option, value, message):
+    for args in (["generate", "-o", tmp_path / "o.mid"], ["evaluate", "chorale", tmp_path, "--samples", "1"]):
+        line = one_line_error(run(*args, option, value), code=2)
+        assert f"Invalid value for '{option}': {message}" in line
+
+
+def test_evaluate_passes_the_sampling_options_on(tmp_path, monkeypatch):
+    import composer.evaluation
+
+    calls = []
+
+    def fake(model, corpus_dir, **kwargs):
+        calls.append(kwargs)
+        raise composer.evaluation.EvaluationError("stop here")
+
+    monkeypatch.setattr(composer.evaluation, "evaluate_samples", fake)
+    one_line_error(run("evaluate", "chorale", tmp_path, "--samples", "2", "--top-k", "5", "--top-p", "0.9", "--temperature", "0.8"))
+    assert {k: calls[0][k] for k in ("samples", "top_k", "top_p", "temperature", "bars", "random_seed")} == {"samples": 2, "top_k": 5, "top_p": 0.9, "temperature": 0.8, "bars": 16, "random_seed": 0}
+    line = one_line_error(run("evaluate", "chorale", tmp_path, "--top-k", "5"), code=2)
+    assert "--top-k applies to --samples N only" in line
+
+
+def test_train_options_take_their_defaults_and_ranges_from_train_config():
+    import dataclasses
+
+    from composer.errors import ComposerError
+    from composer.training import TrainConfig, TrainingError
+
+    params = {p.name: p for p in cli.commands["train"].params}
+    derived = [f for f in dataclasses.fields(TrainConfig) if f.name in params]
+    assert {f.name for f in derived} == {"arch", "max_steps", "batch_size", "seq_len", "learning_rate", "warmup_steps", "eval_every", "checkpoint_every", "patience", "augment", "random_seed", "style"}
+    for f in derived:
+        assert params[f.name].default == f.default, f.name
+    assert (params["seq_len"].type.min, params["learning_rate"].type.min_open, params["warmup_steps"].type.min) == (8, True, 0)
+    with pytest.raises(TrainingError, match="random_seed must be a whole number >= 0, got -1") as info:
+        TrainConfig(random_seed=-1)
+    assert isinstance(info.value, ComposerError)
+    with pytest.raises(TrainingError, match="seq_len must be a whole number >= 8"):
+        TrainConfig(seq_len=4)

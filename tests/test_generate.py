@@ -8,6 +8,7 @@ most unexpected things).
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import numpy as np
 import pytest
@@ -16,14 +17,15 @@ from click.testing import CliRunner
 
 from composer.cli import cli
 from composer.errors import ComposerError
-from composer.generate import MAJOR_SCALE, GenerationError, GenerationSettings, generate, generate_batch
+from composer.generate import GenerationError, GenerationSettings, generate, generate_batch
 from composer.io import read
 from composer.io.notation import parse_tinynotation
 from composer.modelfile import Model, save_model
 from composer.nn import build_model
-from composer.score import key_tonic_pitch_class, quantize
+from composer.score import quantize
+from composer.theory import MAJOR_SCALE, key_tonic_pitch_class
 from composer.tokens import Tokenizer
-from conftest import note_rows, one_line_error
+from conftest import make_score, note_rows, one_line_error
 
 RANGES = [[60, 81], [53, 74], [48, 69], [36, 62]]
 SEED_TEXT = "tinynotation: 3/4 c4 d8 e f4 g a2 g4"
@@ -145,11 +147,69 @@ def test_folk_style_writes_one_part(model):
         (dict(time_signature="3/5"), "power of two"),
         (dict(temperature=0), "temperature must be"),
         (dict(top_p=1.5), "top_p must be"),
+        (dict(bars=513), "bars must be a whole number 1..512, got 513"),
+        (dict(tempo_qpm=5), "tempo_qpm must be a number 10..400"),
+        (dict(random_seed=-1), "random_seed must be a whole number >= 0, got -1"),
+        (dict(random_seed=1.5), "random_seed must be a whole number"),
     ],
 )
 def test_bad_settings(settings, message):
     with pytest.raises(ComposerError, match=message):
         GenerationSettings(**settings)
+
+
+def test_a_negative_random_seed_is_a_composer_error_from_python(model):
+    for call in (lambda: model.generate(random_seed=-3), lambda: model.variations(None, 2, random_seed=-3), lambda: model.harmonize(parse_tinynotation(SEED_TEXT), random_seed=-3)):
+        with pytest.raises(GenerationError, match="random_seed must be a whole number >= 0, got -3"):
+            call()
+
+
+def test_the_default_of_16_bars_has_one_home(model):
+    from composer.evaluation import evaluate_samples
+    from composer.settings import default_of
+
+    assert default_of(GenerationSettings, "bars") == GenerationSettings().bars == 16
+    assert inspect.signature(evaluate_samples).parameters["bars"].default == 16
+    for name in ("generate", "harmonize"):
+        params = {p.name: p for p in cli.commands[name].params}
+        assert "bars" not in params if name == "harmonize" else params["bars"].default == 16
+        assert params["random_seed"].default == 0 and params["tempo_qpm"].opts == ["--tempo"]
+
+
+def test_the_default_style_is_decided_once(model):
+    from composer.generate import default_style, plan
+
+    assert default_style(model) == "chorale"  # seen in 10 pieces, folk in 5
+    assert plan(model, None, GenerationSettings(bars=2)).style == "chorale"
+    assert default_style(Model(model.network, model.tokenizer, {})) == model.tokenizer.config.styles[0]
+
+
+def test_the_plan_is_public_and_counts_bars_as_bars_does(model):
+    from composer.generate import GenerationPlan, plan
+
+    fresh = plan(model, None, GenerationSettings(bars=5))
+    assert isinstance(fresh, GenerationPlan) and (fresh.bars, fresh.pickup, fresh.last_bar) == (5, 0, 4)
+    seeded = plan(model, pickup_seed(), GenerationSettings(bars=3))
+    assert (seeded.bars, seeded.pickup, seeded.last_bar) == (3, 1, 3)
+    harmonized = plan(model, pickup_seed(), GenerationSettings(mode="harmonize"))
+    assert (harmonized.bars, harmonized.pickup) == (2, 1)  # the melody's bars, whatever bars says
+
+
+def pickup_seed():
+    """A quarter-note pickup (its own 1/4 meter), then two bars of 4/4 in C."""
+    return make_score([(0, 1, 67), (1, 2, 72), (3, 2, 71), (5, 4, 72)], time_signatures=[(0, 1, 4), (480, 4, 4)], key_signatures=[(0, 0, False)])
+
+
+def test_a_pickup_is_not_a_bar_in_bars_or_seed_bars(model):
+    from composer.originality import seed_end_tick
+    from composer.theory import bars_of, pickup_bars
+
+    seed = pickup_seed()
+    out = generate(model, seed, GenerationSettings(bars=3, random_seed=1))
+    assert pickup_bars(out) == 1 and bars_of(out) == 3 and out.num_bars == 4
+    assert out.end_tick <= 480 + 3 * 1920
+    # --seed-bars 2 (the seed's two full bars) ends where the seed does, its pickup on top.
+    assert seed_end_tick(out, 2) == 480 + 2 * 1920 == seed.end_tick
 
 
 def test_contradictions(model):
@@ -223,6 +283,21 @@ def test_cli_harmonize(model_file, tmp_path):
     result = run("harmonize", "tinynotation: 4/4 g4 a b c'", "-o", out, "--model", model_file, "--random-seed", 1)
     assert result.exit_code == 0, result.output
     assert [int(p) for p in read(out).part_notes(0)["pitch"]] == [67, 69, 71, 72]
+
+
+def test_harmonize_records_the_true_number_of_bars(model, model_file, tmp_path):
+    from composer.theory import bars_of
+
+    melody = "tinynotation: 4/4 g4 a b c'2 b4 a g1"  # eleven beats: three bars, the last one short
+    out = tmp_path / "h.mid"
+    result = run("harmonize", melody, "-o", out, "--model", model_file)
+    assert result.exit_code == 0, result.output
+    written = read(out)
+    assert written.metadata["settings"].startswith("bars=3, mode=harmonize") and bars_of(written) == 3
+    last = written.part_notes(0)[-1]
+    assert last["pitch"] == 67 and last["start_tick"] == 3360 and last["duration_ticks"] >= 4 * written.ticks_per_beat  # g1 kept whole, not cut at bar 2
+    piece = model.harmonize(parse_tinynotation(melody))
+    assert piece.metadata["settings"].startswith("bars=3, mode=harmonize") and bars_of(piece) == 3
 
 
 @pytest.mark.parametrize(

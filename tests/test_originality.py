@@ -29,6 +29,7 @@ from composer.originality import (
     suffix_array,
 )
 from composer.score import Part, Score, notes_array, slice_bars, stack, transpose
+from composer.theory import pickup_bars
 from conftest import CORPUS, make_score, one_line_error
 
 
@@ -378,17 +379,19 @@ def test_a_real_chorale_copied_and_transposed_is_found_whole(real_index):
 
 
 def test_a_real_chorale_continued_from_its_seed(real_index):
-    # The seed: the chorale's first 8 bars, from the corpus. The continuation: a folk tune's first 4 bars (17 notes) in the top part.
+    # The seed: the chorale's pickup and first 8 bars, from the corpus (a pickup is not a bar, as under --bars).
+    # The continuation: a folk tune's first 4 bars (17 notes) in the top part.
     score = read(CORPUS / "chorales" / "bwv328.mid")
-    seed = slice_bars(score, 0, 8)
+    assert pickup_bars(score) == 1
+    seed = slice_bars(score, 0, 9)
     tune = slice_bars(read(CORPUS / "folk" / "oneills1850_0123.mid"), 0, 4)
     moved = tune.notes.copy()
-    moved["start_tick"] += int(score.bar_starts()[8])
+    moved["start_tick"] += int(score.bar_starts()[9])
     piece = Score(np.concatenate([seed.notes, moved]), score.parts, ticks_per_beat=score.ticks_per_beat, time_signatures=score.time_signatures)
     unseeded = real_index.check(piece)
     assert (unseeded.source, unseeded.source_start_bar) == ("chorales/bwv328.mid", 1) and unseeded.longest_notes > 30
     seeded = real_index.check(piece, seed_end_tick=seed_end_tick(piece, 8))
-    assert (seeded.longest_notes, seeded.source, seeded.source_start_bar, seeded.score_start_bar) == (len(tune), "folk/oneills1850_0123.mid", 1, 9)
+    assert (seeded.longest_notes, seeded.source, seeded.source_start_bar, seeded.score_start_bar) == (len(tune), "folk/oneills1850_0123.mid", 1, 10)
     assert seeded.ngrams == len(tune) - 7 and seeded.ngram_share == 1.0
 
 

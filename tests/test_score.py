@@ -9,8 +9,6 @@ from composer.errors import ScoreError
 from composer.score import (
     Part,
     Score,
-    key_name,
-    key_tonic_pitch_class,
     merge_parts,
     notes_array,
     pitch_range,
@@ -22,6 +20,7 @@ from composer.score import (
     stack,
     transpose,
 )
+from composer.theory import estimate_key, key_name, key_tonic_pitch_class
 from conftest import make_score, note_rows
 
 
@@ -133,6 +132,4 @@ def test_equality_and_replace():
     ],
 )
 def test_estimate_key(rows, expected):
-    from composer.score import estimate_key
-
     assert key_name(*estimate_key(make_score(rows))) == expected

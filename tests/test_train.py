@@ -477,7 +477,7 @@ def test_train_command_errors(corpus, tmp_path):
     assert "contradict" in one_line_error(result, 2)
 
     assert "folder" in one_line_error(invoke("train", corpus, "-o", tmp_path / "nowhere" / "m.safetensors", *base))
-    assert "random_seed must be >= 0" in one_line_error(invoke("train", corpus, "-o", out, *base, "--random-seed", "-1"))
+    assert "-1 is not in the range x>=0" in one_line_error(invoke("train", corpus, "-o", out, *base, "--random-seed", "-1"), code=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "existing.safetensors"]
 
 

@@ -222,7 +222,7 @@ def _folk_score(task: _Task) -> Score:
 
 
 def _meter(score: Score) -> str:
-    from composer.io.notation import partial_first_bar
+    from composer.theory import partial_first_bar
 
     pickup = partial_first_bar(score)
     if pickup is not None:

@@ -47,6 +47,7 @@ from composer.score import (
     bar_ticks,
     notes_array,
 )
+from composer.theory import partial_first_bar  # noqa: F401  (the pickup rule's home is composer.theory; re-exported for callers here)
 
 PICKUP_DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
 TINYNOTATION_PART_NAME = "Melody"
@@ -317,23 +318,6 @@ def from_music21(obj: Any, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT) -> S
         title=title,
         metadata=metadata,
     )
-
-
-# -- Score -> music21 --------------------------------------------------------
-def partial_first_bar(score: Score) -> tuple[int, tuple[int, int]] | None:
-    """(pickup length in ticks, real meter) when the first bar is a pickup with its own time signature.
-
-    That is: a second time signature starts exactly one (short) first bar
-    after tick 0, and the first bar is shorter than the bars that follow.
-    """
-    ts = score.time_signatures
-    if len(ts) < 2:
-        return None
-    first = bar_ticks(int(ts["numerator"][0]), int(ts["denominator"][0]), score.ticks_per_beat)
-    second = bar_ticks(int(ts["numerator"][1]), int(ts["denominator"][1]), score.ticks_per_beat)
-    if int(ts["tick"][1]) == first and first < second:
-        return int(ts["tick"][1]), (int(ts["numerator"][1]), int(ts["denominator"][1]))
-    return None
 
 
 # -- readers ---------------------------------------------------------------

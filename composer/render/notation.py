@@ -14,7 +14,7 @@ import numpy as np
 
 from composer.errors import ScoreError
 from composer.io.midi import DRUM_CHANNEL
-from composer.io.notation import partial_first_bar
+from composer.theory import partial_first_bar
 from composer.score import Part, Score, bar_ticks
 
 if TYPE_CHECKING:

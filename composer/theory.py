@@ -1,0 +1,138 @@
+"""Music theory that more than one module needs: keys, scales and the pickup rule.
+
+Keys are ``(sharps, minor)`` pairs as a key signature holds them (``sharps``
+negative for flats). A **pickup** is a short first bar written with its own
+time signature: it does not count as a bar wherever bars are counted
+(``--bars``, ``--seed-bars``, the openings that sample evaluation compares).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from composer.errors import ScoreError
+from composer.score import Score, bar_ticks, slice_bars
+
+Key = tuple[int, bool]  # (sharps, minor)
+
+# -- scales --------------------------------------------------------------------
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)  # semitones above the tonic
+NATURAL_MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)
+# What generation allows in a minor key: natural minor plus the raised sixth and seventh (melodic and harmonic).
+MINOR_SCALE = (0, 2, 3, 5, 7, 8, 9, 10, 11)
+
+# -- keys ----------------------------------------------------------------------
+_MAJOR_TONICS = ["C", "G", "D", "A", "E", "B", "F#", "C#", "Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F"]
+_MINOR_TONICS = ["a", "e", "b", "f#", "c#", "g#", "d#", "a#", "ab", "eb", "bb", "f", "c", "g", "d"]
+# Krumhansl-Kessler key profiles (major, minor), from C.
+_KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
+_KK_MINOR = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
+
+
+def key_name(sharps: int, minor: bool) -> str:
+    """'D' for two sharps major, 'b' for two sharps minor (lower case = minor)."""
+    return (_MINOR_TONICS if minor else _MAJOR_TONICS)[sharps % 15 if sharps >= 0 else 15 + sharps]
+
+
+def key_tonic_pitch_class(sharps: int, minor: bool) -> int:
+    """Pitch class (0 = C) of the tonic of a key signature."""
+    return (7 * sharps + (9 if minor else 0)) % 12
+
+
+def parse_key(text: str) -> Key:
+    """(sharps, minor) from 'G', 'e', 'F# minor', 'Bb major', 'c#m' (a lower-case tonic alone means minor)."""
+    raw = str(text).strip()
+    words = raw.replace("-", " ").split()
+    if not words:
+        raise ScoreError(f"key: expected e.g. 'G', 'e', 'F# minor' or 'Bb major', got {text!r}")
+    tonic, mode = words[0], " ".join(words[1:]).lower()
+    if len(words) == 1 and len(tonic) > 1 and tonic.endswith("m") and tonic[:-1].lower() in {t.lower() for t in _MINOR_TONICS}:
+        tonic, mode = tonic[:-1], "minor"
+    if mode not in ("", "major", "minor", "maj", "min"):
+        raise ScoreError(f"key: mode must be 'major' or 'minor', got {mode!r} in {text!r}")
+    minor = mode.startswith("min") or (mode == "" and tonic[:1].islower())
+    table = _MINOR_TONICS if minor else _MAJOR_TONICS
+    names = {name.lower(): i for i, name in enumerate(table)}
+    index = names.get(tonic.lower())
+    if index is None:
+        raise ScoreError(f"key: unknown tonic {tonic!r} in {text!r}; expected a letter A-G with # or b")
+    return (index if index <= 7 else index - 15), minor
+
+
+def estimate_key(score: Score) -> Key:
+    """(sharps, minor) of the key whose Krumhansl-Kessler profile best matches the duration-weighted pitch classes."""
+    drum_parts = [i for i, p in enumerate(score.parts) if p.is_drum]
+    notes = score.notes[~np.isin(score.notes["part"], drum_parts)]
+    if len(notes) == 0:
+        raise ScoreError("cannot estimate the key of a score without pitched notes")
+    histogram = np.bincount(notes["pitch"] % 12, weights=notes["duration_ticks"].astype(float), minlength=12)
+    best = (-2.0, 0, False)
+    for minor, profile in ((False, _KK_MAJOR), (True, _KK_MINOR)):
+        for tonic in range(12):
+            r = np.corrcoef(histogram, np.roll(profile, tonic))[0, 1] if histogram.std() > 0 else 0.0
+            if r > best[0] + 1e-12:
+                best = (r, tonic, minor)
+    _, tonic, minor = best
+    # The signature with that tonic, spelled with at most six sharps or five flats.
+    sharps = next(k for k in range(-5, 7) if key_tonic_pitch_class(k, minor) == tonic)
+    return sharps, minor
+
+
+def opening_key(score: Score) -> Key | None:
+    """The score's first key signature, or None without one."""
+    keys = score.key_signatures
+    if len(keys) == 0:
+        return None
+    return int(keys["sharps"][0]), bool(keys["minor"][0])
+
+
+def transposition(source: Key, target: Key) -> int:
+    """Semitones (-5..6) that move music in ``source`` to ``target``'s tonic the shorter way."""
+    shift = (key_tonic_pitch_class(*target) - key_tonic_pitch_class(*source)) % 12
+    return shift - 12 if shift > 6 else shift
+
+
+def scale_of(key: Key) -> np.ndarray:
+    """bool[12] over pitch classes (0 = C): the notes of ``key``'s scale (``MINOR_SCALE`` for minor keys)."""
+    tonic = key_tonic_pitch_class(*key)
+    return np.isin((np.arange(12) - tonic) % 12, MINOR_SCALE if key[1] else MAJOR_SCALE)
+
+
+# -- the pickup rule ---------------------------------------------------------------
+def partial_first_bar(score: Score) -> tuple[int, tuple[int, int]] | None:
+    """(pickup length in ticks, real meter) when the first bar is a pickup with its own time signature.
+
+    That is: a second time signature starts exactly one (short) first bar
+    after tick 0, and the first bar is shorter than the bars that follow.
+    """
+    ts = score.time_signatures
+    if len(ts) < 2:
+        return None
+    first = bar_ticks(int(ts["numerator"][0]), int(ts["denominator"][0]), score.ticks_per_beat)
+    second = bar_ticks(int(ts["numerator"][1]), int(ts["denominator"][1]), score.ticks_per_beat)
+    if int(ts["tick"][1]) == first and first < second:
+        return int(ts["tick"][1]), (int(ts["numerator"][1]), int(ts["denominator"][1]))
+    return None
+
+
+def pickup_bars(score: Score) -> int:
+    """1 when the score opens with a pickup (``partial_first_bar``), else 0: what bar counts leave out."""
+    return 0 if partial_first_bar(score) is None else 1
+
+
+def bars_of(score: Score) -> int:
+    """The score's bars as ``--bars`` counts them: a pickup is not a bar."""
+    return score.num_bars - pickup_bars(score)
+
+
+def bar_end_tick(score: Score, bars: int) -> int | None:
+    """The tick where the first ``bars`` bars end (a pickup comes on top); None when the score is not longer."""
+    starts = score.bar_starts()
+    stop = bars + pickup_bars(score)
+    return int(starts[stop]) if stop < len(starts) else None
+
+
+def opening(score: Score, bars: int) -> Score:
+    """The first ``bars`` bars of ``score`` (a pickup comes on top); the whole score when it is not longer."""
+    stop = bars + pickup_bars(score)
+    return score if stop >= score.num_bars else slice_bars(score, 0, stop)

@@ -1,0 +1,92 @@
+"""composer.theory: keys, scales and the one pickup rule that every bar count follows."""
+
+import numpy as np
+import pytest
+
+from composer import theory
+from composer.errors import ScoreError
+from composer.io.notation import partial_first_bar as notation_partial_first_bar
+from composer.originality import OriginalityError, seed_end_tick
+from composer.theory import (
+    MAJOR_SCALE,
+    MINOR_SCALE,
+    NATURAL_MINOR_SCALE,
+    bar_end_tick,
+    bars_of,
+    key_name,
+    opening,
+    opening_key,
+    parse_key,
+    partial_first_bar,
+    pickup_bars,
+    scale_of,
+    transposition,
+)
+from conftest import make_score
+
+BAR = 4 * 480
+
+
+def with_pickup(full_bars: int = 4):
+    """A quarter-note pickup (its own 1/4 time signature), then ``full_bars`` bars of 4/4 with a note on each beat."""
+    rows = [(0, 1, 67)] + [(1 + beat, 1, 60 + beat % 12) for beat in range(4 * full_bars)]
+    return make_score(rows, time_signatures=[(0, 1, 4), (480, 4, 4)])
+
+
+def without_pickup(full_bars: int = 4):
+    return make_score([(beat, 1, 60 + beat % 12) for beat in range(4 * full_bars)], time_signatures=[(0, 4, 4)])
+
+
+def test_keys_parse_name_and_transpose_the_short_way():
+    assert parse_key("F# minor") == (3, True) and parse_key("Bb") == (-2, False) and parse_key("c#m") == (4, True)
+    assert key_name(*parse_key("e")) == "e" and key_name(-1, False) == "F"
+    assert transposition((0, False), (1, False)) == -5  # C up to G is a fourth down, not a fifth up
+    assert transposition((0, False), (2, False)) == 2
+    with pytest.raises(ScoreError, match="unknown tonic 'H'"):
+        parse_key("H")
+    assert opening_key(make_score([(0, 1, 60)], key_signatures=[(0, -3, True)])) == (-3, True)
+    assert opening_key(make_score([(0, 1, 60)])) is None
+
+
+def test_scales():
+    assert np.flatnonzero(scale_of((0, False))).tolist() == list(MAJOR_SCALE)
+    a_minor = np.flatnonzero(scale_of((0, True))).tolist()  # A: natural minor plus F# and G#
+    assert a_minor == sorted((9 + step) % 12 for step in MINOR_SCALE)
+    assert set(NATURAL_MINOR_SCALE) < set(MINOR_SCALE)
+
+
+def test_score_keeps_its_key_helper_names():
+    from composer import score
+
+    assert score.key_name is theory.key_name and score.parse_key is theory.parse_key
+
+
+def test_the_pickup_rule():
+    piece = with_pickup()
+    assert partial_first_bar(piece) == (480, (4, 4))
+    assert notation_partial_first_bar is partial_first_bar  # io re-exports the one rule
+    assert pickup_bars(piece) == 1 and pickup_bars(without_pickup()) == 0
+    assert piece.num_bars == 5 and bars_of(piece) == 4
+    # A short first bar made by a meter change mid-bar is not a pickup: no time signature marks it as one.
+    mid_bar_change = make_score([(0, 1, 60), (2, 3, 62), (5, 3, 64)], time_signatures=[(0, 4, 4), (960, 3, 4)])
+    assert mid_bar_change.bar_starts().tolist()[:2] == [0, 960] and pickup_bars(mid_bar_change) == 0
+
+
+def test_bar_counts_leave_the_pickup_out_everywhere():
+    piece = with_pickup()
+    starts = piece.bar_starts().tolist()
+    assert bar_end_tick(piece, 2) == starts[3] == 480 + 2 * BAR
+    assert bar_end_tick(piece, 4) is None
+    assert opening(piece, 2).num_bars == 3 and bars_of(opening(piece, 2)) == 2
+    assert opening(piece, 4) is piece
+    plain = without_pickup()
+    assert bar_end_tick(plain, 2) == 2 * BAR and opening(plain, 2).num_bars == 2
+
+
+def test_seed_bars_count_a_pickup_as_bars_does():
+    piece = with_pickup()
+    assert seed_end_tick(piece, 2) == 480 + 2 * BAR  # the pickup and two full bars
+    assert seed_end_tick(without_pickup(), 2) == 2 * BAR
+    assert seed_end_tick(piece, 0) == 0
+    with pytest.raises(OriginalityError, match=r"not shorter than the score \(4 bars\)"):
+        seed_end_tick(piece, 4)
