@@ -176,6 +176,7 @@ class _State(Walker):
         self.notes_in_bar = 0
         self.last_kind = -1
         self.last_value = 0
+        self.last_forced = False  # the last token came from the prompt or a given note, not the model
         self.next_onset = 0
         self.done = False
         self.end_step = 0
@@ -241,8 +242,8 @@ class _Engine:
         mask = np.zeros(self.v, bool)
         if s.last_kind == K_PITCH:
             return self.duration_mask
-        if s.last_kind == K_DURATION and s.last_value >= self.fine_max:
-            mask |= self.duration_mask  # a long note may go on as a run of durations
+        if s.last_kind == K_DURATION and s.last_value >= self.fine_max and not s.last_forced:
+            mask |= self.duration_mask  # a long note may go on as a run of durations; a given note keeps its length
         onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
         seed_sounding = s.bar_start + max(s.pos, 0) < p.seed_end_step
         free_from = p.forced_parts if onset is not None or p.harmonize or seed_sounding else 0
@@ -283,6 +284,7 @@ class _Engine:
         return _State(self.tok.grammar, self.plan.prefix, self.plan.num_parts)
 
     def advance(self, s: _State, token: int) -> None:
+        s.last_forced = bool(s.queue) and not isinstance(s.queue[0], np.ndarray)
         if s.queue:
             s.queue.popleft()
         p = self.plan

@@ -295,7 +295,7 @@ def test_harmonize_records_the_true_number_of_bars(model, model_file, tmp_path):
     written = read(out)
     assert written.metadata["settings"].startswith("bars=3, mode=harmonize") and bars_of(written) == 3
     last = written.part_notes(0)[-1]
-    assert last["pitch"] == 67 and last["start_tick"] == 3360 and last["duration_ticks"] >= 4 * written.ticks_per_beat  # g1 kept whole, not cut at bar 2
+    assert last["pitch"] == 67 and last["start_tick"] == 3360 and last["duration_ticks"] == 4 * written.ticks_per_beat  # g1 kept whole: not cut at bar 2, not lengthened
     piece = model.harmonize(parse_tinynotation(melody))
     assert piece.metadata["settings"].startswith("bars=3, mode=harmonize") and bars_of(piece) == 3
 
