@@ -48,7 +48,7 @@ def plot(evaluation, path: Path, *, force: bool = False) -> Path:
     import numpy as np
 
     from composer.evaluation import LABELS
-    from composer.io._atomic import write_bytes_atomic
+    from composer.io.atomic import write_bytes_atomic
     from composer.metrics import NOTE_LENGTH_BIN_NAMES, kernel_densities
 
     panels = len(evaluation.metrics) + 1
@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from composer.errors import ComposerError
     from composer.evaluation import evaluate_samples
-    from composer.io._atomic import check_writable, write_bytes_atomic
+    from composer.io.atomic import check_writable, write_bytes_atomic
 
     stem = Path(args.output) if args.output else RESULTS / Path(args.model).stem
     md_path, png_path = stem.with_name(stem.name + ".md"), stem.with_name(stem.name + ".png")

@@ -6,7 +6,7 @@ torch and music21 load only when something that needs them is used.
 
 from __future__ import annotations
 
-from composer._lazy import lazy_exports
+from composer.lazy import lazy_exports
 
 __version__ = "0.1.0"
 

@@ -414,7 +414,7 @@ def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | Non
     if samples is None:
         if given:
             raise click.UsageError(f"--{given[0].replace('_', '-')} applies to --samples N only")
-        from composer.training import evaluate
+        from composer.evaluation import evaluate
 
         metrics = evaluate(model, corpus_dir, split)
         click.echo(f"split            {split} ({int(metrics['pieces'])} pieces, {int(metrics['notes'])} notes)")
@@ -424,7 +424,7 @@ def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | Non
         return
 
     from composer.evaluation import evaluate_samples
-    from composer.io._atomic import check_writable, write_bytes_atomic
+    from composer.io.atomic import check_writable, write_bytes_atomic
 
     out = Path(output) if output else None
     if out is not None:
@@ -506,7 +506,7 @@ def _read_seed(seed: str | None) -> Any:
 def _output_paths(outputs: tuple[str, ...], num_samples: int, force: bool) -> list[list[Path]]:
     """Per sample, its output files (out.mid -> out-1.mid, out-2.mid, ... for several samples); checked before any work."""
     from composer.io import WRITERS
-    from composer.io._atomic import check_writable
+    from composer.io.atomic import check_writable
 
     if not outputs:
         raise click.UsageError("give at least one output file with -o")

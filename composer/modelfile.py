@@ -150,7 +150,7 @@ def save_model(model: Model, path: str | Path, *, force: bool = False, half: boo
     import torch
     from safetensors.torch import save_file
 
-    from composer.io._atomic import atomic_path
+    from composer.io.atomic import atomic_path
 
     tensors = model.network.state_tensors(torch.float16 if half else None)
     with atomic_path(path, force=force) as tmp:
@@ -162,7 +162,7 @@ def update_training_metadata(path: str | Path, updates: dict[str, Any]) -> Path:
     """Rewrite a model file with ``updates`` merged into its training metadata; the weights stay byte for byte."""
     from safetensors.numpy import load_file, save_file
 
-    from composer.io._atomic import atomic_path
+    from composer.io.atomic import atomic_path
 
     path = Path(path)
     meta = dict(read_header(path))

@@ -546,7 +546,7 @@ def write_index(index: CorpusIndex, path: str | Path, *, meta: dict[str, Any] | 
     The same index and ``meta`` (JSON, stored beside the format, ``INDEX_VERSION``
     and the unreadable files) give the same bytes. ``compress`` deflates the arrays.
     """
-    from composer.io._atomic import atomic_path
+    from composer.io.atomic import atomic_path
 
     header = {"format": INDEX_FORMAT, "version": INDEX_VERSION, "steps_per_beat": STEPS_PER_BEAT, "failures": index.failures, **(meta or {})}
     arrays = [getattr(index, name) for name in _ARRAYS[:5]] + [np.asarray(index.line_part, str), np.asarray(index.files, str)]

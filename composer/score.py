@@ -47,19 +47,6 @@ TIME_SIGNATURE_DTYPE = np.dtype([("tick", np.int64), ("numerator", np.int32), ("
 KEY_SIGNATURE_DTYPE = np.dtype([("tick", np.int64), ("sharps", np.int32), ("minor", np.bool_)])
 TEMPO_DTYPE = np.dtype([("tick", np.int64), ("qpm", np.float64)])
 
-# Key helpers moved to composer.theory; these names stay importable from here (resolved lazily,
-# so score.py imports nothing above it at module level).
-_MOVED_TO_THEORY = ("key_name", "key_tonic_pitch_class", "parse_key", "estimate_key")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_THEORY:
-        from composer import theory
-
-        return getattr(theory, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def parse_time_signature(text: str) -> tuple[int, int]:
     """(numerator, denominator) from '3/4'."""
     parts = str(text).strip().split("/")
@@ -126,7 +113,7 @@ def _by_tick(events: np.ndarray) -> np.ndarray:
     return events[keep]
 
 
-def _canonical(notes: np.ndarray, num_parts: int) -> np.ndarray:
+def canonical_order(notes: np.ndarray, num_parts: int) -> np.ndarray:
     """Notes sorted by (start_tick, part, -pitch, duration_ticks), ties kept in the given order.
 
     Needs what validation guarantees: start_tick >= 0, 0 <= part < num_parts, pitch 0..127.
@@ -210,7 +197,7 @@ class Score:
             tempos = np.concatenate([np.array([(0, DEFAULT_TEMPO_QPM)], TEMPO_DTYPE), tempos])
         if not _trusted:
             _validate(notes, parts, time_signatures, key_signatures, tempos)
-        self._store(_canonical(notes, len(parts)), parts, time_signatures, key_signatures, tempos, str(title), dict(metadata or {}))
+        self._store(canonical_order(notes, len(parts)), parts, time_signatures, key_signatures, tempos, str(title), dict(metadata or {}))
 
     def _store(self, notes: np.ndarray, parts: tuple[Part, ...], time_signatures: np.ndarray, key_signatures: np.ndarray, tempos: np.ndarray, title: str, metadata: dict[str, str]) -> None:
         for array in (notes, time_signatures, key_signatures, tempos):

@@ -266,7 +266,7 @@ class _Run:
 def _save_checkpoint(path: Path, network: LanguageModel, optimizer: torch.optim.Optimizer, tokenizer: Tokenizer, state: RunState) -> None:
     from safetensors.torch import save_file
 
-    from composer.io._atomic import atomic_path
+    from composer.io.atomic import atomic_path
 
     tensors = {f"model.{k}": v for k, v in network.state_tensors().items()}
     opt = optimizer.state_dict()
@@ -599,11 +599,3 @@ def _evaluate_and_keep(run: _Run) -> bool:
         td.broadcast(stop, src=0)
     return bool(stop[0] > 0)
 
-
-def __getattr__(name: str) -> Any:
-    """``evaluate`` and ``score_split`` moved to ``composer.evaluation``; still importable from here."""
-    if name in ("evaluate", "score_split"):
-        from composer import evaluation
-
-        return getattr(evaluation, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,8 @@ from composer.io.notation import (  # noqa: E402
     read_musicxml,
 )
 from composer.render.notation import to_music21  # noqa: E402
-from composer.score import Part, Score, key_name, notes_array  # noqa: E402
+from composer.score import Part, Score, notes_array  # noqa: E402
+from composer.theory import key_name  # noqa: E402
 from conftest import one_line_message  # noqa: E402
 
 

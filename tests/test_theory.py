@@ -55,12 +55,6 @@ def test_scales():
     assert set(NATURAL_MINOR_SCALE) < set(MINOR_SCALE)
 
 
-def test_score_keeps_its_key_helper_names():
-    from composer import score
-
-    assert score.key_name is theory.key_name and score.parse_key is theory.parse_key
-
-
 def test_the_pickup_rule():
     piece = with_pickup()
     assert partial_first_bar(piece) == (480, (4, 4))

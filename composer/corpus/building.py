@@ -233,7 +233,7 @@ def _meter(score: Score) -> str:
 
 
 def _key(score: Score) -> str:
-    from composer.score import key_name
+    from composer.theory import key_name
 
     keys = score.key_signatures
     if len(keys) == 0 or int(keys["tick"][0]) != 0:

@@ -12,13 +12,13 @@ here imports ``composer.render``. Everything is imported lazily.
 
 from __future__ import annotations
 
-from composer._lazy import lazy_exports
+from composer.lazy import lazy_exports
 
 _API = {
-    "atomic_path": "composer.io._atomic",
-    "check_writable": "composer.io._atomic",
-    "save_bytes": "composer.io._atomic",
-    "write_bytes_atomic": "composer.io._atomic",
+    "atomic_path": "composer.io.atomic",
+    "check_writable": "composer.io.atomic",
+    "save_bytes": "composer.io.atomic",
+    "write_bytes_atomic": "composer.io.atomic",
     # Kept so that ``from composer.io import read, write`` (the old home of the suffix
     # tables) goes on working; they are ``composer.formats``'s, imported on first use.
     "READERS": "composer.formats",

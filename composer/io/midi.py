@@ -24,7 +24,7 @@ from composer.score import (
     VELOCITY_MIN,
     Part,
     Score,
-    _canonical,
+    canonical_order,
     resample,
 )
 
@@ -117,7 +117,7 @@ def score_from_symusic(sm: object, source: str = "<midi>", *, title: str = "", m
     if order is not None:
         notes = notes.take(order)
     elif not rising:
-        notes = _canonical(notes, len(parts))
+        notes = canonical_order(notes, len(parts))
     # The meta tables hold a row or two: plain Python beats numpy calls on 1-element arrays.
     table = sm.time_signatures  # type: ignore[attr-defined]
     time_signatures: list[tuple] = []

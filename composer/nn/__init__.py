@@ -15,7 +15,7 @@ imported lazily, so the configs and the runtimes load without torch.
 
 from __future__ import annotations
 
-from composer._lazy import lazy_exports
+from composer.lazy import lazy_exports
 
 _API = {
     "ARCHITECTURES": "composer.nn.models",

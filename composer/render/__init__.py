@@ -23,7 +23,7 @@ loads neither music21, verovio nor matplotlib.
 
 from __future__ import annotations
 
-from composer._lazy import lazy_exports
+from composer.lazy import lazy_exports
 
 _API = {
     "to_music21": "composer.render.notation",

@@ -48,7 +48,7 @@ def token_document(score: Score, source: str, style: str = "unknown", tokenizer:
 
 def write_token_document(document: dict[str, Any], path: str | Path, *, force: bool = False) -> Path:
     """Write a document as indented JSON (atomically; an existing file only with ``force``)."""
-    from composer.io._atomic import write_bytes_atomic
+    from composer.io.atomic import write_bytes_atomic
 
     return write_bytes_atomic(path, (json.dumps(document, indent=1) + "\n").encode(), force=force)
 

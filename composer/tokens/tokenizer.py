@@ -15,7 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from composer.errors import TokenizerError
-from composer.score import SHARPS_MAX, SHARPS_MIN, Score, key_name
+from composer.score import SHARPS_MAX, SHARPS_MIN, Score
+from composer.theory import key_name
 from composer.tokens.decode import decode as _decode_ids
 from composer.tokens.encode import Encoder
 from composer.tokens.grammar import Grammar
@@ -257,7 +258,7 @@ class Tokenizer:
         return tokenizer
 
     def save(self, path: str | Path, *, force: bool = False) -> Path:
-        from composer.io._atomic import write_bytes_atomic
+        from composer.io.atomic import write_bytes_atomic
 
         return write_bytes_atomic(path, json.dumps(self.to_dict(), indent=1).encode(), force=force)
 
