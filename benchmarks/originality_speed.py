@@ -38,7 +38,7 @@ SPLITS = ("train", "valid", "test")
 
 
 def the_piece(corpus: Path):
-    from composer.io import read
+    from composer.formats import read
     from composer.score import slice_bars, transpose
 
     return transpose(slice_bars(read(corpus / "chorales" / "bwv328.mid"), 0, 32), -3)
@@ -102,7 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["COMPOSER_CACHE"] = cache
         from composer.originality import CorpusIndex
-        from composer.io import write
+        from composer.formats import write
 
         piece = the_piece(args.corpus)
         start = time.perf_counter()

@@ -6,7 +6,6 @@ stays quick.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -42,6 +41,36 @@ class ComposerGroup(click.Group):
 
 def _progress(items: Iterable[Any], length: int, label: str) -> Any:
     return click.progressbar(items, length=length, label=label, file=sys.stderr, show_pos=True)
+
+
+class _LazyBars:
+    """Progress bars on stderr that open with the first report (so an input that fails at once
+    prints no bar), one per key; each closes when it reaches its total, all on leaving the block."""
+
+    def __init__(self, label: Callable[[str], str]) -> None:
+        self.label = label
+        self.bars: dict[str, Any] = {}
+
+    def __enter__(self) -> "_LazyBars":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for bar in self.bars.values():
+            if not bar.finished:
+                bar.__exit__(None, None, None)
+
+    def update(self, key: str, done: int, total: int) -> None:
+        bar = self.bars.get(key)
+        if bar is None:
+            bar = self.bars[key] = click.progressbar(length=total, label=self.label(key), file=sys.stderr, show_pos=True)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done >= total and not bar.finished:
+            bar.__exit__(None, None, None)
+
+    def __call__(self, done: int, total: int) -> None:
+        """The ``composer.progress.Progress`` callback of a single bar."""
+        self.update("", done, total)
 
 
 @click.group(cls=ComposerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,7 +157,7 @@ def _write_score(score: Any, path: Path, *, force: bool, piano_roll: bool = Fals
 
 # -- tokens ----------------------------------------------------------------
 def _tokenize_file(path: Path, target: Path, style: str, force: bool) -> None:
-    from composer.io import read
+    from composer.formats import read
     from composer.tokens import token_document, write_token_document
 
     write_token_document(token_document(read(path), path.name, style), target, force=force)
@@ -146,7 +175,7 @@ def tokenize(source: str, output: str, style: str, force: bool) -> None:
     tokenized into the folder OUT, keeping relative names. Files that cannot be
     read are listed at the end; the exit status is then 1.
     """
-    from composer.io import READERS
+    from composer.formats import READERS
 
     src, out = Path(source), Path(output)
     if not src.is_dir():
@@ -182,7 +211,7 @@ def tokenize(source: str, output: str, style: str, force: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 def detokenize(source: str, output: str, force: bool) -> None:
     """Turn a token JSON file (from `composer tokenize`) back into a score."""
-    from composer.io import WRITERS
+    from composer.formats import WRITERS
     from composer.tokens import read_token_document
 
     out = Path(output)
@@ -230,21 +259,8 @@ def corpus_build(output: str, collections: tuple[str, ...], jobs: int | None, fo
     """Convert music21's bundled corpus into MIDI files with manifests. Deterministic and rerunnable."""
     from composer.corpus import COLLECTIONS, build
 
-    bars: dict[str, Any] = {}
-
-    def progress(collection: str, done: int, total: int) -> None:
-        bar = bars.get(collection)
-        if bar is None:
-            bar = bars[collection] = click.progressbar(length=total, label=f"building {collection}", file=sys.stderr, show_pos=True)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-        if done >= total:
-            bar.__exit__(None, None, None)
-
-    summary = build(Path(output), collections=collections or tuple(COLLECTIONS), jobs=jobs, progress=progress, force=force)
-    for bar in bars.values():
-        if not bar.finished:
-            bar.__exit__(None, None, None)
+    with _LazyBars(lambda collection: f"building {collection}") as bars:
+        summary = build(Path(output), collections=collections or tuple(COLLECTIONS), jobs=jobs, progress=bars.update, force=force)
     for name, info in summary.items():
         skipped = info.get("skipped", [])
         click.echo(f"{name}: {info.get('written', 0)} files written, {len(skipped)} skipped")
@@ -431,15 +447,7 @@ def evaluate_command(model: str, corpus_dir: str, split: str, samples: int | Non
         if out.suffix.lower() not in (".md", ".json"):
             raise click.BadParameter(f"expected a .md or .json file name, got {output!r}", param_hint="'-o'")
         check_writable(out, force=force)
-    with contextlib.ExitStack() as stack:
-        bars_shown: list[Any] = []
-
-        def progress(done: int, total: int) -> None:
-            # The bar opens with the first piece, so a bad corpus fails before any "generating" line.
-            if not bars_shown:
-                bars_shown.append(stack.enter_context(click.progressbar(length=total, label="generating", file=sys.stderr, show_pos=True)))
-            bars_shown[0].update(done - bars_shown[0].pos)
-
+    with _LazyBars(lambda _: "generating") as progress:  # opens with the first piece: a bad corpus fails first
         result = evaluate_samples(model, corpus_dir, samples=samples, split=split, progress=progress, **settings)
     report = result.to_markdown()
     click.echo(report, nl=False)
@@ -460,27 +468,15 @@ def originality_command(score_path: str, corpus_dir: str | None, splits: tuple[s
     Melody and rhythm are compared, not the key: a transposed copy counts as a copy.
     The corpus is indexed once and cached.
     """
-    from composer.io import read
+    from composer.formats import read
     from composer.corpus import SPLITS
     from composer.originality import DEFAULT_SPLITS, index_for, seed_end_tick
 
     score = read(score_path)
     seed_end = seed_end_tick(score, seed_bars)  # a bad --seed-bars fails before the corpus is indexed
     chosen = SPLITS if "all" in splits else (splits or DEFAULT_SPLITS)
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="indexing the corpus", file=sys.stderr, show_pos=True)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    try:
+    with _LazyBars(lambda _: "indexing the corpus") as progress:
         index = index_for(corpus_dir, splits=chosen, progress=progress)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
     report = index.check(score, seed_end_tick=seed_end)
     click.echo(json.dumps(report.to_dict(), indent=1) if as_json else str(report))
 
@@ -496,7 +492,7 @@ def _read_seed(seed: str | None) -> Any:
         score = parse_tinynotation(seed)
         source = seed.strip()
     else:
-        from composer.io import read
+        from composer.formats import read
 
         score = read(seed)
         source = Path(seed).name
@@ -505,7 +501,7 @@ def _read_seed(seed: str | None) -> Any:
 
 def _output_paths(outputs: tuple[str, ...], num_samples: int, force: bool) -> list[list[Path]]:
     """Per sample, its output files (out.mid -> out-1.mid, out-2.mid, ... for several samples); checked before any work."""
-    from composer.io import WRITERS
+    from composer.formats import WRITERS
     from composer.io.atomic import check_writable
 
     if not outputs:

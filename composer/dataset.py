@@ -91,7 +91,7 @@ def _load(directory: Path) -> TokenData:
 
 def tokenize_pieces(pieces: list[Piece], tokenizer: Tokenizer, progress: Progress | None = None) -> tuple[dict[str, list[tuple[str, np.ndarray, int]]], list[str], dict[str, str]]:
     """Read and encode every piece; failures are collected, not raised."""
-    from composer.io import read
+    from composer.formats import read
 
     by_split: dict[str, list[tuple[str, np.ndarray, int]]] = {s: [] for s in SPLITS}
     hashes = {s: hashlib.sha1() for s in SPLITS}

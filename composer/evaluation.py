@@ -277,7 +277,7 @@ def _corpus_pieces(corpus_dir: str | Path, style: str) -> dict[str, list[Any]]:
 
 
 def _read_all(pieces: Sequence[Any]) -> tuple[list[tuple[str, "Score"]], list[str]]:
-    from composer.io import read
+    from composer.formats import read
 
     scores, failures = [], []
     for piece in pieces:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
 from composer.errors import ReadError, WriteError
+from composer.io.checks import check_readable
 
 if TYPE_CHECKING:
     from composer.score import Score
@@ -118,22 +119,6 @@ WRITERS: dict[str, Writer] = {
     ".pdf": _write_pdf,
     ".wav": _write_wav,
 }
-
-
-def check_readable(path: str | Path) -> Path:
-    """Raise ReadError unless ``path`` is an existing, non-empty file."""
-    path = Path(path)
-    if not path.exists():
-        raise ReadError(f"{path}: no such file")
-    if path.is_dir():
-        raise ReadError(f"{path}: is a folder, expected a file")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ReadError(f"{path}: cannot read ({exc.strerror})") from exc
-    if size == 0:
-        raise ReadError(f"{path}: file is empty")
-    return path
 
 
 def read(path: str | Path) -> Score:

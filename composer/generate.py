@@ -47,6 +47,7 @@ from composer.tokens import (
     Grammar,
     Tokenizer,
     Walker,
+    ticks_to_steps,
 )
 
 if TYPE_CHECKING:
@@ -431,7 +432,7 @@ def _seed_opening(tok: Tokenizer, seed: Score, style: str, settings: GenerationS
         pickup=pickup,
         onsets=onsets,
         seed_bar_ts=seed_bar_ts,
-        seed_end_step=(seed.end_tick * spb * 2 + tpb) // (2 * tpb),
+        seed_end_step=ticks_to_steps(seed.end_tick, tpb, spb),
     )
 
 
@@ -447,10 +448,7 @@ def _fresh_opening(tok: Tokenizer, settings: GenerationSettings) -> _Opening:
         for num, den in COMMON_METERS:
             time_signature[tok.ids[f"TimeSig_{num}/{den}"]] = True
     key = parse_key(settings.key) if settings.key else None
-    tempo_id = None
-    if settings.tempo_qpm is not None:
-        bins = np.log(np.asarray(tok.config.tempos_qpm, float))
-        tempo_id = tok.base[K_TEMPO] + int(np.abs(bins - np.log(settings.tempo_qpm)).argmin())
+    tempo_id = None if settings.tempo_qpm is None else tok.tempo_id(settings.tempo_qpm)
     key_id = tok.ids[f"Key_{key_name(*key)}"] if key is not None else None
     return _Opening(time_signature=time_signature, key=key, key_id=key_id, tempo_id=tempo_id, bars=settings.bars)
 

@@ -697,7 +697,7 @@ def check_originality(score: Score | str | Path, corpus_dir: str | Path | None =
     Without ``corpus_dir``: ``midi_corpus`` in the current folder if there is one, else the index shipped with the models.
     """
     if not isinstance(score, Score):
-        from composer.io import read
+        from composer.formats import read
 
         score = read(score)
     return index_for(corpus_dir, splits=splits).check(score, seed_end_tick=seed_end_tick)

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from composer import __version__
 from composer.cli import cli
-from composer.io import read
+from composer.formats import read
 from composer.score import Part, quantize
 from conftest import make_score, note_rows, one_line_error
 
@@ -123,13 +123,13 @@ def test_bad_token_files(tmp_path, content, message):
 
 
 def test_writes_outputs_atomically_even_when_the_writer_fails(tmp_path, monkeypatch):
-    from composer import io
+    from composer import formats
 
     def broken(score, path):
         path.write_bytes(b"half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setitem(io.WRITERS, ".mid", broken)
+    monkeypatch.setitem(formats.WRITERS, ".mid", broken)
     score = make_score([(0, 1, 60)], parts=(Part("x"),))
     src = tmp_path / "in.mid"
     from composer.io.midi import write_midi

@@ -13,7 +13,7 @@ import pytest
 from composer import corpus
 from composer.corpus import COLLECTIONS, MANIFEST_FIELDS, SPLITS, CorpusError, build, discover, info, iter_files, load_manifest, split_of
 from composer.errors import ComposerError
-from composer.io import read
+from composer.formats import read
 
 ROOT = Path(__file__).resolve().parents[1]
 MIDI_CORPUS = ROOT / "midi_corpus"
@@ -288,7 +288,7 @@ def test_discover_errors_are_one_line_naming_the_folder(folders: dict[str, Path]
 
 def test_dataset_and_originality_read_the_files_discover_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from composer.dataset import load_tokens
-    from composer.io import write
+    from composer.formats import write
     from composer.originality import CorpusIndex, corpus_files
     from composer.tokens import Tokenizer
     from conftest import make_score

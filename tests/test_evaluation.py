@@ -23,7 +23,7 @@ from composer.cli import cli
 from composer.corpus import MANIFEST_FIELDS, split_of
 from composer.evaluation import LABELS, EvaluationError, evaluate_samples
 from composer.generate import GenerationSettings, default_style, generate
-from composer.io import read
+from composer.formats import read
 from composer.metrics import METRICS, VoiceLeading, compute_metrics, overlap_area, voice_leading
 from composer.modelfile import load_model
 from composer.originality import CorpusIndex

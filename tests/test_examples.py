@@ -57,7 +57,7 @@ def workspace(tmp_path: Path, monkeypatch) -> Path:
 def check_outputs_readable(work: Path) -> list[Path]:
     """Every score an example wrote to its output/ folder reads back with notes in it."""
     import composer
-    from composer.io import READERS
+    from composer.formats import READERS
 
     written = sorted(p for p in (work / "output").rglob("*") if p.is_file())
     assert written, "the example wrote nothing to output/"

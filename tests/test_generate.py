@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from composer.cli import cli
 from composer.errors import ComposerError
 from composer.generate import GenerationError, GenerationSettings, generate, generate_batch
-from composer.io import read
+from composer.formats import read
 from composer.io.notation import parse_tinynotation
 from composer.modelfile import Model, save_model
 from composer.nn import build_model

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from composer.io import read
+from composer.formats import read
 from composer.metrics import (
     METRICS,
     NOTE_LENGTH_BIN_NAMES,

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from composer import originality
 from composer.cli import cli
 from composer.corpus import SPLITS, CorpusError
-from composer.io import read, write
+from composer.formats import read, write
 from composer.originality import (
     NGRAM_NOTES,
     CorpusIndex,

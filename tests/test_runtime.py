@@ -103,7 +103,7 @@ def test_gelu_matches_torch_to_float32_precision() -> None:
 
 @pytest.mark.parametrize("name, piece", [("chorale", "chorales/bwv269.mid"), ("folk", None)])
 def test_shipped_models_give_the_torch_logits_on_real_music(name: str, piece: str | None) -> None:
-    from composer.io import read
+    from composer.formats import read
 
     model = load_model(name)
     path = CORPUS / piece if piece else sorted((CORPUS / "folk").glob("*.mid"))[0]

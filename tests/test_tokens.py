@@ -220,7 +220,7 @@ def test_config_changes_the_vocabulary():
 @pytest.mark.slow
 @pytest.mark.parametrize("collection", ["chorales", "folk"])
 def test_round_trip_is_lossless_on_the_whole_bundled_corpus(collection):
-    from composer.io import read
+    from composer.formats import read
     from conftest import corpus_files
 
     files = corpus_files(collection)

@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 from composer.cli import cli  # noqa: E402
 from composer.corpus import split_of  # noqa: E402
 from composer.dataset import load_tokens  # noqa: E402
-from composer.io import write  # noqa: E402
+from composer.formats import write  # noqa: E402
 from composer.modelfile import load_model  # noqa: E402
 from composer.nn import build_model  # noqa: E402
 from composer.score import Part, Score, notes_array  # noqa: E402

@@ -174,7 +174,7 @@ def _collection_pieces(folder: Path, collection: Path, style: str | None) -> lis
 
 
 def _readable_suffixes() -> tuple[str, ...]:
-    from composer.io import READERS
+    from composer.formats import READERS
 
     return tuple(READERS)
 

@@ -19,7 +19,8 @@ _API = {
     "check_writable": "composer.io.atomic",
     "save_bytes": "composer.io.atomic",
     "write_bytes_atomic": "composer.io.atomic",
-    # Kept so that ``from composer.io import read, write`` (the old home of the suffix
+    "check_readable": "composer.io.checks",
+    # Kept so that ``from composer.formats import read, write`` (the old home of the suffix
     # tables) goes on working; they are ``composer.formats``'s, imported on first use.
     "READERS": "composer.formats",
     "WRITERS": "composer.formats",

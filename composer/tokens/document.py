@@ -55,7 +55,7 @@ def write_token_document(document: dict[str, Any], path: str | Path, *, force: b
 
 def read_token_document(path: str | Path) -> TokenDocument:
     """Read and check a token document; ``ids`` and ``tokens`` must agree where both are given."""
-    from composer.io import check_readable
+    from composer.io.checks import check_readable
 
     path = check_readable(path)
     try:
