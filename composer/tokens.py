@@ -41,6 +41,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from composer.errors import TokenizerError
+from composer.limits import check_score
 from composer.score import (
     DEFAULT_TICKS_PER_BEAT,
     DEFAULT_VELOCITY,
@@ -52,6 +53,7 @@ from composer.score import (
     TIME_SIGNATURE_DTYPE,
     Part,
     Score,
+    fit_parts,
     key_name,
 )
 
@@ -305,6 +307,9 @@ class Tokenizer:
     def encode(self, score: Score, style: str = "unknown", *, eos: bool = True) -> np.ndarray:
         """Token ids of a score (int32), quantized to the grid; see the module docstring for the layout."""
         c = self.config
+        check_score(score, "score", TokenizerError)  # (issue 15) a Score built in Python: no absurd bar counts
+        if score.num_parts > c.max_parts:
+            score = fit_parts(score, c.max_parts)  # (issue 15) merge tracks sharing an instrument
         if score.num_parts > c.max_parts:
             raise TokenizerError(f"score has {score.num_parts} parts; this tokenizer holds at most {c.max_parts}")
         ids = self._encode_fast(score, style, eos)

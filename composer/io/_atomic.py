@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from composer.errors import WriteError
+from composer.errors import ComposerError, WriteError
 
 
 def check_writable(path: str | Path, *, force: bool = False) -> Path:
@@ -48,6 +48,12 @@ def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
             raise WriteError(f"{path}: file appeared while writing (use --force to replace it)")
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the user's usual mode
         os.replace(tmp, path)
+    except ComposerError as exc:  # a writer's error names the file the user asked for, not ours
+        if tmp.name not in str(exc):
+            raise
+        raise type(exc)(str(exc).replace(tmp_name, str(path)).replace(tmp.name, path.name)) from exc
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
