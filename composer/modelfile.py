@@ -145,21 +145,23 @@ def header(model: Model) -> dict[str, str]:
 def save_model(model: Model, path: str | Path, *, force: bool = False, half: bool = False) -> Path:
     """Write a model file atomically; ``half`` stores float16 weights (half the size)."""
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from composer.io._atomic import atomic_path
+    from composer.io._atomic import atomic_path, save_bytes
 
     tensors = model.network.state_tensors(torch.float16 if half else None)
+    # Bytes written by composer: safetensors' own save_file leaves a hidden .tmpXXXXXX when killed.
+    data = save(tensors, metadata=header(model))
     with atomic_path(path, force=force) as tmp:
-        save_file(tensors, str(tmp), metadata=header(model))
+        save_bytes(tmp, data, "the model")
     return Path(path)
 
 
 def update_training_metadata(path: str | Path, updates: dict[str, Any]) -> Path:
     """Rewrite a model file with ``updates`` merged into its training metadata; the weights stay byte for byte."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file, save
 
-    from composer.io._atomic import atomic_path
+    from composer.io._atomic import atomic_path, save_bytes
 
     path = Path(path)
     meta = dict(read_header(path))
@@ -167,8 +169,9 @@ def update_training_metadata(path: str | Path, updates: dict[str, Any]) -> Path:
     training.update(updates)
     meta["training"] = json.dumps(training, sort_keys=True)
     tensors = load_file(str(path))
+    data = save(tensors, metadata=meta)
     with atomic_path(path, force=True) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        save_bytes(tmp, data, "the model")
     return path
 
 

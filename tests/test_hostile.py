@@ -302,3 +302,95 @@ def test_sweep_every_hostile_file_through_every_command(hostile, tmp_path):
             before = set(os.listdir(work))
             proc = run_cli(*args, cwd=work)
             assert_refused(proc, path, says, work, before)
+
+
+def test_short_wav_is_refused_and_a_whole_one_passes(tmp_path):
+    from composer.render.audio import check_wav_complete, wav_bytes
+
+    whole = tmp_path / "whole.wav"
+    whole.write_bytes(wav_bytes(np.zeros(22050 * 2, "<i2"), 22050))
+    check_wav_complete(whole, 2.0)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[: 44 + 22050 * 2])  # a full disk: the header promises 2 s, 1 s arrived
+    with pytest.raises(WriteError, match=r"cut.wav: the WAV written holds 1.0 s of a 2.0 s piece"):
+        check_wav_complete(cut, 2.0)
+
+
+def test_audio_longer_than_the_limit_is_refused_before_synthesis(tmp_path):
+    from composer.formats import write
+
+    slow = Score(notes_array([0], [4 * 480], [60]), [Part("P")], tempos=np.array([(0, 0.01)], [("tick", np.int64), ("qpm", np.float64)]))
+    began = time.monotonic()
+    with pytest.raises(WriteError, match="slow.wav: the audio length is 24,000 s"):
+        write(slow, tmp_path / "slow.wav")
+    assert time.monotonic() - began < 5 and os.listdir(tmp_path) == []
+
+
+def test_corpus_build_killed_between_the_renames_is_recovered(tmp_path):
+    from composer.corpus.building import recover
+
+    out = tmp_path / "c2"
+    dead = 2**22 + 12345  # above Linux's default pid_max: no such process
+    old = tmp_path / f".c2.old-{dead}-abc"
+    (old / "bach").mkdir(parents=True)
+    (old / "bach" / "manifest.csv").write_text("file,title,source,key,meter,notes,bars,split\n")
+    (tmp_path / f".c2.build-{dead}-def" / "bach").mkdir(parents=True)
+    live = tmp_path / f".c2.build-{os.getpid()}-ghi"
+    live.mkdir()
+    recover(out)
+    assert (out / "bach" / "manifest.csv").is_file()  # the set-aside corpus is back
+    assert sorted(os.listdir(tmp_path)) == sorted(["c2", live.name])  # a running build's folder is kept
+
+
+def test_damaged_token_cache_is_rebuilt(tmp_path, monkeypatch):
+    from composer.dataset import load_tokens
+    from composer.tokens import Tokenizer
+
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    for i in range(3):
+        one_note_midi(folder / f"t{i}.mid", duration=480)
+    monkeypatch.setenv("COMPOSER_CACHE", str(tmp_path / "cache"))
+    first = load_tokens(folder, Tokenizer())
+    split = next(s for s, part in first.splits.items() if len(part.tokens))
+    good = np.asarray(first.splits[split].tokens).copy()
+    damaged = good.copy()
+    damaged[0] = 32000
+    damaged.tofile(first.cache_dir / f"{split}.bin")
+    again = load_tokens(folder, Tokenizer())
+    assert np.asarray(again.splits[split].tokens).tolist() == good.tolist()
+
+
+def test_model_save_leaves_no_hidden_file(tiny_model_file, tmp_path):
+    from composer.modelfile import load_model_file, save_model
+
+    copy = save_model(load_model_file(tiny_model_file), tmp_path / "copy.safetensors")
+    assert os.listdir(tmp_path) == ["copy.safetensors"] and load_model_file(copy).arch == "transformer"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a 2 MB tmpfs to fill (needs root): {done.stderr.strip() or done.returncode}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_full_disk_is_one_line_naming_the_users_file(small_disk, tmp_path):
+    (small_disk / "filler").write_bytes(b"\0" * (2 * 1024 * 1024 - 8 * 1024))  # 8 KB left
+    source = tmp_path / "tune.mid"
+    mid = mido.MidiFile(type=0, ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([m for i in range(40) for m in (mido.Message("note_on", note=60 + i % 12, velocity=64, time=0), mido.Message("note_off", note=60 + i % 12, velocity=0, time=480))]))
+    mid.save(source)
+    for suffix in (".wav", ".musicxml"):
+        before = set(os.listdir(small_disk))
+        proc = run_cli("convert", str(source), "-o", str(small_disk / f"out{suffix}"), cwd=tmp_path)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode != 0 and len(lines) == 1, proc.stdout + proc.stderr
+        assert f"out{suffix}" in lines[0] and ".tmp" not in lines[0] and "unexpected" not in lines[0], lines[0]
+        assert set(os.listdir(small_disk)) == before

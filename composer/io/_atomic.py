@@ -71,7 +71,7 @@ def _remove_stale(path: Path) -> None:
         if not (name.startswith(prefix) and name.endswith(suffix)):
             continue
         pid = name[len(prefix):].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(OSError):
                 os.unlink(path.parent / name)
 
@@ -90,7 +90,8 @@ def _temporary_names(folder: str) -> tuple[str, ...]:
         return ()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still be running (True where we cannot tell): its temporary files are kept."""
     if os.name == "nt":
         return True  # os.kill on Windows terminates the process rather than probing it
     try:
