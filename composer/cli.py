@@ -597,11 +597,13 @@ def models_command() -> None:
     """The models composer can find by name, with their style, size, test bits per note and recommended sampling."""
     from composer.modelfile import list_models
 
-    rows = []
-    for info in list_models():
+    rows, problems = [], []
+    for info in list_models(problems):
         test = f"{info.test_bits_per_note:.3f}" if info.test_bits_per_note is not None else "-"
         sampling = ", ".join(f"{k}={v}" for k, v in sorted(info.sampling.items())) or "plain"
         rows.append((info.name, info.arch, ", ".join(info.styles) or "?", f"{info.size_bytes / 1e6:.1f} MB", test, sampling, str(info.path)))
+    for problem in problems:  # (issue 15) a bad file is flagged; the good ones are still listed
+        click.echo(f"skipped {problem}", err=True)
     if not rows:
         raise click.ClickException("no models found (search path: $COMPOSER_MODELS, then composer's models/)")
     header = ("name", "arch", "styles", "size", "test bits/note", "sampling", "path")

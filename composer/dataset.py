@@ -78,13 +78,15 @@ def _fingerprint(pieces: list[Piece], tokenizer: Tokenizer) -> str:
     return fingerprint(settings, ((f"{p.path.resolve()}\t{p.style}\t{p.split}", p.path) for p in pieces))
 
 
-def _load(directory: Path) -> TokenData:
+def _load(directory: Path, vocab_size: int) -> TokenData:
     meta = json.loads((directory / "meta.json").read_text())
     splits = {}
     for split in SPLITS:
         info = meta["splits"][split]
         size = info["offsets"][-1]
         tokens = np.memmap(directory / f"{split}.bin", dtype=np.int16, mode="r", shape=(size,)) if size else np.zeros(0, np.int16)
+        if size and not (0 <= int(tokens.min()) and int(tokens.max()) < vocab_size):  # (issue 15) a damaged cache
+            raise ValueError(f"{directory / f'{split}.bin'}: token ids outside the vocabulary of {vocab_size}")
         splits[split] = TokenSplit(tokens, np.asarray(info["offsets"], np.int64), np.asarray(info["notes"], np.int64), info["names"])
     return TokenData(splits, meta["failures"], meta["files_sha1"], directory)
 
@@ -126,8 +128,8 @@ def load_tokens(
     directory = entry(CACHE_FOLDER, _fingerprint(pieces, tokenizer))
     if cache and (directory / "meta.json").is_file():
         try:
-            return _load(directory)
-        except (OSError, ValueError, KeyError):
+            return _load(directory, len(tokenizer))
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
             shutil.rmtree(directory, ignore_errors=True)  # a damaged cache is rebuilt, never trusted
 
     by_split, failures, files_sha1 = tokenize_pieces(pieces, tokenizer, progress)

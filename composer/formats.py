@@ -138,8 +138,10 @@ def write(score: Score, path: str | Path, *, force: bool = False, piano_roll: bo
     instead of engraved sheet music (other suffixes are written as usual).
     """
     from composer.io import atomic_path
+    from composer.limits import check_score
 
     path = Path(path)
+    check_score(score, str(path), WriteError)  # a Score built in Python meets the readers' limits too
     suffix = path.suffix.lower()
     if piano_roll:
         from composer.render.pianoroll import PIANO_ROLL_SUFFIXES, write_piano_roll

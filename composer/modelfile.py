@@ -148,21 +148,23 @@ def header(model: Model) -> dict[str, str]:
 def save_model(model: Model, path: str | Path, *, force: bool = False, half: bool = False) -> Path:
     """Write a model file atomically; ``half`` stores float16 weights (half the size)."""
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from composer.io.atomic import atomic_path
+    from composer.io.atomic import atomic_path, save_bytes
 
     tensors = model.network.state_tensors(torch.float16 if half else None)
+    # Bytes written by composer: safetensors' own save_file leaves a hidden .tmpXXXXXX when killed.
+    data = save(tensors, metadata=header(model))
     with atomic_path(path, force=force) as tmp:
-        save_file(tensors, str(tmp), metadata=header(model))
+        save_bytes(tmp, data, "the model")
     return Path(path)
 
 
 def update_training_metadata(path: str | Path, updates: dict[str, Any]) -> Path:
     """Rewrite a model file with ``updates`` merged into its training metadata; the weights stay byte for byte."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file, save
 
-    from composer.io.atomic import atomic_path
+    from composer.io.atomic import atomic_path, save_bytes
 
     path = Path(path)
     meta = dict(read_header(path))
@@ -170,8 +172,9 @@ def update_training_metadata(path: str | Path, updates: dict[str, Any]) -> Path:
     training.update(updates)
     meta["training"] = json.dumps(training, sort_keys=True)
     tensors = load_file(str(path))
+    data = save(tensors, metadata=meta)
     with atomic_path(path, force=True) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        save_bytes(tmp, data, "the model")
     return path
 
 
@@ -210,22 +213,64 @@ def load_model_file(path: str | Path) -> Model:
             raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(CONFIGS))}")
         config = config_from_dict(CONFIGS[arch], arch, json.loads(meta["model_config"]))
         tokenizer = Tokenizer.from_dict(json.loads(meta["tokenizer"]), str(path))
-        training = json.loads(meta.get("training", "{}"))
-    except (KeyError, json.JSONDecodeError, ValueError) as exc:
+    except (KeyError, TypeError, json.JSONDecodeError, ValueError) as exc:
         raise ModelFileError(f"{path}: damaged model header ({exc})") from None
+    training = training_metadata(meta, path)
     if config.vocab_size != len(tokenizer):
         raise ModelFileError(f"{path}: vocabulary mismatch: the network has {config.vocab_size} tokens, the tokenizer {len(tokenizer)}")
-    tensors = load_file(str(path))
+    # The config's sizes are bounded (composer.nn.configs.LIMITS), so the expected shapes are
+    # cheap to list; they are compared with the shapes in the header before any weight is read.
     expected = expected_shapes(arch, config)
-    missing = [k for k in expected if k not in tensors]
-    unexpected = [k for k in tensors if k not in expected]
+    present = tensor_shapes(path)
+    missing = [k for k in expected if k not in present]
+    unexpected = [k for k in present if k not in expected]
     if missing or unexpected:
         raise ModelFileError(f"{path}: weights do not fit the {arch} config (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    for name, array in tensors.items():
-        if tuple(array.shape) != expected[name]:
-            raise ModelFileError(f"{path}: weight {name} has shape {tuple(array.shape)}, the config needs {expected[name]}")
-    weights = {k: v.astype("float32", copy=False) for k, v in tensors.items()}
+    for name, shape in present.items():
+        if shape != expected[name]:
+            raise ModelFileError(f"{path}: weight {name} has shape {shape}, the config needs {expected[name]}")
+    import numpy as np
+
+    weights = {k: v.astype("float32", copy=False) for k, v in load_file(str(path)).items()}
+    for name, array in weights.items():
+        if not np.isfinite(array).all():
+            raise ModelFileError(f"{path}: weight {name} holds NaN or infinite values; the model file is damaged")
     return Model.from_weights(arch, config, weights, tokenizer, training, path)
+
+
+def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Each weight's shape as the file's header states it (no weight is read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
+    except Exception as exc:  # safetensors' own error types
+        raise ModelFileError(f"{path}: damaged model file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+
+
+# The training metadata composer reads back, with the JSON types it must have.
+_TRAINING_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "styles": ((dict, list), "an object or a list"),
+    "sampling": ((dict,), "an object"),
+    "train_config": ((dict,), "an object"),
+    "test_bits_per_note": ((int, float), "a number"),
+}
+
+
+def training_metadata(meta: dict[str, str], path: Path) -> dict[str, Any]:
+    """The header's training metadata, checked for the JSON types composer relies on; raises ModelFileError."""
+    try:
+        training = json.loads(meta.get("training", "{}"))
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path}: damaged model header ({exc})") from None
+    if not isinstance(training, dict):
+        raise ModelFileError(f"{path}: damaged model header (training metadata is {type(training).__name__}, expected an object)")
+    for key, (types, wanted) in _TRAINING_TYPES.items():
+        value = training.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            raise ModelFileError(f"{path}: damaged model header (training metadata {key!r} is {type(value).__name__}, expected {wanted})")
+    return training
 
 
 def search_path() -> list[Path]:
@@ -274,12 +319,7 @@ def model_info(path: str | Path) -> ModelInfo:
     """A model file's ``ModelInfo``; raises ModelFileError for a file that is not a readable model."""
     path = Path(path)
     meta = read_header(path)
-    try:
-        training = json.loads(meta.get("training", "{}"))
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: damaged model header ({exc})") from None
-    if not isinstance(training, dict):
-        raise ModelFileError(f"{path}: damaged model header (training metadata is {type(training).__name__}, expected an object)")
+    training = training_metadata(meta, path)
     return ModelInfo(
         name=path.stem,
         path=path,
@@ -291,11 +331,12 @@ def model_info(path: str | Path) -> ModelInfo:
     )
 
 
-def list_models() -> list[ModelInfo]:
+def list_models(problems: list[str] | None = None) -> list[ModelInfo]:
     """The models findable by name, in search-path order (see ``search_path``).
 
     For each name, the first file along the path that reads as a composer
-    model; other files (not safetensors, another format) are skipped.
+    model; other files (not safetensors, another format, damaged) are skipped,
+    and their one-line errors appended to ``problems`` when it is given.
     """
     found: dict[str, ModelInfo] = {}
     for folder in search_path():
@@ -304,8 +345,9 @@ def list_models() -> list[ModelInfo]:
                 continue
             try:
                 found[path.stem] = model_info(path)
-            except ModelFileError:
-                continue
+            except ModelFileError as exc:
+                if problems is not None:
+                    problems.append(str(exc))
     return list(found.values())
 
 

@@ -12,6 +12,7 @@ place by accident.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -548,3 +549,36 @@ def stack(scores: Sequence[Score]) -> Score:
         notes.append(shifted)
         parts.extend(s.parts)
     return scores[0].replace(notes=np.concatenate(notes), parts=tuple(parts))
+
+
+_SPLIT_SUFFIX = re.compile(r" \d+$")  # "Violin1 2": a track the MIDI reader split by channel
+
+
+def fit_parts(score: Score, max_parts: int) -> Score:
+    """Merge parts until at most ``max_parts`` remain, keeping every note.
+
+    Merged in stages, each only while there are too many: first the parts that
+    came from one track (a MIDI track split by channel: "Violin1", "Violin1 2"),
+    then parts sharing an instrument (program, or drums), then parts of one
+    General MIDI family (eight programs). Drums never merge with pitched parts.
+    A score with more parts than that allows is returned as it is, for the
+    caller to refuse.
+    """
+    stages = (
+        lambda p: (_SPLIT_SUFFIX.sub("", p.name), p.is_drum),
+        lambda p: (p.is_drum, 0 if p.is_drum else p.program),
+        lambda p: (p.is_drum, 0 if p.is_drum else p.program // 8),
+    )
+    for group_of in stages:
+        if score.num_parts <= max_parts:
+            break
+        while True:  # one group at a time: merging renumbers the parts after it
+            groups: dict[Any, list[int]] = {}
+            for index, part in enumerate(score.parts):
+                groups.setdefault(group_of(part), []).append(index)
+            members = next((m for m in groups.values() if len(m) > 1), None)
+            if members is None:
+                break
+            first = score.parts[members[0]]
+            score = merge_parts(score, members, name=_SPLIT_SUFFIX.sub("", first.name) or first.name)
+    return score

@@ -264,9 +264,9 @@ class _Run:
 
 # -- checkpoints -------------------------------------------------------------
 def _save_checkpoint(path: Path, network: LanguageModel, optimizer: torch.optim.Optimizer, tokenizer: Tokenizer, state: RunState) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from composer.io.atomic import atomic_path
+    from composer.io.atomic import atomic_path, save_bytes
 
     tensors = {f"model.{k}": v for k, v in network.state_tensors().items()}
     opt = optimizer.state_dict()
@@ -283,8 +283,9 @@ def _save_checkpoint(path: Path, network: LanguageModel, optimizer: torch.optim.
         "optimizer_groups": json.dumps(groups),
         "state": state.to_json(),
     }
+    data = save({k: v.cpu() for k, v in tensors.items()}, metadata=meta)  # (issue 15) not save_file: no hidden .tmpXXXXXX
     with atomic_path(path, force=True) as tmp:
-        save_file({k: v.cpu() for k, v in tensors.items()}, str(tmp), metadata=meta)
+        save_bytes(tmp, data, "the checkpoint")
 
 
 def _load_checkpoint(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:

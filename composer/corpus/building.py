@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+from composer.io.atomic import process_alive
 from composer.corpus.reading import (
     COLLECTIONS,
     MANIFEST,
@@ -480,6 +481,7 @@ def build(
         raise CorpusError(f"jobs must be at least 1, got {jobs}")
     if limit is not None and limit < 1:
         raise CorpusError(f"limit must be at least 1, got {limit}")
+    recover(out_dir)
     if out_dir.exists():
         if not out_dir.is_dir():
             raise CorpusError(f"{out_dir}: exists and is not a folder")
@@ -495,7 +497,7 @@ def build(
 
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-{os.getpid()}-", dir=out_dir.parent))
     except OSError as exc:
         raise CorpusError(f"{out_dir}: cannot create a folder beside it ({exc.strerror or exc})") from exc
     try:
@@ -515,12 +517,38 @@ def build(
     return summary
 
 
+def recover(out_dir: Path) -> None:
+    """Undo what a killed build left beside ``out_dir``: put a set-aside corpus back, remove the rest.
+
+    ``_swap`` sets the old corpus aside as ``.NAME.old-PID-*`` for the instant between
+    its two renames; a kill there leaves no ``out_dir``, so the old one, complete, goes
+    back. Half-built ``.NAME.build-PID-*`` folders and leftover ``.old-`` ones of
+    processes that are gone are removed; a running build's are kept.
+    """
+    try:
+        names = sorted(os.listdir(out_dir.parent))
+    except OSError:
+        return
+    for kind in ("old", "build"):
+        prefix = f".{out_dir.name}.{kind}-"
+        for name in names:
+            pid = name[len(prefix):].split("-", 1)[0] if name.startswith(prefix) else ""
+            if not pid.isdigit() or process_alive(int(pid)):
+                continue
+            leftover = out_dir.parent / name
+            if kind == "old" and not out_dir.exists() and is_corpus(leftover):
+                with contextlib.suppress(OSError):
+                    os.replace(leftover, out_dir)
+                continue
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _swap(new: Path, out_dir: Path) -> None:
     """Put ``new`` where ``out_dir`` is, removing the old folder only once the new one is in place."""
     if not out_dir.exists():
         os.replace(new, out_dir)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-{os.getpid()}-", dir=out_dir.parent))
     old.rmdir()
     os.replace(out_dir, old)
     try:

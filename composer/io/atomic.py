@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from composer.errors import WriteError
+from composer.errors import ComposerError, WriteError
 
 
 def check_writable(path: str | Path, *, force: bool = False) -> Path:
@@ -48,6 +48,12 @@ def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
             raise WriteError(f"{path}: file appeared while writing (use --force to replace it)")
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the user's usual mode
         os.replace(tmp, path)
+    except ComposerError as exc:  # a writer's error names the file the user asked for, not ours
+        if tmp.name not in str(exc):
+            raise
+        raise type(exc)(str(exc).replace(tmp_name, str(path)).replace(tmp.name, path.name)) from exc
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -65,7 +71,7 @@ def _remove_stale(path: Path) -> None:
         if not (name.startswith(prefix) and name.endswith(suffix)):
             continue
         pid = name[len(prefix):].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(OSError):
                 os.unlink(path.parent / name)
 
@@ -84,7 +90,8 @@ def _temporary_names(folder: str) -> tuple[str, ...]:
         return ()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still be running (True where we cannot tell): its temporary files are kept."""
     if os.name == "nt":
         return True  # os.kill on Windows terminates the process rather than probing it
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from composer.errors import ReadError, ScoreError, WriteError
+from composer.limits import MAX_MIDI_DELTA, check_score, check_size
 from composer.score import (
     DEFAULT_TEMPO_QPM,
     DEFAULT_TIME_SIGNATURE,
@@ -202,7 +203,7 @@ def read_midi_bytes(data: bytes, source: str = "<midi>") -> Score:
     if sm.ticks_per_quarter <= 0:
         raise ReadError(f"{source}: unsupported MIDI time division (SMPTE timing or zero ticks per beat)")
     title, metadata = leading_text(data)
-    return score_from_symusic(sm, source, title=title, metadata=metadata)
+    return check_score(score_from_symusic(sm, source, title=title, metadata=metadata), source)
 
 
 META_TRACK_NAME, META_TEXT = 0x03, 0x01
@@ -259,6 +260,7 @@ def read_midi(path: str | Path) -> Score:
     """Read a standard MIDI file (any resolution; tempo, meter and key changes; several tracks)."""
     path = Path(path)
     try:
+        check_size(path.stat().st_size, str(path))
         data = path.read_bytes()
     except OSError as exc:
         raise ReadError(f"{path}: cannot read ({exc.strerror})") from exc
@@ -325,6 +327,8 @@ def _track(head: list, events: list[tuple[int, int, object]]) -> "mido.MidiTrack
     events.sort(key=lambda e: (e[0], e[1]))
     now = 0
     for tick, _, message in events:
+        if tick - now > MAX_MIDI_DELTA:
+            raise ScoreError(f"{tick - now:,} ticks between two events; a MIDI file holds at most {MAX_MIDI_DELTA:,} (2^28-1)")
         track.append(message.copy(time=tick - now))  # type: ignore[attr-defined]
         now = tick
     track.append(mido.MetaMessage("end_of_track", time=0))

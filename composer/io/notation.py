@@ -30,6 +30,7 @@ import numpy as np
 
 from composer.errors import ReadError, ScoreError
 from composer.io.midi import DRUM_CHANNEL
+from composer.limits import MAX_BARS, MAX_NOTES, MAX_PARTS, check_count, check_meters_in_text, check_score, check_size
 from composer.score import (
     DEFAULT_TICKS_PER_BEAT,
     DEFAULT_VELOCITY,
@@ -332,7 +333,7 @@ def _failure(source: str, exc: BaseException) -> ReadError:
 def _checked(score: Score, source: str) -> Score:
     if len(score.notes) == 0:
         raise ReadError(f"{source}: contains no notes")
-    return score
+    return check_score(score, source)
 
 
 def _convert(parsed: Any, source: str) -> Score:
@@ -381,6 +382,7 @@ def read_with_music21(path: str | Path, format: str | None = None) -> Score:
 def read_musicxml(path: str | Path) -> Score:
     """Read a MusicXML (.musicxml/.xml) or compressed MusicXML (.mxl) file."""
     path = Path(path)
+    check_musicxml_sizes(path)
     parsed = _parse_with_music21(path, "musicxml")
     _key_unpitched_notes(parsed, _unpitched_keys(path))
     return _convert(parsed, str(path))
@@ -396,6 +398,34 @@ def _musicxml_text(path: Path) -> bytes:
         container = ET.fromstring(archive.read("META-INF/container.xml"))
         rootfile = next(e for e in container.iter() if e.tag.endswith("rootfile"))
         return archive.read(rootfile.get("full-path"))
+
+
+_PART_TAG = re.compile(rb"<part[\s>]")
+_MEASURE_TAG = re.compile(rb"<measure[\s>]")
+_NOTE_TAG = re.compile(rb"<note[\s>]")
+
+
+def check_musicxml_sizes(path: Path) -> None:
+    """What a MusicXML file or .mxl archive claims (bytes inflated, parts, bars, notes), checked before music21 reads it.
+
+    A zip member's declared size bounds what ``zipfile`` inflates (it stops there
+    and fails the CRC), so the declared sizes are checked without inflating anything.
+    """
+    import zipfile
+
+    source = str(path)
+    try:
+        check_size(path.stat().st_size, source)
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                check_size(sum(info.file_size for info in archive.infolist()), source, "the inflated size")
+        data = _musicxml_text(path)
+    except (OSError, zipfile.BadZipFile, ET.ParseError, KeyError, StopIteration, ValueError):
+        return  # music21 says what is wrong with it
+    parts = len(_PART_TAG.findall(data))
+    check_count(parts, MAX_PARTS, "the number of parts", source)
+    check_count(len(_MEASURE_TAG.findall(data)) // max(parts, 1), MAX_BARS, "the number of bars", source)
+    check_count(len(_NOTE_TAG.findall(data)), MAX_NOTES, "the number of notes", source)
 
 
 def _unpitched_keys(path: Path) -> list[dict[tuple[str, int], int]]:
@@ -453,6 +483,7 @@ def abc_tune_numbers(path: str | Path) -> list[int]:
     """The X: numbers of the tunes in an ABC file, in file order."""
     path = Path(path)
     try:
+        check_size(path.stat().st_size, str(path))
         data = path.read_bytes()
     except OSError as exc:
         raise ReadError(f"{path}: cannot read ({exc.strerror})") from exc
@@ -473,6 +504,7 @@ def read_abc(path: str | Path, number: int | None = None) -> Score:
         shown = ", ".join(map(str, numbers[:10])) + (", ..." if len(numbers) > 10 else "")
         raise ReadError(f"{path}: no tune X:{number}; the file has X: {shown}")
     source = f"{path} (X:{number})" if len(numbers) > 1 else str(path)
+    check_abc_meters(path, source)
     try:
         with quiet_music21() as said:
             parsed = converter.parseFile(path, number=number, format="abc", forceSource=True, storePickle=False)
@@ -485,6 +517,16 @@ def read_abc(path: str | Path, number: int | None = None) -> Score:
     return _convert(parsed, source)
 
 
+_ABC_METER = re.compile(r"^M:(.*)$|\[M:([^\]]*)\]", re.MULTILINE)
+
+
+def check_abc_meters(path: Path, source: str) -> None:
+    """Check the meters (``M:`` lines and inline ``[M:...]``) before music21, which hangs on ``M:1000000/1``."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    for match in _ABC_METER.finditer(text):
+        check_meters_in_text(match.group(1) or match.group(2) or "", source)
+
+
 def parse_tinynotation(text: str) -> Score:
     """Parse music21's TinyNotation ("4/4 c4 d8 e f#2"); the result has one part, "Melody"."""
     from music21 import tinyNotation
@@ -495,6 +537,8 @@ def parse_tinynotation(text: str) -> Score:
     body = _TINY_PREFIX.sub("", text, count=1).strip()
     if not body:
         raise ReadError(f"{source}: empty string, expected notes such as '4/4 c4 d8 e f#2'")
+    check_size(len(body), source, "the length")
+    check_meters_in_text(body, source)
     try:
         # raiseExceptions: by default music21 silently drops tokens it cannot read.
         tnc = tinyNotation.Converter(body, raiseExceptions=True)

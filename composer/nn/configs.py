@@ -11,7 +11,21 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CONFIGS", "LSTMConfig", "TransformerConfig", "config_from_dict"]
+__all__ = ["CONFIGS", "LIMITS", "LSTMConfig", "TransformerConfig", "config_from_dict"]
+
+# The largest value of each size field: a model file's header is input, and these sizes
+# drive allocations (expected shapes per layer, the KV cache per position) before any
+# weight is read. Far above any model composer trains, far below what exhausts memory.
+LIMITS: dict[str, int] = {
+    "vocab_size": 1 << 20,
+    "n_layers": 256,
+    "d_model": 16384,
+    "n_heads": 256,
+    "d_ff": 65536,
+    "context_len": 65536,
+    "d_embed": 16384,
+    "d_hidden": 16384,
+}
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,8 @@ def check_int(cfg: Any, name: str, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > LIMITS.get(name, value):
+        raise ValueError(f"{name} must be <= {LIMITS[name]}, got {value}")
 
 
 def check_float(cfg: Any, name: str, low: float, high: float | None = None,

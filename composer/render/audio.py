@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from composer.errors import WriteError
+from composer.limits import check_audio_seconds
 from composer.score import Score
 
 FLUIDSYNTH = "fluidsynth"
@@ -186,6 +187,7 @@ def render_wav(score: Score, path: str | Path, *, backend: str | None = None, sa
     if len(score.notes) == 0:
         raise WriteError("cannot write audio: the score has no notes")
     path = Path(path)
+    check_audio_seconds(seconds_of(score), str(path), WriteError)  # (issue 15) before a sample is made
     chosen = choose_backend(backend)
     if chosen == FLUIDSYNTH:
         _fluidsynth(score, path, sample_rate)
@@ -195,7 +197,22 @@ def render_wav(score: Score, path: str | Path, *, backend: str | None = None, sa
             path.write_bytes(data)
         except OSError as exc:
             raise WriteError(f"{path}: cannot write WAV ({exc.strerror})") from exc
+    check_wav_complete(path, seconds_of(score))  # (issue 15) a full disk must not pass for a short piece
     return chosen
+
+
+def check_wav_complete(path: Path, seconds: float) -> None:
+    """Raise WriteError unless ``path`` is a whole WAV file at least ``seconds`` long (a full disk cuts it short)."""
+    try:
+        with wave.open(str(path), "rb") as src:
+            params = src.getparams()
+            data = src.readframes(params.nframes)
+    except (wave.Error, EOFError, OSError) as exc:
+        raise WriteError(f"{path}: the WAV written is unreadable ({exc}); is the disk full?") from exc
+    whole = len(data) == params.nframes * params.nchannels * params.sampwidth
+    if not whole or params.nframes < int(seconds * params.framerate):
+        have = len(data) / max(1, params.nchannels * params.sampwidth) / params.framerate
+        raise WriteError(f"{path}: the WAV written holds {have:.1f} s of a {seconds:.1f} s piece; is the disk full?")
 
 
 def wav_data(score: Score, *, sample_rate: int = 22050, backend: str | None = None, mono: bool = False) -> tuple[bytes, str]:

@@ -15,7 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from composer.errors import TokenizerError
-from composer.score import SHARPS_MAX, SHARPS_MIN, Score
+from composer.limits import check_score
+from composer.score import SHARPS_MAX, SHARPS_MIN, Score, fit_parts
 from composer.theory import key_name
 from composer.tokens.decode import decode as _decode_ids
 from composer.tokens.encode import Encoder
@@ -209,6 +210,9 @@ class Tokenizer:
     def encode(self, score: Score, style: str = "unknown", *, eos: bool = True) -> np.ndarray:
         """Token ids of a score (int32), quantized to the grid; see the package docstring for the layout."""
         c = self.config
+        check_score(score, "score", TokenizerError)  # a Score built in Python: no absurd lengths or bar counts
+        if score.num_parts > c.max_parts:
+            score = fit_parts(score, c.max_parts)  # merge tracks that share an instrument, then a family
         if score.num_parts > c.max_parts:
             raise TokenizerError(f"score has {score.num_parts} parts; this tokenizer holds at most {c.max_parts}")
         ids = self._encode_fast(score, style, eos)
