@@ -212,7 +212,7 @@ class Score:
         self.metadata = metadata
 
     @classmethod
-    def _assemble(
+    def assemble(
         cls,
         notes: np.ndarray,
         parts: tuple[Part, ...],

@@ -205,7 +205,8 @@ def test_errors_are_the_general_paths():
     for style in ("unknown", "no such style"):
         assert general(tok, score, style, True)[0] == "error"
         check_same(tok, score, style)  # the meter's TokenizerError before the style's, as before
-    too_many = Score(notes_array([0], [1], [60], [3]), [Part(str(i)) for i in range(4)])
+    # Four instrument families: nothing to merge (score.fit_parts), so four parts stay too many.
+    too_many = Score(notes_array([0], [1], [60], [3]), [Part(str(i), program=8 * i) for i in range(4)])
     with pytest.raises(TokenizerError, match="at most 3"):
         TOKENIZERS["odd grid"].encode(too_many)
 

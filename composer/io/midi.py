@@ -62,6 +62,30 @@ def _part(name: str, program: int, is_drum: bool) -> Part:
 
 def score_from_symusic(sm: object, source: str = "<midi>", *, title: str = "", metadata: dict[str, str] | None = None) -> Score:
     """Convert a ``symusic.Score`` (tick time) to a Score without per-note Python objects."""
+    columns, parts = _tracks(sm)
+    if not columns:
+        raise ReadError(f"{source}: MIDI file contains no notes")
+    notes = _note_array(columns, len(parts))
+    time_signatures, keys, tempos = _meta_maps(sm)
+    ticks_per_beat = int(sm.ticks_per_quarter)  # type: ignore[attr-defined]
+    if ticks_per_beat <= 0:
+        raise ScoreError(f"ticks_per_beat must be positive, got {ticks_per_beat}")
+    # Every field was range-checked, the notes are in canonical order and the maps sorted with
+    # their defaults in place: all that Score() would do, so the Score is assembled directly.
+    return Score.assemble(
+        notes,
+        tuple(parts),
+        ticks_per_beat,
+        np.array(time_signatures, TIME_SIGNATURE_DTYPE),
+        np.array(keys, KEY_SIGNATURE_DTYPE) if keys else np.zeros(0, KEY_SIGNATURE_DTYPE),
+        np.array(tempos, TEMPO_DTYPE),
+        title,
+        metadata,
+    )
+
+
+def _tracks(sm: object) -> tuple[list[dict[str, np.ndarray]], list[Part]]:
+    """Each track with notes: its note columns (symusic's numpy view) and its Part."""
     columns: list[dict[str, np.ndarray]] = []
     parts: list[Part] = []
     names_seen: dict[str, int] = {}
@@ -77,8 +101,11 @@ def score_from_symusic(sm: object, source: str = "<midi>", *, title: str = "", m
             name = f"{name} {names_seen[name]}"
         columns.append(track_notes.numpy())
         parts.append(_part(name, int(track.program), bool(track.is_drum)))
-    if not columns:
-        raise ReadError(f"{source}: MIDI file contains no notes")
+    return columns, parts
+
+
+def _note_array(columns: list[dict[str, np.ndarray]], num_parts: int) -> np.ndarray:
+    """The tracks' notes as one NOTE_DTYPE array in canonical order."""
     # sanitize_data keeps pitch and velocity in 0..127; velocity 0 would mean note-off.
     # Where every track's onsets strictly increase (monophonic parts, the usual case), canonical
     # order (start, part, -pitch, duration) is just onset order, ties going to the lower part;
@@ -116,9 +143,12 @@ def score_from_symusic(sm: object, source: str = "<midi>", *, title: str = "", m
     if np.minimum.reduce(velocity) < VELOCITY_MIN:
         np.maximum(velocity, VELOCITY_MIN, out=notes["velocity"])
     if order is not None:
-        notes = notes.take(order)
-    elif not rising:
-        notes = canonical_order(notes, len(parts))
+        return notes.take(order)
+    return notes if rising else canonical_order(notes, num_parts)
+
+
+def _meta_maps(sm: object) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """Time signature, key and tempo rows, sorted by tick with one a tick, defaults at tick 0."""
     # The meta tables hold a row or two: plain Python beats numpy calls on 1-element arrays.
     table = sm.time_signatures  # type: ignore[attr-defined]
     time_signatures: list[tuple] = []
@@ -143,21 +173,7 @@ def score_from_symusic(sm: object, source: str = "<midi>", *, title: str = "", m
     tempos = _by_tick_rows([(row.time, _qpm(row.mspq)) for row in (table[i] for i in range(len(table)))])
     if not tempos or tempos[0][0] > 0:
         tempos.insert(0, (0, DEFAULT_TEMPO_QPM))
-    ticks_per_beat = int(sm.ticks_per_quarter)  # type: ignore[attr-defined]
-    if ticks_per_beat <= 0:
-        raise ScoreError(f"ticks_per_beat must be positive, got {ticks_per_beat}")
-    # Every field was range-checked, the notes are in canonical order and the maps sorted with
-    # their defaults in place: all that Score() would do, so the Score is assembled directly.
-    return Score._assemble(
-        notes,
-        tuple(parts),
-        ticks_per_beat,
-        np.array(time_signatures, TIME_SIGNATURE_DTYPE),
-        np.array(keys, KEY_SIGNATURE_DTYPE) if keys else np.zeros(0, KEY_SIGNATURE_DTYPE),
-        np.array(tempos, TEMPO_DTYPE),
-        title,
-        metadata,
-    )
+    return time_signatures, keys, tempos
 
 
 def _tick(row: tuple) -> int:
