@@ -25,7 +25,7 @@ candidate positions twelve apart (C sharp 7 or D flat -5).
    minor and a lowered seventh falling to the sixth is B flat in C major.
    Always within a chromatic run (the note before came from a semitone the
    other side: E, E flat, D in A major) where that gives a natural or a black
-   key's single sharp or flat; otherwise only where the key has that
+   key's single sharp or flat (B, C, C sharp stays C); otherwise only where the key has that
    spelling or it lies about as near the notes
    sounding around it (its chord) as the context's: C rising to C sharp in an
    A minor chord stays C (not B sharp), B flat rising to B in a G minor chord
@@ -158,7 +158,7 @@ def _voice_leading(
             passing = before is not None and int(pitches[i]) - int(pitches[before]) == step
             if is_diatonic(moved, int(sharps[i]), bool(minor[i])) or (passing and PLAIN[0] <= moved <= PLAIN[1]):
                 out[i] = moved
-            elif abs(position_name(moved)[1]) < 2 and abs(moved - chords[i]) <= abs(int(positions[i]) - chords[i]) + CHORD_SLACK:
+            elif not passing and abs(position_name(moved)[1]) < 2 and abs(moved - chords[i]) <= abs(int(positions[i]) - chords[i]) + CHORD_SLACK:
                 out[i] = moved
     return out
 
