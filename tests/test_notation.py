@@ -427,3 +427,14 @@ def test_round_trip_property(unit: int, raw: list, meter_: tuple[int, int], pick
     back = from_music21(to_music21(score))
     assert back.notes.tolist() == score.notes.tolist()
     assert back.time_signatures.tolist() == score.time_signatures.tolist()
+
+
+def test_abc_keeps_its_title_and_names_an_unnamed_part(tmp_path) -> None:
+    path = tmp_path / "cuckoo.abc"
+    path.write_text("X:1\nT:Cuckoo Hill\nM:4/4\nL:1/4\nK:F\nF G A F | B A G2 |]\n")
+    score = read_abc(path)
+    assert score.title == "Cuckoo Hill"
+    assert [p.name for p in score.parts] == ["Melody"]  # not "Part 1"
+    voices = tmp_path / "voices.abc"
+    voices.write_text("X:1\nT:Two\nM:4/4\nL:1/4\nK:C\nV:1\nc d e f|\nV:2\nC D E F|\n")
+    assert [p.name for p in read_abc(voices).parts] == ["Melody", "Voice 2"]

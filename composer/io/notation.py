@@ -22,6 +22,7 @@ import math
 import re
 import warnings
 import xml.etree.ElementTree as ET
+import zipfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
@@ -52,6 +53,7 @@ from composer.theory import partial_first_bar  # noqa: F401  (the pickup rule's 
 
 PICKUP_DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
 TINYNOTATION_PART_NAME = "Melody"
+ABC_PART_NAME = "Melody"  # an ABC tune's voice with no name (V: nm=) and no instrument
 _TINY_PREFIX = re.compile(r"^\s*tinynotation\s*:", re.IGNORECASE)
 _FILE_SUFFIX = re.compile(r"\.(mxl|xml|musicxml|krn|abc|mid|midi)$", re.IGNORECASE)
 _ABC_TUNE = re.compile(rb"^X:[ \t]*(\d+)", re.MULTILINE)
@@ -384,14 +386,40 @@ def read_musicxml(path: str | Path) -> Score:
     path = Path(path)
     check_musicxml_sizes(path)
     parsed = _parse_with_music21(path, "musicxml")
-    _key_unpitched_notes(parsed, _unpitched_keys(path))
-    return _convert(parsed, str(path))
+    root = _musicxml_root(path)
+    _key_unpitched_notes(parsed, _unpitched_keys(root))
+    score = _convert(parsed, str(path))
+    fields = musicxml_metadata(root)
+    return score.replace(metadata={**fields, **score.metadata}) if fields else score
+
+
+def _musicxml_root(path: Path) -> ET.Element | None:
+    """The parsed score document, or None where it cannot be had (music21 read it; what needs it does without)."""
+    try:
+        return ET.fromstring(_musicxml_text(path))
+    except (OSError, ET.ParseError, KeyError, StopIteration, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def musicxml_metadata(root: ET.Element | None) -> dict[str, str]:
+    """``Score.metadata`` from a MusicXML document: its ``<miscellaneous-field name=...>`` entries.
+
+    The writer puts ``Score.metadata`` there (the provenance a MIDI file carries
+    in its ``composer:key=value`` text events); ``composer`` comes back
+    through music21 from ``<creator type="composer">``.
+    """
+    if root is None:
+        return {}
+    fields = {}
+    for field in root.findall("identification/miscellaneous/miscellaneous-field"):
+        name = (field.get("name") or "").strip()
+        if name:
+            fields[name] = (field.text or "").strip()
+    return fields
 
 
 def _musicxml_text(path: Path) -> bytes:
     """The score document of a .musicxml file, or of an .mxl archive (its container names it)."""
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         return path.read_bytes()
     with zipfile.ZipFile(path) as archive:
@@ -428,16 +456,14 @@ def check_musicxml_sizes(path: Path) -> None:
     check_count(len(_NOTE_TAG.findall(data)), MAX_NOTES, "the number of notes", source)
 
 
-def _unpitched_keys(path: Path) -> list[dict[tuple[str, int], int]]:
+def _unpitched_keys(root: ET.Element | None) -> list[dict[tuple[str, int], int]]:
     """Per part, (display step, display octave) -> General MIDI drum key, from the notes' instruments.
 
     music21 reads a drum note's staff position but not the ``<instrument>`` that
     names its sound; the part list's ``<midi-unpitched>`` (counted from 1) does.
     Where one staff position carries several sounds, the first one counts.
     """
-    try:
-        root = ET.fromstring(_musicxml_text(path))
-    except (OSError, ET.ParseError, KeyError, StopIteration, ValueError):
+    if root is None:
         return []  # music21 read the notes; without this map drum notes are dropped, as before
     sounds = {}
     for midi in root.iter("midi-instrument"):
@@ -514,7 +540,23 @@ def read_abc(path: str | Path, number: int | None = None) -> Score:
     if bad:
         # music21 would carry on with a C in its place: wrong music, so refuse.
         raise ReadError(f"{source}: cannot read the note {bad.group(1).rstrip(',')!r}")
-    return _convert(parsed, source)
+    score = _convert(parsed, source)
+    return score.replace(parts=_abc_part_names(parsed, score.parts))
+
+
+def _abc_part_names(parsed: Any, parts: tuple[Part, ...]) -> tuple[Part, ...]:
+    """Unnamed ABC voices named after their instrument, else ``ABC_PART_NAME`` ("Voice 2", ... after the first)."""
+    from music21 import instrument
+
+    streams = _streams_of_parts(_first_score(parsed))
+    named = []
+    for index, (part, part_stream) in enumerate(zip(parts, streams)):
+        inst = part_stream.flatten().getElementsByClass(instrument.Instrument).first()
+        given = [getattr(part_stream, "partName", None), getattr(inst, "partName", None), getattr(inst, "instrumentName", None)]
+        if not any(name and str(name).strip() for name in given):
+            part = Part(ABC_PART_NAME if index == 0 else f"Voice {index + 1}", part.program, part.is_drum)
+        named.append(part)
+    return tuple(named) + parts[len(named) :]
 
 
 _ABC_METER = re.compile(r"^M:(.*)$|\[M:([^\]]*)\]", re.MULTILINE)

@@ -6,7 +6,10 @@
   places (``SOUNDFONT_PLACES``; Debian's fluid-soundfont-gm installs the first).
   Stereo, 16 bit.
 * ``pretty_midi`` backend: ``PrettyMIDI.synthesize()`` (sine waves; drums are
-  silent), peak-normalized, written as mono 16-bit WAV with the ``wave`` module.
+  silent), written as mono 16-bit WAV with the ``wave`` module.
+
+Either way the samples are then peak-normalized: the loudest sits at
+``PEAK_DBFS`` (-1 dBFS), the same for the same score on every run.
 
 ``render_wav`` returns the backend it used, and ``write_wav`` (the ``.wav``
 entry of ``composer.formats.WRITERS``) says it for the user ("synthesized with
@@ -46,7 +49,8 @@ SOUNDFONT_PLACES = (
     "~/.local/share/soundfonts/default.sf2",
 )
 DEFAULT_SAMPLE_RATE = 44100
-PEAK = 0.9  # of full scale, for pretty_midi's synthesis
+PEAK_DBFS = -1.0  # every WAV is scaled so its loudest sample sits here (fluidsynth alone peaks near -21 dBFS)
+PEAK = 10 ** (PEAK_DBFS / 20)  # of full scale: about 0.891
 TAIL_SECONDS = 1.0  # let the last notes ring (pretty_midi's release)
 SILENCE = 8  # of 32767: about -72 dBFS; fluidsynth's output is cut after its last louder sample
 
@@ -110,11 +114,19 @@ def _fluidsynth(score: Score, path: Path, sample_rate: int) -> None:
     if done.returncode != 0 or not path.is_file() or path.stat().st_size <= 44:
         said = " ".join((done.stderr or done.stdout or "").split())[:200] or f"exit status {done.returncode}"
         raise WriteError(f"fluidsynth failed: {said}")
-    _trim_silence(path, seconds)
+    _trim_and_normalize(path, seconds)
 
 
-def _trim_silence(path: Path, seconds: float) -> None:
-    """Cut the near-silent seconds fluidsynth leaves after the last note has died away."""
+def normalize_peak(samples: np.ndarray, peak: float = PEAK) -> np.ndarray:
+    """int16 samples scaled (all channels alike) so the loudest is ``peak`` of full scale; silence stays silent."""
+    loudest = int(np.max(np.abs(samples.astype(np.int32)))) if samples.size else 0
+    if loudest == 0:
+        return samples
+    return np.clip(np.round(samples.astype(np.float64) * (peak * 32767 / loudest)), -32768, 32767).astype("<i2")
+
+
+def _trim_and_normalize(path: Path, seconds: float) -> None:
+    """Cut the near-silent seconds fluidsynth leaves after the last note has died away; peak at ``PEAK_DBFS``."""
     try:
         with wave.open(str(path), "rb") as src:
             params = src.getparams()
@@ -127,10 +139,9 @@ def _trim_silence(path: Path, seconds: float) -> None:
     loud = np.flatnonzero(np.abs(samples).max(axis=1) >= SILENCE)
     keep = max(int(loud[-1]) + 1 if len(loud) else 0, int(seconds * params.framerate))
     keep = min(len(samples), keep + int(0.05 * params.framerate))
-    if keep < len(samples):
-        with wave.open(str(path), "wb") as out:
-            out.setparams(params)
-            out.writeframes(samples[:keep].tobytes())
+    with wave.open(str(path), "wb") as out:
+        out.setparams(params)
+        out.writeframes(normalize_peak(samples[:keep]).tobytes())
 
 
 def synthesize(score: Score, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:

@@ -6,11 +6,14 @@
   stacked one under another in the same file.
 * **PNG**: that same continuous page, rasterized (``PNG_PPI`` pixels an inch,
   white background).
-* **PDF**: A4 pages (verovio's page breaks), one PDF page each, vector graphics.
+* **PDF**: A4 pages (verovio's page breaks), one PDF page each, vector graphics;
+  a last page holding one lone system is avoided where tighter staff spacing
+  fits it on the page before (``ORPHAN_RELAYOUTS``).
 
 PNG and PDF need the PyPI package ``vl-convert-python`` (self-contained
-wheels: resvg and svg2pdf with fonts bundled, no system cairo), and a PDF of
-more than one page ``pypdf`` to join the pages. verovio draws inline music
+wheels: resvg and svg2pdf with fonts bundled, no system cairo), and a
+PDF ``pypdf`` to join the pages and put each page's fonts in a fixed order
+(the same score gives the same PDF bytes on every run). verovio draws inline music
 symbols in text (the note of a tempo mark) with its SMuFL web font, which
 those renderers cannot use, so for PNG/PDF such glyphs are replaced by their
 outlines from verovio's own glyph files.
@@ -39,6 +42,9 @@ MAX_PAGE_HEIGHT = 60000  # verovio's limit
 SCALE = 40  # percent; 2100 units -> 840 px
 PNG_PPI = 144.0  # 2x the SVG's 72 px an inch
 MUSIC_FONT = "Leipzig"
+GLYPH_SPACE_EM = 0.15  # a space between inline music glyphs (the dot after a tempo mark's note), in ems
+# verovio's default staff spacing is 12 (half staff spaces); tried in order to pull a lone last system back.
+ORPHAN_RELAYOUTS: tuple[dict[str, Any], ...] = ({"spacingStaff": 10}, {"spacingStaff": 8}, {"spacingStaff": 8, "spacingSystem": 2})
 
 
 def _base_options(scale: int) -> dict[str, Any]:
@@ -82,7 +88,10 @@ def svg_pages(score: Score, *, continuous: bool = False, max_pages: int | None =
     options["svgViewBox"] = view_box
     if continuous:
         options.update(pageHeight=MAX_PAGE_HEIGHT, adjustPageHeight=True)
-    tk = _toolkit(_musicxml_text(score), options)
+    musicxml = _musicxml_text(score)
+    tk = _toolkit(musicxml, options)
+    if not continuous:
+        tk = _without_orphan(tk, musicxml, options)
     count = tk.getPageCount()
     if max_pages is not None:
         count = min(count, max_pages)
@@ -93,6 +102,29 @@ def svg_pages(score: Score, *, continuous: bool = False, max_pages: int | None =
         # verovio loads malformed MusicXML "successfully" and draws an empty page.
         raise WriteError("verovio engraved no music from this score (it found no measures it could read)")
     return pages
+
+
+def systems_on_page(tk: Any, page: int) -> int:
+    """How many systems verovio put on ``page`` (counted from 1)."""
+    return tk.renderToSVG(page).count('class="system"')
+
+
+def _without_orphan(tk: Any, musicxml: str, options: dict[str, Any]) -> Any:
+    """A layout whose last page is not one lone system where tighter staff spacing saves that page.
+
+    verovio breaks pages conservatively (a 21-bar chorale: three systems on
+    page 1, its bottom third blank, the last bar alone on page 2). Tighter
+    spacing between staves (``ORPHAN_RELAYOUTS``, in order) is tried; the first
+    that needs fewer pages is kept, else the original layout.
+    """
+    pages = tk.getPageCount()
+    if pages < 2 or systems_on_page(tk, pages) > 1:
+        return tk
+    for tighter in ORPHAN_RELAYOUTS:
+        again = _toolkit(musicxml, {**options, **tighter})
+        if again.getPageCount() < pages:
+            return again
+    return tk
 
 
 _SIZE = re.compile(r"^\s*([0-9.]+)\s*(px)?\s*$")
@@ -205,7 +237,7 @@ def inline_music_glyphs(svg: str) -> str:
             for char in chars:
                 glyph = _glyph(MUSIC_FONT, f"{ord(char):04X}")
                 if glyph is None:
-                    advance += size * 0.5
+                    advance += size * (GLYPH_SPACE_EM if char.isspace() else 0.5)
                     continue
                 d, width, units = glyph
                 factor = size / units
@@ -277,19 +309,41 @@ def to_pdf(score: Score) -> bytes:
     vl = _vl_convert()
     pages = svg_pages(score, view_box=True)
     pdfs = [_convert(vl.svg_to_pdf, _a4(inline_music_glyphs(page)), "PDF") for page in pages]
-    if len(pdfs) == 1:
-        return pdfs[0]
     try:
         from pypdf import PdfReader, PdfWriter
     except ImportError as exc:
+        if len(pdfs) == 1:
+            return pdfs[0]  # right, but its bytes may differ from run to run
         raise WriteError(f"a PDF of {len(pdfs)} pages needs the pypdf package to join them (pip install pypdf)") from exc
     writer = PdfWriter()
     for data in pdfs:
         for page in PdfReader(io.BytesIO(data)).pages:
+            _sort_resources(page)
             writer.add_page(page)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def _sort_resources(page: Any) -> None:
+    """Put each resource dictionary of a page (fonts, ...) in name order, in place.
+
+    The rasterizer writes a page's fonts in an order that changes from run to
+    run; pypdf numbers objects in the order it meets them, so sorted resources
+    give the same bytes every time.
+    """
+    from pypdf.generic import DictionaryObject
+
+    resources = page.get("/Resources")
+    if resources is None:
+        return
+    resources = resources.get_object()
+    for name in list(resources.keys()):
+        entry = resources[name].get_object()
+        if isinstance(entry, DictionaryObject):
+            items = sorted(entry.items())
+            entry.clear()
+            entry.update(items)
 
 
 def write_svg(score: Score, path: str | Path) -> None:

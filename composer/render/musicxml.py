@@ -21,7 +21,10 @@ then corrected with the standard library's ElementTree:
 * the title goes to ``<work-title>`` and ``<movement-title>``; ``Score.metadata``
   (model, settings, seed, ...) to ``<miscellaneous-field name=...>`` entries,
   ``composer`` to ``<creator type="composer">``; ``<encoding>`` names
-  ``composer <version>`` and the date.
+  ``composer <version>``, and the date only where ``$SOURCE_DATE_EPOCH`` gives
+  one (``encoding_date``), so the same score gives the same bytes on any day;
+* pitches are spelled from the key and context (``composer.render.spelling``);
+  tempo marks count the meter's beat (a dotted quarter in 6/8).
 
 Times not on a grid of ``NOTATION_STEPS_PER_BEAT`` steps a quarter note (the
 tokenizer's default grid: 32nds, triplets, sextuplets) are quantized to it
@@ -37,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import io
+import os
 import re
 import statistics
 import xml.etree.ElementTree as ET
@@ -57,6 +61,7 @@ NOTATION_STEPS_PER_BEAT = 24
 MXL_MIMETYPE = "application/vnd.recordare.musicxml"
 MXL_ROOTFILE = "score.musicxml"
 MUSICXML_MEDIA_TYPE = "application/vnd.recordare.musicxml+xml"
+SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"  # https://reproducible-builds.org/specs/source-date-epoch/
 DEFAULT_DRUM_KEY = 38  # acoustic snare, for a drum part without notes
 _HEADER = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -130,6 +135,25 @@ def _version() -> str:
     from composer import __version__
 
     return __version__
+
+
+def encoding_date() -> str | None:
+    """The ``<encoding-date>``: the day of ``$SOURCE_DATE_EPOCH`` (UTC) where set, else none at all.
+
+    The reproducible-builds convention: the same score and seed give the same
+    bytes on any day, and a build system that wants a date sets it.
+    """
+    raw = os.environ.get(SOURCE_DATE_EPOCH, "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise WriteError(f"{SOURCE_DATE_EPOCH} must be a whole number of seconds since 1970, got {raw!r}") from None
+    try:
+        return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).date().isoformat()
+    except (OverflowError, OSError, ValueError):
+        raise WriteError(f"{SOURCE_DATE_EPOCH}={raw} is out of range for a date") from None
 
 
 def check_renderable(score: Score, what: str = "output") -> None:
@@ -250,12 +274,14 @@ def _fix_header(root: ET.Element, score: Score) -> None:
     for child in encoding.findall("encoding-date") + encoding.findall("software"):
         if child.tag == "encoding-date" or not (child.text or "").startswith("music21"):
             encoding.remove(child)
-    date = ET.Element("encoding-date")
-    date.text = datetime.date.today().isoformat()
     software = ET.Element("software")
     software.text = f"composer {_version()}"
-    encoding.insert(0, date)
-    encoding.insert(1, software)
+    encoding.insert(0, software)
+    date = encoding_date()
+    if date is not None:
+        stamp = ET.Element("encoding-date")
+        stamp.text = date
+        encoding.insert(0, stamp)
     fields = {k: v for k, v in score.metadata.items() if k != "composer"}
     if fields:
         misc = _sub(identification, "miscellaneous")

@@ -14,13 +14,14 @@ import numpy as np
 
 from composer.errors import ScoreError
 from composer.io.midi import DRUM_CHANNEL
-from composer.theory import partial_first_bar
+from composer.render.spelling import Spelling, octave_of, spell_score
 from composer.score import Part, Score, bar_ticks
+from composer.theory import partial_first_bar
 
 if TYPE_CHECKING:
-    from music21 import chord, instrument, note, stream
+    from music21 import chord, instrument, note, stream, tempo
 
-Row = tuple[int, int, list[int], int]  # (start tick, duration, pitches, velocity): one note or chord
+Row = tuple[int, int, list[tuple[int, str]], int]  # (start tick, duration, [(pitch, spelled name)], velocity): one note or chord
 
 
 def _voices(rows: list[Row]) -> list[list[Row]]:
@@ -40,15 +41,22 @@ def _voices(rows: list[Row]) -> list[list[Row]]:
     return voices
 
 
+def pitch_name(pitch: int, spelling: Spelling) -> str:
+    """music21's name of a MIDI pitch spelled (step, alter): (61, ('D', -1)) -> 'D-4'."""
+    step, alter = spelling
+    return f"{step}{'#' * alter if alter > 0 else '-' * -alter}{octave_of(pitch, alter)}"
+
+
 def _element(row: Row, ticks_per_beat: int) -> note.Note | chord.Chord:
     from music21 import chord, note
 
     _, duration, pitches, velocity = row
     quarter_length = Fraction(duration, ticks_per_beat)
-    if len(pitches) == 1:
-        element = note.Note(pitches[0], quarterLength=quarter_length)
+    names = [name for _, name in sorted(pitches)]
+    if len(names) == 1:
+        element = note.Note(names[0], quarterLength=quarter_length)
     else:
-        element = chord.Chord(sorted(pitches), quarterLength=quarter_length)
+        element = chord.Chord(names, quarterLength=quarter_length)
     element.volume.velocity = velocity
     return element
 
@@ -108,17 +116,18 @@ def _instrument(part_info: Part) -> instrument.Instrument:
     return inst
 
 
-def _insert_notes(part: stream.Part, score: Score, index: int, shift: int) -> None:
-    """The part's notes, chords grouped, in as few voices as keep them from overlapping."""
+def _insert_notes(part: stream.Part, score: Score, index: int, shift: int, spellings: list[Spelling]) -> None:
+    """The part's notes, spelled, chords grouped, in as few voices as keep them from overlapping."""
     from music21 import stream
 
     tpb = score.ticks_per_beat
-    mine = score.notes[score.notes["part"] == index]
-    groups: dict[tuple[int, int, int], list[int]] = {}
-    for start, duration, pitch, velocity in zip(
-        mine["start_tick"].tolist(), mine["duration_ticks"].tolist(), mine["pitch"].tolist(), mine["velocity"].tolist()
+    which = np.flatnonzero(score.notes["part"] == index)
+    mine = score.notes[which]
+    groups: dict[tuple[int, int, int], list[tuple[int, str]]] = {}
+    for i, start, duration, pitch, velocity in zip(
+        which.tolist(), mine["start_tick"].tolist(), mine["duration_ticks"].tolist(), mine["pitch"].tolist(), mine["velocity"].tolist()
     ):
-        groups.setdefault((start + shift, duration, velocity), []).append(pitch)
+        groups.setdefault((start + shift, duration, velocity), []).append((pitch, pitch_name(pitch, spellings[i])))
     rows = sorted((s, d, p, v) for (s, d, v), p in groups.items())
     voices = _voices(rows)
     if len(voices) <= 1:
@@ -130,6 +139,35 @@ def _insert_notes(part: stream.Part, score: Score, index: int, shift: int) -> No
         for row in rows_of_voice:
             voice.insert(Fraction(row[0], tpb), _element(row, tpb))
         part.insert(0, voice)
+
+
+def tempo_beat(numerator: int, denominator: int) -> Fraction:
+    """The beat a tempo mark counts in a meter, in quarter notes: a dotted quarter in 6/8, 9/8 and 12/8, else a quarter.
+
+    Compound meters (a numerator of 6, 9, 12, ... : beats of three) count the
+    dotted beat (a dotted half in 6/4, a dotted eighth in 6/16).
+    """
+    if numerator > 3 and numerator % 3 == 0:
+        return Fraction(3 * 4, denominator)
+    return Fraction(1)
+
+
+def meter_at(signatures: list[tuple[int, int, int]], tick: int) -> tuple[int, int]:
+    """(numerator, denominator) in force at ``tick`` of (tick, numerator, denominator) rows (4/4 before the first)."""
+    now = (4, 4)
+    for start, numerator, denominator in sorted(signatures):
+        if start > tick:
+            break
+        now = (numerator, denominator)
+    return now
+
+
+def metronome_mark(qpm: float, meter: tuple[int, int]) -> tempo.MetronomeMark:
+    """A tempo mark of ``qpm`` quarter notes a minute, counted in the meter's beat (``dotted quarter = 100`` in 6/8)."""
+    from music21 import duration, tempo
+
+    beat = tempo_beat(*meter)
+    return tempo.MetronomeMark(number=round(qpm / float(beat), 3), referent=duration.Duration(beat))
 
 
 def to_music21(score: Score) -> stream.Score:
@@ -157,6 +195,7 @@ def to_music21(score: Score) -> stream.Score:
     if "composer" in score.metadata:
         out.metadata.composer = score.metadata["composer"]
     parts = score.parts or (Part("Part 1"),)
+    spellings = spell_score(score)
     for index, part_info in enumerate(parts):
         part = stream.Part()
         part.partName = part_info.name
@@ -168,8 +207,8 @@ def to_music21(score: Score) -> stream.Score:
             part.insert(at(int(tick)), key.KeySignature(int(sharps)).asKey("minor" if minor else "major"))
         if index == 0:
             for tick, qpm in score.tempos.tolist():
-                part.insert(at(int(tick)), tempo.MetronomeMark(number=round(float(qpm), 3), referent=1.0))
-        _insert_notes(part, score, index, shift)
+                part.insert(at(int(tick)), metronome_mark(float(qpm), meter_at(signatures, int(tick) + shift if tick else 0)))
+        _insert_notes(part, score, index, shift, spellings)
         # Every part runs to the score's end, so meter changes after a part's last note still make bars.
         filler = Fraction(end, tpb) - Fraction(part.highestTime)
         if filler > 0:
