@@ -28,7 +28,7 @@ from composer.cache import entry, fingerprint
 from composer.corpus import SPLITS, Piece, discover
 from composer.errors import ComposerError
 from composer.progress import Progress
-from composer.tokens import Tokenizer
+from composer.tokens import K_DURATION, K_EOS, LENGTHENED, Tokenizer, Walker
 
 CACHE_VERSION = 1
 CACHE_FOLDER = "tokens"
@@ -166,45 +166,60 @@ def _save(data: TokenData, directory: Path) -> Path | None:
 
 
 def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
-    """Per style in a split: number of pieces, the most common parts (GM programs), each part's pitch range.
+    """Per style in a split: number of pieces, the most common parts (GM programs), each part's
+    pitch range, and each part's share of notes that start while another of its notes sounds.
 
-    Generation uses these: the parts a style writes, and the range a part's
-    pitches are kept in.
+    Generation uses these: the parts a style writes, the range a part's pitches
+    are kept in, and which parts sound one note at a time (a share near 0).
     """
     from collections import Counter
 
-    from composer.tokens import K_DURATION, K_EOS, Walker
-
     headers: dict[str, Counter] = {}
     ranges: dict[str, dict[int, list[int]]] = {}
+    overlaps: dict[str, dict[int, list[int]]] = {}  # per style and part: [overlapping notes, notes]
     for i in range(len(split)):
-        walker = Walker(tokenizer.grammar)
-        lows: dict[int, int] = {}
-        highs: dict[int, int] = {}
-        for token in np.asarray(split.piece(i)).tolist():
-            kind = walker.feed(token)
-            if kind == K_DURATION:  # a note of walker.part
-                part, pitch = walker.part, walker.pitch
-                if pitch < lows.get(part, 128):
-                    lows[part] = pitch
-                if pitch > highs.get(part, -1):
-                    highs[part] = pitch
-            elif kind == K_EOS:
-                break
+        walker, notes = _walk_notes(split.piece(i), tokenizer)
         style = tokenizer.config.styles[walker.style] if walker.style is not None else "unknown"
         headers.setdefault(style, Counter())[tuple(walker.programs)] += 1
         per_style = ranges.setdefault(style, {})
-        for p, lo in lows.items():
-            old = per_style.get(p, [lo, highs[p]])
-            per_style[p] = [min(old[0], lo), max(old[1], highs[p])]
+        per_overlap = overlaps.setdefault(style, {})
+        for part, (lo, hi, overlapping, count) in notes.items():
+            old = per_style.get(part, [lo, hi])
+            per_style[part] = [min(old[0], lo), max(old[1], hi)]
+            tally = per_overlap.setdefault(part, [0, 0])
+            tally[0] += overlapping
+            tally[1] += count
     out = {}
     for style, counter in headers.items():
         programs = list(counter.most_common(1)[0][0]) or [0]
         per_part = ranges.get(style, {})
         fallback = [min((r[0] for r in per_part.values()), default=0), max((r[1] for r in per_part.values()), default=127)]
+        tallies = overlaps.get(style, {})
         out[style] = {
             "pieces": int(sum(counter.values())),
             "programs": programs,
             "pitch_ranges": [per_part.get(p, fallback) for p in range(len(programs))],
+            "overlap_shares": [round(tallies[p][0] / tallies[p][1], 6) if tallies.get(p, [0, 0])[1] else 0.0 for p in range(len(programs))],
         }
     return out
+
+
+def _walk_notes(ids: np.ndarray, tokenizer: Tokenizer) -> tuple[Walker, dict[int, list[int]]]:
+    """Walk one piece: per part [lowest pitch, highest pitch, notes starting while another of the part sounds, notes]."""
+    walker = Walker(tokenizer.grammar)
+    notes: dict[int, list[int]] = {}
+    ends: dict[int, int] = {}  # per part: the step where its notes so far stop sounding
+    for token in np.asarray(ids).tolist():
+        kind = walker.feed(token)
+        if kind == K_DURATION:  # a note of walker.part
+            part, pitch = walker.part, walker.pitch
+            entry = notes.setdefault(part, [pitch, pitch, 0, 0])
+            entry[0], entry[1] = min(entry[0], pitch), max(entry[1], pitch)
+            entry[2] += walker.onset < ends.get(part, -1)
+            entry[3] += 1
+            ends[part] = max(ends.get(part, -1), walker.onset + walker.value)
+        elif kind == LENGTHENED:
+            ends[walker.part] = max(ends.get(walker.part, -1), ends.get(walker.part, walker.onset) + walker.value)
+        elif kind == K_EOS:
+            break
+    return walker, notes
