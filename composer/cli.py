@@ -231,40 +231,11 @@ def corpus_info(folder: str) -> None:
 
 
 # -- models ----------------------------------------------------------------
-class _BarReporter:
-    """Training progress as a tqdm bar on stderr, with loss and validation bits per note."""
+def _BarReporter() -> Any:
+    """Training progress on stderr: ``composer.training.BarReporter``, which ``composer.train`` also shows."""
+    from composer.training import BarReporter
 
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.postfix: dict[str, str] = {}
-
-    def start(self, total_steps: int, first_step: int, info: dict[str, Any]) -> None:
-        from tqdm import tqdm
-
-        click.echo(f"{info['parameters']:,} parameters, {info['train_pieces']} training pieces", err=True)
-        if info.get("failures"):
-            click.echo(f"{len(info['failures'])} files could not be read, e.g. {info['failures'][0]}", err=True)
-        self.bar = tqdm(total=total_steps, initial=first_step, unit="step", file=sys.stderr, dynamic_ncols=True)
-
-    def step(self, step: int, loss: float) -> None:
-        self.postfix["loss"] = f"{loss:.3f}"
-        self.bar.set_postfix(self.postfix, refresh=False)
-        self.bar.update(1)
-
-    def evaluated(self, step: int, metrics: dict[str, float], improved: bool) -> None:
-        self.postfix["valid bits/note"] = f"{metrics['bits_per_note']:.3f}" + (" *" if improved else "")
-        self.bar.set_postfix(self.postfix)
-
-    def message(self, text: str) -> None:
-        if self.bar:
-            self.bar.write(text, file=sys.stderr)
-        else:
-            click.echo(text, err=True)
-
-    def close(self) -> None:
-        if self.bar:
-            self.bar.close()
-            self.bar = None
+    return BarReporter(file=sys.stderr)
 
 
 def _arch_names() -> list[str]:
@@ -577,7 +548,35 @@ def models_command() -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
+def _exit_now(code: Any) -> None:
+    """Leave as ``sys.exit(code)`` would, less the interpreter's teardown.
+
+    Once torch is loaded that teardown is the interpreter's garbage collection
+    passes over every object torch (and music21) made, then torch's operator
+    registry taken apart: 1-2 s on an idle 2-core machine (perf), several on a
+    busy one, all after the command's last line. Output is flushed and the
+    atexit handlers run first, so only the teardown is skipped.
+    """
+    import atexit
+
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def main() -> None:
     # OpenMP's default spin-waiting makes torch threads crawl when a core is busy elsewhere.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    cli(prog_name="composer")
+    try:
+        cli(prog_name="composer")
+    except SystemExit as exc:
+        if sys.modules.get("torch") is not None:
+            _exit_now(exc.code)
+        raise

@@ -71,6 +71,7 @@ class TokenData:
     failures: list[str]  # "file: reason" for every file that could not be tokenized
     files_sha1: dict[str, str]  # per split: sha1 over the names and contents of its files
     cache_dir: Path | None
+    from_cache: bool = False  # read from the cache, not tokenized by this call
 
 
 def _fingerprint(pieces: list[Piece], tokenizer: Tokenizer) -> str:
@@ -86,7 +87,7 @@ def _load(directory: Path) -> TokenData:
         size = info["offsets"][-1]
         tokens = np.memmap(directory / f"{split}.bin", dtype=np.int16, mode="r", shape=(size,)) if size else np.zeros(0, np.int16)
         splits[split] = TokenSplit(tokens, np.asarray(info["offsets"], np.int64), np.asarray(info["notes"], np.int64), info["names"])
-    return TokenData(splits, meta["failures"], meta["files_sha1"], directory)
+    return TokenData(splits, meta["failures"], meta["files_sha1"], directory, from_cache=True)
 
 
 def tokenize_pieces(pieces: list[Piece], tokenizer: Tokenizer, progress: Progress | None = None) -> tuple[dict[str, list[tuple[str, np.ndarray, int]]], list[str], dict[str, str]]:
