@@ -10,17 +10,23 @@ Tokenizing happens once. The cache lives under ``$COMPOSER_CACHE`` (default
 ``~/.cache/composer``, see ``composer.cache``) in a folder named by a hash of
 the tokenizer's settings and of every file's path, size and modification time,
 so a change to either makes a new cache and the next run starts at once.
+
+``tokenize_folder`` is ``composer tokenize FOLDER``: every file of a folder in
+one ``composer.tokens.TokenArchive``, read by worker processes when there are many.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +35,9 @@ from composer.corpus import SPLITS, Piece, discover
 from composer.errors import ComposerError
 from composer.progress import Progress
 from composer.tokens import Tokenizer
+
+if TYPE_CHECKING:
+    from composer.tokens import TokenArchive
 
 CACHE_VERSION = 1
 CACHE_FOLDER = "tokens"
@@ -108,6 +117,69 @@ def tokenize_pieces(pieces: list[Piece], tokenizer: Tokenizer, progress: Progres
         if progress:
             progress(i + 1, len(pieces))
     return by_split, failures, {s: h.hexdigest() for s, h in hashes.items()}
+
+
+# -- a folder of scores into one token archive (``composer tokenize FOLDER``) -------------
+_PARALLEL_FROM = 200  # files; below this, starting worker processes costs more than it saves
+_CHUNK = 32  # files a worker encodes per task
+_JOB: tuple[Path, Tokenizer, str] | None = None  # (folder, tokenizer, style), inherited by forked workers
+
+
+def _encode_chunk(names: list[str]) -> list[tuple[str, str, list[str], np.ndarray] | str]:
+    """Each file's (name, title, part names, ids), or the one-line reason it could not be read."""
+    from composer.formats import read
+
+    assert _JOB is not None
+    folder, tokenizer, style = _JOB
+    out: list[tuple[str, str, list[str], np.ndarray] | str] = []
+    for name in names:
+        try:
+            score = read(folder / name)
+            out.append((name, score.title, [p.name for p in score.parts], tokenizer.encode(score, style)))
+        except ComposerError as exc:
+            out.append(str(exc))
+    return out
+
+
+def tokenize_folder(folder: str | Path, tokenizer: Tokenizer, style: str = "unknown", *, jobs: int | None = None,
+                    progress: Progress | None = None) -> tuple["TokenArchive", list[str]]:
+    """Every MIDI/MusicXML/ABC file under ``folder`` as one ``TokenArchive``, and the files that could not be read.
+
+    Pieces are named by their path under ``folder`` with the suffix kept
+    (``song.abc``, ``song.mid`` and ``song.musicxml`` are three pieces), in
+    sorted order. One tokenizer encodes them all; with many files, ``jobs``
+    worker processes share the reading (default: one per core).
+    """
+    from composer.formats import READERS
+    from composer.tokens import TokenArchive
+
+    global _JOB
+    folder = Path(folder)
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in READERS)
+    chunks = [names[i : i + _CHUNK] for i in range(0, len(names), _CHUNK)]
+    workers = min(jobs or os.cpu_count() or 1, len(chunks))
+    pieces: list[tuple[str, str, list[str], np.ndarray]] = []
+    failures: list[str] = []
+    _JOB = (folder, tokenizer, style)
+    try:
+        with contextlib.ExitStack() as stack:
+            if workers > 1 and len(names) >= _PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods():
+                results = stack.enter_context(multiprocessing.get_context("fork").Pool(workers)).imap(_encode_chunk, chunks)
+            else:
+                results = map(_encode_chunk, chunks)
+            done = 0
+            for chunk in results:
+                for item in chunk:
+                    if isinstance(item, str):
+                        failures.append(item)
+                    else:
+                        pieces.append(item)
+                done += len(chunk)
+                if progress:
+                    progress(done, len(names))
+    finally:
+        _JOB = None
+    return TokenArchive.from_pieces(tokenizer, pieces), failures
 
 
 def load_tokens(
