@@ -94,11 +94,13 @@ def end_to_end(files: list[Path], corpus: Path, rounds: int) -> dict[str, tuple[
         env_python = sys.executable
         jobs = {
             "composer": lambda out: [env_python, "-m", "composer", "tokenize", str(src), "-o", str(out)],
+            # MidiTok imports torch when it finds it (for its PyTorch data helpers); without torch it starts faster.
             "MidiTok REMI": lambda out: [env_python, "-c", MIDITOK_JOB, str(src), str(out)],
+            "MidiTok REMI, torch hidden": lambda out: [env_python, "-c", "import sys; sys.modules['torch'] = None\n" + MIDITOK_JOB, str(src), str(out)],
         }
         for r in range(rounds):
-            for name, command in jobs.items():
-                out = Path(tmp) / f"out-{name.split()[0]}-{r}"
+            for j, (name, command) in enumerate(jobs.items()):
+                out = Path(tmp) / f"out-{j}-{r}"
                 wall, cpu = timed_process(command(out))
                 old = best.get(name, (float("inf"), float("inf")))
                 best[name] = (min(old[0], wall), min(old[1], cpu))
@@ -130,8 +132,9 @@ def main() -> None:
     print("|---|---|---|---|")
     for name, (wall, cpu) in whole.items():
         print(f"| {name} | {wall:.2f} | {cpu:.2f} | {len(files) / wall:,.0f} |")
-    (cw, cc), (mw, mc) = whole["composer"], whole["MidiTok REMI"]
-    print(f"\nend to end, composer is {mw / cw:.1f}x MidiTok REMI's speed ({mc / cc:.1f}x in CPU seconds)\n")
+    (cw, cc) = whole["composer"]
+    (mw, mc) = min(v for k, v in whole.items() if k != "composer")  # the faster MidiTok
+    print(f"\nend to end, composer is {mw / cw:.1f}x the faster MidiTok REMI's speed ({mc / cc:.1f}x in CPU seconds)\n")
     if not args.in_memory:
         return
 

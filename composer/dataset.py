@@ -164,6 +164,9 @@ def tokenize_folder(folder: str | Path, tokenizer: Tokenizer, style: str = "unkn
     try:
         with contextlib.ExitStack() as stack:
             if workers > 1 and len(names) >= _PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods():
+                # One file of each suffix read here first: the workers inherit the readers' imports
+                # (symusic, music21) instead of each importing them anew.
+                _encode_chunk(list({Path(n).suffix.lower(): n for n in reversed(names)}.values()))
                 results = stack.enter_context(multiprocessing.get_context("fork").Pool(workers)).imap(_encode_chunk, chunks)
             else:
                 results = map(_encode_chunk, chunks)

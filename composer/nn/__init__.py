@@ -20,6 +20,8 @@ which extra it lacks instead of a traceback.
 
 from __future__ import annotations
 
+import os
+import sys
 from types import ModuleType
 
 from composer._lazy import lazy_exports
@@ -35,7 +37,14 @@ class MissingTorchError(ComposerError, ImportError):
 
 
 def require_torch(what: str = "this") -> ModuleType:
-    """The ``torch`` module; if it cannot be imported, a one-line MissingTorchError naming the extra to install."""
+    """The ``torch`` module; if it cannot be imported, a one-line MissingTorchError naming the extra to install.
+
+    Before torch's first import, OpenMP is told not to spin-wait (unless the
+    environment says otherwise): spinning threads crawl on a core that anything
+    else uses, from Python as from the command line.
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:
