@@ -6,6 +6,7 @@ stays quick.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -156,68 +157,116 @@ def _write_score(score: Any, path: Path, *, force: bool, piano_roll: bool = Fals
 
 
 # -- tokens ----------------------------------------------------------------
-def _tokenize_file(path: Path, target: Path, style: str, force: bool) -> None:
-    from composer.formats import read
-    from composer.tokens import token_document, write_token_document
+def _tokenize_folder(src: Path, out: Path, style: str, force: bool, jobs: int | None) -> None:
+    """Every score under ``src`` into ``out/tokens.npz`` with ``out/tokenizer.json``."""
+    from composer.dataset import tokenize_folder
+    from composer.tokens import Tokenizer
+    from composer.tokens.archive import ARCHIVE_NAME, VOCABULARY_NAME
 
-    write_token_document(token_document(read(path), path.name, style), target, force=force)
+    if out.exists() and not out.is_dir():
+        raise click.BadParameter(f"IN is a folder, so OUT must be a folder; {str(out)!r} is a file", param_hint="'-o'")
+    for name in (ARCHIVE_NAME, VOCABULARY_NAME):  # before any work
+        if (out / name).exists() and not force:
+            raise click.ClickException(f"{out / name}: file exists (use --force to replace it)")
+    with _LazyBars(lambda _: "tokenizing") as progress:
+        archive, failed = tokenize_folder(src, Tokenizer(), style, jobs=jobs, progress=progress)
+    total = len(archive) + len(failed)
+    if total == 0:
+        raise click.ClickException(f"{src}: no files with suffix {_input_suffixes()} in this folder")
+    if len(archive):
+        out.mkdir(parents=True, exist_ok=True)
+        written, vocabulary = archive.write(out, force=force)
+        click.echo(f"tokenized {len(archive)} of {total} files into {written} (vocabulary: {vocabulary})")
+    for line in failed:
+        click.echo(f"  failed: {line}", err=True)
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {total} files could not be tokenized" + ("" if len(archive) else "; nothing written"))
 
 
 @cli.command()
 @click.argument("source", metavar="IN")
-@click.option("-o", "--output", "output", required=True, metavar="OUT", help="OUT.json for a file; a folder when IN is a folder.")
+@click.option("-o", "--output", "output", required=True, metavar="OUT", help="OUT.json for a file; for a folder, the folder OUT (it gets tokens.npz and tokenizer.json).")
 @_style_option
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="For a folder: worker processes (default: all cores).")
 @click.option("--force", is_flag=True, help="Replace output files that exist.")
-def tokenize(source: str, output: str, style: str, force: bool) -> None:
+def tokenize(source: str, output: str, style: str, jobs: int | None, force: bool) -> None:
     """Write the event tokens of a score (names and ids) as JSON.
 
     IN may be a folder: every MIDI, MusicXML and ABC file in it (and below) is
-    tokenized into the folder OUT, keeping relative names. Files that cannot be
-    read are listed at the end; the exit status is then 1.
+    tokenized into one archive, OUT/tokens.npz (every piece's ids, named by its
+    path under IN, suffix kept), with the vocabulary in OUT/tokenizer.json.
+    Files that cannot be read are listed at the end; the exit status is then 1.
     """
-    from composer.formats import READERS
+    from composer.formats import read
+    from composer.tokens import token_document, write_token_document
 
     src, out = Path(source), Path(output)
-    if not src.is_dir():
-        if out.suffix.lower() != ".json":
-            raise click.BadParameter(f"expected a .json file name, got {output!r}", param_hint="'-o'")
-        _tokenize_file(src, out, style, force)
+    if src.is_dir():
+        _tokenize_folder(src, out, style, force, jobs)
+        return
+    if out.suffix.lower() != ".json":
+        raise click.BadParameter(f"expected a .json file name, got {output!r}", param_hint="'-o'")
+    written = write_token_document(token_document(read(src), src.name, style), out, force=force)
+    click.echo(f"wrote {written}")
+
+
+def _detokenize_archive(source: Path, out: Path, piece: str | None, suffix: str, force: bool) -> None:
+    """One piece of a token archive into the file ``out``, or (no ``piece``) every piece into the folder ``out``."""
+    from composer.tokens import read_token_archive
+
+    archive = read_token_archive(source)
+    if piece is not None:
+        _write_score(archive.document(piece).decode(), out, force=force)
         return
     if out.exists() and not out.is_dir():
-        raise click.BadParameter(f"IN is a folder, so OUT must be a folder; {output!r} is a file", param_hint="'-o'")
-    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in READERS)
-    if not files:
-        raise click.ClickException(f"{src}: no files with suffix {_input_suffixes()} in this folder")
-    out.mkdir(parents=True, exist_ok=True)
-    failed: list[str] = []
-    with _progress(files, len(files), "tokenizing") as bar:
-        for path in bar:
-            target = out / path.relative_to(src).with_suffix(".json")
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _tokenize_file(path, target, style, force)
-            except ComposerError as exc:
-                failed.append(str(exc))
-    click.echo(f"tokenized {len(files) - len(failed)} of {len(files)} files into {out}")
-    if failed:
-        for line in failed:
-            click.echo(f"  failed: {line}", err=True)
-        raise click.ClickException(f"{len(failed)} of {len(files)} files could not be tokenized")
+        raise click.BadParameter(f"without --piece OUT is a folder for every piece; {str(out)!r} is a file", param_hint="'-o'")
+    targets = [out / f"{name}{suffix}" for name in archive.names]  # song.abc -> song.abc.mid: names never collide
+    for target in targets:
+        if target.exists() and not force:
+            raise click.ClickException(f"{target}: file exists (use --force to replace it)")
+    from composer.formats import write
+
+    with _progress(range(len(archive)), len(archive), "detokenizing") as bar:
+        for i in bar:
+            targets[i].parent.mkdir(parents=True, exist_ok=True)
+            write(archive.document(i).decode(), targets[i], force=force)
+    click.echo(f"wrote {len(targets)} files into {out}")
 
 
 @cli.command()
-@click.argument("source", metavar="TOKENS.json")
-@click.option("-o", "--output", "output", required=True, metavar="OUT", help="Output score; the suffix picks the format.")
-@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
-def detokenize(source: str, output: str, force: bool) -> None:
-    """Turn a token JSON file (from `composer tokenize`) back into a score."""
+@click.argument("source", metavar="TOKENS")
+@click.option("-o", "--output", "output", required=True, metavar="OUT", help="Output score (the suffix picks the format); a folder for every piece of an archive.")
+@click.option("--piece", default=None, metavar="NAME|INDEX", help="From an archive: the piece to write, by its name (e.g. chorales/bwv269.mid) or index.")
+@click.option("--suffix", default=".mid", show_default=True, help="From an archive without --piece: the format of the files written into OUT.")
+@click.option("--force", is_flag=True, help="Replace output files that exist.")
+def detokenize(source: str, output: str, piece: str | None, suffix: str, force: bool) -> None:
+    """Turn tokens from `composer tokenize` back into scores.
+
+    TOKENS is a token JSON file, or a folder written by `composer tokenize FOLDER`
+    (or its tokens.npz): then --piece picks one piece for OUT, and without it
+    every piece is written into the folder OUT as NAME.SUFFIX (song.abc -> song.abc.mid).
+    Where a JSON file's token names and ids disagree, the names win (a note says so).
+    """
     from composer.formats import WRITERS
     from composer.tokens import read_token_document
 
-    out = Path(output)
-    if out.suffix.lower() not in WRITERS:
-        raise click.BadParameter(f"unsupported output suffix {out.suffix or '(none)'!r}; expected one of {_output_suffixes()}", param_hint="'-o'")
-    _write_score(read_token_document(Path(source)).decode(), out, force=force)
+    src, out = Path(source), Path(output)
+    archive = src.is_dir() or src.suffix.lower() == ".npz"
+    if not archive and (piece is not None or click.get_current_context().get_parameter_source("suffix") == click.core.ParameterSource.COMMANDLINE):
+        raise click.UsageError("--piece and --suffix apply to a token archive (a folder from `composer tokenize FOLDER`)")
+    suffix = suffix if suffix.startswith(".") else f".{suffix}"
+    one_file = not archive or piece is not None
+    wanted = out.suffix.lower() if one_file else suffix.lower()
+    if wanted not in WRITERS:
+        where = "'-o'" if one_file else "'--suffix'"
+        raise click.BadParameter(f"unsupported output suffix {wanted or '(none)'!r}; expected one of {_output_suffixes()}", param_hint=where)
+    if archive:
+        _detokenize_archive(src, out, piece, suffix, force)
+        return
+    document = read_token_document(src)
+    if document.note:
+        click.echo(f"note: {document.note}", err=True)
+    _write_score(document.decode(), out, force=force)
 
 
 @cli.command()
@@ -285,40 +334,11 @@ def corpus_info(folder: str) -> None:
 
 
 # -- models ----------------------------------------------------------------
-class _BarReporter:
-    """Training progress as a tqdm bar on stderr, with loss and validation bits per note."""
+def _BarReporter() -> Any:
+    """Training progress on stderr: ``composer.training.BarReporter``, which ``composer.train`` also shows."""
+    from composer.training import BarReporter
 
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.postfix: dict[str, str] = {}
-
-    def start(self, total_steps: int, first_step: int, info: dict[str, Any]) -> None:
-        from tqdm import tqdm
-
-        click.echo(f"{info['parameters']:,} parameters, {info['train_pieces']} training pieces", err=True)
-        if info.get("failures"):
-            click.echo(f"{len(info['failures'])} files could not be read, e.g. {info['failures'][0]}", err=True)
-        self.bar = tqdm(total=total_steps, initial=first_step, unit="step", file=sys.stderr, dynamic_ncols=True)
-
-    def step(self, step: int, loss: float) -> None:
-        self.postfix["loss"] = f"{loss:.3f}"
-        self.bar.set_postfix(self.postfix, refresh=False)
-        self.bar.update(1)
-
-    def evaluated(self, step: int, metrics: dict[str, float], improved: bool) -> None:
-        self.postfix["valid bits/note"] = f"{metrics['bits_per_note']:.3f}" + (" *" if improved else "")
-        self.bar.set_postfix(self.postfix)
-
-    def message(self, text: str) -> None:
-        if self.bar:
-            self.bar.write(text, file=sys.stderr)
-        else:
-            click.echo(text, err=True)
-
-    def close(self) -> None:
-        if self.bar:
-            self.bar.close()
-            self.bar = None
+    return BarReporter(file=sys.stderr)
 
 
 def _arch_names() -> list[str]:
@@ -612,7 +632,35 @@ def models_command() -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
+def _exit_now(code: Any) -> None:
+    """Leave as ``sys.exit(code)`` would, less the interpreter's teardown.
+
+    Once torch is loaded that teardown is the interpreter's garbage collection
+    passes over every object torch (and music21) made, then torch's operator
+    registry taken apart: 1-2 s on an idle 2-core machine (perf), several on a
+    busy one, all after the command's last line. Output is flushed and the
+    atexit handlers run first, so only the teardown is skipped.
+    """
+    import atexit
+
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def main() -> None:
     # OpenMP's default spin-waiting makes torch threads crawl when a core is busy elsewhere.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    cli(prog_name="composer")
+    try:
+        cli(prog_name="composer")
+    except SystemExit as exc:
+        if sys.modules.get("torch") is not None:
+            _exit_now(exc.code)
+        raise

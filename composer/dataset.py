@@ -10,17 +10,23 @@ Tokenizing happens once. The cache lives under ``$COMPOSER_CACHE`` (default
 ``~/.cache/composer``, see ``composer.cache``) in a folder named by a hash of
 the tokenizer's settings and of every file's path, size and modification time,
 so a change to either makes a new cache and the next run starts at once.
+
+``tokenize_folder`` is ``composer tokenize FOLDER``: every file of a folder in
+one ``composer.tokens.TokenArchive``, read by worker processes when there are many.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +35,9 @@ from composer.corpus import SPLITS, Piece, discover
 from composer.errors import ComposerError
 from composer.progress import Progress
 from composer.tokens import K_DURATION, K_EOS, LENGTHENED, Tokenizer, Walker
+
+if TYPE_CHECKING:
+    from composer.tokens import TokenArchive
 
 CACHE_VERSION = 1
 CACHE_FOLDER = "tokens"
@@ -71,6 +80,7 @@ class TokenData:
     failures: list[str]  # "file: reason" for every file that could not be tokenized
     files_sha1: dict[str, str]  # per split: sha1 over the names and contents of its files
     cache_dir: Path | None
+    from_cache: bool = False  # read from the cache, not tokenized by this call
 
 
 def _fingerprint(pieces: list[Piece], tokenizer: Tokenizer) -> str:
@@ -88,7 +98,7 @@ def _load(directory: Path, vocab_size: int) -> TokenData:
         if size and not (0 <= int(tokens.min()) and int(tokens.max()) < vocab_size):  # (issue 15) a damaged cache
             raise ValueError(f"{directory / f'{split}.bin'}: token ids outside the vocabulary of {vocab_size}")
         splits[split] = TokenSplit(tokens, np.asarray(info["offsets"], np.int64), np.asarray(info["notes"], np.int64), info["names"])
-    return TokenData(splits, meta["failures"], meta["files_sha1"], directory)
+    return TokenData(splits, meta["failures"], meta["files_sha1"], directory, from_cache=True)
 
 
 def tokenize_pieces(pieces: list[Piece], tokenizer: Tokenizer, progress: Progress | None = None) -> tuple[dict[str, list[tuple[str, np.ndarray, int]]], list[str], dict[str, str]]:
@@ -109,6 +119,72 @@ def tokenize_pieces(pieces: list[Piece], tokenizer: Tokenizer, progress: Progres
         if progress:
             progress(i + 1, len(pieces))
     return by_split, failures, {s: h.hexdigest() for s, h in hashes.items()}
+
+
+# -- a folder of scores into one token archive (``composer tokenize FOLDER``) -------------
+_PARALLEL_FROM = 200  # files; below this, starting worker processes costs more than it saves
+_CHUNK = 32  # files a worker encodes per task
+_JOB: tuple[Path, Tokenizer, str] | None = None  # (folder, tokenizer, style), inherited by forked workers
+
+
+def _encode_chunk(names: list[str]) -> list[tuple[str, str, list[str], np.ndarray] | str]:
+    """Each file's (name, title, part names, ids), or the one-line reason it could not be read."""
+    from composer.formats import read
+
+    assert _JOB is not None
+    folder, tokenizer, style = _JOB
+    out: list[tuple[str, str, list[str], np.ndarray] | str] = []
+    for name in names:
+        try:
+            score = read(folder / name)
+            out.append((name, score.title, [p.name for p in score.parts], tokenizer.encode(score, style)))
+        except ComposerError as exc:
+            out.append(str(exc))
+    return out
+
+
+def tokenize_folder(folder: str | Path, tokenizer: Tokenizer, style: str = "unknown", *, jobs: int | None = None,
+                    progress: Progress | None = None) -> tuple["TokenArchive", list[str]]:
+    """Every MIDI/MusicXML/ABC file under ``folder`` as one ``TokenArchive``, and the files that could not be read.
+
+    Pieces are named by their path under ``folder`` with the suffix kept
+    (``song.abc``, ``song.mid`` and ``song.musicxml`` are three pieces), in
+    sorted order. One tokenizer encodes them all; with many files, ``jobs``
+    worker processes share the reading (default: one per core).
+    """
+    from composer.formats import READERS
+    from composer.tokens import TokenArchive
+
+    global _JOB
+    folder = Path(folder)
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in READERS)
+    chunks = [names[i : i + _CHUNK] for i in range(0, len(names), _CHUNK)]
+    workers = min(jobs or os.cpu_count() or 1, len(chunks))
+    pieces: list[tuple[str, str, list[str], np.ndarray]] = []
+    failures: list[str] = []
+    _JOB = (folder, tokenizer, style)
+    try:
+        with contextlib.ExitStack() as stack:
+            if workers > 1 and len(names) >= _PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods():
+                # One file of each suffix read here first: the workers inherit the readers' imports
+                # (symusic, music21) instead of each importing them anew.
+                _encode_chunk(list({Path(n).suffix.lower(): n for n in reversed(names)}.values()))
+                results = stack.enter_context(multiprocessing.get_context("fork").Pool(workers)).imap(_encode_chunk, chunks)
+            else:
+                results = map(_encode_chunk, chunks)
+            done = 0
+            for chunk in results:
+                for item in chunk:
+                    if isinstance(item, str):
+                        failures.append(item)
+                    else:
+                        pieces.append(item)
+                done += len(chunk)
+                if progress:
+                    progress(done, len(names))
+    finally:
+        _JOB = None
+    return TokenArchive.from_pieces(tokenizer, pieces), failures
 
 
 def load_tokens(

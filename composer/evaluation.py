@@ -462,7 +462,9 @@ def score_split(network: "LanguageModel", split: "TokenSplit", pad_id: int, devi
     tokenizations. Pieces longer than a transformer's context are scored in
     overlapping windows, each token with at least half a context before it.
     """
-    import torch
+    from composer.nn import require_torch
+
+    torch = require_torch("bits per note")
     import torch.nn.functional as F
 
     context = getattr(network.config, "context_len", None)
@@ -510,10 +512,11 @@ def _windows(n: int, context: int) -> list[tuple[int, int, int]]:
 
 def evaluate(model: "Model | str | Path", corpus: str | Path, split: str = "test", *, device: str = "cpu") -> dict[str, float]:
     """Bits per note, tokens per note and token accuracy of a model on one split of a folder."""
-    import torch
-
     from composer.dataset import load_tokens
     from composer.modelfile import Model, load_model
+    from composer.nn import require_torch
+
+    torch = require_torch("bits per note (composer evaluate without --samples)")
 
     if split not in SPLITS:
         raise EvaluationError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")

@@ -71,8 +71,9 @@ class Model:
     def network(self) -> Any:
         """The torch module (``composer.nn.LanguageModel``), built from the weights on first use."""
         if self._network is None:
-            import torch
+            from composer.nn import require_torch
 
+            torch = require_torch("Model.network (the torch module, for training and scoring)")
             from composer.nn import build_model
             from composer.nn.runtime import expected_shapes
 

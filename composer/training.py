@@ -118,6 +118,56 @@ class SilentReporter:
         pass
 
 
+class BarReporter:
+    """Progress as a tqdm bar with loss and validation bits per note: ``train``'s default, and the CLI's.
+
+    ``tqdm.auto`` draws a widget in a notebook (with ipywidgets) and a text bar
+    elsewhere; ``file`` is where text goes (default stderr).
+    """
+
+    def __init__(self, file: Any = None) -> None:
+        self.file = file
+        self.bar: Any = None
+        self.postfix: dict[str, str] = {}
+
+    def _text(self, text: str) -> None:
+        import sys
+
+        if self.bar is not None:
+            self.bar.write(text, file=self.file or sys.stderr)
+        else:
+            print(text, file=self.file or sys.stderr, flush=True)
+
+    def start(self, total_steps: int, first_step: int, info: dict[str, Any]) -> None:
+        import warnings
+
+        with warnings.catch_warnings():  # without ipywidgets tqdm.auto warns, then draws a text bar: fine
+            warnings.simplefilter("ignore")
+            from tqdm.auto import tqdm
+
+        self._text(f"{info['parameters']:,} parameters, {info['train_pieces']} training pieces")
+        if info.get("failures"):
+            self._text(f"{len(info['failures'])} files could not be read, e.g. {info['failures'][0]}")
+        self.bar = tqdm(total=total_steps, initial=first_step, unit="step", file=self.file, dynamic_ncols=True)
+
+    def step(self, step: int, loss: float) -> None:
+        self.postfix["loss"] = f"{loss:.3f}"
+        self.bar.set_postfix(self.postfix, refresh=False)
+        self.bar.update(1)
+
+    def evaluated(self, step: int, metrics: dict[str, float], improved: bool) -> None:
+        self.postfix["valid bits/note"] = f"{metrics['bits_per_note']:.3f}" + (" *" if improved else "")
+        self.bar.set_postfix(self.postfix)
+
+    def message(self, text: str) -> None:
+        self._text(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def checkpoint_path(output: str | Path) -> Path:
     output = Path(output)
     return output.with_name(output.name + CHECKPOINT_SUFFIX)
@@ -135,13 +185,16 @@ class _Dist:
         return self.rank == 0
 
 
-def _init_distributed(device: str) -> tuple[_Dist, torch.device]:
-    import torch
+def _dist_from_env() -> _Dist:
+    """This process's rank among ``torchrun``'s (one process alone when not under it); no torch needed."""
+    return _Dist(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0")))
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    dist = _Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
-    if device not in DEVICES:
-        raise TrainingError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+
+def _init_device(device: str, dist: _Dist) -> torch.device:
+    """The torch device of this process (and the process group under ``torchrun``)."""
+    from composer.nn import require_torch
+
+    torch = require_torch("training")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -149,7 +202,7 @@ def _init_distributed(device: str) -> tuple[_Dist, torch.device]:
     if device == "mps" and not torch.backends.mps.is_available():
         raise TrainingError("--device mps: Apple MPS is not available")
     torch_device = torch.device(f"cuda:{dist.local_rank}" if device == "cuda" else device)
-    if world > 1:
+    if dist.world > 1:
         import torch.distributed as td
 
         if not td.is_initialized():
@@ -158,8 +211,8 @@ def _init_distributed(device: str) -> tuple[_Dist, torch.device]:
             torch.cuda.set_device(torch_device)
     if torch_device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:  # the user's thread count wins
         cores = os.cpu_count() or 1
-        torch.set_num_threads(max(1, cores // world))
-    return dist, torch_device
+        torch.set_num_threads(max(1, cores // dist.world))
+    return torch_device
 
 
 # -- batches ---------------------------------------------------------------
@@ -368,12 +421,22 @@ def train(
     """Train a model on a folder of scores and write the best one (by validation bits per note) to ``output``.
 
     With ``resume`` every setting comes from the checkpoint, except that
-    ``max_steps`` may extend the run.
+    ``max_steps`` may extend the run. Progress goes to ``reporter``: by
+    default a progress bar (``BarReporter``, a widget in a notebook);
+    ``SilentReporter()`` says nothing.
     """
-    reporter = reporter or SilentReporter()
+    reporter = BarReporter() if reporter is None else reporter
     output = Path(output)
     ckpt = checkpoint_path(output)
-    dist, torch_device = _init_distributed(device)
+    dist = _dist_from_env()
+    # Every check that needs no torch comes first: a wrong path is answered before torch's seconds-long import.
+    if device not in DEVICES:
+        raise TrainingError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+    if resume and not ckpt.is_file():
+        raise TrainingError(f"{ckpt}: no checkpoint to resume from (train without --resume first)")
+    if not resume:
+        _check_outputs(output, ckpt, force, dist)
+    torch_device = _init_device(device, dist)
     if resume:
         start = _resume_settings(ckpt, max_steps)
     else:
@@ -417,17 +480,21 @@ def _resume_settings(ckpt: Path, max_steps: int | None) -> _Start:
     return _Start(config, tokenizer, json.loads(meta["model_config"]), state, (meta, tensors))
 
 
-def _new_settings(output: Path, ckpt: Path, config: TrainConfig, model_options: dict[str, Any] | None,
-                  tokenizer_config: TokenizerConfig | None, force: bool, dist: _Dist) -> _Start:
-    """Settings for a new run, after checking (on rank 0) that its files may be written."""
+def _check_outputs(output: Path, ckpt: Path, force: bool, dist: _Dist) -> None:
+    """On rank 0: a new run's files may be written (``force`` replaces them)."""
     if dist.main:
         for path in (output, ckpt):
             if path.exists() and not force:
                 raise TrainingError(f"{path}: exists (use --resume to continue its run, or --force to start over)")
         if not output.parent.is_dir():
             raise TrainingError(f"{output}: folder {output.parent} does not exist")
-        if force and ckpt.exists():
-            ckpt.unlink()  # starting over: a later --resume must not find the old run
+
+
+def _new_settings(output: Path, ckpt: Path, config: TrainConfig, model_options: dict[str, Any] | None,
+                  tokenizer_config: TokenizerConfig | None, force: bool, dist: _Dist) -> _Start:
+    """Settings for a new run (its files checked by ``_check_outputs``)."""
+    if dist.main and force and ckpt.exists():
+        ckpt.unlink()  # starting over: a later --resume must not find the old run
     tokenizer = Tokenizer(tokenizer_config or TokenizerConfig())
     model_config = {"vocab_size": len(tokenizer), **(model_options or {})}
     if config.arch == "transformer":
@@ -527,6 +594,7 @@ def _finish(run: _Run, test: TokenSplit) -> float | None:
         if not run.output.exists():  # e.g. resumed after the last evaluation; keep what we have
             _save_best(run)
         if len(test):
+            run.reporter.message(f"scoring the best model on the test split ({len(test)} pieces, {test.num_notes} notes)")
             best = load_model(run.output)
             test_bpn = score_split(best.network.to(run.device), test, run.tokenizer.pad_id, run.device)["bits_per_note"]
             best.training["test_bits_per_note"] = round(test_bpn, 4)
@@ -541,8 +609,8 @@ def _finish(run: _Run, test: TokenSplit) -> float | None:
 
 def _load_data(corpus: str | Path, tokenizer: Tokenizer, config: TrainConfig, dist: _Dist, reporter: Reporter) -> TokenData:
     def progress(done: int, total: int) -> None:
-        # Said once the folder is found and tokenizing has begun, so a bad folder fails with one line,
-        # and a run that reads its tokens from the cache says nothing.
+        # Said once the folder is found and tokenizing has begun, so a bad folder fails with one line;
+        # a run that reads its tokens from the cache says so instead (below).
         if dist.main and done == 1:
             reporter.message(f"tokenizing {total} files of {corpus} (cached after the first run)")
         if dist.main and (done == total or done % 100 == 0):
@@ -557,8 +625,12 @@ def _load_data(corpus: str | Path, tokenizer: Tokenizer, config: TrainConfig, di
         td.barrier()
         if not dist.main:
             data = load_tokens(corpus, tokenizer, style=config.style)
-        return data
-    return load_tokens(corpus, tokenizer, style=config.style, progress=progress)
+    else:
+        data = load_tokens(corpus, tokenizer, style=config.style, progress=progress)
+    if dist.main and data.from_cache:
+        pieces = sum(len(split) for split in data.splits.values())
+        reporter.message(f"loading cached tokens of {corpus} ({pieces} pieces, tokenized on an earlier run, from {data.cache_dir})")
+    return data
 
 
 def _save_best(run: _Run) -> None:
@@ -580,6 +652,8 @@ def _evaluate_and_keep(run: _Run) -> bool:
     state, step = run.state, run.state.step
     stop = torch.zeros(1, device=run.device)  # NCCL broadcasts only device tensors
     if run.dist.main:
+        if step >= run.config.max_steps:  # the bar is full: say what the wait is for
+            run.reporter.message(f"step {step}: scoring the validation split ({len(run.valid)} pieces, {run.valid.num_notes} notes)")
         metrics = score_split(run.network, run.valid, run.tokenizer.pad_id, run.device)
         bpn = metrics["bits_per_note"]
         improved = state.best is None or bpn < state.best - 1e-4

@@ -207,3 +207,34 @@ def test_readme_runs_top_to_bottom(clone_root: Path):
         ran += len(commands)
     assert ran >= 5
     assert repository_listing() == before, "a README command wrote into the repository"
+
+
+# -- what the README says about its own examples ---------------------------------
+def test_readme_says_how_long_the_set_up_seed_is():
+    """The originality section's seed length is the set-up seed's, measured, not guessed."""
+    from composer.io.notation import parse_tinynotation
+
+    seed = re.search(r'"(tinynotation: [^"]+)"', setup_commands()[0]).group(1)
+    score = parse_tinynotation(seed)
+    end = int((score.notes["start_tick"] + score.notes["duration_ticks"]).max())
+    last_start = int(score.notes["start_tick"].max())
+    bar = 4 * score.ticks_per_beat  # 4/4
+    text = README.read_text(encoding="utf-8").split("## Originality", 1)[1]
+    assert f"{end / bar:g} bars of 4/4" in text and f"{end // score.ticks_per_beat}-beat seed" in text
+    assert f"starts in bar {last_start // bar + 1}" in text and f"--seed-bars {last_start // bar + 1}" in text
+
+
+def test_readme_python_training_example_is_a_quick_one():
+    """A reader runs the Python block as written: its training must take a minute or two, not half an hour."""
+    python = "\n".join(block for _, language, block in readme_blocks() if language == "python")
+    config = re.search(r"TrainConfig\((.*)\)\n", python).group(1)
+    call = re.search(r"composer\.train\((.*)\)\n", python).group(1)
+    assert "config=config" in call
+    assert int(re.search(r"max_steps=(\d+)", config).group(1)) <= 200
+    assert int(re.search(r"seq_len=(\d+)", config).group(1)) <= 128
+    assert '"n_layers": 1' in call and int(re.search(r'"d_hidden": (\d+)', call).group(1)) <= 128
+
+
+def test_readme_set_up_installs_no_torch_and_says_where_it_is():
+    setup = README.read_text(encoding="utf-8").split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    assert "nothing of torch" in setup and "pip\ninstall -e '.[train]'" in setup

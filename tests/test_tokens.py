@@ -318,3 +318,50 @@ def test_token_document_round_trips(tmp_path):
     assert back.ids == doc["ids"] and back.part_names == doc["parts"]
     assert note_rows(back.decode()) == note_rows(score)
     assert json.loads(path.read_text())["tokens"][:2] == ["BOS", "Style_folk"]
+
+
+def test_edited_token_names_win_over_stale_ids_with_a_note(tmp_path):
+    from composer.tokens import read_token_document, token_document, write_token_document
+
+    doc = token_document(make_score([(0, 1, 60, 0), (1, 2, 64, 0)]), "x.mid", "folk")
+    assert read_token_document(write_token_document(doc, tmp_path / "same.json")).note == ""
+    at = doc["tokens"].index("Pitch_64")
+    doc["tokens"][at] = "Pitch_65"  # the hand edit; "ids" still says 64
+    back = read_token_document(write_token_document(doc, tmp_path / "edited.json"))
+    assert [p for p in back.decode().notes["pitch"].tolist()] == [60, 65]
+    assert back.note == f'{tmp_path / "edited.json"}: "tokens" and "ids" differ (first at position {at}); the token names win, the ids are read from them'
+    del doc["tokens"]  # ids alone still work
+    assert read_token_document(write_token_document(doc, tmp_path / "ids.json")).decode().notes["pitch"].tolist() == [60, 64]
+
+
+def test_token_archive_round_trips_and_refuses_damage(tmp_path):
+    from composer.tokens import TokenArchive, read_token_archive
+
+    scores = {"a.mid": make_score([(0, 1, 60, 0)], title="A"), "sub/a.abc": make_score([(0, 2, 67, 0), (0, 2, 48, 1)], parts=("Soprano", "Bass"))}
+    archive = TokenArchive.from_pieces(TOK, [(n, s.title, [p.name for p in s.parts], TOK.encode(s, "folk")) for n, s in scores.items()])
+    (tmp_path / "out").mkdir()
+    npz, vocabulary = archive.write(tmp_path / "out")
+    assert (npz.name, vocabulary.name) == ("tokens.npz", "tokenizer.json")
+    for where in (tmp_path / "out", npz):
+        back = read_token_archive(where)
+        assert back.names == ["a.mid", "sub/a.abc"] and back.titles == ["A", ""] and back.parts == [["Soprano"], ["Soprano", "Bass"]]
+        assert back.index("sub/a.abc") == back.index(-1) == back.index("1") == 1
+        for name, score in scores.items():
+            document = back.document(name)
+            assert document.ids == TOK.encode(score, "folk").tolist()
+            assert note_rows(document.decode()) == note_rows(score) and [p.name for p in document.decode().parts] == [p.name for p in score.parts]
+    with pytest.raises(Exception, match="file exists"):
+        archive.write(tmp_path / "out")
+    with np.load(npz) as data:
+        arrays = dict(data)
+    np.savez(npz, **{**arrays, "offsets": arrays["offsets"][:-1]})
+    with pytest.raises(TokenizerError, match="damaged token archive"):
+        read_token_archive(tmp_path / "out")
+    npz.write_bytes(b"not a zip")
+    with pytest.raises(TokenizerError, match="not a readable token archive"):
+        read_token_archive(npz)
+    vocabulary.unlink()
+    with pytest.raises(TokenizerError, match="tokenizer.json is missing"):
+        read_token_archive(tmp_path / "out")
+    with pytest.raises(TokenizerError, match="no tokens.npz here"):
+        read_token_archive(tmp_path)

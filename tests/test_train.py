@@ -509,7 +509,110 @@ def test_tokenizing_is_announced_only_when_it_happens(corpus, tmp_path, monkeypa
     files = len(list(corpus.glob("*.mid")))
     assert first.lines[0] == f"tokenizing {files} files of {corpus} (cached after the first run)"
     assert first.lines[1] == f"tokenized {files}/{files} files"
-    assert not any("tokeniz" in line for line in second.lines)  # read from the cache
+    assert second.lines[0].startswith(f"loading cached tokens of {corpus} (")  # read from the cache, and said so
+    assert not any(line.startswith("tokeniz") for line in second.lines)
+
+
+def test_end_of_training_scoring_says_what_it_does(corpus, tmp_path):
+    class Messages(SilentReporter):
+        def __init__(self):
+            self.lines = []
+
+        def message(self, text):
+            self.lines.append(text)
+
+    reporter = Messages()
+    run(corpus, tmp_path / "m.safetensors", reporter=reporter, max_steps=2)
+    assert reporter.lines[-2].startswith("step 2: scoring the validation split (")
+    assert reporter.lines[-1].startswith("scoring the best model on the test split (")
+
+
+def test_python_train_shows_a_progress_bar_by_default(corpus, tmp_path, capsys):
+    run(corpus, tmp_path / "m.safetensors", max_steps=3)
+    err = capsys.readouterr().err
+    assert "parameters, " in err and "3/3" in err and "loss=" in err  # tqdm's bar, as the command line draws it
+    assert "scoring the best model on the test split" in err
+    run(corpus, tmp_path / "n.safetensors", max_steps=3, reporter=SilentReporter())
+    assert capsys.readouterr().err == ""
+
+
+# -- torch is an extra ---------------------------------------------------------------------
+NO_TORCH = "import sys; sys.modules['torch'] = None\n"  # `import torch` then raises ImportError, as without torch
+
+
+def without_torch(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", NO_TORCH + code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_train_without_torch_names_the_extra_in_one_line(corpus, tmp_path):
+    out = tmp_path / "m.safetensors"
+    command = without_torch(f"sys.argv = ['composer', 'train', {str(corpus)!r}, '-o', {str(out)!r}]\nfrom composer.cli import main\nmain()")
+    assert command.returncode == 1 and command.stdout == ""
+    assert command.stderr == "Error: training needs torch, which is not installed: pip install 'composer[train]'\n"
+    python = without_torch(f"import composer\ntry:\n    composer.train({str(corpus)!r}, {str(out)!r})\nexcept composer.ComposerError as exc:\n    print(type(exc).__name__, exc)")
+    assert python.returncode == 0, python.stderr
+    assert python.stdout == "MissingTorchError training needs torch, which is not installed: pip install 'composer[train]'\n"
+    assert not out.exists()
+
+
+def test_other_torch_entry_points_without_torch_name_the_extra(trained_model, corpus):
+    code = f"""
+import composer
+from composer.errors import ComposerError
+from composer.evaluation import score_split
+for call in (lambda: composer.evaluate({str(trained_model)!r}, {str(corpus)!r}),
+             lambda: composer.load_model({str(trained_model)!r}).network,
+             lambda: score_split(None, None, 0),
+             lambda: __import__('composer.nn', fromlist=['x']).build_model):
+    try:
+        call()
+    except ComposerError as exc:
+        print(exc)
+print(len(composer.load_model({str(trained_model)!r}).generate(bars=2, random_seed=1)) > 0)  # generation needs no torch
+"""
+    result = without_torch(code)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 5 and lines[-1] == "True"
+    assert all(line.endswith("needs torch, which is not installed: pip install 'composer[train]'") for line in lines[:4])
+    command = without_torch(f"sys.argv = ['composer', 'evaluate', {str(trained_model)!r}, {str(corpus)!r}]\nfrom composer.cli import main\nmain()")
+    assert command.returncode == 1 and command.stderr.endswith("needs torch, which is not installed: pip install 'composer[train]'\n")
+
+
+def test_train_checks_its_output_before_importing_torch(corpus, tmp_path):
+    existing = tmp_path / "m.safetensors"
+    existing.write_bytes(b"precious")
+    for extra in ([], ["--resume"]):
+        target = existing if not extra else tmp_path / "none.safetensors"
+        result = without_torch(f"sys.argv = ['composer', 'train', {str(corpus)!r}, '-o', {str(target)!r}, *{extra!r}]\nfrom composer.cli import main\nmain()")
+        assert result.returncode == 1
+        assert ("exists (use --resume" if not extra else "no checkpoint to resume from") in result.stderr  # not the torch line
+    assert existing.read_bytes() == b"precious"
+
+
+def test_setup_cfg_installs_no_torch_without_an_extra():
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    def names(text):
+        return [line.split(";")[0].strip().split(">")[0].split("=")[0].split("<")[0].strip().lower() for line in text.splitlines() if line.strip()]
+    assert "torch" not in names(setup["options"]["install_requires"])
+    assert "torch" in names(setup["options.extras_require"]["train"])
+    assert "torch" in names(setup["options.extras_require"]["test"])  # the README's test command trains
+
+
+def test_train_command_output_is_complete_when_it_exits(corpus, tmp_path):
+    """The command leaves right after its last line (no interpreter teardown over torch's objects), losing nothing."""
+    out = tmp_path / "m.safetensors"
+    args = ["train", str(corpus), "-o", str(out), *TINY_CLI["transformer"], "--steps", "2", "--seq-len", "32", "--batch-size", "4", "--device", "cpu"]
+    result = subprocess.run([sys.executable, "-m", "composer", *args], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("2 steps in ") and result.stdout.endswith(f"model written to {out}\n")
+    assert "scoring the best model on the test split" in result.stderr
+    again = subprocess.run([sys.executable, "-c", "import torch, sys\nfrom composer.cli import main\nsys.argv = ['composer', *sys.argv[1:]]\nmain()", *args],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and again.stderr.strip().endswith("(use --resume to continue its run, or --force to start over)")
 
 
 # -- no pickle anywhere -------------------------------------------------------------------

@@ -32,9 +32,11 @@ profiles all walk tokens through it.
 Modules: ``vocab`` (constants, ``TokenizerConfig``, ``ticks_to_steps``, tempo
 bins), ``tokenizer`` (``Tokenizer``: the vocabulary and its JSON), ``encode``
 (the reference encoder and the fast path), ``decode``, ``grammar`` (the
-walker) and ``document`` (the token JSON files of ``composer tokenize``).
+walker), ``document`` (the token JSON file of ``composer tokenize FILE``) and
+``archive`` (the tokens.npz and tokenizer.json of ``composer tokenize FOLDER``).
 """
 
+from composer.tokens.archive import TokenArchive, read_token_archive
 from composer.tokens.document import TokenDocument, read_token_document, token_document, write_token_document
 from composer.tokens.grammar import LENGTHENED, SKIPPED, Grammar, Walker
 from composer.tokens.tokenizer import Tokenizer
@@ -99,10 +101,12 @@ __all__ = [
     "TOKENIZER_FORMAT",
     "TOKENIZER_FORMAT_VERSION",
     "Tokenizer",
+    "TokenArchive",
     "TokenDocument",
     "TokenizerConfig",
     "Walker",
     "nearest_tempo_bins",
+    "read_token_archive",
     "read_token_document",
     "ticks_to_steps",
     "token_document",

@@ -1,8 +1,9 @@
 """The token JSON document of ``composer tokenize`` / ``composer detokenize``.
 
 A document holds the source's name, title and part names, the tokenizer (its
-config, without the token list) and the piece as token names and ids; a hand
-edit may drop either ``ids`` or ``tokens``.
+config, without the token list) and the piece as token names and ids. Edit the
+names by hand and the names win: where ``ids`` and ``tokens`` disagree, the
+ids are read from the names and ``TokenDocument.note`` says so.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class TokenDocument(NamedTuple):
     tokenizer: Tokenizer
     ids: list[int]
     part_names: list[str]
+    note: str = ""  # what reading it had to decide, e.g. that edited names won over the ids
 
     def decode(self) -> Score:
         """The score of the ids, its parts named as the document names them (when the counts agree)."""
@@ -54,7 +56,7 @@ def write_token_document(document: dict[str, Any], path: str | Path, *, force: b
 
 
 def read_token_document(path: str | Path) -> TokenDocument:
-    """Read and check a token document; ``ids`` and ``tokens`` must agree where both are given."""
+    """Read and check a token document; where ``ids`` and ``tokens`` disagree, the names win (see ``note``)."""
     from composer.io.checks import check_readable
 
     path = check_readable(path)
@@ -65,13 +67,13 @@ def read_token_document(path: str | Path) -> TokenDocument:
     if not isinstance(doc, dict) or not isinstance(doc.get("tokenizer"), dict):
         raise TokenizerError(f"{path}: not a composer token file (no \"tokenizer\" object; write one with `composer tokenize`)")
     tokenizer = Tokenizer.from_dict(doc["tokenizer"], str(path))
-    ids = _document_ids(doc, tokenizer, path)
+    ids, note = _document_ids(doc, tokenizer, path)
     parts = doc.get("parts") if isinstance(doc.get("parts"), list) else []
-    return TokenDocument(tokenizer, ids, [str(p) for p in parts])
+    return TokenDocument(tokenizer, ids, [str(p) for p in parts], note)
 
 
-def _document_ids(doc: dict[str, Any], tokenizer: Tokenizer, path: Path) -> list[int]:
-    """The document's ids: from ``tokens`` (checked against ``ids`` when both are there), else ``ids``."""
+def _document_ids(doc: dict[str, Any], tokenizer: Tokenizer, path: Path) -> tuple[list[int], str]:
+    """The document's ids, from ``tokens`` when it has them (a hand edit of the names wins over ``ids``), else ``ids``; and a note."""
     ids, names = doc.get("ids"), doc.get("tokens")
     if ids is None and names is None:
         raise TokenizerError(f"{path}: has neither \"ids\" nor \"tokens\"")
@@ -79,10 +81,11 @@ def _document_ids(doc: dict[str, Any], tokenizer: Tokenizer, path: Path) -> list
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise TokenizerError(f"{path}: \"tokens\" must be a list of token names")
         from_names = tokenizer.to_ids(names).tolist()
-        if ids is not None and list(ids) != from_names:
+        note = ""
+        if isinstance(ids, list) and ids != from_names:
             first = next((i for i, (a, b) in enumerate(zip(ids, from_names)) if a != b), min(len(ids), len(from_names)))
-            raise TokenizerError(f"{path}: \"ids\" and \"tokens\" disagree at position {first}; delete one of them")
-        ids = from_names
+            note = f"{path}: \"tokens\" and \"ids\" differ (first at position {first}); the token names win, the ids are read from them"
+        return from_names, note
     if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         raise TokenizerError(f"{path}: \"ids\" must be a list of integers")
-    return ids
+    return ids, ""
