@@ -351,14 +351,21 @@ class _Engine:
         return ok
 
     def _part_pitches(self, s: _State, part: int) -> np.ndarray:
-        """``_pitch_mask`` narrowed to the final chord where the piece ends."""
+        """``_pitch_mask`` narrowed to the final chord where the piece ends (the parallels rule wins where both cannot hold)."""
         allowed = self._pitch_mask(s, part)
         classes = self._final_pitch_classes(s, part)
         if classes is None:
             return allowed
-        narrowed = allowed.copy()
-        narrowed[self.pitch_base : self.pitch_base + 128] &= np.resize(classes, 128)
-        return narrowed if narrowed.any() else allowed
+        in_chord = np.zeros(self.v, bool)
+        in_chord[self.pitch_base : self.pitch_base + 128] = np.resize(classes, 128)
+        above = [pitch for pitch in s.current[:part] if pitch >= 0]
+        in_order = in_chord.copy()
+        if above:  # the final chord keeps its voices in order: none above a higher part's note
+            in_order[self.pitch_base + min(above) + 1 : self.pitch_base + 128] = False
+        for narrowed in (allowed & in_order, allowed & in_chord):
+            if narrowed.any():
+                return narrowed
+        return allowed
 
     def _duration_mask(self, s: _State) -> np.ndarray:
         """Durations of the pending note: up to ``s.limit`` steps, or the run that ends it where it must."""
