@@ -30,9 +30,9 @@ import numpy as np
 
 from composer.errors import ComposerError
 from composer.sampling import SamplingSettings
-from composer.score import Score, parse_time_signature, select_parts, transpose
+from composer.score import SHARPS_MIN, Score, parse_time_signature, select_parts, transpose
 from composer.settings import check_ranges, setting
-from composer.theory import Key, bars_of, estimate_key, key_name, opening_key, parse_key, pickup_bars, scale_of, transposition
+from composer.theory import Key, bars_of, key_name, opening_key, parse_key, pickup_bars, scale_of, seed_key, tonic_triad, transposition
 from composer.tokens import (
     K_BAR,
     K_DURATION,
@@ -87,6 +87,7 @@ class GenerationSettings:
     top_p: float | None = None
     allow_chromatic: bool = False
     allow_parallels: bool = False  # parallel fifths and octaves between parts
+    free_ending: bool = False  # no cadence masks: the last bar may stop on any note, of any length
     random_seed: int = setting(0, min=0, integer=True)  # numpy's generators take no negative seeds
 
     def __post_init__(self) -> None:
@@ -143,6 +144,10 @@ class GenerationPlan:
     harmonize: bool  # the seed's parts stay fixed to the end, not only over the seed's bars
     allow_parallels: bool
     seed_end_step: int  # the seed's parts stay fixed while its last note sounds
+    key: Key | None = None  # the key in force where no Key token says otherwise (given, the seed's, or found from its notes)
+    ending: bool = False  # the last bar closes the piece: a long tonic in the top part (and bass), a held final chord
+    final_onset: tuple[int, int] | None = None  # harmonize: (bar, position) of the melody's last note
+    cadence: bool = False  # harmonize: the melody ends on a note of the tonic triad, so the chord under it is the tonic's
 
     @property
     def last_bar(self) -> int:
@@ -183,6 +188,14 @@ class _State(Walker):
         self.end_step = 0
         self.sounding = [-1] * num_parts  # per part: its latest pitch before this position (-1 none)
         self.current = [-1] * num_parts  # per part: its pitch at this position (-1 none yet)
+        self.ends = [0] * num_parts  # per part: the step where its latest note stops sounding
+        self.required: set[int] = set()  # parts that must still write a note at this position
+        self.key: Key | None = None  # from the latest Key token
+        self.beat = 0  # steps of one beat of the meter in force (the engine sets it)
+        self.final_at = -1  # the step where the top part's final note starts (-1: not yet written)
+        self.limit: int | None = None  # the longest duration the pending note may take (None: any)
+        self.exact: list[int] = []  # the Duration run that makes the pending note end where it must
+        self.note_steps = 0  # length so far of the latest note
 
 
 class _Engine:
@@ -204,6 +217,11 @@ class _Engine:
         self.bar_id = tokenizer.bar_id
         self.check_parallels = not plan.allow_parallels and plan.num_parts > 1
         self._pitches = np.arange(128)
+        self.steps_of = np.zeros(v, np.int64)  # per id: a Duration's steps (0 otherwise)
+        self.steps_of[kinds == K_DURATION] = [tokenizer.durations_steps[i] for i in range(int((kinds == K_DURATION).sum()))]
+        self.spb = tokenizer.config.steps_per_beat
+        self.max_note = tokenizer.config.max_duration_beats * self.spb  # no run of durations makes a note longer
+        self.beat_of = [_beat_steps(tokenizer.tokens[i], self.spb) for i in tokenizer.ids_of_kind("TimeSig")]
 
     def _pitch_mask(self, s: _State, part: int) -> np.ndarray:
         """Allowed Pitch ids for ``part``: its range and scale, less parallels with the parts above."""
@@ -242,35 +260,37 @@ class _Engine:
         p = self.plan
         mask = np.zeros(self.v, bool)
         if s.last_kind == K_PITCH:
-            return self.duration_mask
-        if s.last_kind == K_DURATION and s.last_value >= self.fine_max and not s.last_forced:
-            mask |= self.duration_mask  # a long note may go on as a run of durations; a given note keeps its length
+            return self._duration_mask(s)
+        if s.last_kind == K_DURATION and s.last_value >= self.fine_max and not s.last_forced and s.limit is None and s.note_steps < self.max_note:
+            mask |= self.duration_mask  # a long note may go on as a run of durations (a given note keeps its length)
         onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
         seed_sounding = s.bar_start + max(s.pos, 0) < p.seed_end_step
         free_from = p.forced_parts if onset is not None or p.harmonize or seed_sounding else 0
+        missing = min(s.required, default=p.num_parts)  # the highest part that must still write here
+        last_part = min(p.num_parts - 1, missing)
+        if self._top_must_end_here(s):
+            last_part = 0
         if s.last_kind == K_PART:  # a part token is followed by that part's note
-            return self._pitch_mask(s, s.part) if s.part < p.num_parts else self._pitch_any
+            return self._part_pitches(s, s.part) if s.part < p.num_parts else self._pitch_any
         if s.last_kind == K_POSITION:  # a position is followed by a note
-            mask[self.part_ids[free_from : p.num_parts]] = True
+            mask[self.part_ids[free_from : last_part + 1]] = True
             if 0 <= s.part < len(self.part_ids):
                 mask[self.part_ids[s.part]] = False  # the encoder writes no Part token for an unchanged part
-            if free_from <= s.part < p.num_parts:
-                mask |= self._pitch_mask(s, s.part)
+            if free_from <= s.part <= last_part:
+                mask |= self._part_pitches(s, s.part)
             if mask.any():
                 return mask
-        if (s.notes_in_bar > 0 or onset is not None) and (onset is None or onset.bar > s.bar):
+        if not s.required and self._bar_may_close(s, onset):
             mask[self.tok.bar_id] = True
-        hi = s.bar_len - 1
-        if onset is not None and onset.bar == s.bar:
-            hi = min(hi, onset.pos)
-        if s.pos + 1 <= hi:
+        hi = min(self._last_position(s, onset), s.bar_len - 1)
+        if s.pos + 1 <= hi and not s.required:
             mask[self.position_base + s.pos + 1 : self.position_base + hi + 1] = True
         if s.pos >= 0:
             first = max(free_from, s.part_at_pos + 1)
-            if first < p.num_parts:
-                mask[self.part_ids[first : p.num_parts]] = True
+            if first <= last_part:
+                mask[self.part_ids[first : last_part + 1]] = True
             if s.part >= free_from and s.part < p.num_parts and s.part >= s.part_at_pos:
-                pitches = self._pitch_mask(s, s.part)
+                pitches = self._part_pitches(s, s.part)
                 if s.part == s.part_at_pos:  # a chord within the part goes high to low
                     pitches = pitches.copy()
                     pitches[self.pitch_base + min(s.pitch_at_pos, 128) :] = False
@@ -279,10 +299,109 @@ class _Engine:
             mask[self.tok.bar_id] = True
         return mask
 
+    def _ending_bar(self, s: _State) -> bool:
+        return self.plan.ending and s.bar == self.plan.last_bar
+
+    def _cutoff(self, s: _State) -> int:
+        """The last position of the final bar where a note may start: half-way in a bar of an even number of beats, else a beat before its end."""
+        beat = s.beat or self.spb
+        beats = s.bar_len // beat
+        return s.bar_len // 2 if beats % 2 == 0 and s.bar_len % beat == 0 else max(s.bar_len - beat, 0)
+
+    def _top_must_end_here(self, s: _State) -> bool:
+        """At the final bar's last onset, with no final note yet, only the top part's final note may come."""
+        return self._ending_bar(s) and s.final_at < 0 and s.pos >= self._cutoff(s) and s.part_at_pos < 0
+
+    def _bar_may_close(self, s: _State, onset: _Onset | None) -> bool:
+        p = self.plan
+        if self._ending_bar(s):
+            return s.final_at >= 0
+        if p.harmonize and onset is None:
+            return True  # past the melody's last onset, bars only run out
+        return (s.notes_in_bar > 0 or onset is not None) and (onset is None or onset.bar > s.bar)
+
+    def _last_position(self, s: _State, onset: _Onset | None) -> int:
+        """The latest Position the next token may name in this bar (-1: none)."""
+        p = self.plan
+        if self._ending_bar(s):
+            return -1 if s.final_at >= 0 else self._cutoff(s)
+        if onset is not None and onset.bar == s.bar:
+            return onset.pos
+        if p.harmonize and onset is None:
+            return -1  # nothing starts after the melody's last note
+        return s.bar_len - 1
+
+    def _final_pitch_classes(self, s: _State, part: int) -> np.ndarray | None:
+        """bool[12]: what ``part`` may sound where the piece must end here; None: anything."""
+        p = self.plan
+        if self._ending_bar(s):
+            final = s.final_at >= 0 or s.pos >= self._cutoff(s)
+        else:
+            final = p.cadence and part >= p.forced_parts and (s.bar, s.pos) == p.final_onset
+        return self._ending_classes(s, part) if final else None
+
+    def _ending_classes(self, s: _State, part: int) -> np.ndarray | None:
+        """bool[12]: the notes ``part`` may end on: the tonic in the top part and the bass, the tonic triad within."""
+        key = s.key or self.plan.key
+        if key is None:
+            return None
+        chord = tonic_triad(key)
+        ok = np.zeros(12, bool)
+        ok[list(chord) if 0 < part < self.plan.num_parts - 1 else [chord[0]]] = True
+        return ok
+
+    def _part_pitches(self, s: _State, part: int) -> np.ndarray:
+        """``_pitch_mask`` narrowed to the final chord where the piece ends (the parallels rule wins where both cannot hold)."""
+        allowed = self._pitch_mask(s, part)
+        classes = self._final_pitch_classes(s, part)
+        if classes is None:
+            return allowed
+        in_chord = np.zeros(self.v, bool)
+        in_chord[self.pitch_base : self.pitch_base + 128] = np.resize(classes, 128)
+        above = [pitch for pitch in s.current[:part] if pitch >= 0]
+        in_order = in_chord.copy()
+        if above:  # the final chord keeps its voices in order: none above a higher part's note
+            in_order[self.pitch_base + min(above) + 1 : self.pitch_base + 128] = False
+        for narrowed in (allowed & in_order, allowed & in_chord):
+            if narrowed.any():
+                return narrowed
+        return allowed
+
+    def _duration_mask(self, s: _State) -> np.ndarray:
+        """Durations of the pending note: up to ``s.limit`` steps, or the run that ends it where it must."""
+        if s.limit is None:
+            return self.duration_mask
+        mask = self.duration_mask & (self.steps_of <= s.limit)
+        if s.exact:
+            mask[s.exact[0]] = True
+        return mask if mask.any() else self.duration_mask
+
+    def _note_limits(self, s: _State) -> tuple[int | None, list[int]]:
+        """How long the note just pitched may be: (longest free duration or None, the run that ends it exactly)."""
+        p = self.plan
+        if p.harmonize and s.part >= p.forced_parts:
+            remaining = p.seed_end_step - s.onset  # nothing sounds after the melody
+            if p.final_onset is not None and (s.bar, s.pos) >= p.final_onset:
+                return 0, self.tok.duration_ids(max(remaining, 1))  # the last chord ends with the melody
+            return max(remaining, 1), []
+        if not p.ending or s.bar > p.last_bar:
+            return None, []
+        cutoff = self._cutoff(s)
+        if s.bar < p.last_bar:  # leave the final bar's last beat free (the meter assumed to hold)
+            return (p.last_bar - s.bar) * s.bar_len - s.pos + cutoff, []
+        to_end = self.tok.duration_ids(s.bar_len - s.pos)
+        if s.final_at >= 0 or s.pos >= cutoff:
+            return 0, to_end
+        classes = self._ending_classes(s, s.part)
+        fits = classes is None or bool(classes[s.pitch % 12])
+        return cutoff - s.pos, to_end if fits else []
+
     # -- state updates -------------------------------------------------------
     def new_state(self) -> _State:
         """A sample at the start of the plan's prompt."""
-        return _State(self.tok.grammar, self.plan.prefix, self.plan.num_parts)
+        s = _State(self.tok.grammar, self.plan.prefix, self.plan.num_parts)
+        s.beat = self.spb
+        return s
 
     def advance(self, s: _State, token: int) -> None:
         s.last_forced = bool(s.queue) and not isinstance(s.queue[0], np.ndarray)
@@ -297,18 +416,15 @@ class _Engine:
         if kind == K_BAR:
             s.part_at_pos = -1
             s.notes_in_bar = 0
+            s.required = set()
             if s.bar in p.seed_bar_ts:  # the seed's meter change, right after its Bar
                 s.queue.appendleft(p.seed_bar_ts[s.bar])
+        elif kind == K_TIMESIG:
+            s.beat = self.beat_of[s.value]
+        elif kind == K_KEY:
+            s.key = (s.value // 2 + SHARPS_MIN, bool(s.value % 2))
         elif kind == K_POSITION:
-            s.part_at_pos = -1
-            s.pitch_at_pos = 999
-            for part, pitch in enumerate(s.current):
-                if pitch >= 0:
-                    s.sounding[part], s.current[part] = pitch, -1
-            onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
-            if onset is not None and onset.bar == s.bar and onset.pos == s.pos:
-                s.queue.extend(self._note_tokens(s, onset.notes))
-                s.next_onset += 1
+            self._at_position(s)
         elif kind == K_PART:
             s.part_at_pos = s.part
             s.pitch_at_pos = 999
@@ -317,11 +433,52 @@ class _Engine:
                 s.part_at_pos = s.part
             s.pitch_at_pos = s.pitch
             s.notes_in_bar += 1
+            s.required.discard(s.part)
             if s.part < len(s.current):
                 s.current[s.part] = s.pitch  # in a chord, the lowest note counts
+            s.limit, s.exact = self._note_limits(s)
+        elif kind == K_DURATION:
+            self._note_written(s, token)
         elif kind == LENGTHENED:
             kind = K_DURATION
+            s.note_steps += s.value
+            if s.part < len(s.ends):
+                s.ends[s.part] += s.value
         s.last_kind, s.last_value = kind, s.value
+
+    def _at_position(self, s: _State) -> None:
+        p = self.plan
+        s.part_at_pos = -1
+        s.pitch_at_pos = 999
+        s.required = set()
+        for part, pitch in enumerate(s.current):
+            if pitch >= 0:
+                s.sounding[part], s.current[part] = pitch, -1
+        onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
+        if onset is not None and onset.bar == s.bar and onset.pos == s.pos:
+            s.queue.extend(self._note_tokens(s, onset.notes))
+            s.next_onset += 1
+            # Under a given note every free part sounds: one that is silent here writes a note
+            # (at the melody's last note, every one of them, so that all end together).
+            last = p.harmonize and (s.bar, s.pos) == p.final_onset
+            s.required = {q for q in range(p.forced_parts, p.num_parts) if last or s.ends[q] <= s.onset}
+
+    def _note_written(self, s: _State, token: int) -> None:
+        """A note's first Duration: when it sounds until, and whether it is the top part's final note."""
+        p = self.plan
+        if s.part >= len(s.ends):
+            return
+        if s.exact and token == s.exact[0] and not s.last_forced and (s.limit is None or s.value > s.limit or len(s.exact) == 1):
+            s.queue.extendleft(reversed(s.exact[1:]))  # the rest of the run that ends the note where it must
+            steps = sum(int(self.steps_of[t]) for t in s.exact)
+        else:
+            steps = s.value
+        s.ends[s.part] = max(s.ends[s.part], s.onset + steps)
+        s.note_steps = steps
+        s.exact = []  # s.limit stays: a note with a limit is not lengthened
+        if self._ending_bar(s) and s.part == 0 and s.final_at < 0 and s.ends[0] >= s.bar_start + s.bar_len:
+            s.final_at = s.onset  # the final chord: every part silent here joins it
+            s.required = {q for q in range(1, p.num_parts) if s.ends[q] <= s.onset}
 
     def _note_tokens(self, s: _State, notes: list[tuple[int, int, int]]) -> list[int]:
         """Tokens of forced notes; the part token follows the encoder's rule (only on change)."""
@@ -334,6 +491,13 @@ class _Engine:
             out.append(self.pitch_base + pitch)
             out.extend(self.tok.duration_ids(duration))
         return out
+
+
+def _beat_steps(timesig_name: str, steps_per_beat: int) -> int:
+    """Steps of one beat under ``TimeSig_n/d``: a dotted beat in compound meters (6/8, 9/8, 12/8, 3/8)."""
+    num, den = (int(x) for x in timesig_name.split("_", 1)[1].split("/"))
+    unit = 4 * steps_per_beat // den
+    return 3 * unit if den >= 8 and num % 3 == 0 else unit
 
 
 def _seed_for(seed: Score | None, settings: GenerationSettings) -> Score | None:
@@ -412,9 +576,9 @@ def _seed_opening(tok: Tokenizer, seed: Score, style: str, settings: GenerationS
     """The seed's meter, key, tempo and notes, and the piece's length in bars."""
     body = tok.encode(seed, style, eos=False)[2 + seed.num_parts :]
     onsets, seed_bar_ts, key_id, tempo_id, seed_bars = _seed_events(tok, body)
-    key = opening_key(seed)
-    if key is None and key_id is None:  # a seed without a key signature (TinyNotation, many MIDI files): estimate it
-        key_id = tok.ids[f"Key_{key_name(*estimate_key(seed))}"]
+    key = seed_key(seed)  # its key signature, else the key its notes are in (TinyNotation, many MIDI files)
+    if key_id is None:
+        key_id = tok.ids[f"Key_{key_name(*key)}"]
     pickup = pickup_bars(seed)
     if settings.mode == "harmonize":
         bars = bars_of(seed)  # every bar the melody sounds in, its last note kept whole
@@ -467,6 +631,12 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
     prefix.append(opening.key_id if opening.key_id is not None else (tok.kinds == K_KEY))
     prefix.append(opening.tempo_id if opening.tempo_id is not None else (tok.kinds == K_TEMPO))
     ranges = profile.get("pitch_ranges") or [[0, 127]] * num_parts
+    harmonize = settings.mode == "harmonize"
+    onsets = opening.onsets
+    final_onset = (onsets[-1].bar, onsets[-1].pos) if harmonize and onsets else None
+    last_pitch = onsets[-1].notes[0][1] if final_onset is not None else -1
+    cadence = final_onset is not None and opening.key is not None and last_pitch % 12 in tonic_triad(opening.key)
+    last_bar = opening.bars - 1 + opening.pickup
     return GenerationPlan(
         prefix=prefix,
         onsets=opening.onsets,
@@ -477,9 +647,14 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         pickup=opening.pickup,
         pitch_ok=_pitch_masks(tok, ranges, num_parts, opening.key, settings.allow_chromatic),
         style=style,
-        harmonize=settings.mode == "harmonize",
+        harmonize=harmonize,
         allow_parallels=settings.allow_parallels,
         seed_end_step=opening.seed_end_step,
+        key=opening.key,
+        # The last bar ends the piece unless the seed's notes reach into it (they end it as they are).
+        ending=not harmonize and not settings.free_ending and all(o.bar < last_bar for o in onsets),
+        final_onset=final_onset,
+        cadence=cadence and not settings.free_ending,
     )
 
 
@@ -562,7 +737,8 @@ def _finish(model: Model, tok: Tokenizer, s: _State, the_plan: GenerationPlan, s
     score = tok.decode(s.tokens + [tok.eos_id])
     if not s.done:  # the safety stop: end at the current bar's end
         s.end_step = s.bar_start + s.bar_len
-    end_tick = s.end_step * score.ticks_per_beat // tok.config.steps_per_beat
+    end_step = min(s.end_step, the_plan.seed_end_step) if the_plan.harmonize else s.end_step  # nothing outlasts the melody
+    end_tick = end_step * score.ticks_per_beat // tok.config.steps_per_beat
     notes = score.notes.copy()
     notes["duration_ticks"] = np.maximum(np.minimum(notes["duration_ticks"], end_tick - notes["start_tick"]), 1)
     metadata = {

@@ -370,3 +370,80 @@ def test_the_model_file_recommends_sampling_and_explicit_values_win(model_file, 
     assert GenerationSettings().for_model(before) == GenerationSettings(temperature=1.0)
     piece = generate(tuned, None, GenerationSettings(bars=2, random_seed=2))
     assert "temperature=0.8" in piece.metadata["settings"] and "top_p=0.5" in piece.metadata["settings"]
+
+
+# -- issue 12: the lower voices under any melody, ending with it; the last bar ends the piece ------------------
+def _lower_parts_end(out, melody_end):
+    for part in (1, 2, 3):
+        notes = out.part_notes(part)
+        assert len(notes), f"part {part} is empty"
+        assert int((notes["start_tick"] + notes["duration_ticks"]).max()) == melody_end, part
+
+
+@pytest.mark.parametrize("random_seed", [0, 1, 2])
+def test_harmonize_writes_voices_under_whole_notes(model, random_seed):
+    melody = parse_tinynotation("tinynotation: 4/4 c'1 d'1")
+    out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=random_seed))
+    assert [(int(n["start_tick"]), int(n["duration_ticks"]), int(n["pitch"])) for n in out.part_notes(0)] == [(0, 1920, 72), (1920, 1920, 74)]
+    for start in (0, 1920):  # every lower voice sounds under each melody note
+        for part in (1, 2, 3):
+            notes = out.part_notes(part)
+            assert ((notes["start_tick"] <= start) & (notes["start_tick"] + notes["duration_ticks"] > start)).any(), (start, part)
+    _lower_parts_end(out, 3840)
+
+
+@pytest.mark.parametrize("random_seed", [0, 3])
+def test_harmonize_stops_with_the_melody_after_a_pickup(model, random_seed):
+    # A quarter-note pickup in 4/4: the last bar holds three beats, and nothing sounds after the melody's last note.
+    rows = [(0, 1, 67)] + [(1 + b, 1, [72, 71, 69, 67][b % 4]) for b in range(8)] + [(9, 3, 72)]
+    melody = make_score(rows, time_signatures=[(0, 1, 4), (480, 4, 4)], key_signatures=[(0, 0, False)])
+    out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=random_seed))
+    top = [(s, d, p) for s, d, p, part in note_rows(out) if part == 0]
+    assert top == [(s, d, p) for s, d, p, _ in note_rows(melody)]  # kept note for note
+    end = 12 * 480
+    assert int((out.notes["start_tick"] + out.notes["duration_ticks"]).max()) == end
+    _lower_parts_end(out, end)
+
+
+def test_the_key_of_a_seed_without_signature_is_found_from_its_notes(model):
+    from composer.generate import plan
+
+    ode = parse_tinynotation("tinynotation: 4/4 e4 e f g g f e d c c d e e4. d8 d2")
+    the_plan = plan(model, ode, GenerationSettings(mode="harmonize"))
+    assert model.tokenizer.tokens[the_plan.prefix[-2]] == "Key_C" and the_plan.key == (0, False)
+    signed = ode.replace(key_signatures=[(0, 1, False)])  # a signature wins over the notes
+    assert model.tokenizer.tokens[plan(model, signed, GenerationSettings(mode="harmonize")).prefix[-2]] == "Key_G"
+
+
+@pytest.mark.parametrize("style, key, tonic", [("chorale", "G", 7), ("folk", "d", 2), ("chorale", "Bb", 10)])
+def test_the_last_bar_ends_on_a_long_tonic(model, style, key, tonic):
+    for random_seed in range(3):
+        # (parallels allowed: where the parallels rule forbids every tonic in the bass, the rule wins)
+        settings = GenerationSettings(bars=4, style=style, key=key, time_signature="4/4", random_seed=random_seed, allow_parallels=True)
+        out = generate(model, None, settings)
+        end = 4 * 1920
+        top = out.part_notes(0)
+        last = top[top["start_tick"] == top["start_tick"].max()]
+        assert int(last["pitch"].max()) % 12 == tonic
+        assert int(last["start_tick"][0]) >= 3 * 1920 and int((last["start_tick"] + last["duration_ticks"]).max()) == end
+        assert int(last["duration_ticks"].max()) >= 960  # half-way through the last 4/4 bar at the latest
+        if style == "chorale":
+            bass = out.part_notes(3)
+            final = bass[bass["start_tick"] == bass["start_tick"].max()]
+            assert int(final["pitch"].min()) % 12 == tonic and int((final["start_tick"] + final["duration_ticks"]).max()) == end
+
+
+def test_a_free_ending_is_a_setting(model):
+    out = generate(model, None, GenerationSettings(bars=2, key="G", time_signature="3/4", random_seed=0, free_ending=True))
+    assert out.end_tick <= 2 * 1440
+    with pytest.raises(ComposerError):
+        GenerationSettings(mode="nope", free_ending=True)
+
+
+def test_continuation_ends_on_the_tonic_of_the_seed(model):
+    seed = parse_tinynotation("tinynotation: 4/4 g4 a b c'2 b4 a g1")
+    for random_seed in range(3):
+        out = generate(model, seed, GenerationSettings(bars=4, random_seed=random_seed))
+        top = out.part_notes(0)
+        last = top[top["start_tick"] == top["start_tick"].max()]
+        assert int(last["pitch"].max()) % 12 == 7 and int((last["start_tick"] + last["duration_ticks"]).max()) == 4 * 1920

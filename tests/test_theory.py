@@ -84,3 +84,27 @@ def test_seed_bars_count_a_pickup_as_bars_does():
     assert seed_end_tick(piece, 0) == 0
     with pytest.raises(OriginalityError, match=r"not shorter than the score \(4 bars\)"):
         seed_end_tick(piece, 4)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("tinynotation: 4/4 e4 e f g g f e d c c d e e4. d8 d2", "C"),  # the Ode to Joy: E and D weigh most, still C major
+        ("tinynotation: 4/4 a4 b c' e' d' c' b a g# a b2 a1", "a"),
+        ("tinynotation: 4/4 g4 a b c' d' e' f#' g'2 f#4 e d2 g1", "G"),
+        ("tinynotation: 4/4 g4 a b c'2 b4 a g1", "G"),  # no F#: the last note settles it
+    ],
+)
+def test_the_key_is_found_from_the_notes(text, expected):
+    from composer.io.notation import parse_tinynotation
+
+    melody = parse_tinynotation(text)
+    assert len(melody.key_signatures) == 0  # TinyNotation gives no signature of its own
+    assert key_name(*theory.estimate_key(melody)) == expected
+    assert key_name(*theory.seed_key(melody)) == expected
+    assert theory.seed_key(melody.replace(key_signatures=[(0, -1, True)])) == (-1, True)  # a signature is kept
+
+
+def test_tonic_triad():
+    assert theory.tonic_triad((0, False)) == (0, 4, 7)
+    assert theory.tonic_triad((0, True)) == (9, 0, 4)
