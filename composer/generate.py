@@ -57,6 +57,7 @@ MODES = ("continue", "harmonize")
 COMMON_METERS = ((4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 8), (9, 8), (12, 8), (6, 4), (3, 2))
 MAX_BARS = 512  # the longest piece one request may ask for
 MAX_TOKENS_PER_BAR = 512  # a safety stop for a model that never closes a bar
+MONOPHONIC_SHARE = 0.01  # a part whose training notes overlapped one another at most this often sounds one note at a time
 PERFECT_INTERVALS = (0, 7)  # unison/octave and fifth, in semitones mod 12: never in parallel
 
 
@@ -113,11 +114,10 @@ class GenerationSettings:
     def sampling(self) -> SamplingSettings:
         return SamplingSettings(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
 
-    def describe(self, bars: int | None = None) -> str:
-        """``name=value, ...`` of the fields set; ``bars`` stands in for the field (a harmonization's true length)."""
-        fields = dataclasses.asdict(self)
-        if bars is not None:
-            fields["bars"] = bars
+    def describe(self, **in_force: object) -> str:
+        """``name=value, ...`` of the fields set; ``in_force`` gives what a field came to mean in the piece
+        (``bars``: a harmonization's true length; ``allow_chromatic``: True where no key kept notes in a scale)."""
+        fields = {**dataclasses.asdict(self), **in_force}
         return ", ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
 
 
@@ -148,6 +148,7 @@ class GenerationPlan:
     ending: bool = False  # the last bar closes the piece: a long tonic in the top part (and bass), a held final chord
     final_onset: tuple[int, int] | None = None  # harmonize: (bar, position) of the melody's last note
     cadence: bool = False  # harmonize: the melody ends on a note of the tonic triad, so the chord under it is the tonic's
+    monophonic: tuple[int, ...] = ()  # parts that sound one note at a time: none starts while another of its notes sounds
 
     @property
     def last_bar(self) -> int:
@@ -272,12 +273,14 @@ class _Engine:
             last_part = 0
         if s.last_kind == K_PART:  # a part token is followed by that part's note
             return self._part_pitches(s, s.part) if s.part < p.num_parts else self._pitch_any
+        busy = self._busy_parts(s)
         if s.last_kind == K_POSITION:  # a position is followed by a note
             mask[self.part_ids[free_from : last_part + 1]] = True
             if 0 <= s.part < len(self.part_ids):
                 mask[self.part_ids[s.part]] = False  # the encoder writes no Part token for an unchanged part
-            if free_from <= s.part <= last_part:
+            if free_from <= s.part <= last_part and s.part not in busy:
                 mask |= self._part_pitches(s, s.part)
+            mask[self.part_ids[busy]] = False
             if mask.any():
                 return mask
         if not s.required and self._bar_may_close(s, onset):
@@ -289,7 +292,8 @@ class _Engine:
             first = max(free_from, s.part_at_pos + 1)
             if first <= last_part:
                 mask[self.part_ids[first : last_part + 1]] = True
-            if s.part >= free_from and s.part < p.num_parts and s.part >= s.part_at_pos:
+                mask[self.part_ids[busy]] = False
+            if s.part >= free_from and s.part < p.num_parts and s.part >= s.part_at_pos and s.part not in busy:
                 pitches = self._part_pitches(s, s.part)
                 if s.part == s.part_at_pos:  # a chord within the part goes high to low
                     pitches = pitches.copy()
@@ -298,6 +302,10 @@ class _Engine:
         if not mask.any():  # nothing fits: close the bar rather than fail
             mask[self.tok.bar_id] = True
         return mask
+
+    def _busy_parts(self, s: _State) -> list[int]:
+        """Parts that may not start a note here: one-note-at-a-time parts whose last note still sounds."""
+        return [q for q in self.plan.monophonic if s.ends[q] > s.onset]
 
     def _ending_bar(self, s: _State) -> bool:
         return self.plan.ending and s.bar == self.plan.last_bar
@@ -655,7 +663,14 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         ending=not harmonize and not settings.free_ending and all(o.bar < last_bar for o in onsets),
         final_onset=final_onset,
         cadence=cadence and not settings.free_ending,
+        monophonic=_monophonic_parts(profile, num_parts),
     )
+
+
+def _monophonic_parts(profile: dict[str, Any], num_parts: int) -> tuple[int, ...]:
+    """The parts the style wrote one note at a time in training (a model file without the figures: none)."""
+    shares = profile.get("overlap_shares") or []
+    return tuple(q for q, share in enumerate(shares[:num_parts]) if share <= MONOPHONIC_SHARE)
 
 
 def _seed_events(tok: Tokenizer, body: np.ndarray) -> tuple[list[_Onset], dict[int, int], int | None, int | None, int]:
@@ -741,14 +756,22 @@ def _finish(model: Model, tok: Tokenizer, s: _State, the_plan: GenerationPlan, s
     end_tick = end_step * score.ticks_per_beat // tok.config.steps_per_beat
     notes = score.notes.copy()
     notes["duration_ticks"] = np.maximum(np.minimum(notes["duration_ticks"], end_tick - notes["start_tick"]), 1)
+    in_force = {"bars": the_plan.bars, "allow_chromatic": settings.allow_chromatic or the_plan.key is None}  # no key: no scale mask
     metadata = {
         "model": model.name,
-        "settings": settings.describe(bars=the_plan.bars),  # the true length (harmonize takes the melody's)
+        "settings": settings.describe(**in_force),
         "seed": (seed.title or seed.metadata.get("source", "given")) if seed is not None else "none",
         "random_seed": str(settings.random_seed),
         "generator": "composer",
     }
-    return score.replace(notes=notes, metadata=metadata, title=f"{the_plan.style.capitalize()} by composer")
+    return score.replace(notes=notes, metadata=metadata, title=_title(the_plan, settings, seed))
+
+
+def _title(the_plan: GenerationPlan, settings: GenerationSettings, seed: Score | None) -> str:
+    """The seed's title with what was done to it ("Cuckoo Hill, harmonized"), else "Chorale by composer"."""
+    if seed is not None and seed.title.strip():
+        return f"{seed.title.strip()}, {'harmonized' if settings.mode == 'harmonize' else 'continued'}"
+    return f"{the_plan.style.capitalize()} by composer"
 
 
 def generate(model: Model, seed: Score | None = None, settings: GenerationSettings | None = None) -> Score:

@@ -447,3 +447,39 @@ def test_continuation_ends_on_the_tonic_of_the_seed(model):
         top = out.part_notes(0)
         last = top[top["start_tick"] == top["start_tick"].max()]
         assert int(last["pitch"].max()) % 12 == 7 and int((last["start_tick"] + last["duration_ticks"]).max()) == 4 * 1920
+
+
+def overlapping_notes(score) -> int:
+    """Notes that start while another note of the same part still sounds."""
+    count = 0
+    for part in range(score.num_parts):
+        notes = score.part_notes(part)
+        ends = np.maximum.accumulate(notes["start_tick"] + notes["duration_ticks"])
+        count += int(np.count_nonzero(notes["start_tick"][1:] < ends[:-1]))
+    return count
+
+
+@pytest.mark.parametrize("style, mode", [("chorale", "continue"), ("folk", "continue"), ("chorale", "harmonize")])
+def test_parts_the_style_wrote_one_note_at_a_time_never_overlap(style, mode):
+    one_at_a_time = tiny_model()
+    for profile in one_at_a_time.training["styles"].values():
+        profile["overlap_shares"] = [0.0] * len(profile["programs"])
+    loose = tiny_model()  # the same weights, from a model file that has no overlap figures
+    seed = parse_tinynotation(SEED_TEXT)
+    settings = dict(bars=4, style=style, mode=mode, temperature=1.5)
+    masked = [overlapping_notes(generate(one_at_a_time, seed, GenerationSettings(random_seed=r, **settings))) for r in range(6)]
+    unmasked = [overlapping_notes(generate(loose, seed, GenerationSettings(random_seed=r, **settings))) for r in range(6)]
+    assert masked == [0] * 6
+    assert sum(unmasked) > 0  # random weights do write chords and overlaps in a part when nothing stops them
+
+
+def test_the_settings_line_says_what_was_in_force_and_the_seed_keeps_its_title(model):
+    seed = parse_tinynotation(SEED_TEXT).replace(title="Cuckoo Hill")
+    free = generate(model, seed.replace(key_signatures=[(0, 0, False)]), GenerationSettings(bars=4, random_seed=1))
+    assert "allow_chromatic=False" in free.metadata["settings"] and free.title == "Cuckoo Hill, continued"
+    scratch = generate(model, None, GenerationSettings(bars=2, random_seed=1))  # no key: no scale mask in force
+    assert "allow_chromatic=True" in scratch.metadata["settings"] and scratch.title == "Chorale by composer"
+    keyed = generate(model, None, GenerationSettings(bars=2, key="D", random_seed=1))
+    assert "allow_chromatic=False" in keyed.metadata["settings"]
+    choir = model.harmonize(seed)
+    assert choir.title == "Cuckoo Hill, harmonized"

@@ -167,7 +167,11 @@ def metronome_mark(qpm: float, meter: tuple[int, int]) -> tempo.MetronomeMark:
     from music21 import duration, tempo
 
     beat = tempo_beat(*meter)
-    return tempo.MetronomeMark(number=round(qpm / float(beat), 3), referent=duration.Duration(beat))
+    per_beat = qpm / float(beat)
+    mark = tempo.MetronomeMark(number=round(per_beat), referent=duration.Duration(beat))  # a mark reads in whole beats a minute
+    if abs(per_beat - round(per_beat)) > 1e-6:
+        mark.numberSounding = per_beat  # playback keeps the exact tempo (152 quarters a minute is dotted quarter = 101)
+    return mark
 
 
 def to_music21(score: Score) -> stream.Score:

@@ -1,0 +1,45 @@
+"""Recompute a model file's style profiles from its corpus's train split, weights untouched.
+
+    python benchmarks/refresh_styles.py MODEL CORPUS_DIR
+
+Training writes the profiles (``composer.dataset.style_profiles``: each style's
+parts, each part's pitch range and how often its notes overlap one another)
+into the model file. A model trained before a profile field existed lacks it;
+this adds it from the same train split the model learned from (the file's
+``train_files_sha1`` must match the corpus), so generation can use it without
+retraining. The weights stay byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("corpus")
+    args = parser.parse_args()
+
+    from composer.dataset import load_tokens, style_profiles
+    from composer.modelfile import find_model, load_model, update_training_metadata
+
+    path = find_model(args.model)
+    model = load_model(path)
+    style = (model.training.get("train_config") or {}).get("style")
+    data = load_tokens(args.corpus, model.tokenizer, style=style)
+    trained_on = model.training.get("train_files_sha1")
+    if trained_on and data.files_sha1.get("train") != trained_on:
+        sys.exit(f"{args.corpus}: its train split is not the one {path} learned from (train_files_sha1 differs)")
+    styles = style_profiles(data.splits["train"], model.tokenizer)
+    update_training_metadata(path, {"styles": styles})
+    print(f"{path}: styles = {json.dumps(styles)}")
+
+
+if __name__ == "__main__":
+    main()
