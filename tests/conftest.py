@@ -16,6 +16,19 @@ import pytest  # noqa: E402
 from composer.score import Part, Score, notes_array  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def benchmark_module(name: str):
+    """A script of benchmarks/ imported as a module (once per session), to test its functions."""
+    import importlib.util
+    import sys
+
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 CORPUS = ROOT / "midi_corpus"
 
 

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-from conftest import make_score
+from conftest import benchmark_module, make_score
 
-ROOT = Path(__file__).resolve().parent.parent
 SATB = ("Soprano", "Alto", "Tenor", "Bass")
-
-
-def _load_module():
-    name = "harmonize_bach"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "harmonize_bach.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hb = _load_module()
+hb = benchmark_module("harmonize_bach")
 
 
 def bach():

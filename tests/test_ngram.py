@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import shutil
-import sys
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -13,21 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, benchmark_module
 
-
-def _load_module():
-    name = "ngram_baseline"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "ngram_baseline.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ng = _load_module()
+ng = benchmark_module("ngram_baseline")
 
 # A toy vocabulary: PAD 0, BOS 1, EOS 2, a 3, b 4.
 V, BOS = 5, 1
