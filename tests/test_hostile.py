@@ -308,7 +308,7 @@ def sweep_model(tmp_path_factory) -> Path:
     return save_model(Model(network, tokenizer, {"styles": styles}), tmp_path_factory.mktemp("sweep-model") / "tiny.safetensors")
 
 
-@pytest.mark.slow  # about two minutes: 63 commands, each a fresh python
+@pytest.mark.slow  # about a minute: 63 commands, each a fresh python
 def test_sweep_every_hostile_file_through_every_command(hostile, sweep_model, tmp_path):
     work = tmp_path / "out"
     work.mkdir()
