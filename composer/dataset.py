@@ -22,6 +22,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import numpy as np
 from composer.cache import entry, fingerprint
 from composer.corpus import SPLITS, Piece, discover
 from composer.errors import ComposerError
+from composer.io.atomic import remove_abandoned
 from composer.progress import Progress
 from composer.tokens import K_DURATION, K_EOS, LENGTHENED, Tokenizer, Walker
 
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 
 CACHE_VERSION = 1
 CACHE_FOLDER = "tokens"
+# A cache being written: ".building-PID-XXXXXXXX" (older versions: no PID).
+BUILDING = re.compile(r"\.building-(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+")
 
 
 class DatasetError(ComposerError):
@@ -226,7 +230,8 @@ def load_tokens(
 def _save(data: TokenData, directory: Path) -> Path | None:
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=directory.parent))
+        remove_abandoned(directory.parent, BUILDING)  # what killed builds left
+        tmp = Path(tempfile.mkdtemp(prefix=f".building-{os.getpid()}-", dir=directory.parent))
         meta = {"splits": {}, "failures": data.failures, "files_sha1": data.files_sha1}
         for split, part in data.splits.items():
             part.tokens.tofile(tmp / f"{split}.bin")

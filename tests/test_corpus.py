@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -176,6 +180,100 @@ def test_interrupted_build_leaves_the_old_corpus(tmp_path: Path) -> None:
         build(out, collections=("chorales",), limit=3, jobs=2, progress=stop)
     assert _contents(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["corpus"]
+
+
+# A `composer corpus build` in its own process, building two pieces a collection, and
+# killed (SIGKILL: no clean-up runs) at a chosen moment of the swap.
+_CLI_BUILD = """
+import os, signal, sys
+import composer.corpus as corpus
+from composer.corpus import building
+
+real = building.build
+corpus.build = lambda *a, **k: real(*a, **{**k, "limit": 2, "jobs": 1})
+kill_at = sys.argv[1]
+if kill_at == "exchange":  # the new folder is ready, the swap not begun
+    building.exchange_paths = lambda a, b: os.kill(os.getpid(), signal.SIGKILL)
+elif kill_at == "between renames":  # no RENAME_EXCHANGE: the old corpus set aside, the new not yet in
+    building.exchange_paths = lambda a, b: False
+    replace = os.replace
+    def second_rename(src, dst):
+        if ".build-" in str(src):
+            os.kill(os.getpid(), signal.SIGKILL)
+        replace(src, dst)
+    os.replace = second_rename
+from composer.cli import cli
+cli(sys.argv[2:])
+"""
+
+
+def _cli_build(kill_at: str, out: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-c", _CLI_BUILD, kill_at, "corpus", "build", "-o", str(out), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("kill_at", ["exchange", "between renames"])
+def test_build_killed_at_the_swap_leaves_a_complete_corpus(tmp_path: Path, kill_at: str) -> None:
+    out = tmp_path / "corpus"
+    build(out, collections=("chorales", "folk"), limit=3, jobs=1)
+    before = _contents(out)
+    proc = _cli_build(kill_at, out, "--collection", "chorales")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name != "corpus")
+    if kill_at == "exchange":
+        assert _contents(out) == before  # the old corpus, whole, where the user expects it
+        assert len(leftovers) == 1 and leftovers[0].startswith(".corpus.build-")
+    else:
+        assert not out.exists() and any(name.startswith(".corpus.old-") for name in leftovers)
+    # The next build puts the old corpus back (if it was set aside) and removes the rest.
+    corpus.building.recover(out)
+    assert _contents(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus"]
+
+
+def test_rerun_with_fewer_collections_keeps_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "corpus"
+    build(out, collections=("chorales", "folk"), limit=3, jobs=1)
+    folk = _contents(out / "folk")
+    chorales = _contents(out / "chorales")
+    proc = _cli_build("no kill", out, "--collection", "chorales")
+    assert proc.returncode == 0, proc.stderr
+    assert corpus.collections_of(out) == ["chorales", "folk"]
+    assert _contents(out / "folk") == folk  # carried over, byte for byte
+    assert _contents(out / "chorales") != chorales and len(load_manifest(out, "chorales")) == 1
+    assert "| folk |" in (out / "README.md").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus"]
+
+
+def test_swap_falls_back_to_two_renames_without_exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "corpus"
+    build(out, collections=("chorales",), limit=2, jobs=1)
+    monkeypatch.setattr(corpus.building, "exchange_paths", lambda a, b: False)
+    build(out, collections=("chorales",), limit=3, jobs=1)
+    assert len(load_manifest(out, "chorales")) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus"]
+
+
+def test_leftovers_of_older_versions_are_cleaned_once_an_hour_old(tmp_path: Path) -> None:
+    out = tmp_path / "c2"
+    (out / "chorales").mkdir(parents=True)
+    (out / "chorales" / "manifest.csv").write_text(",".join(MANIFEST_FIELDS) + "\n")
+    aged = [tmp_path / ".c2.build-abc123_x", tmp_path / ".c2.old-def456yz"]
+    fresh = tmp_path / ".c2.build-fresh999"
+    for folder in (*aged, fresh):
+        (folder / "chorales").mkdir(parents=True)
+    hours_ago = time.time() - 2 * 3600
+    for folder in aged:
+        os.utime(folder, (hours_ago, hours_ago))
+    corpus.building.recover(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c2", fresh.name])
+    # With no corpus in place, an older version's set-aside corpus goes back at once.
+    shutil.rmtree(out)
+    old = tmp_path / ".c2.old-ghi789"
+    (old / "folk").mkdir(parents=True)
+    (old / "folk" / "manifest.csv").write_text(",".join(MANIFEST_FIELDS) + "\n")
+    corpus.building.recover(out)
+    assert corpus.collections_of(out) == ["folk"] and not old.exists()
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import errno
 import json
+import ctypes
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -291,13 +293,30 @@ def test_write_errors_name_the_users_file_not_the_temporary_one(tmp_path):
 SWEEP_OUTPUTS = (".mid", ".musicxml", ".mxl", ".svg", ".wav")
 
 
-@pytest.mark.slow  # about a minute: 49 commands, each a fresh python
-def test_sweep_every_hostile_file_through_every_command(hostile, tmp_path):
+@pytest.fixture(scope="module")
+def sweep_model(tmp_path_factory) -> Path:
+    """A tiny random-weight model with style profiles, as tests/test_generate.py builds one."""
+    torch = pytest.importorskip("torch")
+    from composer.modelfile import Model, save_model
+    from composer.nn import build_model
+    from composer.tokens import Tokenizer
+
+    tokenizer = Tokenizer()
+    torch.manual_seed(0)
+    network = build_model("transformer", {"vocab_size": len(tokenizer), "n_layers": 1, "d_model": 32, "n_heads": 2, "context_len": 64})
+    styles = {"chorale": {"pieces": 10, "programs": [52, 52, 52, 52], "pitch_ranges": [[60, 81], [53, 74], [48, 69], [36, 62]]}}
+    return save_model(Model(network, tokenizer, {"styles": styles}), tmp_path_factory.mktemp("sweep-model") / "tiny.safetensors")
+
+
+@pytest.mark.slow  # about a minute: 63 commands, each a fresh python
+def test_sweep_every_hostile_file_through_every_command(hostile, sweep_model, tmp_path):
     work = tmp_path / "out"
     work.mkdir()
     for name, (path, says) in hostile.items():
         runs = [("convert", str(path), "-o", f"out{suffix}") for suffix in SWEEP_OUTPUTS]
         runs += [("tokenize", str(path), "-o", "out.json"), ("originality", str(path))]
+        runs += [("generate", str(path), "-o", "out.mid", "--bars", "4", "--model", str(sweep_model))]
+        runs += [("harmonize", str(path), "-o", "out.mid", "--model", str(sweep_model))]
         for args in runs:
             before = set(os.listdir(work))
             proc = run_cli(*args, cwd=work)
@@ -394,3 +413,77 @@ def test_full_disk_is_one_line_naming_the_users_file(small_disk, tmp_path):
         assert proc.returncode != 0 and len(lines) == 1, proc.stdout + proc.stderr
         assert f"out{suffix}" in lines[0] and ".tmp" not in lines[0] and "unexpected" not in lines[0], lines[0]
         assert set(os.listdir(small_disk)) == before
+
+
+# -- swapping folders at once, and what killed runs of older versions left -------------
+def test_exchange_paths_swaps_two_folders_at_once(tmp_path):
+    from composer.io.atomic import exchange_paths
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    (a / "inner").mkdir(parents=True)
+    (a / "inner" / "x.txt").write_text("from a")
+    b.mkdir()
+    (b / "y.txt").write_text("from b")
+    if not exchange_paths(a, b):
+        pytest.skip("renameat2(RENAME_EXCHANGE) is not available here (not Linux, or an old kernel or file system)")
+    assert (b / "inner" / "x.txt").read_text() == "from a" and (a / "y.txt").read_text() == "from b"
+    assert sorted(os.listdir(a)) == ["y.txt"] and sorted(os.listdir(b)) == ["inner"]
+    with pytest.raises(FileNotFoundError):
+        exchange_paths(a, tmp_path / "missing")
+
+
+def test_exchange_paths_says_false_where_the_system_cannot(tmp_path, monkeypatch):
+    from composer.io import atomic
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "f").write_text("a")
+    monkeypatch.setattr(atomic, "_renameat2", lambda: None)  # another OS, or a C library without it
+    assert atomic.exchange_paths(a, b) is False
+
+    def old_kernel(*args):
+        ctypes.set_errno(errno.ENOSYS)
+        return -1
+
+    monkeypatch.setattr(atomic, "_renameat2", lambda: old_kernel)
+    assert atomic.exchange_paths(a, b) is False
+    assert (a / "f").read_text() == "a" and os.listdir(b) == []  # nothing moved
+
+
+def _age(path: Path, hours: float = 2) -> Path:
+    then = time.time() - hours * 3600
+    os.utime(path, (then, then))
+    return path
+
+
+def test_safetensors_own_old_temporary_files_go_with_the_next_save(tiny_model_file, tmp_path):
+    from composer.modelfile import load_model_file, save_model
+
+    old, fresh, other = tmp_path / ".tmpA1b2C3", tmp_path / ".tmpZ9y8X7", tmp_path / ".tmpnotes.txt"
+    for leftover in (old, fresh, other):
+        leftover.write_bytes(b"\0" * 1000)
+    _age(old)
+    _age(other)  # not safetensors' name: kept however old
+    save_model(load_model_file(tiny_model_file), tmp_path / "model.safetensors")
+    assert sorted(os.listdir(tmp_path)) == sorted(["model.safetensors", fresh.name, other.name])
+
+
+def test_old_token_cache_building_folders_go_with_the_next_cache_write(tmp_path, monkeypatch):
+    from composer.dataset import load_tokens
+    from composer.tokens import Tokenizer
+
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    one_note_midi(folder / "t.mid", duration=480)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COMPOSER_CACHE", str(cache))
+    (cache / "tokens").mkdir(parents=True)
+    dead = 2**22 + 12345  # above Linux's default pid_max: no such process
+    old, killed, fresh = cache / "tokens" / ".building-k3j4h5g6", cache / "tokens" / f".building-{dead}-abcd1234", cache / "tokens" / ".building-running1"
+    for leftover in (old, killed, fresh):
+        leftover.mkdir()
+        (leftover / "train.bin").write_bytes(b"\0" * 100)
+    _age(old)
+    data = load_tokens(folder, Tokenizer())
+    assert sorted(p.name for p in (cache / "tokens").iterdir()) == sorted([data.cache_dir.name, fresh.name])

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from composer.io.atomic import process_alive
+from composer.io.atomic import STALE_AFTER_S, abandoned, exchange_paths
 from composer.corpus.reading import (
     COLLECTIONS,
     MANIFEST,
@@ -507,7 +507,7 @@ def build(
         if is_corpus(out_dir):
             for name in collections_of(out_dir):
                 if name not in collections:
-                    shutil.copytree(out_dir / name, tmp / name)
+                    shutil.copytree(out_dir / name, tmp / name, copy_function=_link_or_copy)
         (tmp / README).write_bytes(_readme(tmp).encode("utf-8"))
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a corpus is meant to be shared
         _swap(tmp, out_dir)
@@ -520,23 +520,26 @@ def build(
 def recover(out_dir: Path) -> None:
     """Undo what a killed build left beside ``out_dir``: put a set-aside corpus back, remove the rest.
 
-    ``_swap`` sets the old corpus aside as ``.NAME.old-PID-*`` for the instant between
-    its two renames; a kill there leaves no ``out_dir``, so the old one, complete, goes
-    back. Half-built ``.NAME.build-PID-*`` folders and leftover ``.old-`` ones of
-    processes that are gone are removed; a running build's are kept.
+    Where the system cannot swap two folders at once, ``_swap`` sets the old corpus aside
+    as ``.NAME.old-PID-*`` for the instant between two renames; a kill there leaves no
+    ``out_dir``, so the old one, complete, goes back. Half-built ``.NAME.build-PID-*``
+    folders and leftover ``.old-`` ones of processes that are gone are removed; a running
+    build's are kept. Older versions named them without a PID: those go once untouched
+    for an hour (``STALE_AFTER_S``), or at once where an ``.old-`` one is the only corpus.
     """
     try:
         names = sorted(os.listdir(out_dir.parent))
     except OSError:
         return
+    pattern = re.compile(rf"\.{re.escape(out_dir.name)}\.(?P<kind>old|build)-(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+")
+    matches = [m for m in map(pattern.fullmatch, names) if m is not None]
     for kind in ("old", "build"):
-        prefix = f".{out_dir.name}.{kind}-"
-        for name in names:
-            pid = name[len(prefix):].split("-", 1)[0] if name.startswith(prefix) else ""
-            if not pid.isdigit() or process_alive(int(pid)):
+        for match in (m for m in matches if m["kind"] == kind):
+            leftover = out_dir.parent / match.string
+            restore = kind == "old" and not out_dir.exists() and is_corpus(leftover)
+            if not abandoned(leftover, match["pid"], stale_after=0 if restore else STALE_AFTER_S):
                 continue
-            leftover = out_dir.parent / name
-            if kind == "old" and not out_dir.exists() and is_corpus(leftover):
+            if restore:
                 with contextlib.suppress(OSError):
                     os.replace(leftover, out_dir)
                 continue
@@ -544,9 +547,17 @@ def recover(out_dir: Path) -> None:
 
 
 def _swap(new: Path, out_dir: Path) -> None:
-    """Put ``new`` where ``out_dir`` is, removing the old folder only once the new one is in place."""
+    """Put ``new`` where ``out_dir`` is: at every instant one complete corpus is at ``out_dir``.
+
+    On Linux the two folders are exchanged in one step and ``new`` (now the old corpus)
+    removed; elsewhere the old folder is renamed aside, the new one in, and the old one
+    removed, with ``recover`` putting it back after a kill between the two renames.
+    """
     if not out_dir.exists():
         os.replace(new, out_dir)
+        return
+    if exchange_paths(new, out_dir):
+        shutil.rmtree(new, ignore_errors=True)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-{os.getpid()}-", dir=out_dir.parent))
     old.rmdir()
@@ -558,3 +569,11 @@ def _swap(new: Path, out_dir: Path) -> None:
         raise
     with contextlib.suppress(OSError):
         shutil.rmtree(old)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link a file of a collection carried over (the old folder goes after the swap); copy where links fail."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

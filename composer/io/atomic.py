@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
+import re
+import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from composer.errors import ComposerError, WriteError
+
+# A leftover without its writer's PID in its name (older versions of composer, safetensors'
+# own temporary files) is taken as abandoned once untouched for this long.
+STALE_AFTER_S = 3600.0
+# safetensors' save_file (used by composer before issue 15) writes a hidden .tmpXXXXXX beside the target.
+SAFETENSORS_TMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")
 
 
 def check_writable(path: str | Path, *, force: bool = False) -> Path:
@@ -74,6 +85,8 @@ def _remove_stale(path: Path) -> None:
         if pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(OSError):
                 os.unlink(path.parent / name)
+    if path.suffix.lower() == ".safetensors":
+        remove_abandoned(path.parent, SAFETENSORS_TMP)
 
 
 @functools.lru_cache(maxsize=256)
@@ -115,3 +128,75 @@ def save_bytes(path: str | Path, data: bytes, what: str) -> None:
         Path(path).write_bytes(data)
     except OSError as exc:
         raise WriteError(f"{path}: cannot write {what} ({exc.strerror})") from exc
+
+
+def abandoned(path: Path, pid: str | None, *, stale_after: float = STALE_AFTER_S) -> bool:
+    """Whether a leftover ``path`` is abandoned: its writer ``pid`` is gone, or, with no PID
+    in its name (older versions, other libraries), it is untouched for ``stale_after`` seconds."""
+    if pid:
+        return not process_alive(int(pid))
+    try:
+        return time.time() - path.lstat().st_mtime > stale_after
+    except OSError:
+        return False
+
+
+def remove_abandoned(folder: Path, pattern: re.Pattern[str]) -> None:
+    """Remove the files and folders in ``folder`` whose whole name matches ``pattern`` and that are
+    ``abandoned`` (the PID is the pattern's group ``pid`` where it has one)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return
+    for name in names:
+        match = pattern.fullmatch(name)
+        leftover = folder / name
+        if match is None or not abandoned(leftover, match.groupdict().get("pid")):
+            continue
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+# -- swapping two paths at once ------------------------------------------------------
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_UNSUPPORTED = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+@functools.lru_cache(maxsize=1)
+def _renameat2() -> Callable[..., int] | None:
+    """libc's ``renameat2`` (Linux 3.15, glibc 2.28), or None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
+
+
+def exchange_paths(a: str | Path, b: str | Path) -> bool:
+    """Swap what ``a`` and ``b`` name in one atomic step (both must exist); True when done.
+
+    False, with nothing changed, where the system cannot (not Linux, an old kernel or C
+    library, a file system without RENAME_EXCHANGE): the caller falls back to renames.
+    Any other failure raises OSError.
+    """
+    function = _renameat2()
+    if function is None:
+        return False
+    import ctypes
+
+    if function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in _UNSUPPORTED:
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))
