@@ -47,6 +47,8 @@ OVERLAP_GRID_POINTS = 2001
 OVERLAP_GRID_POINTS_MAX = 20001
 # The grid reaches this many bandwidths beyond the smallest and largest value (each tail beyond holds < 1e-8).
 OVERLAP_GRID_MARGIN_BANDWIDTHS = 6.0
+OVERLAP_NO_SPREAD = 1e-9  # a sample whose range is below this share of the pooled spread has no spread of its own
+OVERLAP_NARROWEST_KERNEL_STEPS = 16  # the narrowest kernel, in steps of the finest grid over the values' range
 
 # Voice ranges of four-part writing, (lowest, highest) MIDI pitch, both inclusive: the usual textbook
 # ranges (soprano C4-G5, alto G3-D5, tenor C3-G4, bass E2-C4). Part 0 is the soprano.
@@ -251,7 +253,9 @@ def _scott_bandwidth(values: np.ndarray, pooled_std: float) -> float:
     A sample without spread of its own (one value, or all equal) is given the spread of both
     samples together, so that its density stays a smooth bump instead of a spike.
     """
-    if values.min() == values.max():  # tested so, since the std of equal values may round to a tiny non-zero
+    # Tested on the range, not the std (the std of equal values may round to a tiny non-zero), and with a
+    # tolerance, since values equal but for rounding may or may not stay distinct once standardized.
+    if values.max() - values.min() <= OVERLAP_NO_SPREAD * pooled_std:
         return len(values) ** -0.2 * pooled_std
     return len(values) ** -0.2 * float(values.std(ddof=1))
 
@@ -276,7 +280,10 @@ def _standard_densities(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndar
     if not relative > 0:
         return None
     x, y, both = ((v - center) / deviation / relative for v in (x, y, both))
-    hx, hy = _scott_bandwidth(x, 1.0), _scott_bandwidth(y, 1.0)
+    # A kernel narrower than the grid can resolve (a sample whose spread is rounding noise) is widened
+    # to a few grid steps, so that it still integrates to one wherever the grid happens to fall.
+    narrowest = OVERLAP_NARROWEST_KERNEL_STEPS * float(both.max() - both.min()) / OVERLAP_GRID_POINTS_MAX
+    hx, hy = (max(_scott_bandwidth(v, 1.0), narrowest) for v in (x, y))
     margin = OVERLAP_GRID_MARGIN_BANDWIDTHS * max(hx, hy)
     low, high = both.min() - margin, both.max() + margin
     # Fine enough for the narrower kernel: a few grid steps to its bandwidth.

@@ -187,6 +187,13 @@ def test_overlap_is_symmetric_and_between_zero_and_one(a, b):
     assert forward == pytest.approx(overlap_area(b, a), abs=1e-9)
 
 
+def test_overlap_is_symmetric_when_a_spread_is_rounding_noise():
+    # Found by hypothesis: whether -1000 and -999.9999999999999 stayed distinct once standardized
+    # depended on the order of the samples, and the two orders gave 0.0006 and 0.0.
+    a, b = [0, 0, 0, 2], [-1000, -999.9999999999999]
+    assert overlap_area(a, b) == pytest.approx(overlap_area(b, a), abs=1e-9)
+
+
 # Values on a 0.001 grid, so that scaling and shifting them keeps distinct values distinct in floating point.
 gridded = st.lists(st.integers(-10**6, 10**6).map(lambda i: i / 1000), min_size=1, max_size=30)
 
