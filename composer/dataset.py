@@ -18,6 +18,7 @@ one ``composer.tokens.TokenArchive``, read by worker processes when there are ma
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -156,12 +157,12 @@ def tokenize_folder(folder: str | Path, tokenizer: Tokenizer, style: str = "unkn
     sorted order. One tokenizer encodes them all; with many files, ``jobs``
     worker processes share the reading (default: one per core).
     """
-    from composer.formats import READERS
+    from composer.formats import find_scores
     from composer.tokens import TokenArchive
 
     global _JOB
     folder = Path(folder)
-    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in READERS)
+    names = find_scores(folder)
     chunks = [names[i : i + _CHUNK] for i in range(0, len(names), _CHUNK)]
     workers = min(jobs or os.cpu_count() or 1, len(chunks))
     pieces: list[tuple[str, str, list[str], np.ndarray]] = []
@@ -173,6 +174,10 @@ def tokenize_folder(folder: str | Path, tokenizer: Tokenizer, style: str = "unkn
                 # One file of each suffix read here first: the workers inherit the readers' imports
                 # (symusic, music21) instead of each importing them anew.
                 _encode_chunk(list({Path(n).suffix.lower(): n for n in reversed(names)}.values()))
+                # What exists now is shared with the workers: frozen, their garbage collector leaves
+                # it alone instead of touching (and so copying) every page of it.
+                gc.freeze()
+                stack.callback(gc.unfreeze)
                 results = stack.enter_context(multiprocessing.get_context("fork").Pool(workers)).imap(_encode_chunk, chunks)
             else:
                 results = map(_encode_chunk, chunks)

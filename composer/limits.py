@@ -85,8 +85,23 @@ def bar_count(score: Score, end_tick: int) -> int:
     return max(total, 1)
 
 
+_passed: list[tuple] = []  # the last Score that passed, with what it held: a reader's check makes the tokenizer's a lookup
+
+
+def _held(score: Score) -> tuple:
+    """What a Score's limits depend on, by identity (its arrays are read-only)."""
+    return (score, score.notes, score.parts, score.ticks_per_beat, score.time_signatures, score.key_signatures, score.tempos)
+
+
 def check_score(score: Score, source: str, error: ErrorType = ReadError) -> Score:
-    """Refuse a score beyond any limit (parts, notes, meter, longest note, length in beats and bars)."""
+    """Refuse a score beyond any limit (parts, notes, meter, longest note, length in beats and bars).
+
+    A Score's arrays are read-only, so the one that passed last, holding the same
+    objects, passes again without a second look: ``composer tokenize`` reads each file
+    (checked) and encodes it (checked again, for Scores built in Python).
+    """
+    if _passed and all(a is b for a, b in zip(_passed[0], _held(score))):
+        return score
     tpb = score.ticks_per_beat
     check_count(len(score.parts), MAX_PARTS, "the number of parts", source, error)
     check_count(len(score.notes), MAX_NOTES, "the number of notes", source, error)
@@ -106,6 +121,7 @@ def check_score(score: Score, source: str, error: ErrorType = ReadError) -> Scor
         raise _refuse(source, "the length", f"{end / tpb:,.0f} quarter notes", f"{MAX_PIECE_BEATS:,}", error)
     bars = bar_count(score, end)
     check_count(bars, MAX_BARS, "the number of bars", source, error)
+    _passed[:] = [_held(score)]
     return score
 
 

@@ -210,8 +210,10 @@ def discover(folder: str | Path, *, style: str | None = None, splits: str | Iter
     elif is_corpus(folder):
         pieces = [p for name in _collection_folders(folder) for p in _collection_pieces(folder, folder / name, style)]
     else:
-        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
-        pieces = [Piece(p, p.relative_to(folder).as_posix(), style or UNKNOWN_STYLE, split_of(p.name)) for p in found]
+        from composer.formats import find_scores
+
+        found = [(folder / name, name) for name in find_scores(folder, suffixes)]
+        pieces = [Piece(path, name, style or UNKNOWN_STYLE, split_of(path.name)) for path, name in found]
     pieces = [p for p in pieces if p.path.suffix.lower() in suffixes]
     if not pieces:
         raise CorpusError(f"{folder}: no {what} files found in it or below")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from pathlib import Path
 
 from composer.errors import ReadError
@@ -10,14 +13,16 @@ from composer.errors import ReadError
 def check_readable(path: str | Path) -> Path:
     """Raise ReadError unless ``path`` is an existing, non-empty file."""
     path = Path(path)
-    if not path.exists():
-        raise ReadError(f"{path}: no such file")
-    if path.is_dir():
-        raise ReadError(f"{path}: is a folder, expected a file")
     try:
-        size = path.stat().st_size
+        status = os.stat(path)  # one system call for all three questions
+    except (FileNotFoundError, NotADirectoryError):
+        raise ReadError(f"{path}: no such file") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symbolic link that leads nowhere, as Path.exists sees it
+            raise ReadError(f"{path}: no such file") from None
         raise ReadError(f"{path}: cannot read ({exc.strerror})") from exc
-    if size == 0:
+    if stat.S_ISDIR(status.st_mode):
+        raise ReadError(f"{path}: is a folder, expected a file")
+    if status.st_size == 0:
         raise ReadError(f"{path}: file is empty")
     return path

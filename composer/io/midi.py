@@ -7,6 +7,7 @@ becomes a part of its own with ``is_drum=True``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -276,8 +277,9 @@ def read_midi(path: str | Path) -> Score:
     """Read a standard MIDI file (any resolution; tempo, meter and key changes; several tracks)."""
     path = Path(path)
     try:
-        check_size(path.stat().st_size, str(path))
-        data = path.read_bytes()
+        with open(path, "rb") as file:  # one open: its size checked, then read
+            check_size(os.fstat(file.fileno()).st_size, str(path))
+            data = file.read()
     except OSError as exc:
         raise ReadError(f"{path}: cannot read ({exc.strerror})") from exc
     return read_midi_bytes(data, str(path))
