@@ -7,8 +7,12 @@ becomes a part of its own with ``is_drum=True``.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -192,9 +196,47 @@ def _by_tick_rows(rows: list[tuple]) -> list[tuple]:
 _parse = None  # symusic's parser, bound on first use (importing symusic is slow)
 
 
+def _import_symusic() -> Any:
+    """``import symusic``, less the download library its soundfont module loads at import.
+
+    symusic's soundfont module imports pySmartDL (and with it urllib, http,
+    email, ssl: about 0.1 s, more than half of symusic's import) to fetch
+    soundfonts, which reading MIDI never does. While symusic loads, a stand-in
+    takes pySmartDL's place; the real one is imported when anything of it is used.
+    """
+    if "symusic" in sys.modules or "pySmartDL" in sys.modules:
+        import symusic
+
+        return symusic
+    stand_in = types.ModuleType("pySmartDL", "stands in for pySmartDL until it is used")
+
+    def real() -> Any:
+        if sys.modules.get("pySmartDL") is stand_in:
+            del sys.modules["pySmartDL"]
+        return importlib.import_module("pySmartDL")
+
+    def SmartDL(*args: Any, **kwargs: Any) -> Any:  # noqa: N802 (the name symusic imports)
+        return real().SmartDL(*args, **kwargs)
+
+    stand_in.SmartDL = SmartDL  # type: ignore[attr-defined]
+    def rest(name: str) -> Any:
+        if name.startswith("__"):  # the import system asks for __path__ and the like
+            raise AttributeError(name)
+        return getattr(real(), name)
+
+    stand_in.__getattr__ = rest  # type: ignore[method-assign]
+    sys.modules["pySmartDL"] = stand_in
+    try:
+        import symusic
+    finally:
+        if sys.modules.get("pySmartDL") is stand_in:
+            del sys.modules["pySmartDL"]
+    return symusic
+
+
 def _parser():
     global _parse
-    import symusic
+    symusic = _import_symusic()
 
     # The core class is what ``symusic.Score.from_midi(data, sanitize_data=True)`` dispatches
     # to for tick time; calling it directly skips the factory's Python layer.
