@@ -17,7 +17,7 @@ one ``composer.tokens.TokenArchive``, read by worker processes when there are ma
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import gc
 import hashlib
 import json
@@ -28,7 +28,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -155,7 +155,8 @@ def tokenize_folder(folder: str | Path, tokenizer: Tokenizer, style: str = "unkn
     Pieces are named by their path under ``folder`` with the suffix kept
     (``song.abc``, ``song.mid`` and ``song.musicxml`` are three pieces), in
     sorted order. One tokenizer encodes them all; with many files, ``jobs``
-    worker processes share the reading (default: one per core).
+    processes share the reading (default: one per core): this one and
+    ``jobs - 1`` forked workers.
     """
     from composer.formats import find_scores
     from composer.tokens import TokenArchive
@@ -165,35 +166,58 @@ def tokenize_folder(folder: str | Path, tokenizer: Tokenizer, style: str = "unkn
     names = find_scores(folder)
     chunks = [names[i : i + _CHUNK] for i in range(0, len(names), _CHUNK)]
     workers = min(jobs or os.cpu_count() or 1, len(chunks))
-    pieces: list[tuple[str, str, list[str], np.ndarray]] = []
-    failures: list[str] = []
+    parallel = workers > 1 and len(names) >= _PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods()
+    done = [0]
+
+    def report(chunk: list) -> list:
+        done[0] += len(chunk)
+        if progress:
+            progress(done[0], len(names))
+        return chunk
+
     _JOB = (folder, tokenizer, style)
     try:
-        with contextlib.ExitStack() as stack:
-            if workers > 1 and len(names) >= _PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods():
-                # One file of each suffix read here first: the workers inherit the readers' imports
-                # (symusic, music21) instead of each importing them anew.
-                _encode_chunk(list({Path(n).suffix.lower(): n for n in reversed(names)}.values()))
-                # What exists now is shared with the workers: frozen, their garbage collector leaves
-                # it alone instead of touching (and so copying) every page of it.
-                gc.freeze()
-                stack.callback(gc.unfreeze)
-                results = stack.enter_context(multiprocessing.get_context("fork").Pool(workers)).imap(_encode_chunk, chunks)
-            else:
-                results = map(_encode_chunk, chunks)
-            done = 0
-            for chunk in results:
-                for item in chunk:
-                    if isinstance(item, str):
-                        failures.append(item)
-                    else:
-                        pieces.append(item)
-                done += len(chunk)
-                if progress:
-                    progress(done, len(names))
+        results = _encode_shared(chunks, workers - 1, report) if parallel else [report(_encode_chunk(c)) for c in chunks]
     finally:
         _JOB = None
+    pieces: list[tuple[str, str, list[str], np.ndarray]] = []
+    failures: list[str] = []
+    for chunk in results:
+        for item in chunk:
+            if isinstance(item, str):
+                failures.append(item)
+            else:
+                pieces.append(item)
     return TokenArchive.from_pieces(tokenizer, pieces), failures
+
+
+def _encode_shared(chunks: list[list[str]], helpers: int, report: Callable[[list], list]) -> list[list]:
+    """``_encode_chunk`` of every chunk, in order: ``helpers`` forked workers take chunks from the front,
+    this process takes them from the back (a waiting parent would leave a core idle), each reported when done."""
+    names = [n for chunk in chunks for n in chunk]
+    # One file of each suffix read here first: the workers inherit the readers' imports
+    # (symusic, music21) instead of each importing them anew.
+    _encode_chunk(list({Path(n).suffix.lower(): n for n in reversed(names)}.values()))
+    # What exists now is shared with the workers: frozen, their garbage collector leaves
+    # it alone instead of touching (and so copying) every page of it.
+    gc.freeze()
+    results: dict[int, list] = {}
+    pending = collections.deque(range(len(chunks)))
+    try:
+        with multiprocessing.get_context("fork").Pool(helpers) as pool:
+            queued: dict[int, Any] = {}
+            while pending or queued:
+                while pending and len(queued) < 2 * helpers:  # each worker has the next chunk waiting
+                    i = pending.popleft()
+                    queued[i] = pool.apply_async(_encode_chunk, (chunks[i],))
+                if pending:
+                    i = pending.pop()
+                    results[i] = report(_encode_chunk(chunks[i]))
+                for i in [i for i, result in queued.items() if result.ready() or not pending]:
+                    results[i] = report(queued.pop(i).get())  # (a worker's unexpected error is raised here)
+    finally:
+        gc.unfreeze()
+    return [results[i] for i in range(len(chunks))]
 
 
 def load_tokens(
