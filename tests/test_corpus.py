@@ -434,3 +434,20 @@ def test_corpus_info_command_takes_a_collection_folder() -> None:
     assert folk.output.splitlines() == [line for line in whole.output.splitlines() if not line.startswith("chorales")]
     plain = CliRunner().invoke(cli, ["corpus", "info", str(MIDI_CORPUS.parent / "examples" / "seeds")])
     assert plain.exit_code == 0 and plain.output.splitlines()[-1].startswith("(no manifest: files split by the sha1 of their name")
+
+
+def test_find_scores_lists_a_folder_as_rglob_does(tmp_path: Path) -> None:
+    from composer.formats import find_scores
+
+    for name in ("b.mid", "a/x.MID", "a/deep/y.abc", ".hidden.xml", "notes.txt", "a/noext"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "folder.mid").mkdir()  # a folder, whatever its name says
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "z.mid").write_bytes(b"x")
+    (tmp_path / "linked").symlink_to(outside, target_is_directory=True)  # not followed
+    (tmp_path / "link.mid").symlink_to(tmp_path / "b.mid")  # a link to a file counts
+    (tmp_path / "dangling.mid").symlink_to(tmp_path / "missing.mid")
+    expected = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file() and p.suffix.lower() in (".mid", ".abc", ".xml"))
+    assert find_scores(tmp_path, (".mid", ".abc", ".xml")) == expected == [".hidden.xml", "a/deep/y.abc", "a/x.MID", "b.mid", "link.mid"]

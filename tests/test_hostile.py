@@ -172,6 +172,18 @@ def test_tokenizer_encode_refuses_absurd_bar_counts_at_once():
     assert time.monotonic() - began < 2
 
 
+def test_a_score_that_passed_is_checked_again_once_it_holds_other_arrays():
+    from composer.limits import check_score
+
+    fine = Score(notes_array([0], [480], [60], [0]), [Part("Soprano")])
+    assert check_score(fine, "fine") is fine and check_score(fine, "fine again") is fine  # the second is a lookup
+    late = late_score()
+    fine.notes = late.notes  # a field swapped in place of the one that passed
+    fine.ticks_per_beat = late.ticks_per_beat
+    with pytest.raises(ReadError, match="length"):
+        check_score(fine, "swapped")
+
+
 # -- more than 16 parts --------------------------------------------------------
 def music21_test04() -> Path:
     import music21

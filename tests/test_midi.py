@@ -150,3 +150,25 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
         path.write_bytes(b"half a file")
     write(make_score([(0, 1, 60)]), tmp_path / "a.mid")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.mid", live.name, other.name])
+
+
+def test_reading_midi_leaves_symusics_soundfont_downloader_unimported(type1_midi):
+    """symusic imports pySmartDL (urllib, http, ssl) at import; a stand-in defers it until it is used."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from composer.io.midi import read_midi
+read_midi({str(type1_midi)!r})
+assert "pySmartDL" not in sys.modules and "http.client" not in sys.modules, sorted(sys.modules)
+import pySmartDL, symusic.soundfont
+class Fake:
+    def __init__(self, *args, **kwargs):
+        self.args = args
+pySmartDL.SmartDL = Fake
+made = symusic.soundfont.SmartDL("url", "path")  # symusic's own name forwards to the real module
+assert isinstance(made, Fake) and made.args == ("url", "path")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
