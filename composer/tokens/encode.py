@@ -161,7 +161,7 @@ class Encoder:
         def key(steps: np.ndarray, group: int, note: np.ndarray | int = 0, slot: np.ndarray | int = 0) -> np.ndarray:
             return steps * per_step + group * per_group + np.asarray(note) * slots + slot
 
-        event_steps = np.unique(np.concatenate([start, key_steps, tempo_steps]))
+        event_steps = _sorted_unique(np.concatenate([start, key_steps, tempo_steps]))
         event_bar = np.searchsorted(bar_start, event_steps, side="right") - 1
         note_index = np.arange(n)
         part_rows = np.flatnonzero(part_change)
@@ -269,7 +269,7 @@ class Encoder:
             head_keys.append(first)
             head_ids.append(tok.base[K_POSITION] + first - bar)
         else:
-            event_steps = np.unique(np.concatenate([notes.start[:1], event_steps, np.asarray(kt_keys, np.int64)]))
+            event_steps = _sorted_unique(np.concatenate([notes.start[:1], event_steps, np.asarray(kt_keys, np.int64)]))
         split = len(head_keys)  # the other Position tokens go here, then Key and Tempo tokens
         head_keys += kt_keys
         head_ids += kt_ids
@@ -518,6 +518,17 @@ class Encoder:
             self.bar_ids = np.full(max(count, 2 * len(self.bar_ids)), self.tok.bar_id, np.int32)
             self.bar_ids.flags.writeable = False
         return self.bar_ids[:count]
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of a 1-D array, without its first call importing ``numpy.ma`` (about 25 ms)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def _changes(steps: np.ndarray, ids: np.ndarray, last_step: int) -> tuple[np.ndarray, np.ndarray]:
