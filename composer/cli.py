@@ -187,7 +187,7 @@ def _tokenize_folder(src: Path, out: Path, style: str, force: bool, jobs: int | 
 @click.argument("source", metavar="IN")
 @click.option("-o", "--output", "output", required=True, metavar="OUT", help="OUT.json for a file; for a folder, the folder OUT (it gets tokens.npz and tokenizer.json).")
 @_style_option
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="For a folder: worker processes (default: all cores).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N", help="For a folder: processes sharing the files, this one and N-1 forked workers (default: all cores).")
 @click.option("--force", is_flag=True, help="Replace output files that exist.")
 def tokenize(source: str, output: str, style: str, jobs: int | None, force: bool) -> None:
     """Write the event tokens of a score (names and ids) as JSON.
