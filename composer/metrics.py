@@ -7,7 +7,10 @@ that is undefined for a score (no notes, fewer than two bars, ...) is NaN,
 as in MusPy; ``overlap_area`` leaves NaNs out.
 
 ``note_length_histogram`` is Yang and Lerch's note length histogram, and
-``voice_leading`` counts the classic faults of four-part writing.
+``voice_leading`` counts the classic faults of four-part writing;
+``structure_metrics`` measures form (repeated bars and 2-bar units, cadences
+at phrase ends and elsewhere, the last note against the tonic) and
+``self_similarity`` gives the bar-by-bar matrix behind a picture of it.
 ``overlap_area`` is the overlapping area of two kernel density estimates
 (Yang and Lerch, "On the evaluation of generative models in music", Neural
 Computing and Applications 32, 2020).
