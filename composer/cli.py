@@ -428,7 +428,7 @@ def train_command(corpus_dir: str, output: str, layers: int | None, d_model: int
 @click.argument("model", metavar="MODEL")
 @click.argument("corpus_dir", metavar="CORPUS_DIR")
 @click.option("--split", type=click.Choice(["train", "valid", "test"]), default="test", show_default=True)
-@click.option("--samples", type=click.IntRange(min=1), default=None, metavar="N", help="Generate N pieces and compare them with the split: music metrics, voice leading, copied passages (instead of bits per note).")
+@click.option("--samples", type=click.IntRange(min=1), default=None, metavar="N", help="Generate N pieces and compare them with the split: music metrics, form, voice leading, copied passages (instead of bits per note).")
 @_setting_option(_generation_settings(), "bars", help="With --samples: bars of each piece (the split's pieces are cut to as many).")
 @_setting_option(_generation_settings(), "random_seed", help="With --samples: piece i is generated with random seed S+i.")
 @_setting_option(_generation_settings(), "style", help="With --samples: the style to generate (default: the one the model saw most of).")

@@ -17,6 +17,10 @@ like with like, and compares the two sets:
   distances;
 * for four-part styles, voice-leading faults per 100 notes (pooled over the
   pieces) of the model's pieces and of the real pieces;
+* form (``composer.metrics.structure_metrics``, top part, the first ``bars``
+  bars): the mean share of bars and 2-bar units repeating earlier ones, of
+  cadences at bars 4, 8, 12, 16 and elsewhere, and of pieces whose last note
+  is the tonic, for the model's pieces, the corpus pieces and the reference pieces;
 * the longest passage of each piece also found in the corpus's training
   split (``composer.originality``), for the model's pieces and, as a yardstick,
   for the real pieces of the split.
@@ -44,12 +48,14 @@ from composer.metrics import (
     METRICS,
     NOTE_LENGTH_BIN_NAMES,
     SATB_VOICES,
+    STRUCTURE_LABELS,
     VoiceLeading,
     compute_metrics,
     describe,
     note_length_histogram,
     overlap_area,
     pairwise_distances,
+    structure_metrics,
     voice_leading,
 )
 from composer.progress import Progress  # (samples done, samples in all)
@@ -153,6 +159,10 @@ class SampleEvaluation:
     copied_model: CopiedPassages | None  # None when the corpus has no training split to compare with
     copied_corpus: CopiedPassages | None
     originality_index: str = ""  # what the copied passages were looked up in
+    # Mean form figures (STRUCTURE_LABELS) over the model's, the corpus's and the reference's pieces.
+    structure_model: dict[str, float] = dataclasses.field(default_factory=dict)
+    structure_corpus: dict[str, float] = dataclasses.field(default_factory=dict)
+    structure_reference: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def metric(self, name: str) -> MetricSummary:
         for summary in self.metrics:
@@ -190,6 +200,7 @@ class SampleEvaluation:
                 for m in self.metrics
             },
             "note_lengths": {"bins": list(NOTE_LENGTH_BIN_NAMES), "model": list(self.note_lengths_model), "corpus": list(self.note_lengths_corpus), "overlap": self.note_lengths_overlap, "reference_overlap": self.note_lengths_reference_overlap},
+            "structure": {"model": self.structure_model, "corpus": self.structure_corpus, "reference": self.structure_reference},
             "voice_leading": None,
             "copied_passages": None,
         }
@@ -232,6 +243,14 @@ class SampleEvaluation:
             lines.append("|---|" + "---:|" * len(used))
             lines.append("| model | " + " | ".join(f"{self.note_lengths_model[i]:.2f}" for i in used) + " |")
             lines.append("| corpus | " + " | ".join(f"{self.note_lengths_corpus[i]:.2f}" for i in used) + " |")
+        if self.structure_model and self.structure_corpus:
+            lines += ["", f"Form of the top part, first {self.bars} bars (mean over the pieces; composer.metrics.structure_metrics):", ""]
+            columns = [("model", self.structure_model), (f"{self.split} split", self.structure_corpus)]
+            if self.structure_reference:
+                columns.append((f"{self.reference_split} split", self.structure_reference))
+            lines += ["| | " + " | ".join(name for name, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
+            for key, label in STRUCTURE_LABELS.items():
+                lines.append(f"| {label} | " + " | ".join(_percent(figures.get(key, math.nan)) for _, figures in columns) + " |")
         if self.voice_leading_model is not None and self.voice_leading_corpus is not None:
             model_rates, corpus_rates = self.voice_leading_model.per_100_notes(), self.voice_leading_corpus.per_100_notes()
             lines += ["", "Voice leading, per 100 notes (pooled over the pieces):", "", "| | model | corpus |", "|---|---:|---:|"]
@@ -259,6 +278,10 @@ class SampleEvaluation:
 
 def _fmt(value: float, spec: str) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def _percent(share: float) -> str:
+    return "–" if share is None or math.isnan(share) else f"{100 * share:.0f}%"
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -334,11 +357,20 @@ def _lengths_overlap(candidates: np.ndarray, corpus: np.ndarray) -> float:
     return overlap_area(pairwise_distances(corpus), pairwise_distances(candidates, corpus))
 
 
-def compare(model_scores: Sequence["Score"], corpus_scores: Sequence["Score"], reference_scores: Sequence["Score"] = ()) -> dict[str, Any]:
-    """Per-metric summaries, the mean note length histograms and their overlaps, for generated and real scores.
+def mean_structure(scores: Sequence["Score"], bars: int) -> dict[str, float]:
+    """Each form figure of ``structure_metrics`` (first ``bars`` bars) averaged over ``scores``, NaNs left out; {} without scores."""
+    if not scores:
+        return {}
+    rows = [structure_metrics(s, bars).to_dict() for s in scores]
+    return {name: _mean([r[name] for r in rows]) for name in STRUCTURE_LABELS}
+
+
+def compare(model_scores: Sequence["Score"], corpus_scores: Sequence["Score"], reference_scores: Sequence["Score"] = (), bars: int = default_of(GenerationSettings, "bars")) -> dict[str, Any]:
+    """Per-metric summaries, the mean note length histograms and their overlaps, and the mean form figures, for generated and real scores.
 
     ``reference_scores`` (other real pieces) give each overlap's yardstick: their overlap with the corpus pieces.
-    Keys: metrics, lengths_model, lengths_corpus, lengths_overlap, lengths_reference_overlap.
+    Keys: metrics, lengths_model, lengths_corpus, lengths_overlap, lengths_reference_overlap,
+    structure_model, structure_corpus, structure_reference (form figures over the first ``bars`` bars).
     """
     model_values = [compute_metrics(s) for s in model_scores]
     corpus_values = [compute_metrics(s) for s in corpus_scores]
@@ -360,6 +392,9 @@ def compare(model_scores: Sequence["Score"], corpus_scores: Sequence["Score"], r
         "lengths_corpus": mean_hist(corpus_hist),
         "lengths_overlap": _lengths_overlap(model_hist, corpus_hist),
         "lengths_reference_overlap": _lengths_overlap(reference_hist, corpus_hist),
+        "structure_model": mean_structure(model_scores, bars),
+        "structure_corpus": mean_structure(corpus_scores, bars),
+        "structure_reference": mean_structure(reference_scores, bars),
     }
 
 
@@ -417,7 +452,7 @@ def evaluate_samples(
     reference_scores = [opening(score, bars) for _, score in _read_all(by_split[reference_split])[0]]
 
     pieces = generate_samples(model, settings, samples=samples, progress=progress)
-    compared = compare(pieces, corpus_scores, reference_scores)
+    compared = compare(pieces, corpus_scores, reference_scores, bars)
     vl_model, vl_corpus = _pooled_voice_leading(pieces), _pooled_voice_leading(corpus_scores)
     if vl_model is None or vl_corpus is None:
         vl_model = vl_corpus = None
@@ -450,6 +485,9 @@ def evaluate_samples(
         copied_model=copied_model,
         copied_corpus=copied_corpus,
         originality_index=index_description,
+        structure_model=compared["structure_model"],
+        structure_corpus=compared["structure_corpus"],
+        structure_reference=compared["structure_reference"],
     )
 
 

@@ -7,7 +7,10 @@ that is undefined for a score (no notes, fewer than two bars, ...) is NaN,
 as in MusPy; ``overlap_area`` leaves NaNs out.
 
 ``note_length_histogram`` is Yang and Lerch's note length histogram, and
-``voice_leading`` counts the classic faults of four-part writing.
+``voice_leading`` counts the classic faults of four-part writing;
+``structure_metrics`` measures form (repeated bars and 2-bar units, cadences
+at phrase ends and elsewhere, the last note against the tonic) and
+``self_similarity`` gives the bar-by-bar matrix behind a picture of it.
 ``overlap_area`` is the overlapping area of two kernel density estimates
 (Yang and Lerch, "On the evaluation of generative models in music", Neural
 Computing and Applications 32, 2020).
@@ -25,7 +28,7 @@ import numpy as np
 
 from composer.errors import ComposerError
 from composer.score import Score, bar_ticks
-from composer.theory import MAJOR_SCALE, NATURAL_MINOR_SCALE
+from composer.theory import MAJOR_SCALE, NATURAL_MINOR_SCALE, estimate_key, key_tonic_pitch_class, pickup_bars
 
 PITCH_CLASSES = 12
 # Onsets are compared on this grid (steps a quarter note) for groove consistency: MusPy's default
@@ -411,3 +414,196 @@ def voice_leading(score: Score) -> VoiceLeading:
     outside = sum(int(((v["pitch"] < low) | (v["pitch"] > high)).sum()) for v, (low, high) in zip(voices, SATB_RANGES))
     return VoiceLeading(len(score.notes), fifths, octaves, crossings, outside)
 
+
+
+# -- form: repeats, cadences, endings -----------------------------------------------
+# Measured on the top part (part 0) over a piece's first bars, a pickup left out. The top part is
+# read as a melody: of notes that start together, the highest.
+STRUCTURE_BARS = 16  # bars looked at (fewer when the piece is shorter)
+PHRASE_BARS = 4  # a phrase boundary falls after every PHRASE_BARS bars: bars 4, 8, 12, 16
+UNIT_BARS = 2  # bars of the units compared by ``unit_repeats``
+CADENCE_BEATS = 1  # a bar's last note at least this many quarter notes long, and its longest, makes a cadence
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Form figures of one piece's top part (see ``structure_metrics``); shares are 0..1, NaN when undefined."""
+
+    bars: int  # bars looked at
+    bar_repeats: float  # share of the bars whose notes repeat an earlier bar's exactly
+    bar_repeats_transposed: float  # ... or transposed: same rhythm, same intervals
+    unit_repeats: float  # share of 2-bar units (bars 1-2, 3-4, ...) repeating an earlier unit, transposition allowed
+    cadences_at_phrase_ends: float  # share of bars 4, 8, 12, 16 that close with a cadence
+    cadences_elsewhere: float  # share of the other bars that do
+    ends_on_tonic: float  # 1.0 when the last note is the tonic of the key, else 0.0 (NaN without notes)
+
+    def to_dict(self) -> dict[str, float]:
+        return {f.name: float(getattr(self, f.name)) for f in fields(self)}
+
+
+STRUCTURE_LABELS = {
+    "bar_repeats": "bars repeating an earlier bar",
+    "bar_repeats_transposed": "... transposition allowed",
+    "unit_repeats": "2-bar units repeating an earlier one (transposed too)",
+    "cadences_at_phrase_ends": "cadence at bars 4, 8, 12, 16",
+    "cadences_elsewhere": "cadence at other bars",
+    "ends_on_tonic": "last note on the tonic",
+}
+
+
+def _melody(score: Score) -> np.ndarray:
+    """The top part's notes, only the highest of those that start together (notes are in canonical order)."""
+    notes = score.notes[(score.notes["part"] == 0) & (score.notes["duration_ticks"] > 0)]
+    if len(notes) < 2:
+        return notes
+    first = np.ones(len(notes), bool)
+    first[1:] = notes["start_tick"][1:] != notes["start_tick"][:-1]
+    return notes[first]
+
+
+def bar_bounds(score: Score, bars: int = STRUCTURE_BARS) -> np.ndarray:
+    """Ticks where the first ``bars`` bars begin, and where the last of them ends (``bars + 1`` values at most); a pickup left out."""
+    ts = score.time_signatures[-1]
+    last_bar = max(1, round(bar_ticks(int(ts["numerator"]), int(ts["denominator"]), score.ticks_per_beat)))
+    starts = score.bar_starts(score.end_tick + last_bar)
+    return starts[pickup_bars(score) :][: bars + 1]
+
+
+def _bar_contents(melody: np.ndarray, bounds: np.ndarray) -> list[tuple[tuple[int, int, int], ...]]:
+    """Each bar's notes as (onset from the barline, duration cut at the next barline, pitch), in ticks."""
+    contents = []
+    for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        mine = melody[(melody["start_tick"] >= start) & (melody["start_tick"] < end)]
+        onsets = mine["start_tick"] - start
+        lengths = np.minimum(mine["duration_ticks"], end - mine["start_tick"])
+        contents.append(tuple(zip(onsets.tolist(), lengths.tolist(), mine["pitch"].tolist())))
+    return contents
+
+
+def _transposable(content: tuple[tuple[int, int, int], ...]) -> tuple[tuple[int, int, int], ...]:
+    """``content`` with pitches counted from its first note: equal for transposed copies."""
+    if not content:
+        return content
+    first = content[0][2]
+    return tuple((onset, length, pitch - first) for onset, length, pitch in content)
+
+
+def _repeat_share(keys: Sequence[tuple]) -> float:
+    """Share of ``keys`` that are not empty and equal an earlier one."""
+    if not keys:
+        return math.nan
+    seen: set[tuple] = set()
+    repeats = 0
+    for key in keys:
+        repeats += bool(key) and key in seen
+        seen.add(key)
+    return repeats / len(keys)
+
+
+def _shifted(content: tuple[tuple[int, int, int], ...], offset: int) -> tuple[tuple[int, int, int], ...]:
+    return tuple((onset + offset, length, pitch) for onset, length, pitch in content)
+
+
+def cadences(score: Score, bars: int = STRUCTURE_BARS) -> np.ndarray:
+    """bool per bar: does the bar close with a cadence?
+
+    A bar closes with a cadence when the top part is silent at the bar's end
+    (the last note sounding in the bar ends before the barline: a rest closes
+    it), or when the last note starting in the bar lasts at least
+    ``CADENCE_BEATS`` quarter notes (counted whole, also past the barline) and
+    longer than every other note starting in the bar (a bar of even quarter
+    notes does not close; ``c4 d e2`` and ``g1`` do). A bar in which no note
+    starts closes only when it ends in silence.
+    """
+    melody = _melody(score)
+    bounds = bar_bounds(score, bars)
+    ends = melody["start_tick"] + melody["duration_ticks"]
+    out = np.zeros(len(bounds) - 1, bool)
+    for i, (start, end) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
+        sounding = (melody["start_tick"] < end) & (ends >= end)
+        if not sounding.any():
+            out[i] = True
+            continue
+        mine = melody[(melody["start_tick"] >= start) & (melody["start_tick"] < end)]
+        if len(mine):
+            last, others = int(mine["duration_ticks"][-1]), mine["duration_ticks"][:-1]
+            out[i] = last >= CADENCE_BEATS * score.ticks_per_beat and bool((others < last).all())
+    return out
+
+
+def ends_on_tonic(score: Score, bars: int = STRUCTURE_BARS) -> float:
+    """1.0 when the top part's last note starting in the first ``bars`` bars is the tonic, else 0.0; NaN without notes.
+
+    The key is the key signature in force at that note, else the key found from the notes (``theory.estimate_key``).
+    """
+    melody = _melody(score)
+    bounds = bar_bounds(score, bars)
+    melody = melody[melody["start_tick"] < bounds[-1]] if len(bounds) > 1 else melody
+    if len(melody) == 0:
+        return math.nan
+    last = melody[-1]
+    keys = score.key_signatures[score.key_signatures["tick"] <= last["start_tick"]]
+    key = (int(keys["sharps"][-1]), bool(keys["minor"][-1])) if len(keys) else estimate_key(score)
+    return float(int(last["pitch"]) % 12 == key_tonic_pitch_class(*key))
+
+
+def structure_metrics(score: Score, bars: int = STRUCTURE_BARS) -> Structure:
+    """Repeats, cadences and the ending of the top part over the first ``bars`` bars (a pickup left out).
+
+    * ``bar_repeats``: share of the bars (all of them, bar 1 included) whose
+      notes, as (onset in the bar, duration cut at the barline, pitch), equal
+      those of an earlier bar; a bar in which no note starts never repeats.
+    * ``bar_repeats_transposed``: the same with pitches counted from the bar's
+      first note (same rhythm and interval sequence, any transposition).
+    * ``unit_repeats``: the same, transposition allowed, for 2-bar units
+      (bars 1-2, 3-4, ...; onsets counted from the unit's start).
+    * ``cadences_at_phrase_ends`` / ``cadences_elsewhere``: share of bars
+      4, 8, 12, 16 (every ``PHRASE_BARS``-th) / of the other bars that close
+      with a cadence (``cadences``).
+    * ``ends_on_tonic``: ``ends_on_tonic``.
+    """
+    bounds = bar_bounds(score, bars)
+    contents = _bar_contents(_melody(score), bounds)
+    count = len(contents)
+    units = []
+    for i in range(0, count - UNIT_BARS + 1, UNIT_BARS):
+        unit = sum((_shifted(contents[i + k], int(bounds[i + k] - bounds[i])) for k in range(UNIT_BARS)), ())
+        units.append(_transposable(unit))
+    closes = cadences(score, bars)
+    at_ends = (np.arange(count) + 1) % PHRASE_BARS == 0
+    return Structure(
+        bars=count,
+        bar_repeats=_repeat_share(contents),
+        bar_repeats_transposed=_repeat_share([_transposable(c) for c in contents]),
+        unit_repeats=_repeat_share(units),
+        cadences_at_phrase_ends=float(closes[at_ends].mean()) if at_ends.any() else math.nan,
+        cadences_elsewhere=float(closes[~at_ends].mean()) if (~at_ends).any() else math.nan,
+        ends_on_tonic=ends_on_tonic(score, bars),
+    )
+
+
+def _similarity(a: tuple[tuple[int, int, int], ...], b: tuple[tuple[int, int, int], ...]) -> float:
+    """Jaccard similarity of two bars' (onset, duration, pitch) sets, at the transposition of ``b`` that matches best."""
+    if not a or not b:
+        return float(not a and not b)
+    best = 0.0
+    set_a = set(a)
+    for shift in {pa - pb for _, _, pa in a for _, _, pb in b}:
+        shifted = {(onset, length, pitch + shift) for onset, length, pitch in b}
+        best = max(best, len(set_a & shifted) / len(set_a | shifted))
+    return best
+
+
+def self_similarity(score: Score, bars: int = STRUCTURE_BARS) -> np.ndarray:
+    """bars x bars matrix: how alike bar i and bar j of the top part are, 0..1 (1: a repeat, transposition allowed).
+
+    The similarity is the Jaccard index of the bars' (onset, duration, pitch)
+    sets, at the transposition that matches best; two empty bars count as alike.
+    """
+    contents = _bar_contents(_melody(score), bar_bounds(score, bars))
+    n = len(contents)
+    matrix = np.eye(n)
+    for i in range(n):
+        for j in range(i):
+            matrix[i, j] = matrix[j, i] = _similarity(contents[i], contents[j])
+    return matrix

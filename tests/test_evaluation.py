@@ -291,3 +291,30 @@ def test_report_script_writes_markdown_and_a_plot(tiny_model, collection, tmp_pa
     assert report.main(argv) == 1  # both files exist: replaced only with --force
     assert "file exists" in capsys.readouterr().err
     assert report.main([*argv, "--force"]) == 0
+
+
+def test_the_report_shows_the_form_of_model_and_real_pieces(evaluation, collection):
+    from composer.evaluation import mean_structure
+    from composer.metrics import STRUCTURE_LABELS
+
+    assert set(evaluation.structure_model) == set(STRUCTURE_LABELS) == set(evaluation.structure_corpus) == set(evaluation.structure_reference)
+    corpus = [opening(collection / name) for name in CHORALES["test"]]
+    assert evaluation.structure_corpus == pytest.approx(mean_structure(corpus, BARS), nan_ok=True)
+    text = evaluation.to_markdown()
+    assert f"Form of the top part, first {BARS} bars" in text and "| | model | test split | valid split |" in text
+    for label in STRUCTURE_LABELS.values():
+        assert f"| {label} |" in text
+    data = json.loads(json.dumps(evaluation.to_dict(), allow_nan=False))
+    assert set(data["structure"]) == {"model", "corpus", "reference"}
+
+
+def test_the_structure_benchmark_runs_quick(tiny_model, collection, capsys):
+    from conftest import benchmark_module
+
+    bench = benchmark_module("structure")
+    rows = bench.rows_for("tiny", load_model(tiny_model), collection.parent, "chorales", bench.QUICK_PIECES, bench.QUICK_BARS)
+    assert [label for label, _ in rows] == ["tiny model", "real chorales (valid)"]
+    real = bench.real_pieces(collection.parent, "chorales", bench.QUICK_PIECES, bench.QUICK_BARS)
+    assert len(real) == len(CHORALES["valid"])  # the valid split only, never test
+    table = bench.markdown_table(rows)
+    assert table.count("\n") == 3 and "| tiny model |" in table

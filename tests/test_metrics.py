@@ -320,3 +320,82 @@ def test_metrics_never_crash_and_stay_in_range(rows, meter):
     assert histogram.sum() == pytest.approx(1.0 if len(score.notes) else 0.0)
     vl = voice_leading(score)
     assert vl.notes == len(score.notes) and min(vl.to_dict().values()) >= 0
+
+
+# -- form: repeats, cadences, endings (worked out by hand) --------------------------
+def _tiny(text: str, sharps: int | None = 0):
+    from composer.io.notation import parse_tinynotation
+
+    score = parse_tinynotation("tinynotation: 4/4 " + text)
+    return score if sharps is None else score.replace(key_signatures=[(0, sharps, False)])
+
+
+# A A B A, two bars each: bar 2 (c1) comes back transposed as bar 6 (e1).
+AABA = "e4 d e f c1 e4 d e f c1 g4 a g f e1 e4 d e f c1"
+
+
+def test_an_aaba_tune_repeats_its_a_section():
+    from composer.metrics import structure_metrics
+
+    m = structure_metrics(_tiny(AABA))
+    assert m.bars == 8
+    assert m.bar_repeats == 4 / 8  # bars 3, 4, 7, 8
+    assert m.bar_repeats_transposed == 5 / 8  # and bar 6, bar 2 a third higher
+    assert m.unit_repeats == 2 / 4  # units 3-4 and 7-8 repeat 1-2
+    assert m.cadences_at_phrase_ends == 1.0  # bars 4 and 8 end on whole notes
+    assert m.cadences_elsewhere == 2 / 6  # bars 2 and 6 of 1, 2, 3, 5, 6, 7
+    assert m.ends_on_tonic == 1.0
+
+
+def test_a_transposed_repeat_counts_only_under_transposition():
+    from composer.metrics import structure_metrics
+
+    m = structure_metrics(_tiny("c4 d e f d4 e f# g"))
+    assert (m.bar_repeats, m.bar_repeats_transposed, m.unit_repeats) == (0.0, 0.5, 0.0)
+    rhythm_differs = structure_metrics(_tiny("c4 d e f d4 e f#8 g8 r4"))
+    assert rhythm_differs.bar_repeats_transposed == 0.0
+
+
+def test_what_closes_a_bar():
+    from composer.metrics import cadences
+
+    # even quarters: no; a rest at the end: yes; last note longest and >= a beat: yes; a long note
+    # before short ones: no; a whole note: yes; a note tied into the next bar: yes, and that next bar,
+    # where no note starts, no; a half note tied to a quarter: yes; a bar after it of even quarters: no
+    score = _tiny("c4 d e f c4 d e r c4 d e2 c2 d4 e c1 c1~ c1 e4 d c2~ c4 d e f")
+    assert cadences(score, 16).tolist() == [False, True, True, False, True, True, False, True, False]
+
+
+def test_the_last_note_against_the_key_signature():
+    from composer.metrics import ends_on_tonic, structure_metrics
+
+    assert ends_on_tonic(_tiny("d4 e f# a g1", sharps=1)) == 1.0  # G major
+    assert ends_on_tonic(_tiny("d4 e f# a c'1", sharps=1)) == 0.0
+    assert ends_on_tonic(_tiny("c4 d e f g a b c' d' e' d' c' c'1")) == 1.0
+    # only the first bars count: the note closing bar 1 is the last one looked at
+    assert ends_on_tonic(_tiny("d4 e f# g2 a4 b c'1", sharps=1), bars=1) == 1.0
+    assert math.isnan(structure_metrics(Score(notes_array([], [], []), [Part("x")])).ends_on_tonic)
+
+
+def test_self_similarity_of_the_aaba_tune():
+    from composer.metrics import self_similarity
+
+    matrix = self_similarity(_tiny(AABA))
+    assert matrix.shape == (8, 8) and np.array_equal(matrix, matrix.T) and np.all(np.diag(matrix) == 1.0)
+    assert matrix[0, 2] == matrix[0, 6] == matrix[1, 7] == 1.0
+    assert matrix[1, 5] == 1.0  # c1 and e1: a repeat under transposition
+    assert matrix[0, 4] == pytest.approx(2 / 6)  # e d e f against g a g f a minor third down: the two e's match, 2 of 6 events
+    assert matrix[0, 1] == 0.0
+
+
+def test_a_pickup_is_not_a_bar_of_the_form():
+    from composer.metrics import bar_bounds, structure_metrics
+
+    score = _tiny("c4 d e f c4 d e f")
+    pickup = Score(
+        notes_array([0, *(score.notes["start_tick"] + 480).tolist()], [480, *score.notes["duration_ticks"].tolist()], [60, *score.notes["pitch"].tolist()]),
+        [Part("x")],
+        time_signatures=[(0, 1, 4), (480, 4, 4)],
+    )
+    assert bar_bounds(pickup).tolist() == [480, 2400, 4320]
+    assert structure_metrics(pickup).bar_repeats == 0.5

@@ -838,3 +838,21 @@ def test_musicxml_metadata_is_read_back(suffix: str, tmp_path: Path) -> None:
     assert back.title == "Little Chorale"
     mid = read(written(score, tmp_path, "a.mid"))
     assert mid.metadata == back.metadata  # the same provenance as the MIDI file
+
+
+def test_self_similarity_picture(tmp_path):
+    from composer.render.structure import plot_self_similarity, write_self_similarity
+
+    score = make_score([(4 * bar + beat, 1, 60 + (bar % 2) * 2 + beat) for bar in range(4) for beat in range(4)])
+    figure = plot_self_similarity(score)
+    image = figure.axes[0].images[0].get_array()
+    assert image.shape == (4, 4) and image[0, 2] == 1.0 and image[0, 1] == 1.0  # bar 2 is bar 1 a tone higher
+    path = write_self_similarity(score, tmp_path / "form.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ComposerError, match="exists"):
+        write_self_similarity(score, path)
+    with pytest.raises(WriteError, match=r"form\.jpg: .*\.png, \.svg or \.pdf"):
+        write_self_similarity(score, tmp_path / "form.jpg")
+    assert not (tmp_path / "form.jpg").exists()
+    with pytest.raises(WriteError, match="no notes"):
+        plot_self_similarity(Score(notes_array([], [], []), [Part("x")]))

@@ -15,7 +15,8 @@ suffix         what                                                         modu
 =============  ===========================================================  ==============================
 
 Also: ``to_music21`` (``notation``: a Score as a music21 stream, which the
-MusicXML writer exports), ``write_piano_roll`` / ``plot`` (``pianoroll``), ``score_html`` for
+MusicXML writer exports), ``write_piano_roll`` / ``plot`` (``pianoroll``), ``write_self_similarity`` /
+``plot_self_similarity`` (``structure``: a piece's form at a glance), ``score_html`` for
 Jupyter (``notebook``), and ``play`` / ``list_ports`` / ``schedule`` for live
 MIDI output (``live``). Everything is imported lazily: ``import composer.render``
 loads neither music21, verovio nor matplotlib.
@@ -43,6 +44,8 @@ _API = {
     "find_soundfont": "composer.render.audio",
     "plot": "composer.render.pianoroll",
     "write_piano_roll": "composer.render.pianoroll",
+    "plot_self_similarity": "composer.render.structure",
+    "write_self_similarity": "composer.render.structure",
     "score_html": "composer.render.notebook",
     "play": "composer.render.live",
     "list_ports": "composer.render.live",

@@ -29,7 +29,7 @@ def pitch_name(pitch: int) -> str:
 
 
 @functools.cache
-def _figure_class() -> type:
+def figure_class() -> type:
     """A Figure that shows itself in a notebook as a PNG: built without pyplot, it has no inline backend to do it."""
     from matplotlib.figure import Figure
 
@@ -49,7 +49,7 @@ def plot(score: Score, path: str | Path | None = None, ax: Any = None, *, width:
     """
     # matplotlib.figure first, as matplotlib's own modules import it: taking matplotlib.patches
     # first once failed with a circular import inside a Jupyter kernel.
-    figure_class = _figure_class()
+    new_figure = figure_class()
     from matplotlib.patches import Patch
 
     if len(score.notes) == 0:
@@ -61,7 +61,7 @@ def plot(score: Score, path: str | Path | None = None, ax: Any = None, *, width:
     if ax is None:
         figure_width = width or float(np.clip(3 + end_beats * 0.18, 6, 24))
         figure_height = height or float(np.clip(1.5 + (hi - lo + 3) * 0.14, 3, 12))
-        figure = figure_class(figsize=(figure_width, figure_height), dpi=dpi, layout="constrained")
+        figure = new_figure(figsize=(figure_width, figure_height), dpi=dpi, layout="constrained")
         ax = figure.add_subplot()
     figure = ax.figure
 
@@ -105,16 +105,17 @@ def plot(score: Score, path: str | Path | None = None, ax: Any = None, *, width:
     if len(handles) > 1:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize="small", frameon=False)
     if path is not None:
-        _save(figure, Path(path))
+        save_figure(figure, Path(path))
     return figure
 
 
-def _save(figure: Any, path: Path, format: str | None = None) -> None:
+def save_figure(figure: Any, path: Path, format: str | None = None, what: str = "the piano roll") -> None:
+    """Save a matplotlib figure on white; a failure is a ``WriteError`` naming ``path`` and ``what`` it is."""
     format = format or path.suffix.lower().lstrip(".") or "png"
     try:
         figure.savefig(path, format=format, facecolor="white")
     except (OSError, ValueError) as exc:
-        raise WriteError(f"{path}: cannot write the piano roll ({exc})") from exc
+        raise WriteError(f"{path}: cannot write {what} ({exc})") from exc
 
 
 def write_piano_roll(score: Score, path: str | Path, *, force: bool = False) -> Path:
@@ -127,5 +128,5 @@ def write_piano_roll(score: Score, path: str | Path, *, force: bool = False) -> 
         raise WriteError(f"{path}: a piano roll is written as .png, .svg or .pdf, not {suffix or '(no suffix)'!r}")
     figure = plot(score)  # draw first: a score that cannot be drawn leaves nothing behind
     with atomic_path(path, force=force) as tmp:
-        _save(figure, tmp, suffix.lstrip("."))
+        save_figure(figure, tmp, suffix.lstrip("."))
     return path

@@ -1,0 +1,112 @@
+"""Form: do pieces repeat and breathe? Structure figures of generated pieces beside real ones.
+
+    python benchmarks/structure.py [--models folk chorale] [--pieces 20] [--bars 16] [--corpus midi_corpus] [--quick]
+    python benchmarks/structure.py --picture examples/images/self_similarity.png
+
+
+For each model, ``--pieces`` pieces of ``--bars`` bars generated from scratch
+(random seeds 0..N-1), beside the first ``--bars`` bars of the first
+``--pieces`` pieces of the valid split of the model's collection (never the
+test split). Each column is the mean over the pieces of
+``composer.metrics.structure_metrics`` (top part; see its docstring for the
+definitions of repeats and cadences). ``--quick``: 3 pieces, 8 bars.
+``--picture``: instead, the self-similarity matrices of a real folk tune
+(``PICTURE_TUNE``, valid split) and of the folk model's piece of random seed 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from composer.evaluation import mean_structure  # noqa: E402
+from composer.metrics import STRUCTURE_LABELS  # noqa: E402
+from composer.score import Score  # noqa: E402
+
+COLLECTIONS = {"folk": "folk", "chorale": "chorales"}  # shipped model -> its corpus collection
+QUICK_PIECES, QUICK_BARS = 3, 8
+PICTURE_TUNE = "folk/essen_boehme10_0319.mid"  # a valid-split tune that repeats its sections
+
+
+def real_pieces(corpus: str | Path, collection: str, pieces: int, bars: int) -> list[Score]:
+    """The first ``bars`` bars of the first ``pieces`` readable pieces of the collection's valid split."""
+    from composer.corpus.reading import iter_files
+    from composer.errors import ComposerError
+    from composer.formats import read
+    from composer.theory import opening
+
+    out = []
+    for path in iter_files(corpus, collection, "valid"):
+        try:
+            out.append(opening(read(path), bars))
+        except ComposerError:
+            continue
+        if len(out) == pieces:
+            break
+    return out
+
+
+def generated_pieces(model: object, pieces: int, bars: int) -> list[Score]:
+    """``pieces`` pieces from scratch, random seeds 0..pieces-1."""
+    return [model.generate(None, bars=bars, random_seed=i) for i in range(pieces)]
+
+
+def rows_for(name: str, model: object, corpus: str | Path, collection: str, pieces: int, bars: int) -> list[tuple[str, dict[str, float]]]:
+    return [
+        (f"{name} model", mean_structure(generated_pieces(model, pieces, bars), bars)),
+        (f"real {collection} (valid)", mean_structure(real_pieces(corpus, collection, pieces, bars), bars)),
+    ]
+
+
+def markdown_table(rows: Sequence[tuple[str, dict[str, float]]]) -> str:
+    names = list(STRUCTURE_LABELS)
+    lines = ["| pieces | " + " | ".join(STRUCTURE_LABELS[n] for n in names) + " |", "|---|" + "---:|" * len(names)]
+    for label, values in rows:
+        lines.append(f"| {label} | " + " | ".join("–" if math.isnan(values[n]) else f"{100 * values[n]:.0f}%" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def picture(path: str | Path, model: object, corpus: str | Path, bars: int) -> None:
+    """Two self-similarity matrices side by side: a real tune and a generated piece."""
+    from composer.formats import read
+    from composer.render.pianoroll import figure_class, save_figure
+    from composer.render.structure import plot_self_similarity
+    from composer.theory import opening
+
+    real = opening(read(Path(corpus) / PICTURE_TUNE), bars).replace(title=f"real: {Path(PICTURE_TUNE).stem}")
+    made = model.generate(None, bars=bars, random_seed=0).replace(title="folk model, random seed 0")
+    figure = figure_class()(figsize=(9, 4), dpi=80, layout="constrained")
+    for ax, score in zip(figure.subplots(1, 2), (real, made)):
+        plot_self_similarity(score, ax=ax, bars=bars)
+    save_figure(figure, Path(path), what="the self-similarity picture")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    import composer
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["folk", "chorale"])
+    parser.add_argument("--pieces", type=int, default=20)
+    parser.add_argument("--bars", type=int, default=16)
+    parser.add_argument("--corpus", default="midi_corpus")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_PIECES} pieces of {QUICK_BARS} bars")
+    parser.add_argument("--picture", metavar="PNG", help="draw the self-similarity picture to PNG instead")
+    args = parser.parse_args(argv)
+    if args.picture:
+        picture(args.picture, composer.load_model("folk"), args.corpus, args.bars)
+        return
+    pieces, bars = (QUICK_PIECES, QUICK_BARS) if args.quick else (args.pieces, args.bars)
+    rows = []
+    for name in args.models:
+        rows += rows_for(name, composer.load_model(name), args.corpus, COLLECTIONS.get(name, name), pieces, bars)
+    print(f"{pieces} pieces of {bars} bars each, top part:\n")
+    print(markdown_table(rows))
+
+
+if __name__ == "__main__":
+    main()
