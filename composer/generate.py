@@ -821,9 +821,13 @@ def _given_plan(model: Model, seed: Score | None, settings: GenerationSettings) 
     profile = _styles(model).get(style, {})
     programs = list(profile.get("programs") or [0])
     num_parts = len(programs)
-    seed = _place_parts(_seed_for(seed, settings), num_parts, style)
+    seed = _seed_for(seed, settings)
+    places = _places(seed.num_parts, num_parts, style)
+    named = {"accompany": (settings.keep_parts, "--keep"), "infill": (settings.infill_parts, "--parts")}[settings.mode]
+    chosen = [places[i] for i in resolve_parts(seed, *named)] if named[0] else list(range(num_parts))
+    seed = _place_parts(seed, places, num_parts)
     if settings.mode == "accompany":
-        kept = resolve_parts(seed, settings.keep_parts, "--keep")
+        kept = chosen
         if kept == [0]:  # one given top part: a harmonization
             return plan(model, select_parts(seed, [0]), dataclasses.replace(settings, mode="harmonize", keep_parts=None))
         written = [q for q in range(num_parts) if q not in kept]
@@ -831,7 +835,7 @@ def _given_plan(model: Model, seed: Score | None, settings: GenerationSettings) 
             raise GenerationError(f"--keep names every part of the {style} style ({num_parts}): nothing is left to write")
         start_tick, stop_tick = 0, seed.end_tick
     else:
-        written = resolve_parts(seed, settings.infill_parts, "--parts") if settings.infill_parts else list(range(num_parts))
+        written = chosen
         start_tick, stop_tick = infill_ticks(seed, settings.infill_bars)
     notes = seed.notes
     rewritten = np.isin(notes["part"], written) & (notes["start_tick"] >= start_tick) & (notes["start_tick"] < stop_tick)
@@ -884,13 +888,19 @@ def _onset_step(seed: Score, onset: _Onset, tpb: int, spb: int) -> int:
     return ticks_to_steps(int(seed.bar_starts()[onset.bar]), tpb, spb) + onset.pos
 
 
-def _place_parts(seed: Score, num_parts: int, style: str) -> Score:
-    """The seed's parts on the style's: part i stays part i; with fewer parts, the last one is the bass (a melody and a bass line)."""
-    if seed.num_parts > num_parts:
-        raise GenerationError(f"the score has {seed.num_parts} parts; the {style} style of this model writes {num_parts}")
-    if seed.num_parts == num_parts:
+def _places(seed_parts: int, num_parts: int, style: str) -> list[int]:
+    """Where the seed's parts go among the style's: part i stays part i; with fewer parts, the last one is the bass (a melody and a bass line)."""
+    if seed_parts > num_parts:
+        raise GenerationError(f"the score has {seed_parts} parts; the {style} style of this model writes {num_parts}")
+    if seed_parts == num_parts or seed_parts == 1:
+        return list(range(seed_parts))
+    return list(range(seed_parts - 1)) + [num_parts - 1]
+
+
+def _place_parts(seed: Score, places: list[int], num_parts: int) -> Score:
+    """The seed with its parts renumbered to ``places`` among ``num_parts``."""
+    if places == list(range(num_parts)):
         return seed
-    places = list(range(seed.num_parts - 1)) + [num_parts - 1] if seed.num_parts > 1 else [0]
     notes = seed.notes.copy()
     notes["part"] = np.asarray(places, np.int64)[notes["part"]]
     parts = [Part(f"Part {q + 1}") for q in range(num_parts)]
