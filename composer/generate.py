@@ -7,6 +7,11 @@ Two modes share one engine:
   everything after the seed.
 * ``harmonize``: the melody is kept note for note as the top part for the
   whole piece and the model writes the parts under it.
+* ``accompany`` and ``infill`` (``_given_plan``): given notes of any parts are
+  forced where they fall, in the grammar's part order, and the model writes
+  the other parts between them: for the whole piece (accompany: some parts
+  kept), or inside a range of bars (infill: everything outside it kept, the
+  music after it forced as it is, so the new bars lead into it).
 
 Constraints are masks applied at sampling time, never filters afterwards:
 the meter stays the requested one (no ``TimeSig`` token after the first bar
