@@ -575,7 +575,8 @@ class _Engine:
                 s.given_here.append((note[0], [note]))
         if self._free_here(s):
             last = (s.bar, s.pos) == p.final_onset
-            s.required = {q for q in p.written if last or s.ends[q] <= s.onset}
+            busy = self._busy_parts(s)  # a one-note-at-a-time part still sounding cannot join
+            s.required = {q for q in p.written if (last or s.ends[q] <= s.onset) and q not in busy}
 
     def _take_given(self, s: _State, token: int) -> None:
         """The first token of the next given note was chosen: the rest of its tokens follow as forced ones."""
@@ -621,7 +622,7 @@ class _Engine:
                     mask |= self._part_pitches(s, q)
                 else:
                     mask[self.part_ids[q]] = True
-        if s.given_here and first_required > below:
+        if s.given_here and (first_required > below or not mask.any()):  # a required part that cannot come gives way
             mask[self._note_tokens(s, s.given_here[0][1])[0]] = True
 
     def _given_moves(self, s: _State, mask: np.ndarray) -> None:
@@ -635,8 +636,11 @@ class _Engine:
             mask[self.position_base + lo : self.position_base + hi] = True
         if in_bar and onset.pos > s.pos:
             mask[self.position_base + onset.pos] = True
-        free_bar = s.bar_start < p.free_steps[1] and s.bar_start + s.bar_len > p.free_steps[0]
-        if not in_bar and (s.notes_in_bar > 0 or not free_bar or s.onset >= p.free_steps[1]):
+        bar_end = s.bar_start + s.bar_len
+        free_bar = s.bar_start < p.free_steps[1] and bar_end > p.free_steps[0] and s.onset < p.free_steps[1]
+        # A rewritten bar holds a note and sounds to its end (or to the region's): no silence before the barline.
+        filled = s.notes_in_bar > 0 and max(s.ends) >= min(bar_end, p.free_until_step)
+        if not in_bar and (filled or not free_bar):
             mask[self.bar_id] = True
 
     def _given_note_limits(self, s: _State) -> tuple[int | None, list[int]]:
