@@ -638,9 +638,7 @@ class _Engine:
             mask[self.position_base + onset.pos] = True
         bar_end = s.bar_start + s.bar_len
         free_bar = s.bar_start < p.free_steps[1] and bar_end > p.free_steps[0] and s.onset < p.free_steps[1]
-        # A rewritten bar holds a note and sounds to its end (or to the region's): no silence before the barline.
-        filled = s.notes_in_bar > 0 and max(s.ends) >= min(bar_end, p.free_until_step)
-        if not in_bar and (filled or not free_bar):
+        if not in_bar and (s.notes_in_bar > 0 or not free_bar):  # a rewritten bar holds a note
             mask[self.bar_id] = True
 
     def _given_note_limits(self, s: _State) -> tuple[int | None, list[int]]:
