@@ -594,3 +594,15 @@ def test_infill_region_may_not_split_a_pickup(model):
         model.infill(seed, bars=(1, 2), style="chorale")
     out = model.infill(seed, bars=(0, 2), style="chorale", random_seed=1)
     assert [r for r in rows_of(out, {0}) if r[0] >= 9 * 24] == [r for r in rows_of(seed) if r[0] >= 9 * 24]
+
+
+def test_accompany_with_one_note_at_a_time_parts(model):
+    """Written parts that sound one note at a time never overlap themselves, and a held one is not made to join the last chord."""
+    mono = Model(model.network, model.tokenizer, {"styles": {"chorale": {"pieces": 10, "programs": [52] * 4, "pitch_ranges": RANGES, "overlap_shares": [0.0] * 4}}})
+    seed = four_part_seed(bars=4)
+    for random_seed in range(4):
+        out = mono.accompany(seed, parts=["soprano", "bass"], random_seed=random_seed)
+        assert rows_of(out, {0, 3}) == rows_of(seed, {0, 3})
+        for part in (1, 2):
+            notes = rows_of(out, {part})
+            assert all(s + d <= t for (s, d, *_), (t, *_) in zip(notes, notes[1:]))
