@@ -590,7 +590,7 @@ class _Engine:
         if s.last_kind == K_PITCH:
             return self._duration_mask(s)
         if s.last_kind == K_PART:
-            return self._part_pitches(s, s.part)
+            return self._given_pitches(s, s.part)
         mask = np.zeros(self.v, bool)
         if s.pos >= 0:
             self._given_notes(s, mask)
@@ -619,11 +619,30 @@ class _Engine:
                         pitches[self.pitch_base + min(s.pitch_at_pos, 128) :] = False
                         mask |= pitches
                 elif q == s.part:  # the encoder writes no Part token for an unchanged part
-                    mask |= self._part_pitches(s, q)
+                    mask |= self._given_pitches(s, q)
                 else:
                     mask[self.part_ids[q]] = True
         if s.given_here and (first_required > below or not mask.any()):  # a required part that cannot come gives way
             mask[self._note_tokens(s, s.given_here[0][1])[0]] = True
+
+    def _given_pitches(self, s: _State, part: int) -> np.ndarray:
+        """``_part_pitches``, less parallel fifths and octaves with the given notes still to come below ``part`` here."""
+        allowed = self._part_pitches(s, part)
+        before = s.sounding[part] if part < len(s.sounding) else -1
+        if not self.check_parallels or before < 0 or not s.given_here:
+            return allowed
+        c = self._pitches
+        forbidden = np.zeros(128, bool)
+        for lower, notes in s.given_here:
+            was, now = s.sounding[lower], notes[0][1]
+            if lower <= part or was < 0 or now == was or (before - was) % 12 not in PERFECT_INTERVALS:
+                continue
+            forbidden |= ((c - now) % 12 == (before - was) % 12) & (c != before) & (np.sign(c - before) == np.sign(now - was))
+        if not forbidden.any():
+            return allowed
+        narrowed = allowed.copy()
+        narrowed[self.pitch_base : self.pitch_base + 128] &= ~forbidden
+        return narrowed if narrowed.any() else allowed  # a part with no other way to go keeps its notes
 
     def _given_moves(self, s: _State, mask: np.ndarray) -> None:
         """Positions (free ones, and the next given note's) and the closing Bar."""

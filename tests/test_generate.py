@@ -606,3 +606,33 @@ def test_accompany_with_one_note_at_a_time_parts(model):
         for part in (1, 2):
             notes = rows_of(out, {part})
             assert all(s + d <= t for (s, d, *_), (t, *_) in zip(notes, notes[1:]))
+
+
+def parallels_with(out, upper: int, lower: int) -> int:
+    """Parallel fifths/octaves between two one-note-at-a-time parts: both start a note at an onset, moving the same way
+    from a perfect interval (their latest pitches before it) to the same one."""
+    starts: dict[int, dict[int, int]] = {}
+    for s, _, p, part in note_rows(out):
+        if part in (upper, lower):
+            starts.setdefault(s, {})[part] = p
+    latest: dict[int, int] = {}
+    count = 0
+    for s in sorted(starts):
+        now = starts[s]
+        if len(now) == 2 and len(latest) == 2:
+            u0, l0, u1, l1 = latest[upper], latest[lower], now[upper], now[lower]
+            if u0 != u1 and l0 != l1 and (u0 - l0) % 12 in (0, 7) and (u1 - l1) % 12 == (u0 - l0) % 12 and (u1 > u0) == (l1 > l0):
+                count += 1
+        latest.update(now)
+    return count
+
+
+def test_accompany_written_parts_make_no_parallels_with_a_given_bass(model):
+    mono = Model(model.network, model.tokenizer, {"styles": {"chorale": {"pieces": 10, "programs": [52] * 4, "pitch_ranges": RANGES, "overlap_shares": [0.0] * 4}}})
+    seed = four_part_seed(bars=8)
+    runs = [(r, flag) for r in range(8) for flag in (True, False)]
+    counts = {flag: 0 for flag in (True, False)}
+    for r, flag in runs:
+        out = mono.accompany(seed, parts=["soprano", "bass"], random_seed=r, allow_parallels=flag)
+        counts[flag] += parallels_with(out, 1, 3) + parallels_with(out, 2, 3)
+    assert counts[False] == 0  # (the random model writes long notes: few onsets where both parts move, so no positive control here)
