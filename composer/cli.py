@@ -594,6 +594,37 @@ def harmonize_command(melody: str, **kwargs: Any) -> None:
     _generation_command("harmonize", melody, **kwargs)
 
 
+@cli.command("accompany")
+@click.argument("score", metavar="SCORE")
+@click.option("--keep", "keep_parts", required=True, metavar="PARTS", help="Parts of SCORE kept note for note, by name or 1-based number: soprano,bass or 1,4. The model writes the others.")
+@_generation_options
+def accompany_command(score: str, keep_parts: str, **kwargs: Any) -> None:
+    """Keep some parts of SCORE (any of them: a melody and a bass line, soprano and bass) and write the others, as many bars as it has."""
+    _generation_command("accompany", score, keep_parts=keep_parts, **kwargs)
+
+
+def _bar_range(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    """'5-8' or '5' as (first, last)."""
+    first, _, last = value.partition("-")
+    try:
+        bars = (int(first), int(last or first))
+    except ValueError:
+        raise click.BadParameter(f"expected FIRST-LAST bar numbers such as 5-8, got {value!r}") from None
+    if bars[0] > bars[1] or bars[0] < 0:
+        raise click.BadParameter(f"bars {value} are an empty range: FIRST-LAST with 0 <= FIRST <= LAST")
+    return bars
+
+
+@cli.command("infill")
+@click.argument("score", metavar="SCORE")
+@click.option("--bars", "infill_bars", required=True, callback=_bar_range, metavar="FIRST-LAST", help="Bars to rewrite, 1-based and inclusive (0 names a pickup), e.g. 5-8.")
+@click.option("--parts", "infill_parts", default=None, metavar="PARTS", help="Parts rewritten there, by name or 1-based number (default: all).")
+@_generation_options
+def infill_command(score: str, **kwargs: Any) -> None:
+    """Rewrite some bars of SCORE (of all parts or some) and keep every other note; the new music joins what follows it."""
+    _generation_command("infill", score, **kwargs)
+
+
 @cli.command("play")
 @click.argument("source", required=False, metavar="FILE")
 @click.option("--port", default=None, help="MIDI output port (default: the first one).")

@@ -7,6 +7,11 @@ Two modes share one engine:
   everything after the seed.
 * ``harmonize``: the melody is kept note for note as the top part for the
   whole piece and the model writes the parts under it.
+* ``accompany`` and ``infill`` (``_given_plan``): given notes of any parts are
+  forced where they fall, in the grammar's part order, and the model writes
+  the other parts between them: for the whole piece (accompany: some parts
+  kept), or inside a range of bars (infill: everything outside it kept, the
+  music after it forced as it is, so the new bars lead into it).
 
 Constraints are masks applied at sampling time, never filters afterwards:
 the meter stays the requested one (no ``TimeSig`` token after the first bar
@@ -30,7 +35,7 @@ import numpy as np
 
 from composer.errors import ComposerError
 from composer.sampling import SamplingSettings
-from composer.score import SHARPS_MIN, Score, parse_time_signature, select_parts, transpose
+from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, select_parts, transpose
 from composer.settings import check_ranges, setting
 from composer.theory import Key, bars_of, key_name, opening_key, parse_key, pickup_bars, scale_of, seed_key, tonic_triad, transposition
 from composer.tokens import (
@@ -53,7 +58,8 @@ from composer.tokens import (
 if TYPE_CHECKING:
     from composer.modelfile import Model
 
-MODES = ("continue", "harmonize")
+MODES = ("continue", "harmonize")  # what `composer generate --mode` offers
+GIVEN_MODES = ("accompany", "infill")  # given music kept note for note around what the model writes (``_given_plan``)
 COMMON_METERS = ((4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 8), (9, 8), (12, 8), (6, 4), (3, 2))
 MAX_BARS = 512  # the longest piece one request may ask for
 MAX_TOKENS_PER_BAR = 512  # a safety stop for a model that never closes a bar
@@ -90,10 +96,16 @@ class GenerationSettings:
     allow_parallels: bool = False  # parallel fifths and octaves between parts
     free_ending: bool = False  # no cadence masks: the last bar may stop on any note, of any length
     random_seed: int = setting(0, min=0, integer=True)  # numpy's generators take no negative seeds
+    # accompany: the seed's parts kept note for note for the whole piece (names, or 1-based indices)
+    keep_parts: tuple[str, ...] | None = None
+    # infill: the first and last bar rewritten (1-based complete bars; 0 names a pickup), and the parts rewritten there (None: all)
+    infill_bars: tuple[int, int] | None = None
+    infill_parts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise GenerationError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode not in MODES + GIVEN_MODES:
+            raise GenerationError(f"mode must be one of {', '.join(MODES + GIVEN_MODES)}, got {self.mode!r}")
+        _check_given(self)
         check_ranges(self, GenerationError)
         if self.key is not None:
             parse_key(self.key)
@@ -119,6 +131,35 @@ class GenerationSettings:
         (``bars``: a harmonization's true length; ``allow_chromatic``: True where no key kept notes in a scale)."""
         fields = {**dataclasses.asdict(self), **in_force}
         return ", ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+
+
+def _part_list(value: Any, what: str) -> tuple[str, ...] | None:
+    """Part names or 1-based indices as a tuple of strings ("soprano,bass", [1, 4], ...); None stays None."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    parts = tuple(str(item).strip() for item in items)
+    if not parts or any(not p for p in parts):
+        raise GenerationError(f"{what} must name parts (names or 1-based numbers, comma-separated), got {value!r}")
+    return parts
+
+
+def _check_given(settings: "GenerationSettings") -> None:
+    """The accompany and infill fields: present for their mode, well formed, absent otherwise."""
+    object.__setattr__(settings, "keep_parts", _part_list(settings.keep_parts, "keep_parts"))
+    object.__setattr__(settings, "infill_parts", _part_list(settings.infill_parts, "infill_parts"))
+    if settings.mode == "accompany" and settings.keep_parts is None:
+        raise GenerationError("accompany needs the parts to keep (keep_parts, --keep)")
+    if settings.mode == "infill":
+        bars = settings.infill_bars
+        if bars is None or len(bars) != 2 or not all(isinstance(b, int) and not isinstance(b, bool) for b in bars):
+            raise GenerationError(f"infill needs the bars to rewrite as (first, last), got {bars!r}")
+        if not 0 <= bars[0] <= bars[1] <= MAX_BARS:
+            raise GenerationError(f"infill bars {bars[0]}-{bars[1]} are empty or out of range: need 0 <= first <= last <= {MAX_BARS}")
+    if settings.mode != "accompany" and settings.keep_parts is not None:
+        raise GenerationError("keep_parts applies to accompany only")
+    if settings.mode != "infill" and (settings.infill_bars is not None or settings.infill_parts is not None):
+        raise GenerationError("infill_bars and infill_parts apply to infill only")
 
 
 @dataclass
@@ -149,6 +190,11 @@ class GenerationPlan:
     final_onset: tuple[int, int] | None = None  # harmonize: (bar, position) of the melody's last note
     cadence: bool = False  # harmonize: the melody ends on a note of the tonic triad, so the chord under it is the tonic's
     monophonic: tuple[int, ...] = ()  # parts that sound one note at a time: none starts while another of its notes sounds
+    # accompany and infill (``_given_plan``): the onsets hold every given note, of any part; the parts in
+    # ``written`` write notes starting in [free_steps), each ending by ``free_until_step``. None: the rules above.
+    written: tuple[int, ...] | None = None
+    free_steps: tuple[int, int] = (0, 0)
+    free_until_step: int = 0
 
     @property
     def last_bar(self) -> int:
@@ -197,6 +243,7 @@ class _State(Walker):
         self.limit: int | None = None  # the longest duration the pending note may take (None: any)
         self.exact: list[int] = []  # the Duration run that makes the pending note end where it must
         self.note_steps = 0  # length so far of the latest note
+        self.given_here: list[tuple[int, list[tuple[int, int, int]]]] = []  # given notes still to come here, per part (accompany, infill)
 
 
 class _Engine:
@@ -259,6 +306,8 @@ class _Engine:
             mask[head] = True
             return mask
         p = self.plan
+        if p.written is not None:
+            return self._allowed_given(s)
         mask = np.zeros(self.v, bool)
         if s.last_kind == K_PITCH:
             return self._duration_mask(s)
@@ -387,6 +436,8 @@ class _Engine:
     def _note_limits(self, s: _State) -> tuple[int | None, list[int]]:
         """How long the note just pitched may be: (longest free duration or None, the run that ends it exactly)."""
         p = self.plan
+        if p.written is not None:
+            return self._given_note_limits(s)
         if p.harmonize and s.part >= p.forced_parts:
             remaining = p.seed_end_step - s.onset  # nothing sounds after the melody
             if p.final_onset is not None and (s.bar, s.pos) >= p.final_onset:
@@ -415,6 +466,8 @@ class _Engine:
         s.last_forced = bool(s.queue) and not isinstance(s.queue[0], np.ndarray)
         if s.queue:
             s.queue.popleft()
+        elif s.given_here:
+            self._take_given(s, token)
         p = self.plan
         if token == self.bar_id and s.bar == p.last_bar:
             s.done = True
@@ -462,6 +515,8 @@ class _Engine:
         for part, pitch in enumerate(s.current):
             if pitch >= 0:
                 s.sounding[part], s.current[part] = pitch, -1
+        if p.written is not None:
+            return self._given_onset(s)
         onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
         if onset is not None and onset.bar == s.bar and onset.pos == s.pos:
             s.queue.extend(self._note_tokens(s, onset.notes))
@@ -500,6 +555,120 @@ class _Engine:
             out.extend(self.tok.duration_ids(duration))
         return out
 
+
+    # -- accompany and infill: given notes of any part, the model's parts between them ------------
+    def _free_here(self, s: _State) -> bool:
+        return self.plan.free_steps[0] <= s.onset < self.plan.free_steps[1]
+
+    def _given_onset(self, s: _State) -> None:
+        """At a Position: the given notes here wait in ``s.given_here``, part by part; free parts silent under them must sound."""
+        p = self.plan
+        s.given_here = []
+        onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
+        if onset is None or (onset.bar, onset.pos) != (s.bar, s.pos):
+            return
+        s.next_onset += 1
+        for note in onset.notes:
+            if s.given_here and s.given_here[-1][0] == note[0]:
+                s.given_here[-1][1].append(note)
+            else:
+                s.given_here.append((note[0], [note]))
+        if self._free_here(s):
+            last = (s.bar, s.pos) == p.final_onset
+            busy = self._busy_parts(s)  # a one-note-at-a-time part still sounding cannot join
+            s.required = {q for q in p.written if (last or s.ends[q] <= s.onset) and q not in busy}
+
+    def _take_given(self, s: _State, token: int) -> None:
+        """The first token of the next given note was chosen: the rest of its tokens follow as forced ones."""
+        tokens = self._note_tokens(s, s.given_here[0][1])
+        if token == tokens[0]:
+            s.queue.extend(tokens[1:])
+            s.given_here.pop(0)
+
+    def _allowed_given(self, s: _State) -> np.ndarray:
+        """Masks for accompany and infill: given notes in part order, the written parts' notes around them."""
+        if s.last_kind == K_PITCH:
+            return self._duration_mask(s)
+        if s.last_kind == K_PART:
+            return self._given_pitches(s, s.part)
+        mask = np.zeros(self.v, bool)
+        if s.pos >= 0:
+            self._given_notes(s, mask)
+            if s.given_here:
+                return mask
+        if not s.required:
+            self._given_moves(s, mask)
+        if not mask.any():  # nothing fits: the next given note's position, else close the bar
+            onset = self.plan.onsets[s.next_onset] if s.next_onset < len(self.plan.onsets) else None
+            mask[self.position_base + onset.pos if onset is not None and onset.bar == s.bar and onset.pos > s.pos else self.bar_id] = True
+        return mask
+
+    def _given_notes(self, s: _State, mask: np.ndarray) -> None:
+        """Notes that may come next at this position: written parts above the next given note, then that note."""
+        p = self.plan
+        below = s.given_here[0][0] if s.given_here else p.num_parts  # the next given note's part
+        first_required = min(s.required, default=p.num_parts)
+        if self._free_here(s):
+            busy = self._busy_parts(s)
+            for q in p.written:
+                if q < s.part_at_pos or q >= below or q > first_required or q in busy:
+                    continue
+                if q == s.part_at_pos:  # a chord within the part goes high to low
+                    if s.last_kind == K_DURATION:
+                        pitches = self._part_pitches(s, q).copy()
+                        pitches[self.pitch_base + min(s.pitch_at_pos, 128) :] = False
+                        mask |= pitches
+                elif q == s.part:  # the encoder writes no Part token for an unchanged part
+                    mask |= self._given_pitches(s, q)
+                else:
+                    mask[self.part_ids[q]] = True
+        if s.given_here and (first_required > below or not mask.any()):  # a required part that cannot come gives way
+            mask[self._note_tokens(s, s.given_here[0][1])[0]] = True
+
+    def _given_pitches(self, s: _State, part: int) -> np.ndarray:
+        """``_part_pitches``, less parallel fifths and octaves with the given notes still to come below ``part`` here."""
+        allowed = self._part_pitches(s, part)
+        before = s.sounding[part] if part < len(s.sounding) else -1
+        if not self.check_parallels or before < 0 or not s.given_here:
+            return allowed
+        c = self._pitches
+        forbidden = np.zeros(128, bool)
+        for lower, notes in s.given_here:
+            was, now = s.sounding[lower], notes[0][1]
+            if lower <= part or was < 0 or now == was or (before - was) % 12 not in PERFECT_INTERVALS:
+                continue
+            forbidden |= ((c - now) % 12 == (before - was) % 12) & (c != before) & (np.sign(c - before) == np.sign(now - was))
+        if not forbidden.any():
+            return allowed
+        narrowed = allowed.copy()
+        narrowed[self.pitch_base : self.pitch_base + 128] &= ~forbidden
+        return narrowed if narrowed.any() else allowed  # a part with no other way to go keeps its notes
+
+    def _given_moves(self, s: _State, mask: np.ndarray) -> None:
+        """Positions (free ones, and the next given note's) and the closing Bar."""
+        p = self.plan
+        onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
+        in_bar = onset is not None and onset.bar == s.bar
+        lo = max(p.free_steps[0] - s.bar_start, s.pos + 1)
+        hi = min(p.free_steps[1] - s.bar_start, s.bar_len, onset.pos if in_bar else s.bar_len)
+        if lo < hi:
+            mask[self.position_base + lo : self.position_base + hi] = True
+        if in_bar and onset.pos > s.pos:
+            mask[self.position_base + onset.pos] = True
+        bar_end = s.bar_start + s.bar_len
+        free_bar = s.bar_start < p.free_steps[1] and bar_end > p.free_steps[0] and s.onset < p.free_steps[1]
+        if not in_bar and (s.notes_in_bar > 0 or not free_bar):  # a rewritten bar holds a note
+            mask[self.bar_id] = True
+
+    def _given_note_limits(self, s: _State) -> tuple[int | None, list[int]]:
+        """A written note ends by ``free_until_step``; under the last given note, exactly there."""
+        p = self.plan
+        if s.part not in p.written or not self._free_here(s) or s.last_forced:
+            return None, []
+        remaining = max(p.free_until_step - s.onset, 1)
+        if p.final_onset is not None and (s.bar, s.pos) >= p.final_onset:
+            return 0, self.tok.duration_ids(remaining)
+        return remaining, []
 
 def _beat_steps(timesig_name: str, steps_per_beat: int) -> int:
     """Steps of one beat under ``TimeSig_n/d``: a dotted beat in compound meters (6/8, 9/8, 12/8, 3/8)."""
@@ -627,6 +796,8 @@ def _fresh_opening(tok: Tokenizer, settings: GenerationSettings) -> _Opening:
 
 def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> GenerationPlan:
     """Turn a request into a prompt, forced notes and masks (shared by all samples)."""
+    if settings.mode in GIVEN_MODES:
+        return _given_plan(model, seed, settings)
     tok: Tokenizer = model.tokenizer
     style = _choose_style(model, settings, seed)
     profile = _styles(model).get(style, {})
@@ -666,6 +837,134 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         monophonic=_monophonic_parts(profile, num_parts),
     )
 
+
+def _given_plan(model: Model, seed: Score | None, settings: GenerationSettings) -> GenerationPlan:
+    """accompany and infill: the seed's notes outside what the model writes, forced note for note where they fall."""
+    if seed is None:
+        raise GenerationError(f"{settings.mode} needs a score")
+    tok: Tokenizer = model.tokenizer
+    style = _choose_style(model, settings, seed)
+    profile = _styles(model).get(style, {})
+    programs = list(profile.get("programs") or [0])
+    num_parts = len(programs)
+    seed = _seed_for(seed, settings)
+    places = _places(seed.num_parts, num_parts, style)
+    named = {"accompany": (settings.keep_parts, "--keep"), "infill": (settings.infill_parts, "--parts")}[settings.mode]
+    chosen = [places[i] for i in resolve_parts(seed, *named)] if named[0] else list(range(num_parts))
+    seed = _place_parts(seed, places, num_parts)
+    if settings.mode == "accompany":
+        kept = chosen
+        if kept == [0]:  # one given top part: a harmonization
+            return plan(model, select_parts(seed, [0]), dataclasses.replace(settings, mode="harmonize", keep_parts=None))
+        written = [q for q in range(num_parts) if q not in kept]
+        if not written:
+            raise GenerationError(f"--keep names every part of the {style} style ({num_parts}): nothing is left to write")
+        start_tick, stop_tick = 0, seed.end_tick
+    else:
+        written = chosen
+        start_tick, stop_tick = infill_ticks(seed, settings.infill_bars)
+    notes = seed.notes
+    rewritten = np.isin(notes["part"], written) & (notes["start_tick"] >= start_tick) & (notes["start_tick"] < stop_tick)
+    given = seed.replace(notes=notes[~rewritten])
+    tpb, spb = seed.ticks_per_beat, tok.config.steps_per_beat
+    body = tok.encode(given, style, eos=False)[2 + num_parts :] if len(given) else np.array([tok.bar_id], np.int64)
+    onsets, bar_ts, key_id, tempo_id, _ = _seed_events(tok, body)
+    key = seed_key(seed)
+    if key_id is None:
+        key_id = tok.ids[f"Key_{key_name(*key)}"]
+    if tempo_id is None:
+        tempo_id = tok.tempo_id(float(seed.tempos["qpm"][0]))
+    seed_end = ticks_to_steps(seed.end_tick, tpb, spb)
+    free = [ticks_to_steps(start_tick, tpb, spb), ticks_to_steps(stop_tick, tpb, spb)]
+    final_onset = None
+    if stop_tick >= seed.end_tick and onsets:  # the region reaches the end: the last given notes close the piece
+        final_onset = (onsets[-1].bar, onsets[-1].pos)
+        free[1] = min(free[1], _onset_step(seed, onsets[-1], tpb, spb) + 1)
+    top = [n for n in onsets[-1].notes] if onsets else []
+    cadence = final_onset is not None and not settings.free_ending and bool(top) and top[0][1] % 12 in tonic_triad(key)
+    ts_id = bar_ts.pop(0, None) or tok.ids[f"TimeSig_{int(seed.time_signatures['numerator'][0])}/{int(seed.time_signatures['denominator'][0])}"]
+    prefix: list[int | np.ndarray] = [tok.bos_id, tok.style_id(style), *(tok.base[K_PROGRAM] + q for q in programs)]
+    prefix += [tok.bar_id, ts_id, tok.base[K_POSITION], key_id, tempo_id]
+    ranges = profile.get("pitch_ranges") or [[0, 127]] * num_parts
+    return GenerationPlan(
+        prefix=prefix,
+        onsets=onsets,
+        seed_bar_ts=bar_ts,
+        forced_parts=0,
+        num_parts=num_parts,
+        bars=bars_of(seed),
+        pickup=pickup_bars(seed),
+        pitch_ok=_pitch_masks(tok, ranges, num_parts, key, settings.allow_chromatic),
+        style=style,
+        harmonize=False,
+        allow_parallels=settings.allow_parallels,
+        seed_end_step=seed_end,
+        key=key,
+        final_onset=final_onset,
+        cadence=cadence,
+        monophonic=_monophonic_parts(profile, num_parts),
+        written=tuple(written),
+        free_steps=(free[0], free[1]),
+        free_until_step=min(ticks_to_steps(stop_tick, tpb, spb), seed_end),
+    )
+
+
+def _onset_step(seed: Score, onset: _Onset, tpb: int, spb: int) -> int:
+    """The absolute step of an onset (bar index and position) in ``seed``'s bars."""
+    return ticks_to_steps(int(seed.bar_starts()[onset.bar]), tpb, spb) + onset.pos
+
+
+def _places(seed_parts: int, num_parts: int, style: str) -> list[int]:
+    """Where the seed's parts go among the style's: part i stays part i; with fewer parts, the last one is the bass (a melody and a bass line)."""
+    if seed_parts > num_parts:
+        raise GenerationError(f"the score has {seed_parts} parts; the {style} style of this model writes {num_parts}")
+    if seed_parts == num_parts or seed_parts == 1:
+        return list(range(seed_parts))
+    return list(range(seed_parts - 1)) + [num_parts - 1]
+
+
+def _place_parts(seed: Score, places: list[int], num_parts: int) -> Score:
+    """The seed with its parts renumbered to ``places`` among ``num_parts``."""
+    if places == list(range(num_parts)):
+        return seed
+    notes = seed.notes.copy()
+    notes["part"] = np.asarray(places, np.int64)[notes["part"]]
+    parts = [Part(f"Part {q + 1}") for q in range(num_parts)]
+    for i, q in enumerate(places):
+        parts[q] = seed.parts[i]
+    return seed.replace(notes=notes, parts=tuple(parts))
+
+
+def resolve_parts(score: Score, names: Sequence[str] | None, option: str) -> list[int]:
+    """Part names (any case) or 1-based numbers of ``score``, as sorted 0-based indices."""
+    found: set[int] = set()
+    known = [part.name.strip().lower() for part in score.parts]
+    for name in names or ():
+        key = name.strip().lower()
+        if key.isdigit() and 1 <= int(key) <= score.num_parts:
+            found.add(int(key) - 1)
+        elif key in known:
+            found.add(known.index(key))
+        else:
+            listed = ", ".join(f"{i + 1}={part.name or '?'}" for i, part in enumerate(score.parts))
+            raise GenerationError(f"{option}: the score has no part {name!r}; its parts are {listed}")
+    return sorted(found)
+
+
+def infill_ticks(seed: Score, bars: tuple[int, int] | None) -> tuple[int, int]:
+    """The ticks [start, stop) of bars ``first..last`` (1-based complete bars; 0 names the pickup)."""
+    assert bars is not None
+    first, last = bars
+    pickup = pickup_bars(seed)
+    total = bars_of(seed)
+    if last > total or first < 1 - pickup:
+        span = f"0-{total} (0 is the pickup)" if pickup else f"1-{total}"
+        raise GenerationError(f"bars {first}-{last} lie outside the piece: its bars are {span}")
+    if pickup and (first == 1 or last == 0):
+        raise GenerationError(f"bars {first}-{last} split the pickup from bar 1, the bar it leads into: include both (from bar 0) or neither")
+    starts = seed.bar_starts()
+    begin, end = first - 1 + pickup, last + pickup
+    return int(starts[begin]), int(starts[end]) if end < len(starts) else seed.end_tick
 
 def _monophonic_parts(profile: dict[str, Any], num_parts: int) -> tuple[int, ...]:
     """The parts the style wrote one note at a time in training (a model file without the figures: none)."""
@@ -752,7 +1051,8 @@ def _finish(model: Model, tok: Tokenizer, s: _State, the_plan: GenerationPlan, s
     score = tok.decode(s.tokens + [tok.eos_id])
     if not s.done:  # the safety stop: end at the current bar's end
         s.end_step = s.bar_start + s.bar_len
-    end_step = min(s.end_step, the_plan.seed_end_step) if the_plan.harmonize else s.end_step  # nothing outlasts the melody
+    given = the_plan.harmonize or the_plan.written is not None
+    end_step = min(s.end_step, the_plan.seed_end_step) if given else s.end_step  # nothing outlasts the melody
     end_tick = end_step * score.ticks_per_beat // tok.config.steps_per_beat
     notes = score.notes.copy()
     notes["duration_ticks"] = np.maximum(np.minimum(notes["duration_ticks"], end_tick - notes["start_tick"]), 1)
@@ -770,7 +1070,8 @@ def _finish(model: Model, tok: Tokenizer, s: _State, the_plan: GenerationPlan, s
 def _title(the_plan: GenerationPlan, settings: GenerationSettings, seed: Score | None) -> str:
     """The seed's title with what was done to it ("Cuckoo Hill, harmonized"), else "Chorale by composer"."""
     if seed is not None and seed.title.strip():
-        return f"{seed.title.strip()}, {'harmonized' if settings.mode == 'harmonize' else 'continued'}"
+        done = {"harmonize": "harmonized", "accompany": "accompanied", "infill": "infilled"}.get(settings.mode, "continued")
+        return f"{seed.title.strip()}, {done}"
     return f"{the_plan.style.capitalize()} by composer"
 
 

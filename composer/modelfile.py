@@ -17,7 +17,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from composer.errors import ComposerError
 from composer.tokens import Tokenizer
@@ -129,6 +129,22 @@ class Model:
         from composer.generate import GenerationSettings, generate
 
         return generate(self, melody, GenerationSettings(mode="harmonize", **settings))
+
+    def accompany(self, score: Score, parts: Sequence[str | int], **settings: Any) -> Score:
+        """Keep ``parts`` of ``score`` (names or 1-based numbers: a melody and a bass line, soprano and bass, ...)
+        note for note for the whole piece and write the style's other parts around them, as many bars as it has."""
+        from composer.generate import GenerationSettings, generate
+
+        return generate(self, score, GenerationSettings(mode="accompany", keep_parts=tuple(str(p) for p in parts), **settings))
+
+    def infill(self, score: Score, bars: tuple[int, int], parts: Sequence[str | int] | None = None, **settings: Any) -> Score:
+        """Rewrite bars ``first..last`` (1-based, inclusive; 0 names a pickup) of ``parts`` (default: all) and
+        keep every other note of ``score`` note for note; the notes after the region are forced, so the new
+        music joins them."""
+        from composer.generate import GenerationSettings, generate
+
+        chosen = None if parts is None else tuple(str(p) for p in parts)
+        return generate(self, score, GenerationSettings(mode="infill", infill_bars=tuple(bars), infill_parts=chosen, **settings))
 
     def __repr__(self) -> str:
         return f"<Model {self.name!r}: {self.arch}, {self.num_parameters():,} parameters, {len(self.tokenizer)} tokens>"

@@ -22,7 +22,7 @@ from composer.formats import read
 from composer.io.notation import parse_tinynotation
 from composer.modelfile import Model, save_model
 from composer.nn import build_model
-from composer.score import quantize
+from composer.score import quantize, select_parts
 from composer.theory import MAJOR_SCALE, key_tonic_pitch_class
 from composer.tokens import Tokenizer
 from conftest import make_score, note_rows, one_line_error
@@ -483,3 +483,156 @@ def test_the_settings_line_says_what_was_in_force_and_the_seed_keeps_its_title(m
     assert "allow_chromatic=False" in keyed.metadata["settings"]
     choir = model.harmonize(seed)
     assert choir.title == "Cuckoo Hill, harmonized"
+
+
+# -- accompany and infill ---------------------------------------------------
+def four_part_seed(bars: int = 6):
+    """Four parts of quarter notes (bass in half notes), ``bars`` bars of 4/4."""
+    rows = []
+    for beat in range(4 * bars):
+        rows += [(beat, 1, 72 - beat % 5, 0), (beat, 1, 65 - beat % 3, 1), (beat, 1, 60 - beat % 4, 2)]
+        if beat % 2 == 0:
+            rows.append((beat, 2, 48 + beat % 7, 3))
+    return make_score(rows, parts=("Soprano", "Alto", "Tenor", "Bass"), tpb=24)
+
+
+def rows_of(score, parts=None):
+    scale = 24 / score.ticks_per_beat
+    return sorted((round(s * scale), round(d * scale), p, q) for s, d, p, q in note_rows(score) if parts is None or q in parts)
+
+
+def test_accompany_keeps_soprano_and_bass_and_ends_with_them(model):
+    seed = four_part_seed()
+    out = model.accompany(seed, parts=["soprano", "4"], random_seed=2)
+    assert rows_of(out, {0, 3}) == rows_of(seed, {0, 3})  # note for note
+    assert {q for *_, q in rows_of(out)} == {0, 1, 2, 3}
+    assert out.end_tick * 24 // out.ticks_per_beat == seed.end_tick  # nothing after the given music
+
+
+def test_accompany_melody_and_bass_line_go_to_top_and_bottom(model):
+    seed = select_parts(four_part_seed(), [0, 3])
+    out = model.accompany(seed, parts=[1, 2], random_seed=0)
+    assert rows_of(out, {0, 3}) == sorted((s, d, p, 3 if q == 1 else 0) for s, d, p, q in rows_of(seed))
+
+
+def test_accompany_of_the_top_part_is_a_harmonization(model):
+    seed = four_part_seed()
+    a = model.accompany(seed, parts=[1], random_seed=4)
+    h = model.harmonize(select_parts(seed, [0]), random_seed=4)
+    assert rows_of(a) == rows_of(h)
+
+
+@pytest.mark.parametrize("parts", [None, ["alto", "tenor"]])
+def test_infill_keeps_everything_outside_the_region(model, parts):
+    seed = four_part_seed()
+    out = model.infill(seed, bars=(3, 4), parts=parts, random_seed=5)
+    start, stop = 2 * 96, 4 * 96
+    rewritten = {0, 1, 2, 3} if parts is None else {1, 2}
+    outside = lambda rows: [r for r in rows if not (start <= r[0] < stop and r[3] in rewritten)]
+    assert outside(rows_of(out)) == outside(rows_of(seed))
+    inside = [r for r in rows_of(out) if start <= r[0] < stop]
+    assert inside and all(s + d <= stop for s, d, _, q in inside if q in rewritten)  # the new notes end at the region's end
+    bars = {s // 96 for s, *_ in inside}
+    assert bars == {2, 3}  # every rewritten bar holds a note
+
+
+def test_infill_samples_are_reproducible_and_differ(model):
+    seed = four_part_seed()
+    one = generate_batch(model, seed, GenerationSettings(mode="infill", infill_bars=(2, 3), random_seed=7), num_samples=2)
+    two = generate_batch(model, seed, GenerationSettings(mode="infill", infill_bars=(2, 3), random_seed=7), num_samples=2)
+    assert [rows_of(s) for s in one] == [rows_of(s) for s in two]
+    assert rows_of(one[0]) != rows_of(one[1])
+
+
+def test_infill_and_accompany_from_the_command_line(model_file, tmp_path):
+    from composer.formats import write
+
+    seed = tmp_path / "seed.mid"
+    write(four_part_seed(), seed)
+    runner = CliRunner()
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"out{i}.mid"
+        result = runner.invoke(cli, ["infill", str(seed), "--bars", "2-3", "--parts", "alto,tenor", "--model", model_file, "--random-seed", "3", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    result = runner.invoke(cli, ["accompany", str(seed), "--keep", "1,bass", "--model", model_file, "--num-samples", "2", "-o", str(tmp_path / "acc.mid")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "acc-1.mid").exists() and (tmp_path / "acc-2.mid").exists()
+
+
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["infill", "--bars", "5-9"], 1, "outside the piece"),
+        (["infill", "--bars", "4-2"], 2, "empty range"),
+        (["infill", "--bars", "x"], 2, "FIRST-LAST"),
+        (["infill", "--bars", "0-2"], 1, "outside the piece"),
+        (["infill", "--bars", "2-3", "--parts", "viola"], 1, "no part 'viola'"),
+        (["infill", "--bars", "2-3", "--parts", "9"], 1, "no part '9'"),
+        (["accompany", "--keep", "1,2,3,4"], 1, "nothing is left to write"),
+        (["accompany", "--keep", "1", "--style", "polka"], 1, "style"),
+        (["accompany"], 2, "--keep"),
+    ],
+)
+def test_infill_and_accompany_bad_input(model_file, tmp_path, args, code, words):
+    from composer.formats import write
+
+    seed = tmp_path / "seed.mid"
+    write(four_part_seed(bars=6), seed)
+    out = tmp_path / "out.mid"
+    result = CliRunner().invoke(cli, [args[0], str(seed), *args[1:], "--model", model_file, "-o", str(out)])
+    assert words in one_line_error(result, code)
+    assert not out.exists()
+
+
+def test_infill_region_may_not_split_a_pickup(model):
+    rows = [(0, 1, 67, 0)] + [(1 + b, 1, 72 - b % 5, 0) for b in range(12)]
+    seed = make_score(rows, parts=("Melody",), tpb=24, time_signatures=[(0, 1, 4), (24, 4, 4)])  # a one-beat pickup
+    with pytest.raises(GenerationError, match="split the pickup"):
+        model.infill(seed, bars=(1, 2), style="chorale")
+    out = model.infill(seed, bars=(0, 2), style="chorale", random_seed=1)
+    assert [r for r in rows_of(out, {0}) if r[0] >= 9 * 24] == [r for r in rows_of(seed) if r[0] >= 9 * 24]
+
+
+def test_accompany_with_one_note_at_a_time_parts(model):
+    """Written parts that sound one note at a time never overlap themselves, and a held one is not made to join the last chord."""
+    mono = Model(model.network, model.tokenizer, {"styles": {"chorale": {"pieces": 10, "programs": [52] * 4, "pitch_ranges": RANGES, "overlap_shares": [0.0] * 4}}})
+    seed = four_part_seed(bars=4)
+    for random_seed in range(4):
+        out = mono.accompany(seed, parts=["soprano", "bass"], random_seed=random_seed)
+        assert rows_of(out, {0, 3}) == rows_of(seed, {0, 3})
+        for part in (1, 2):
+            notes = rows_of(out, {part})
+            assert all(s + d <= t for (s, d, *_), (t, *_) in zip(notes, notes[1:]))
+
+
+def parallels_with(out, upper: int, lower: int) -> int:
+    """Parallel fifths/octaves between two one-note-at-a-time parts: both start a note at an onset, moving the same way
+    from a perfect interval (their latest pitches before it) to the same one."""
+    starts: dict[int, dict[int, int]] = {}
+    for s, _, p, part in note_rows(out):
+        if part in (upper, lower):
+            starts.setdefault(s, {})[part] = p
+    latest: dict[int, int] = {}
+    count = 0
+    for s in sorted(starts):
+        now = starts[s]
+        if len(now) == 2 and len(latest) == 2:
+            u0, l0, u1, l1 = latest[upper], latest[lower], now[upper], now[lower]
+            if u0 != u1 and l0 != l1 and (u0 - l0) % 12 in (0, 7) and (u1 - l1) % 12 == (u0 - l0) % 12 and (u1 > u0) == (l1 > l0):
+                count += 1
+        latest.update(now)
+    return count
+
+
+def test_accompany_written_parts_make_no_parallels_with_a_given_bass(model):
+    mono = Model(model.network, model.tokenizer, {"styles": {"chorale": {"pieces": 10, "programs": [52] * 4, "pitch_ranges": RANGES, "overlap_shares": [0.0] * 4}}})
+    seed = four_part_seed(bars=8)
+    runs = [(r, flag) for r in range(8) for flag in (True, False)]
+    counts = {flag: 0 for flag in (True, False)}
+    for r, flag in runs:
+        out = mono.accompany(seed, parts=["soprano", "bass"], random_seed=r, allow_parallels=flag)
+        counts[flag] += parallels_with(out, 1, 3) + parallels_with(out, 2, 3)
+    assert counts[False] == 0  # (the random model writes long notes: few onsets where both parts move, so no positive control here)
