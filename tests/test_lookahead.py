@@ -106,3 +106,24 @@ def test_particles_out_of_range_are_refused(bad):
 
     with pytest.raises(GenerationError, match="particles must be a whole number 1..64"):
         GenerationSettings(particles=bad)
+
+
+def test_cli_particles(tmp_path):
+    from click.testing import CliRunner
+
+    from composer.cli import cli
+    from composer.formats import read
+    from composer.modelfile import save_model
+
+    path = tmp_path / "tiny.safetensors"
+    save_model(tiny_model(), path)
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["harmonize", MELODY, "-o", str(tmp_path / "x.mid"), "--model", str(path), "--particles", "0"])
+    assert bad.exit_code == 2 and not (tmp_path / "x.mid").exists()
+    outs = []
+    for name in ("a.mid", "b.mid"):
+        result = runner.invoke(cli, ["harmonize", MELODY, "-o", str(tmp_path / name), "--model", str(path), "--particles", "3", "--random-seed", "4"])
+        assert result.exit_code == 0, result.output
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]  # same seed, same bytes
+    assert top_rows(read(tmp_path / "a.mid")) == melody_rows()
