@@ -1,6 +1,6 @@
 """Harmonize Bach's sopranos and compare with his own lower voices, for a lookup table and a model, in one run.
 
-    python benchmarks/harmonize_bach.py [--model chorale] [--split valid] [--limit N] [--samples N] [--json OUT]
+    python benchmarks/harmonize_bach.py [--model chorale] [--split valid] [--limit N] [--samples N] [--particles K ...] [--json OUT]
 
 For each chorale of the split (valid unless ``--split test`` is given: never
 tune on test) the soprano is harmonized, and the result is compared with
@@ -19,7 +19,9 @@ Bach's alto, tenor and bass on an eighth-note grid up to the melody's end:
 Rows: Bach himself (the ceiling of the final-chord figures), a lookup table
 built from the train split (the most frequent chord, as a pitch-class set and
 bass relative to the key, under each soprano scale degree), the model as
-shipped (random seed fixed) and the model decoding greedily (``top_k=1``).
+shipped (random seed fixed), the model decoding greedily (``top_k=1``), and
+one row per ``--particles K``: K samples weighted by the model's probability
+of the melody notes ahead (``composer.lookahead``).
 The scoring functions are importable (tests/test_harmonize_bench.py).
 """
 
@@ -227,7 +229,7 @@ def chorales(split: str, limit: int | None = None) -> list[tuple[str, Score]]:
     return out
 
 
-def run(split: str, limit: int | None, model_name: str, random_seed: int) -> dict[str, dict[str, float]]:
+def run(split: str, limit: int | None, model_name: str, random_seed: int, particles: Iterable[int] = ()) -> dict[str, dict[str, float]]:
     import composer
 
     pieces = chorales(split, limit)
@@ -239,6 +241,8 @@ def run(split: str, limit: int | None, model_name: str, random_seed: int) -> dic
         f"{model_name} (seed {random_seed})": lambda melody: model.harmonize(melody, random_seed=random_seed),
         f"{model_name} greedy (top_k=1)": lambda melody: model.harmonize(melody, random_seed=random_seed, top_k=1),
     }
+    for k in particles:  # composer.lookahead: k samples weighted by the melody notes ahead
+        systems[f"{model_name} --particles {k} (seed {random_seed})"] = lambda melody, k=k: model.harmonize(melody, random_seed=random_seed, particles=k)
     results: dict[str, dict[str, float]] = {}
     for name, make in systems.items():
         start = time.perf_counter()
@@ -263,9 +267,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="valid", choices=("train", "valid", "test"), help="valid unless you mean test: never tune on test")
     parser.add_argument("--limit", "--samples", dest="limit", type=int, default=None, help="only the first N chorales of the split")
     parser.add_argument("--random-seed", type=int, default=1)
+    parser.add_argument("--particles", type=int, nargs="*", default=[], metavar="K", help="also a row per K: the model with --particles K (K=1 is the model's row as shipped)")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    results = run(args.split, args.limit, args.model, args.random_seed)
+    results = run(args.split, args.limit, args.model, args.random_seed, args.particles)
     print(f"split {args.split}, eighth-note grid, {next(iter(results.values()))['pieces']} chorales")
     print(markdown(results))
     if args.json:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from composer.errors import ComposerError
+from composer.lookahead import ParticleFilter
 from composer.sampling import SamplingSettings
 from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, select_parts, transpose
 from composer.settings import check_ranges, setting
@@ -101,6 +102,7 @@ class GenerationSettings:
     # infill: the first and last bar rewritten (1-based complete bars; 0 names a pickup), and the parts rewritten there (None: all)
     infill_bars: tuple[int, int] | None = None
     infill_parts: tuple[str, ...] | None = None
+    particles: int = setting(1, min=1, max=64, integer=True)  # samples per piece weighted by the given notes ahead (composer.lookahead); 1: plain sampling
 
     def __post_init__(self) -> None:
         if self.mode not in MODES + GIVEN_MODES:
@@ -1011,15 +1013,20 @@ def generate_batch(model: Model, seed: Score | None = None, settings: Generation
     tok: Tokenizer = model.tokenizer
     engine = _Engine(tok, the_plan)
     rng = np.random.default_rng(settings.random_seed)
-    states = [engine.new_state() for _ in range(num_samples)]
+    # -- lookahead hook: several particles per piece where there are given notes to weight them by
+    particles = settings.particles if the_plan.onsets and the_plan.forced_parts else 1
+    tracker = ParticleFilter(num_samples, particles, the_plan.forced_parts, len(the_plan.onsets), rng) if particles > 1 else None
+    # -- end of the lookahead hook
+    states = [engine.new_state() for _ in range(num_samples * particles)]
     # One token at a time, BLAS threads cost more in wake-ups than they share out
     # (benchmarks/sample_speed.py: the numpy LSTM step is 1.5x faster on one thread).
     with threadpool_limits(limits=1, user_api="blas"):
-        _sample_loop(engine, model.runtime, settings.sampling(), rng, states, the_plan)
+        states = _sample_loop(engine, model.runtime, settings.sampling(), rng, states, the_plan, tracker)
     return [_finish(model, tok, s, the_plan, settings, seed) for s in states]
 
 
-def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.Generator, states: list[_State], the_plan: GenerationPlan) -> None:
+def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.Generator, states: list[_State], the_plan: GenerationPlan, tracker: ParticleFilter | None = None) -> list[_State]:
+    """Sample ``states`` to their ends; returns the finished samples (with a ``tracker``, its best particle per group)."""
     from composer.sampling import sample
 
     cache = runtime.new_cache(len(states))
@@ -1042,9 +1049,13 @@ def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.
                 engine.advance(s, token)
                 if not s.done:
                     s.tokens.append(token)
+        if tracker is not None:  # lookahead hook: weight by the given notes, resample uneven groups
+            tracker.observe(states, logits, chosen)
+            states, chosen = tracker.resample(states, cache, chosen)
         if all(s.done for s in states):
             break
         logits = runtime.step(chosen, cache)
+    return tracker.best(states) if tracker is not None else states
 
 
 def _finish(model: Model, tok: Tokenizer, s: _State, the_plan: GenerationPlan, settings: GenerationSettings, seed: Score | None) -> Score:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 # Before torch loads: OpenMP's spin-waiting makes torch threads crawl on a busy core.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -14,6 +15,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from composer.score import Part, Score, notes_array  # noqa: E402
+
+if TYPE_CHECKING:
+    from composer.modelfile import Model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,3 +185,30 @@ def rewrite_safetensors(src: Path, dst: Path, **changes: str | None) -> Path:
     meta.update(changes)
     save_file(tensors, str(dst), metadata={k: v for k, v in meta.items() if v is not None})
     return dst
+
+
+# A tiny random-weight model for generation tests (test_generate, test_lookahead)
+RANGES = [[60, 81], [53, 74], [48, 69], [36, 62]]
+
+
+def tiny_model(arch: str = "transformer", seed: int = 0) -> "Model":
+    """A random-weight model with the chorale and folk styles: the masks must hold whatever it says."""
+    import torch
+
+    from composer.modelfile import Model
+    from composer.nn import build_model
+    from composer.tokens import Tokenizer
+
+    tok = Tokenizer()
+    torch.manual_seed(seed)
+    config = dict(vocab_size=len(tok), n_layers=1, d_model=32, n_heads=2, context_len=64) if arch == "transformer" else dict(vocab_size=len(tok), n_layers=1, d_embed=16, d_hidden=32)
+    styles = {
+        "chorale": {"pieces": 10, "programs": [52, 52, 52, 52], "pitch_ranges": RANGES},
+        "folk": {"pieces": 5, "programs": [0], "pitch_ranges": [[55, 84]]},
+    }
+    return Model(build_model(arch, config), tok, {"styles": styles})
+
+
+@pytest.fixture(scope="module")
+def model() -> "Model":
+    return tiny_model()

@@ -25,26 +25,9 @@ from composer.nn import build_model
 from composer.score import quantize, select_parts
 from composer.theory import MAJOR_SCALE, key_tonic_pitch_class
 from composer.tokens import Tokenizer
-from conftest import make_score, note_rows, one_line_error
+from conftest import RANGES, make_score, note_rows, one_line_error, tiny_model
 
-RANGES = [[60, 81], [53, 74], [48, 69], [36, 62]]
 SEED_TEXT = "tinynotation: 3/4 c4 d8 e f4 g a2 g4"
-
-
-def tiny_model(arch: str = "transformer", seed: int = 0) -> Model:
-    tok = Tokenizer()
-    torch.manual_seed(seed)
-    config = dict(vocab_size=len(tok), n_layers=1, d_model=32, n_heads=2, context_len=64) if arch == "transformer" else dict(vocab_size=len(tok), n_layers=1, d_embed=16, d_hidden=32)
-    styles = {
-        "chorale": {"pieces": 10, "programs": [52, 52, 52, 52], "pitch_ranges": RANGES},
-        "folk": {"pieces": 5, "programs": [0], "pitch_ranges": [[55, 84]]},
-    }
-    return Model(build_model(arch, config), tok, {"styles": styles})
-
-
-@pytest.fixture(scope="module")
-def model() -> Model:
-    return tiny_model()
 
 
 @pytest.fixture(scope="module")

@@ -142,3 +142,37 @@ def test_loading_and_generating_never_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_select_makes_each_sequence_a_copy_of_the_chosen_one(arch: str) -> None:
+    # Expectation without torch: a cache fed the reordered prompt from the start.
+    _, runtime = pair(arch)
+    ids = random_ids(3, 9)
+    order = np.array([2, 0, 2])
+    selected = runtime.new_cache(3)
+    runtime.prefill(ids[:, :6], selected)
+    selected.select(order)
+    fresh = runtime.new_cache(3)
+    runtime.prefill(ids[order, :6], fresh)
+    for t in range(6, 9):
+        np.testing.assert_allclose(runtime.step(ids[order, t], selected), runtime.step(ids[order, t], fresh), atol=1e-6, rtol=0)
+
+
+def test_select_on_a_transformer_cache_past_its_window() -> None:
+    _, runtime = pair("transformer", context_len=8)
+    ids = random_ids(2, 30)
+    selected, fresh = runtime.new_cache(2), runtime.new_cache(2)
+    runtime.prefill(ids[:, :20], selected)
+    selected.select([1, 1])
+    runtime.prefill(ids[[1, 1], :20], fresh)
+    np.testing.assert_allclose(runtime.prefill(ids[[1, 1], 20:], selected), runtime.prefill(ids[[1, 1], 20:], fresh), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("bad", [[0, 1], [0, 1, 3], [0, -1, 1], [0.0, 1.0, 2.0]])
+def test_select_refuses_indices_that_do_not_fit(arch: str, bad) -> None:
+    _, runtime = pair(arch)
+    cache = runtime.new_cache(3)
+    with pytest.raises(ValueError, match="select: indices must be 3 integers"):
+        cache.select(np.array(bad))

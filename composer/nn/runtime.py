@@ -111,6 +111,13 @@ def _check_ids(ids: Any, ndim: int, where: str) -> np.ndarray:
     return ids.astype(np.int64, copy=False)
 
 
+def _check_rows(indices: Any, batch_size: int) -> np.ndarray:
+    rows = np.asarray(indices)
+    if rows.shape != (batch_size,) or not np.issubdtype(rows.dtype, np.integer) or (rows < 0).any() or (rows >= batch_size).any():
+        raise ValueError(f"select: indices must be {batch_size} integers in 0..{batch_size - 1}, got {rows.dtype} {rows.shape}")
+    return rows.astype(np.int64, copy=False)
+
+
 class _Layer:
     """One transformer block's weights, transposed for ``x @ w`` (views, no copies)."""
 
@@ -143,6 +150,10 @@ class TransformerCache:
         if keep:
             self.kv[..., :keep, :] = self.kv[..., self.length - keep:self.length, :]
         self.length = keep
+
+    def select(self, indices: Any) -> None:
+        """Make sequence ``b`` a copy of sequence ``indices[b]`` (a batch's reordering, repeats allowed)."""
+        self.kv[:, :, :, :, : self.length] = self.kv[:, _check_rows(indices, self.batch_size), :, :, : self.length]
 
 
 class TransformerRuntime:
@@ -264,6 +275,12 @@ class LSTMCache:
     @property
     def batch_size(self) -> int:
         return self.h.shape[1]
+
+    def select(self, indices: Any) -> None:
+        """Make sequence ``b`` a copy of sequence ``indices[b]`` (a batch's reordering, repeats allowed)."""
+        rows = _check_rows(indices, self.batch_size)
+        self.h = self.h[:, rows]
+        self.c = self.c[:, rows]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
