@@ -33,6 +33,15 @@ def timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> f
     return elapsed
 
 
+def median_seconds(commands: dict[str, list[str]], env: dict[str, str], rounds: int) -> dict[str, float]:
+    """Each command's median wall seconds over ``rounds`` rounds that alternate the commands (noise hits all alike)."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, command in commands.items():
+            times[name].append(timed(command, env))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="chorale")
@@ -51,17 +60,13 @@ def main() -> None:
         "generate -> .mid": [*composer, *common, "-o", str(out / "a.mid")],
         "generate -> .mid + .musicxml": [*composer, *common, "-o", str(out / "b.mid"), "-o", str(out / "b.musicxml")],
     }
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(args.rounds):
-        for name, command in commands.items():
-            times[name].append(timed(command, env))
+    medians = median_seconds(commands, env, args.rounds)
 
     print(f"median of {args.rounds} alternating rounds; model {args.model!r}, {args.bars} bars, seed {SEED!r}\n")
     print("| command | seconds | share of the full job |")
     print("|---|---|---|")
-    full = statistics.median(times["generate -> .mid + .musicxml"])
-    for name, values in times.items():
-        t = statistics.median(values)
+    full = medians["generate -> .mid + .musicxml"]
+    for name, t in medians.items():
         print(f"| {name} | {t:.2f} | {t / full:.0%} |")
     verdict = "within" if full < 3.0 else "OVER"
     print(f"\nfull job {full:.2f} s: {verdict} the 3 s target ({full / 3.0:.2f}x of it)")

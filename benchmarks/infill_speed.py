@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_speed import timed  # noqa: E402
+from generate_speed import median_seconds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,15 +56,12 @@ def main() -> None:
         "infill --bars 5-8 -> .mid": [*composer, "infill", str(piece), "--bars", "5-8", *common, "-o", str(out / "a.mid")],
         "accompany --keep soprano,bass -> .mid": [*composer, "accompany", str(piece), "--keep", "soprano,bass", *common, "-o", str(out / "b.mid")],
     }
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(args.rounds):
-        for name, command in commands.items():
-            times[name].append(timed(command, env))
+    medians = median_seconds(commands, env, args.rounds)
     print(f"median of {args.rounds} alternating rounds; model {args.model!r}\n")
     print("| command | seconds |\n|---|---|")
-    for name, values in times.items():
-        print(f"| {name} | {statistics.median(values):.2f} |")
-    job = statistics.median(times["infill --bars 5-8 -> .mid"])
+    for name, seconds in medians.items():
+        print(f"| {name} | {seconds:.2f} |")
+    job = medians["infill --bars 5-8 -> .mid"]
     print(f"\ninfill {job:.2f} s: {'within' if job < 3.0 else 'OVER'} the 3 s target ({job / 3.0:.2f}x of it)")
 
 
