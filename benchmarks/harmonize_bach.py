@@ -19,8 +19,9 @@ Bach's alto, tenor and bass on an eighth-note grid up to the melody's end:
 Rows: Bach himself (the ceiling of the final-chord figures), a lookup table
 built from the train split (the most frequent chord, as a pitch-class set and
 bass relative to the key, under each soprano scale degree), the model as
-shipped (random seed fixed), the model decoding greedily (``top_k=1``), and
-one row per ``--particles K``: K samples weighted by the model's probability
+shipped (random seed fixed) and without its melody-ahead harmony prior
+(``composer.harmony``, ``harmony_weight=0``), the model decoding greedily
+(``top_k=1``), one row per ``--harmony-weights W``, and one row per ``--particles K``: K samples weighted by the model's probability
 of the melody notes ahead (``composer.lookahead``).
 The scoring functions are importable (tests/test_harmonize_bench.py).
 """
@@ -229,7 +230,7 @@ def chorales(split: str, limit: int | None = None) -> list[tuple[str, Score]]:
     return out
 
 
-def run(split: str, limit: int | None, model_name: str, random_seed: int, particles: Iterable[int] = ()) -> dict[str, dict[str, float]]:
+def run(split: str, limit: int | None, model_name: str, random_seed: int, particles: Iterable[int] = (), harmony_weights: Iterable[float] = ()) -> dict[str, dict[str, float]]:
     import composer
 
     pieces = chorales(split, limit)
@@ -238,9 +239,12 @@ def run(split: str, limit: int | None, model_name: str, random_seed: int, partic
     systems: dict[str, Callable[[Score], Score]] = {
         "Bach": lambda melody: melody,  # replaced below by the reference itself
         "lookup table (train)": table.harmonize,
+        f"{model_name} without the harmony prior (seed {random_seed})": lambda melody: model.harmonize(melody, random_seed=random_seed, harmony_weight=0),
         f"{model_name} (seed {random_seed})": lambda melody: model.harmonize(melody, random_seed=random_seed),
         f"{model_name} greedy (top_k=1)": lambda melody: model.harmonize(melody, random_seed=random_seed, top_k=1),
     }
+    for w in harmony_weights:  # composer.harmony: the melody-ahead prior at weight w
+        systems[f"{model_name} --harmony-weight {w:g} (seed {random_seed})"] = lambda melody, w=w: model.harmonize(melody, random_seed=random_seed, harmony_weight=w)
     for k in particles:  # composer.lookahead: k samples weighted by the melody notes ahead
         systems[f"{model_name} --particles {k} (seed {random_seed})"] = lambda melody, k=k: model.harmonize(melody, random_seed=random_seed, particles=k)
     results: dict[str, dict[str, float]] = {}
@@ -268,9 +272,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", "--samples", dest="limit", type=int, default=None, help="only the first N chorales of the split")
     parser.add_argument("--random-seed", type=int, default=1)
     parser.add_argument("--particles", type=int, nargs="*", default=[], metavar="K", help="also a row per K: the model with --particles K (K=1 is the model's row as shipped)")
+    parser.add_argument("--harmony-weights", type=float, nargs="*", default=[], metavar="W", help="also a row per W: the model with --harmony-weight W")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    results = run(args.split, args.limit, args.model, args.random_seed, args.particles)
+    results = run(args.split, args.limit, args.model, args.random_seed, args.particles, args.harmony_weights)
     print(f"split {args.split}, eighth-note grid, {next(iter(results.values()))['pieces']} chorales")
     print(markdown(results))
     if args.json:

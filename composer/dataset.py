@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from composer import harmony
 from composer.cache import entry, fingerprint
 from composer.corpus import SPLITS, Piece, discover
 from composer.errors import ComposerError
@@ -280,17 +281,22 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
     pitch range, and each part's share of notes that start while another of its notes sounds.
 
     Generation uses these: the parts a style writes, the range a part's pitches
-    are kept in, and which parts sound one note at a time (a share near 0).
+    are kept in, and which parts sound one note at a time (a share near 0). A
+    style of several parts also gets its melody-ahead harmony prior
+    (``composer.harmony``: which pitch class each lower voice takes under a
+    melody note, given the notes around it).
     """
     from collections import Counter
 
     headers: dict[str, Counter] = {}
     ranges: dict[str, dict[int, list[int]]] = {}
     overlaps: dict[str, dict[int, list[int]]] = {}  # per style and part: [overlapping notes, notes]
+    pieces: dict[str, list[int]] = {}  # per style: the pieces' indices in the split
     for i in range(len(split)):
         walker, notes = _walk_notes(split.piece(i), tokenizer)
         style = tokenizer.config.styles[walker.style] if walker.style is not None else "unknown"
         headers.setdefault(style, Counter())[tuple(walker.programs)] += 1
+        pieces.setdefault(style, []).append(i)
         per_style = ranges.setdefault(style, {})
         per_overlap = overlaps.setdefault(style, {})
         for part, (lo, hi, overlapping, count) in notes.items():
@@ -311,7 +317,17 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
             "pitch_ranges": [per_part.get(p, fallback) for p in range(len(programs))],
             "overlap_shares": [round(tallies[p][0] / tallies[p][1], 6) if tallies.get(p, [0, 0])[1] else 0.0 for p in range(len(programs))],
         }
+        if len(programs) > 1:
+            out[style]["harmony"] = harmony_profile(split, tokenizer, pieces[style], len(programs) - 1)
     return out
+
+
+def harmony_profile(split: TokenSplit, tokenizer: Tokenizer, pieces: list[int], voices: int) -> dict[str, object]:
+    """The melody-ahead harmony prior of some of a split's pieces, encoded for a model file."""
+    counts = harmony.empty_counts(min(voices, harmony.MAX_VOICES))
+    for i in pieces:
+        harmony.add_piece(counts, tokenizer.decode(split.piece(i)))
+    return harmony.encode(harmony.HarmonyPrior(counts))
 
 
 def _walk_notes(ids: np.ndarray, tokenizer: Tokenizer) -> tuple[Walker, dict[int, list[int]]]:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from composer import harmony as harmony_prior
 from composer.errors import ComposerError
 from composer.lookahead import ParticleFilter
 from composer.sampling import SamplingSettings
@@ -63,6 +64,7 @@ MODES = ("continue", "harmonize")  # what `composer generate --mode` offers
 GIVEN_MODES = ("accompany", "infill")  # given music kept note for note around what the model writes (``_given_plan``)
 COMMON_METERS = ((4, 4), (3, 4), (2, 4), (6, 8), (2, 2), (3, 8), (9, 8), (12, 8), (6, 4), (3, 2))
 MAX_BARS = 512  # the longest piece one request may ask for
+HARMONY_WEIGHT = 1.0  # the melody-ahead prior's default weight (benchmarks/harmonize_bach.py --harmony-weights, valid split)
 MAX_TOKENS_PER_BAR = 512  # a safety stop for a model that never closes a bar
 MONOPHONIC_SHARE = 0.01  # a part whose training notes overlapped one another at most this often sounds one note at a time
 PERFECT_INTERVALS = (0, 7)  # unison/octave and fifth, in semitones mod 12: never in parallel
@@ -102,6 +104,8 @@ class GenerationSettings:
     # infill: the first and last bar rewritten (1-based complete bars; 0 names a pickup), and the parts rewritten there (None: all)
     infill_bars: tuple[int, int] | None = None
     infill_parts: tuple[str, ...] | None = None
+    # harmonize: weight of the melody-ahead harmony prior (composer.harmony) added to the model's pitch scores; 0: off
+    harmony_weight: float = setting(HARMONY_WEIGHT, min=0, max=8)
     particles: int = setting(1, min=1, max=64, integer=True)  # samples per piece weighted by the given notes ahead (composer.lookahead); 1: plain sampling
 
     def __post_init__(self) -> None:
@@ -192,6 +196,7 @@ class GenerationPlan:
     final_onset: tuple[int, int] | None = None  # harmonize: (bar, position) of the melody's last note
     cadence: bool = False  # harmonize: the melody ends on a note of the tonic triad, so the chord under it is the tonic's
     monophonic: tuple[int, ...] = ()  # parts that sound one note at a time: none starts while another of its notes sounds
+    harmony: harmony_prior.HarmonyBias | None = None  # harmonize: the melody-ahead prior's scores for the lower voices' pitches
     # accompany and infill (``_given_plan``): the onsets hold every given note, of any part; the parts in
     # ``written`` write notes starting in [free_steps), each ending by ``free_until_step``. None: the rules above.
     written: tuple[int, ...] | None = None
@@ -296,6 +301,22 @@ class _Engine:
         narrowed[self.pitch_base : self.pitch_base + 128] &= ~forbidden
         # A part with no other way to go keeps its full range rather than stall the piece.
         return narrowed if narrowed.any() else allowed
+
+    def bias(self, s: _State) -> np.ndarray | None:
+        """Scores added to the model's before the next token is drawn: the harmony prior under a
+        lower voice's pitch while the melody sounds (None: nothing to add)."""
+        h = self.plan.harmony
+        if h is None or s.queue or s.last_kind not in (K_PART, K_POSITION) or s.part < self.plan.forced_parts:
+            return None
+        key = s.key or self.plan.key
+        if key is None or s.next_onset < 1 or s.ends[0] <= s.onset:  # no key, or the melody rests here
+            return None
+        scores = h.scores(s.next_onset - 1, key, s.part - 1)
+        if scores is None:
+            return None
+        out = np.zeros(self.v, np.float32)
+        out[self.pitch_base : self.pitch_base + 128] = scores
+        return out
 
     # -- masks -------------------------------------------------------------
     def allowed(self, s: _State) -> np.ndarray:
@@ -837,7 +858,20 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         final_onset=final_onset,
         cadence=cadence and not settings.free_ending,
         monophonic=_monophonic_parts(profile, num_parts),
+        harmony=_harmony_bias(model, profile, settings, onsets) if harmonize else None,
     )
+
+
+def _harmony_bias(model: Model, profile: dict[str, Any], settings: GenerationSettings, onsets: list[_Onset]) -> harmony_prior.HarmonyBias | None:
+    """The melody-ahead prior over the given melody (one note per onset: its top part's lowest), if the style has one."""
+    if not settings.harmony_weight or "harmony" not in profile:
+        return None
+    try:
+        prior = harmony_prior.decode(profile["harmony"])
+    except harmony_prior.HarmonyPriorError as exc:
+        raise GenerationError(f"model {model.name}: {exc}") from None
+    melody = [min((pitch for part, pitch, _ in o.notes if part == 0), default=-1) for o in onsets]
+    return harmony_prior.HarmonyBias(prior, settings.harmony_weight, melody)
 
 
 def _given_plan(model: Model, seed: Score | None, settings: GenerationSettings) -> GenerationPlan:
@@ -1043,7 +1077,7 @@ def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.
     limit = (the_plan.last_bar + 2) * MAX_TOKENS_PER_BAR
     for _ in range(limit):
         masks = np.stack([engine.allowed(s) if not s.done else engine.pad_only for s in states])
-        chosen = sample(logits, rng, sampling, masks)
+        chosen = sample(_biased(engine, states, logits), rng, sampling, masks)
         for s, token in zip(states, chosen.tolist()):
             if not s.done:
                 engine.advance(s, token)
@@ -1056,6 +1090,19 @@ def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.
             break
         logits = runtime.step(chosen, cache)
     return tracker.best(states) if tracker is not None else states
+
+
+def _biased(engine: "_Engine", states: list[_State], logits: np.ndarray) -> np.ndarray:
+    """The model's scores plus the engine's bias (the harmony prior) where it has one."""
+    if engine.plan.harmony is None:
+        return logits
+    out = logits
+    for row, s in enumerate(states):
+        extra = None if s.done else engine.bias(s)
+        if extra is not None:
+            out = out.copy() if out is logits else out
+            out[row] += extra
+    return out
 
 
 def _finish(model: Model, tok: Tokenizer, s: _State, the_plan: GenerationPlan, settings: GenerationSettings, seed: Score | None) -> Score:
