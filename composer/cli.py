@@ -568,6 +568,7 @@ def _generation_options(func: Callable) -> Callable:
         _setting_option(settings, "allow_parallels", is_flag=True, show_default=False, help="Allow parallel fifths and octaves between parts (masked by default)."),
         _setting_option(settings, "free_ending", is_flag=True, show_default=False, help="No closing masks: the last bar may stop on any note (by default the top part ends on a held tonic over a held final chord, and a harmonization's last chord is the tonic's where the melody ends on its triad)."),
         _setting_option(settings, "random_seed", help="Same seed, same output, byte for byte."),
+        _setting_option(settings, "harmony_weight", help="Harmonizing: weight of the melody-ahead harmony prior (the pitch class each lower voice takes under a melody note, given its neighbours, counted in the style's train split) added to the model's scores. 0: the model alone."),
         _setting_option(settings, "particles", help="Samples run side by side per piece, weighted by how likely the model finds the given notes ahead of them and redrawn (sequential Monte Carlo); the likeliest is kept. 1: plain sampling."),
         click.option("--num-samples", type=click.IntRange(1, 64), default=1, show_default=True, help="Variations sampled as one batch: OUT-1, OUT-2, ..."),
         click.option("--force", is_flag=True, help="Replace output files that exist."),

@@ -19,6 +19,7 @@ BELOW_ALL = ("composer.errors",)  # the error classes, which import nothing
 NEVER = {
     "composer.score": ("composer.",),  # the bottom: numpy only
     "composer.theory": ("composer.io", "composer.tokens", "composer.render", "composer.formats", "composer.generate", "composer.cli"),
+    "composer.harmony": ("composer.io", "composer.tokens", "composer.render", "composer.formats", "composer.generate", "composer.dataset", "composer.cli"),
     "composer.io": ("composer.render", "composer.formats", "composer.tokens", "composer.generate", "composer.cli"),
     "composer.tokens": ("composer.render", "composer.formats", "composer.generate", "composer.modelfile", "composer.cli", "composer.nn"),
     "composer.render": ("composer.formats", "composer.tokens", "composer.generate", "composer.modelfile", "composer.cli"),
