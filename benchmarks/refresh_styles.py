@@ -4,7 +4,8 @@
 
 Training writes the profiles (``composer.dataset.style_profiles``: each style's
 parts, each part's pitch range and how often its notes overlap one another)
-into the model file. A model trained before a profile field existed lacks it;
+into the model file (with a style of several parts, its melody-ahead harmony
+prior: ``composer.harmony``). A model trained before a profile field existed lacks it;
 this adds it from the same train split the model learned from (the file's
 ``train_files_sha1`` must match the corpus), so generation can use it without
 retraining. The weights stay byte for byte.
@@ -38,7 +39,8 @@ def main() -> None:
         sys.exit(f"{args.corpus}: its train split is not the one {path} learned from (train_files_sha1 differs)")
     styles = style_profiles(data.splits["train"], model.tokenizer)
     update_training_metadata(path, {"styles": styles})
-    print(f"{path}: styles = {json.dumps(styles)}")
+    shown = {name: {k: (f"<{v['voices']} voices>" if k == "harmony" else v) for k, v in profile.items()} for name, profile in styles.items()}
+    print(f"{path}: styles = {json.dumps(shown)}")
 
 
 if __name__ == "__main__":
