@@ -10,9 +10,10 @@ masks, the seed rules and the endings of plain generation hold in every section:
 * a primed letter (``A'``, ``A''``) is its letter's first section with its last quarter of
   bars (at least one; more where the bar before them ends in a rest) written anew and
   closed again, like a second ending;
-* sections of the form's first letter, and the last section, close on the tonic (the ending
-  masks of a piece's last bar: a held tonic over a held tonic chord); the others close on
-  a note held to the barline (``cadence_bars``), free in pitch, so a half cadence can come.
+* sections of the form's first letter, and the section that ends the form (wherever it is
+  first heard: both Bs of AABB), close on the tonic (the ending masks of a piece's last bar:
+  a held tonic over a held tonic chord); the others close on a note held to the barline
+  (``cadence_bars``), free in pitch, so a half cadence can come.
 
 Imports the score and theory layers only: the continuing function comes in as an argument.
 """
@@ -27,11 +28,10 @@ from typing import Any, Callable
 import numpy as np
 
 from composer.errors import FormError
-from composer.score import Score, bar_ticks
+from composer.score import REPEATS_METADATA, Score, bar_ticks
 from composer.theory import bars_of, pickup_bars
 
 REPEATS = ("written", "signs")  # how a repeated section is notated in MusicXML (MIDI always has it written out)
-REPEATS_KEY = "repeats"  # Score.metadata: "FIRST-LAST,...", 1-based bars sounding twice, written once between repeat signs
 _PATTERN = re.compile(r"(?:[A-Z]'*)+")
 _SECTION = re.compile(r"[A-Z]'*")
 
@@ -118,7 +118,7 @@ def compose(write: Continue, seed: Score | None, settings: Any, sample: int = 0)
         first_bar[section.name] = start
         if section.primes:
             piece = _shared_opening(piece, first_bar[section.letter], start, size)
-        tonic = section.letter == sections[0].letter or i == len(sections) - 1
+        tonic = section.letter == sections[0].letter or section.name == sections[-1].name  # the last section's copies close the piece
         piece = write(piece, _section_settings(settings, start + size, tonic, sample, i))
         opening = opening or piece  # its title and seed name the piece
     assert piece is not None and opening is not None
@@ -181,7 +181,7 @@ def _finished(piece: Score, opening: Score, seed: Score | None, settings: Any, s
     if settings.repeats == "signs":
         spans = repeated_spans(sections, settings.section_bars)
         if spans:
-            metadata[REPEATS_KEY] = ",".join(f"{a}-{b}" for a, b in spans)
+            metadata[REPEATS_METADATA] = ",".join(f"{a}-{b}" for a, b in spans)
     return piece.replace(metadata=metadata, title=opening.title)
 
 
