@@ -8,8 +8,8 @@ masks, the seed rules and the endings of plain generation hold in every section:
 * the first occurrence of a letter is new music continuing everything so far (B answers A);
 * a section heard before (same letter, same primes) is copied note for note, every part;
 * a primed letter (``A'``, ``A''``) is its letter's first section with its last quarter of
-  bars (at least one; more where the bar before them ends in a rest) written anew and
-  closed again, like a second ending;
+  bars (at least one; more where a note is tied over that barline or a rest ends the bar
+  before it) written anew and closed again, like a second ending;
 * sections of the form's first letter, and the section that ends the form (wherever it is
   first heard: both Bs of AABB), close on the tonic (the ending masks of a piece's last bar:
   a held tonic over a held tonic chord); the others close on a note held to the barline
@@ -164,12 +164,15 @@ def copy_bars(piece: Score | None, source: int, start: int, count: int) -> Score
 
 
 def _shared_opening(piece: Score | None, source: int, start: int, size: int) -> Score | None:
-    """The piece with a primed section's shared bars copied in: all but its last quarter (at least one bar),
-    fewer where the last shared bar ends in a rest (the model would fill it: the shared bars would differ)."""
+    """The piece with a primed section's shared bars copied in: all but its last quarter (at least one bar), fewer
+    where a note crosses that barline or a rest ends the bar before it (neither can be shared note for note)."""
+    assert piece is not None
     for shared in range(size - max(1, size // 4), 0, -1):
-        candidate = copy_bars(piece, source, start, shared)
-        if candidate.end_tick == bar_tick(candidate, start + shared):
-            return candidate
+        begin, cut = bar_tick(piece, source), bar_tick(piece, source + shared)
+        notes = piece.notes[(piece.notes["start_tick"] >= begin) & (piece.notes["start_tick"] < cut)]
+        ends = notes["start_tick"] + notes["duration_ticks"]
+        if len(notes) and int(ends.max()) == cut:  # nothing sounds past the cut, something up to it
+            return copy_bars(piece, source, start, shared)
     return piece
 
 
