@@ -211,7 +211,8 @@ class GenerationPlan:
     cadence: bool = False  # harmonize: the melody ends on a note of the tonic triad, so the chord under it is the tonic's
     monophonic: tuple[int, ...] = ()  # parts that sound one note at a time: none starts while another of its notes sounds
     # continue: bar indices (pickup included) closing a phrase: the top part's last note starts by the bar's
-    # half-way point (a beat before its end in odd meters) and is held to the barline, the other parts joining it
+    # half-way point (a beat before its end in odd meters) and is held to the barline, longer than the part's
+    # other notes starting in the bar; the other parts join it
     cadence_bars: frozenset[int] = frozenset()
     # accompany and infill (``_given_plan``): the onsets hold every given note, of any part; the parts in
     # ``written`` write notes starting in [free_steps), each ending by ``free_until_step``. None: the rules above.
@@ -480,9 +481,14 @@ class _Engine:
         to_end = self.tok.duration_ids(s.bar_len - s.pos)
         if s.final_at >= 0 or s.pos >= cutoff:
             return 0, to_end
-        classes = self._ending_classes(s, s.part) if self._ending_bar(s) else None
+        limit = cutoff - s.pos
+        if s.part == 0 and s.bar in self.plan.cadence_bars:  # a phrase end: the top part's other notes here stay shorter than its closing one
+            limit = min(limit, s.bar_len - cutoff - 1)
+        if not self._ending_bar(s):
+            return limit, to_end
+        classes = self._ending_classes(s, s.part)
         fits = classes is None or bool(classes[s.pitch % 12])
-        return cutoff - s.pos, to_end if fits else []
+        return limit, to_end if fits else []
 
     # -- state updates -------------------------------------------------------
     def new_state(self) -> _State:

@@ -19,6 +19,7 @@ from composer.form import parse_form, repeated_spans
 from composer.formats import read
 from composer.generate import GenerationSettings, generate, generate_batch
 from composer.io.notation import parse_tinynotation
+from composer.metrics import cadences
 from composer.modelfile import save_model
 from composer.render.notation import fold_repeats
 from conftest import make_score, one_line_error, one_line_message, tiny_model
@@ -134,12 +135,13 @@ def test_the_piece_and_the_sections_of_the_first_letter_end_on_the_tonic(model):
 
 
 def held_to_the_barline(score, bar: int) -> bool:
-    """The top part's last note of 0-based ``bar`` starts by its half-way point and sounds to its end."""
+    """The top part's last note of 0-based ``bar`` starts by its half-way point, sounds to its end and is its longest:
+    a cadence as ``composer.metrics.cadences`` counts one."""
     top = bar_notes(score, bar, parts=[0])
     if len(top) == 0:
         return False
     start, duration = int(top[-1][0]), int(top[-1][1])
-    return start <= BAR // 2 and start + duration == BAR
+    return start <= BAR // 2 and start + duration == BAR and bool(cadences(score, bar + 1)[bar])
 
 
 @pytest.mark.parametrize("style", ["folk", "chorale"])
@@ -147,6 +149,13 @@ def test_phrase_ends_close_on_held_notes(model, style):
     for seed in range(3):
         piece = generate(model, None, GenerationSettings(style=style, bars=6, phrase_bars=2, time_signature="4/4", random_seed=seed, free_ending=True))
         assert all(held_to_the_barline(piece, b) for b in (1, 3, 5)), seed
+
+
+@pytest.mark.parametrize("meter", ["3/4", "6/8", "2/4", "9/8"])
+def test_phrase_ends_are_cadences_in_any_meter(model, meter):
+    for seed in range(2):
+        piece = generate(model, None, GenerationSettings(style="folk", bars=6, phrase_bars=3, time_signature=meter, random_seed=seed, free_ending=True))
+        assert cadences(piece, 6)[[2, 5]].all(), (meter, seed)
 
 
 def test_phrase_ends_come_after_the_seed_only(model):
