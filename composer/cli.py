@@ -594,7 +594,7 @@ def _generation_options(func: Callable) -> Callable:
 @_setting_option(_generation_settings(), "form", help="Sections such as AABB, AABA, ABAC or \"A A' B A\": a new letter is new music, a letter heard before is copied note for note, a primed one varies its last bars; the sections of the first letter and the last section close on the tonic, the others on a held note.")
 @_setting_option(_generation_settings(), "section_bars", help="With --form: bars per section (default: --bars divided by the sections).")
 @_setting_option(_generation_settings(), "repeats", type=click.Choice(_repeats()), help="With --form: a section repeated at once (AA) written out, or written once between repeat signs in notation (MIDI always has it written out).")
-@_setting_option(_generation_settings(), "phrase_bars", help="Every N-th bar closes a phrase: the top part's last note starts by the bar's half-way point and is held to the barline (unset: the model's own phrasing).")
+@_setting_option(_generation_settings(), "phrase_bars", help="Every N-th bar closes a phrase: the top part's last note starts by the bar's half-way point, is held to the barline and is the bar's longest (unset: the model's own phrasing).")
 @_generation_options
 def generate_command(seed: str | None, mode: str, **kwargs: Any) -> None:
     """Write music from a seed: a MIDI/MusicXML/ABC file or "tinynotation: 3/4 c4 d8 e" (no SEED: from scratch)."""

@@ -73,8 +73,8 @@ def check_form(settings: Any) -> dict[str, Any]:
     form, section_bars, phrase_bars, repeats = settings.form, settings.section_bars, settings.phrase_bars, settings.repeats
     if repeats not in REPEATS:
         raise FormError(f"repeats must be one of {', '.join(REPEATS)}, got {repeats!r}")
-    if phrase_bars is not None and settings.mode != "continue":
-        raise FormError(f"phrase_bars (--phrase-bars) applies to generate's continue mode, not {settings.mode}")
+    if (phrase_bars is not None or settings.cadence_bars is not None) and settings.mode != "continue":
+        raise FormError(f"phrase_bars and cadence_bars (--phrase-bars) apply to generate's continue mode, not {settings.mode}")
     if form is None:
         if section_bars is not None or repeats != "written":
             raise FormError("section_bars and repeats (--section-bars, --repeats) apply with a form (--form) only")

@@ -13,6 +13,10 @@ Two modes share one engine:
   kept), or inside a range of bars (infill: everything outside it kept, the
   music after it forced as it is, so the new bars lead into it).
 
+A form (``settings.form``, ``composer.form``) is built on top, section by section: each
+new section is a ``continue`` of the piece so far, and returning sections are copies.
+``phrase_bars`` (and ``cadence_bars``) close phrase ends with a held note in the top part.
+
 Constraints are masks applied at sampling time, never filters afterwards:
 the meter stays the requested one (no ``TimeSig`` token after the first bar
 except where the seed has one), every bar holds a note, the piece stops at

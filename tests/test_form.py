@@ -73,6 +73,7 @@ def test_unknown_patterns(form):
         ({"form": "AB", "mode": "infill", "infill_bars": (1, 2)}, "not infill"),
         ({"form": "AB", "mode": "accompany", "keep_parts": ("1",)}, "not accompany"),
         ({"phrase_bars": 2, "mode": "harmonize"}, "phrase_bars"),
+        ({"cadence_bars": (2,), "mode": "accompany", "keep_parts": ("1",)}, "cadence_bars"),
         ({"section_bars": 4}, "with a form"),
         ({"repeats": "signs"}, "with a form"),
         ({"form": "AB", "repeats": "twice"}, "repeats must be one of written, signs"),
