@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from composer.cli import cli
-from composer.errors import FormError
+from composer.errors import FormError, GenerationError
 from composer.form import parse_form, repeated_spans
 from composer.formats import read
 from composer.generate import GenerationSettings, generate, generate_batch
@@ -23,6 +23,7 @@ from composer.metrics import cadences
 from composer.modelfile import save_model
 from composer.render.notation import fold_repeats
 from conftest import make_score, one_line_error, one_line_message, tiny_model
+from xsd import assert_valid_musicxml
 
 BAR = 4 * 480  # ticks of a 4/4 bar at the tests' resolution
 
@@ -83,6 +84,14 @@ def test_form_settings_that_do_not_fit(settings, message):
     with pytest.raises(FormError) as exc:
         GenerationSettings(**settings)
     one_line_message(exc, message)
+
+
+def test_cadence_bars_are_bar_numbers():
+    assert GenerationSettings(cadence_bars=[8, 4, 4]).cadence_bars == (4, 8)
+    for bad in ((0,), (1.5,), "4", (True,)):
+        with pytest.raises(GenerationError) as exc:
+            GenerationSettings(cadence_bars=bad)
+        one_line_message(exc, "cadence_bars must be 1-based bar numbers")
 
 
 def test_section_bars_default_from_bars():
@@ -234,6 +243,7 @@ def test_cli_repeat_signs_in_musicxml_and_written_out_in_midi(model_file, tmp_pa
     mid, xml = tmp_path / "s.mid", tmp_path / "s.musicxml"
     result = run("generate", "-o", mid, "-o", xml, "--model", model_file, "--style", "folk", "--form", "AAB", "--bars", 6, "--repeats", "signs", "--time-signature", "4/4")
     assert result.exit_code == 0, result.output
+    assert_valid_musicxml(xml)
     text = xml.read_text()
     assert text.count("<measure ") == 4 and '<repeat direction="forward"' in text and '<repeat direction="backward"' in text
     assert read(mid).num_bars == 6
