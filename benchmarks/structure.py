@@ -1,15 +1,18 @@
 """Form: do pieces repeat and breathe? Structure figures of generated pieces beside real ones.
 
     python benchmarks/structure.py [--models folk chorale] [--pieces 20] [--bars 16] [--corpus midi_corpus] [--quick]
+        [--form AABB --section-bars 4 --phrase-bars 4 --form-models folk]
     python benchmarks/structure.py --picture examples/images/self_similarity.png
 
 
 For each model, ``--pieces`` pieces of ``--bars`` bars generated from scratch
 (random seeds 0..N-1), beside the first ``--bars`` bars of the first
 ``--pieces`` pieces of the valid split of the model's collection (never the
-test split). Each column is the mean over the pieces of
+test split). For each of ``--form-models``, two more rows: the same random seeds with
+``--phrase-bars`` alone, and with ``--form``, ``--section-bars`` and ``--phrase-bars``
+(``composer generate --form AABB --section-bars 4 --phrase-bars 4``). Each column is the mean over the pieces of
 ``composer.metrics.structure_metrics`` (top part; see its docstring for the
-definitions of repeats and cadences). ``--quick``: 3 pieces, 8 bars.
+definitions of repeats and cadences). ``--quick``: 3 pieces, 8 bars, phrases of 2 bars.
 ``--picture``: instead, the self-similarity matrices of a real folk tune
 (``PICTURE_TUNE``, valid split) and of the folk model's piece of random seed 0.
 """
@@ -29,7 +32,7 @@ from composer.metrics import STRUCTURE_LABELS  # noqa: E402
 from composer.score import Score  # noqa: E402
 
 COLLECTIONS = {"folk": "folk", "chorale": "chorales"}  # shipped model -> its corpus collection
-QUICK_PIECES, QUICK_BARS = 3, 8
+QUICK_PIECES, QUICK_BARS, QUICK_PHRASE_BARS = 3, 8, 2
 PICTURE_TUNE = "folk/essen_boehme10_0319.mid"  # a valid-split tune that repeats its sections
 
 
@@ -51,16 +54,27 @@ def real_pieces(corpus: str | Path, collection: str, pieces: int, bars: int) -> 
     return out
 
 
-def generated_pieces(model: object, pieces: int, bars: int) -> list[Score]:
-    """``pieces`` pieces from scratch, random seeds 0..pieces-1."""
-    return [model.generate(None, bars=bars, random_seed=i) for i in range(pieces)]
+def generated_pieces(model: object, pieces: int, bars: int, **settings: object) -> list[Score]:
+    """``pieces`` pieces from scratch, random seeds 0..pieces-1, with generation ``settings`` (form, phrase_bars, ...)."""
+    return [model.generate(None, bars=bars, random_seed=i, **settings) for i in range(pieces)]
 
 
-def rows_for(name: str, model: object, corpus: str | Path, collection: str, pieces: int, bars: int) -> list[tuple[str, dict[str, float]]]:
-    return [
-        (f"{name} model", mean_structure(generated_pieces(model, pieces, bars), bars)),
-        (f"real {collection} (valid)", mean_structure(real_pieces(corpus, collection, pieces, bars), bars)),
-    ]
+def rows_for(name: str, model: object, corpus: str | Path, collection: str, pieces: int, bars: int, variants: Sequence[dict[str, object]] = ()) -> list[tuple[str, dict[str, float]]]:
+    """The model's row, a row per dict of settings in ``variants``, and the real pieces' row."""
+    rows = [(f"{name} model", mean_structure(generated_pieces(model, pieces, bars), bars))]
+    for settings in variants:
+        label = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
+        rows.append((f"{name} model, {label}", mean_structure(generated_pieces(model, pieces, bars, **settings), bars)))
+    return rows + [(f"real {collection} (valid)", mean_structure(real_pieces(corpus, collection, pieces, bars), bars))]
+
+
+def form_variants(form: str | None, section_bars: int | None, phrase_bars: int | None) -> list[dict[str, object]]:
+    """--phrase-bars alone, then with the form (none without a form)."""
+    if not form:
+        return []
+    phrased = [{"phrase_bars": phrase_bars}] if phrase_bars else []
+    shaped = {"form": form, **({"section_bars": section_bars} if section_bars else {}), **({"phrase_bars": phrase_bars} if phrase_bars else {})}
+    return phrased + [shaped]
 
 
 def markdown_table(rows: Sequence[tuple[str, dict[str, float]]]) -> str:
@@ -96,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--corpus", default="midi_corpus")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_PIECES} pieces of {QUICK_BARS} bars")
     parser.add_argument("--picture", metavar="PNG", help="draw the self-similarity picture to PNG instead")
+    parser.add_argument("--form", default="AABB", help="the form of the extra rows ('' for none)")
+    parser.add_argument("--section-bars", type=int, default=None, help="bars per section (default: --bars divided by the sections)")
+    parser.add_argument("--phrase-bars", type=int, default=4)
+    parser.add_argument("--form-models", nargs="*", default=["folk"], help="the models that get the extra rows")
     args = parser.parse_args(argv)
     if args.picture:
         picture(args.picture, composer.load_model("folk"), args.corpus, args.bars)
@@ -103,7 +121,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     pieces, bars = (QUICK_PIECES, QUICK_BARS) if args.quick else (args.pieces, args.bars)
     rows = []
     for name in args.models:
-        rows += rows_for(name, composer.load_model(name), args.corpus, COLLECTIONS.get(name, name), pieces, bars)
+        phrase_bars = QUICK_PHRASE_BARS if args.quick else args.phrase_bars
+        variants = form_variants(args.form, args.section_bars, phrase_bars) if name in args.form_models else []
+        rows += rows_for(name, composer.load_model(name), args.corpus, COLLECTIONS.get(name, name), pieces, bars, variants)
     print(f"{pieces} pieces of {bars} bars each, top part:\n")
     print(markdown_table(rows))
 

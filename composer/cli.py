@@ -359,6 +359,12 @@ def _generation_settings() -> type:
     return GenerationSettings
 
 
+def _repeats() -> list[str]:
+    from composer.form import REPEATS
+
+    return list(REPEATS)
+
+
 def _generation_modes() -> list[str]:
     from composer.generate import MODES
 
@@ -542,14 +548,18 @@ def _output_paths(outputs: tuple[str, ...], num_samples: int, force: bool) -> li
 
 
 def _generation_command(mode: str, seed: str | None, outputs: tuple[str, ...], model: str, force: bool, num_samples: int, piano_roll: bool, **settings: Any) -> None:
+    from composer.errors import FormError
     from composer.generate import GenerationSettings, generate_batch
     from composer.modelfile import load_model
 
     paths = _output_paths(outputs, num_samples, force)
-    config = GenerationSettings(mode=mode, **settings)
-    score_seed = _read_seed(seed)
-    network = load_model(model)
-    pieces = generate_batch(network, score_seed, config, num_samples=num_samples)
+    try:  # a form that cannot be read, or does not fit the other options or the seed, is a usage error (exit 2)
+        config = GenerationSettings(mode=mode, **settings)
+        score_seed = _read_seed(seed)
+        network = load_model(model)
+        pieces = generate_batch(network, score_seed, config, num_samples=num_samples)
+    except FormError as exc:
+        raise click.UsageError(str(exc)) from None
     for piece, targets in zip(pieces, paths):
         for path in targets:
             _write_score(piece, path, force=force, piano_roll=piano_roll)
@@ -581,11 +591,32 @@ def _generation_options(func: Callable) -> Callable:
 @cli.command("generate")
 @click.argument("seed", required=False, metavar="[SEED]")
 @_setting_option(_generation_settings(), "mode", type=click.Choice(_generation_modes()), help="continue: the seed opens the piece; harmonize: the seed is the top voice throughout.")
-@_setting_option(_generation_settings(), "bars", help="Complete bars in the output, seed included (a pickup comes on top).")
+@_setting_option(_generation_settings(), "bars", help="Complete bars in the output, seed included (a pickup comes on top). With --form and --section-bars: their product.")
+@_setting_option(_generation_settings(), "form", help="Sections such as AABB, AABA, ABAC or \"A A' B A\": a new letter is new music, a letter heard before is copied note for note, a primed one varies its last bars; the sections of the first letter and the last section close on the tonic, the others on a held note.")
+@_setting_option(_generation_settings(), "section_bars", help="With --form: bars per section (default: --bars divided by the sections).")
+@_setting_option(_generation_settings(), "repeats", type=click.Choice(_repeats()), help="With --form: a section repeated at once (AA) written out, or written once between repeat signs in notation (MIDI always has it written out).")
+@_setting_option(_generation_settings(), "phrase_bars", help="Every N-th bar closes a phrase: the top part's last note starts by the bar's half-way point, is held to the barline and is the bar's longest (unset: the model's own phrasing).")
 @_generation_options
 def generate_command(seed: str | None, mode: str, **kwargs: Any) -> None:
     """Write music from a seed: a MIDI/MusicXML/ABC file or "tinynotation: 3/4 c4 d8 e" (no SEED: from scratch)."""
+    if kwargs["form"] is not None and kwargs["section_bars"] is not None and _defaulted("bars"):
+        kwargs["bars"] = _form_sections(kwargs["form"]) * kwargs["section_bars"]
     _generation_command(mode, seed, **kwargs)
+
+
+def _defaulted(name: str) -> bool:
+    """The option ``name`` of the running command was left at its default."""
+    return click.get_current_context().get_parameter_source(name) == click.core.ParameterSource.DEFAULT
+
+
+def _form_sections(form: str) -> int:
+    from composer.errors import FormError
+    from composer.form import parse_form
+
+    try:
+        return len(parse_form(form))
+    except FormError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--form'") from None
 
 
 @cli.command("harmonize")

@@ -19,3 +19,11 @@ class WriteError(ComposerError):
 
 class TokenizerError(ComposerError, ValueError):
     """A tokenizer file or setting is not valid."""
+
+
+class GenerationError(ComposerError):
+    """A generation request cannot be met (contradictory options, a seed the model cannot continue, ...)."""
+
+
+class FormError(GenerationError):
+    """A form (``--form AABB``) that cannot be read or does not fit the other settings: a usage error on the command line."""

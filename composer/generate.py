@@ -13,6 +13,10 @@ Two modes share one engine:
   kept), or inside a range of bars (infill: everything outside it kept, the
   music after it forced as it is, so the new bars lead into it).
 
+A form (``settings.form``, ``composer.form``) is built on top, section by section: each
+new section is a ``continue`` of the piece so far, and returning sections are copies.
+``phrase_bars`` (and ``cadence_bars``) close phrase ends with a held note in the top part.
+
 Constraints are masks applied at sampling time, never filters afterwards:
 the meter stays the requested one (no ``TimeSig`` token after the first bar
 except where the seed has one), every bar holds a note, the piece stops at
@@ -34,7 +38,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from composer import harmony as harmony_prior
-from composer.errors import ComposerError
+from composer.errors import GenerationError
+from composer.form import check_form, compose, phrase_ends
 from composer.lookahead import ParticleFilter
 from composer.sampling import SamplingSettings
 from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, select_parts, transpose
@@ -70,10 +75,6 @@ MONOPHONIC_SHARE = 0.01  # a part whose training notes overlapped one another at
 PERFECT_INTERVALS = (0, 7)  # unison/octave and fifth, in semitones mod 12: never in parallel
 
 
-class GenerationError(ComposerError):
-    """The request cannot be met (contradictory options, a seed the model cannot continue, ...)."""
-
-
 @dataclass(frozen=True)
 class GenerationSettings:
     """Everything that decides a generated piece, besides the model and the seed.
@@ -107,12 +108,23 @@ class GenerationSettings:
     # harmonize: weight of the melody-ahead harmony prior (composer.harmony) added to the model's pitch scores; 0: off
     harmony_weight: float = setting(HARMONY_WEIGHT, min=0, max=8)
     particles: int = setting(1, min=1, max=64, integer=True)  # samples per piece weighted by the given notes ahead (composer.lookahead); 1: plain sampling
+    # form (composer.form): sections such as "AABB" or "A A' B A" of section_bars each (None: bars / sections)
+    form: str | None = None
+    section_bars: int | None = setting(None, min=1, max=MAX_BARS, integer=True)
+    repeats: str = "written"  # with a form: "signs" writes an immediately repeated section once between repeat signs in notation
+    # continue: every phrase_bars-th bar, and the 1-based bars in cadence_bars, close on a note held to the barline
+    phrase_bars: int | None = setting(None, min=1, max=MAX_BARS, integer=True)
+    cadence_bars: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES + GIVEN_MODES:
             raise GenerationError(f"mode must be one of {', '.join(MODES + GIVEN_MODES)}, got {self.mode!r}")
         _check_given(self)
         check_ranges(self, GenerationError)
+        for name, value in check_form(self).items():
+            object.__setattr__(self, name, value)
+        if self.cadence_bars is not None:
+            object.__setattr__(self, "cadence_bars", _bar_list(self.cadence_bars))
         if self.key is not None:
             parse_key(self.key)
         if self.time_signature is not None:
@@ -136,6 +148,8 @@ class GenerationSettings:
         """``name=value, ...`` of the fields set; ``in_force`` gives what a field came to mean in the piece
         (``bars``: a harmonization's true length; ``allow_chromatic``: True where no key kept notes in a scale)."""
         fields = {**dataclasses.asdict(self), **in_force}
+        if self.form is None:
+            fields.pop("repeats")  # a setting of forms only
         return ", ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
 
 
@@ -148,6 +162,14 @@ def _part_list(value: Any, what: str) -> tuple[str, ...] | None:
     if not parts or any(not p for p in parts):
         raise GenerationError(f"{what} must name parts (names or 1-based numbers, comma-separated), got {value!r}")
     return parts
+
+
+def _bar_list(value: Any) -> tuple[int, ...]:
+    """cadence_bars as a sorted tuple of 1-based bar numbers."""
+    bars = tuple(value) if isinstance(value, (tuple, list)) else None
+    if bars is None or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= MAX_BARS for b in bars):
+        raise GenerationError(f"cadence_bars must be 1-based bar numbers up to {MAX_BARS}, got {value!r}")
+    return tuple(sorted(set(bars)))
 
 
 def _check_given(settings: "GenerationSettings") -> None:
@@ -197,6 +219,10 @@ class GenerationPlan:
     cadence: bool = False  # harmonize: the melody ends on a note of the tonic triad, so the chord under it is the tonic's
     monophonic: tuple[int, ...] = ()  # parts that sound one note at a time: none starts while another of its notes sounds
     harmony: harmony_prior.HarmonyBias | None = None  # harmonize: the melody-ahead prior's scores for the lower voices' pitches
+    # continue: bar indices (pickup included) closing a phrase: the top part's last note starts by the bar's
+    # half-way point (a beat before its end in odd meters) and is held to the barline, longer than the part's
+    # other notes starting in the bar; the other parts join it
+    cadence_bars: frozenset[int] = frozenset()
     # accompany and infill (``_given_plan``): the onsets hold every given note, of any part; the parts in
     # ``written`` write notes starting in [free_steps), each ending by ``free_until_step``. None: the rules above.
     written: tuple[int, ...] | None = None
@@ -246,7 +272,7 @@ class _State(Walker):
         self.required: set[int] = set()  # parts that must still write a note at this position
         self.key: Key | None = None  # from the latest Key token
         self.beat = 0  # steps of one beat of the meter in force (the engine sets it)
-        self.final_at = -1  # the step where the top part's final note starts (-1: not yet written)
+        self.final_at = -1  # this bar: the step where the top part's held closing note starts (-1: not yet written)
         self.limit: int | None = None  # the longest duration the pending note may take (None: any)
         self.exact: list[int] = []  # the Duration run that makes the pending note end where it must
         self.note_steps = 0  # length so far of the latest note
@@ -277,6 +303,7 @@ class _Engine:
         self.spb = tokenizer.config.steps_per_beat
         self.max_note = tokenizer.config.max_duration_beats * self.spb  # no run of durations makes a note longer
         self.beat_of = [_beat_steps(tokenizer.tokens[i], self.spb) for i in tokenizer.ids_of_kind("TimeSig")]
+        self.closing_bars = sorted(set(plan.cadence_bars) | ({plan.last_bar} if plan.ending else set()))
 
     def _pitch_mask(self, s: _State, part: int) -> np.ndarray:
         """Allowed Pitch ids for ``part``: its range and scale, less parallels with the parts above."""
@@ -388,13 +415,17 @@ class _Engine:
         beats = s.bar_len // beat
         return s.bar_len // 2 if beats % 2 == 0 and s.bar_len % beat == 0 else max(s.bar_len - beat, 0)
 
+    def _closing_bar(self, s: _State) -> bool:
+        """The top part ends this bar on a note held to the barline: the final bar (``_ending_bar``) or a phrase end (``cadence_bars``)."""
+        return self._ending_bar(s) or s.bar in self.plan.cadence_bars
+
     def _top_must_end_here(self, s: _State) -> bool:
-        """At the final bar's last onset, with no final note yet, only the top part's final note may come."""
-        return self._ending_bar(s) and s.final_at < 0 and s.pos >= self._cutoff(s) and s.part_at_pos < 0
+        """At a closing bar's last onset, with no closing note yet, only the top part's closing note may come."""
+        return self._closing_bar(s) and s.final_at < 0 and s.pos >= self._cutoff(s) and s.part_at_pos < 0
 
     def _bar_may_close(self, s: _State, onset: _Onset | None) -> bool:
         p = self.plan
-        if self._ending_bar(s):
+        if self._closing_bar(s):
             return s.final_at >= 0
         if p.harmonize and onset is None:
             return True  # past the melody's last onset, bars only run out
@@ -403,7 +434,7 @@ class _Engine:
     def _last_position(self, s: _State, onset: _Onset | None) -> int:
         """The latest Position the next token may name in this bar (-1: none)."""
         p = self.plan
-        if self._ending_bar(s):
+        if self._closing_bar(s):
             return -1 if s.final_at >= 0 else self._cutoff(s)
         if onset is not None and onset.bar == s.bar:
             return onset.pos
@@ -466,17 +497,23 @@ class _Engine:
             if p.final_onset is not None and (s.bar, s.pos) >= p.final_onset:
                 return 0, self.tok.duration_ids(max(remaining, 1))  # the last chord ends with the melody
             return max(remaining, 1), []
-        if not p.ending or s.bar > p.last_bar:
+        closing = next((b for b in self.closing_bars if b >= s.bar), None)
+        if closing is None:
             return None, []
         cutoff = self._cutoff(s)
-        if s.bar < p.last_bar:  # leave the final bar's last beat free (the meter assumed to hold)
-            return (p.last_bar - s.bar) * s.bar_len - s.pos + cutoff, []
+        if s.bar < closing:  # leave the next closing bar's last beat free (the meter assumed to hold)
+            return (closing - s.bar) * s.bar_len - s.pos + cutoff, []
         to_end = self.tok.duration_ids(s.bar_len - s.pos)
         if s.final_at >= 0 or s.pos >= cutoff:
             return 0, to_end
+        limit = cutoff - s.pos
+        if s.part == 0 and s.bar in self.plan.cadence_bars:  # a phrase end: the top part's other notes here stay shorter than its closing one
+            limit = min(limit, s.bar_len - cutoff - 1)
+        if not self._ending_bar(s):
+            return limit, to_end
         classes = self._ending_classes(s, s.part)
         fits = classes is None or bool(classes[s.pitch % 12])
-        return cutoff - s.pos, to_end if fits else []
+        return limit, to_end if fits else []
 
     # -- state updates -------------------------------------------------------
     def new_state(self) -> _State:
@@ -498,6 +535,7 @@ class _Engine:
             return
         kind = s.feed(token)  # bars, positions, parts and notes: the walker's bookkeeping
         if kind == K_BAR:
+            s.final_at = -1
             s.part_at_pos = -1
             s.notes_in_bar = 0
             s.required = set()
@@ -562,8 +600,8 @@ class _Engine:
         s.ends[s.part] = max(s.ends[s.part], s.onset + steps)
         s.note_steps = steps
         s.exact = []  # s.limit stays: a note with a limit is not lengthened
-        if self._ending_bar(s) and s.part == 0 and s.final_at < 0 and s.ends[0] >= s.bar_start + s.bar_len:
-            s.final_at = s.onset  # the final chord: every part silent here joins it
+        if self._closing_bar(s) and s.part == 0 and s.final_at < 0 and s.ends[0] >= s.bar_start + s.bar_len:
+            s.final_at = s.onset  # the closing chord: every part silent here joins it
             s.required = {q for q in range(1, p.num_parts) if s.ends[q] <= s.onset}
 
     def _note_tokens(self, s: _State, notes: list[tuple[int, int, int]]) -> list[int]:
@@ -859,6 +897,7 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         cadence=cadence and not settings.free_ending,
         monophonic=_monophonic_parts(profile, num_parts),
         harmony=_harmony_bias(model, profile, settings, onsets) if harmonize else None,
+        cadence_bars=_phrase_end_bars(settings, opening, harmonize),
     )
 
 
@@ -872,6 +911,15 @@ def _harmony_bias(model: Model, profile: dict[str, Any], settings: GenerationSet
         raise GenerationError(f"model {model.name}: {exc}") from None
     melody = [min((pitch for part, pitch, _ in o.notes if part == 0), default=-1) for o in onsets]
     return harmony_prior.HarmonyBias(prior, settings.harmony_weight, melody)
+
+
+def _phrase_end_bars(settings: GenerationSettings, opening: _Opening, harmonize: bool) -> frozenset[int]:
+    """Bar indices (pickup included) of the phrase ends the model writes: past the seed's notes, up to the last bar."""
+    if harmonize:
+        return frozenset()
+    after_seed = max((o.bar for o in opening.onsets), default=-1)
+    ends = (b - 1 + opening.pickup for b in phrase_ends(opening.bars, settings.phrase_bars, settings.cadence_bars))
+    return frozenset(b for b in ends if after_seed < b <= opening.bars - 1 + opening.pickup)
 
 
 def _given_plan(model: Model, seed: Score | None, settings: GenerationSettings) -> GenerationPlan:
@@ -1043,6 +1091,9 @@ def generate_batch(model: Model, seed: Score | None = None, settings: Generation
     settings = (settings or GenerationSettings()).for_model(model)
     if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
         raise GenerationError(f"num_samples must be >= 1, got {num_samples!r}")
+    if settings.form is not None:  # section by section, one piece at a time (composer.form)
+        settings = dataclasses.replace(settings, style=_choose_style(model, settings, seed))
+        return [compose(lambda piece, section: generate(model, piece, section), seed, settings, i) for i in range(num_samples)]
     the_plan = plan(model, seed, settings)
     tok: Tokenizer = model.tokenizer
     engine = _Engine(tok, the_plan)

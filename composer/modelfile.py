@@ -114,7 +114,8 @@ class Model:
 
         ``settings`` are the fields of ``composer.generate.GenerationSettings``, with its
         defaults and checks: bars, style, key, time_signature, tempo_qpm, temperature,
-        top_k, top_p, allow_chromatic, allow_parallels, random_seed.
+        top_k, top_p, allow_chromatic, allow_parallels, random_seed; form ("AABB", "A A' B A"),
+        section_bars, phrase_bars and repeats ("written" or "signs") shape it (``composer.form``).
         """
         return self.variations(seed, 1, **settings)[0]
 

@@ -34,6 +34,7 @@ SHARPS_MIN = -7  # inclusive: seven flats
 SHARPS_MAX = 7  # inclusive: seven sharps
 DEFAULT_TEMPO_QPM = 120.0
 DEFAULT_TIME_SIGNATURE = (4, 4)
+REPEATS_METADATA = "repeats"  # Score.metadata key: "1-4,9-12", spans of 1-based complete bars each followed by its written-out repeat (notation writes them once, between repeat signs)
 
 NOTE_DTYPE = np.dtype(
     [

@@ -20,6 +20,7 @@ NEVER = {
     "composer.score": ("composer.",),  # the bottom: numpy only
     "composer.theory": ("composer.io", "composer.tokens", "composer.render", "composer.formats", "composer.generate", "composer.cli"),
     "composer.harmony": ("composer.io", "composer.tokens", "composer.render", "composer.formats", "composer.generate", "composer.dataset", "composer.cli"),
+    "composer.form": ("composer.io", "composer.tokens", "composer.render", "composer.formats", "composer.generate", "composer.cli"),
     "composer.io": ("composer.render", "composer.formats", "composer.tokens", "composer.generate", "composer.cli"),
     "composer.tokens": ("composer.render", "composer.formats", "composer.generate", "composer.modelfile", "composer.cli", "composer.nn"),
     "composer.render": ("composer.formats", "composer.tokens", "composer.generate", "composer.modelfile", "composer.cli"),

@@ -15,8 +15,8 @@ import numpy as np
 from composer.errors import ScoreError
 from composer.io.midi import DRUM_CHANNEL
 from composer.render.spelling import Spelling, octave_of, spell_score
-from composer.score import Part, Score, bar_ticks
-from composer.theory import partial_first_bar
+from composer.score import REPEATS_METADATA, Part, Score, bar_ticks
+from composer.theory import partial_first_bar, pickup_bars
 
 if TYPE_CHECKING:
     from music21 import chord, instrument, note, stream, tempo
@@ -174,10 +174,78 @@ def metronome_mark(qpm: float, meter: tuple[int, int]) -> tempo.MetronomeMark:
     return mark
 
 
+def _repeat_spans(score: Score) -> list[tuple[int, int]]:
+    """The spans of ``Score.metadata["repeats"]`` as 0-based (first, last) complete bars, each kept only where the
+    bars after it hold its notes again (an edited or transposed score is written out as it is)."""
+    spans = []
+    for item in score.metadata.get(REPEATS_METADATA, "").split(","):
+        first, _, last = item.partition("-")
+        if first.isdigit() and last.isdigit() and 1 <= int(first) <= int(last) and _repeated(score, int(first) - 1, int(last)):
+            spans.append((int(first) - 1, int(last) - 1))
+    return [span for i, span in enumerate(spans) if i == 0 or span[0] > 2 * spans[i - 1][1] - spans[i - 1][0] + 1]
+
+
+def _bar_ticks(score: Score, first: int, stop: int) -> tuple[int, int]:
+    """Ticks [start, end) of complete bars first..stop-1 (0-based), or (0, 0) past the score's end."""
+    starts = score.bar_starts(score.end_tick + 1)
+    a, b = first + pickup_bars(score), stop + pickup_bars(score)
+    return (int(starts[a]), int(starts[b])) if b < len(starts) else (0, 0)
+
+
+def _notes_between(score: Score, start: int, end: int) -> np.ndarray:
+    notes = score.notes[(score.notes["start_tick"] >= start) & (score.notes["start_tick"] < end)].copy()
+    notes["start_tick"] -= start
+    return notes
+
+
+def _repeated(score: Score, first: int, stop: int) -> bool:
+    """Bars first..stop-1 are followed by the same notes again, in a constant meter (the second time ends the score or a bar)."""
+    start, end = _bar_ticks(score, first, stop)
+    again = _bar_ticks(score, stop, 2 * stop - first)
+    one_meter = len(score.time_signatures) <= 1 + pickup_bars(score)
+    return one_meter and end > start and again[0] == end and np.array_equal(_notes_between(score, start, end), _notes_between(score, *again))
+
+
+def fold_repeats(score: Score) -> tuple[Score, list[tuple[int, int]]]:
+    """The score with each written-out repeat that ``metadata["repeats"]`` names taken out, and the measures
+    (0-based, a pickup counted) that go between repeat signs."""
+    measures = []
+    for first, last in reversed(_repeat_spans(score)):
+        start, end = _bar_ticks(score, first, last + 1)
+        length = end - start
+        notes = score.notes
+        keep = (notes["start_tick"] < end) | (notes["start_tick"] >= end + length)
+        moved = notes[keep].copy()
+        moved["start_tick"][moved["start_tick"] >= end] -= length
+        events = {}
+        for name in ("key_signatures", "tempos"):
+            arr = getattr(score, name)
+            arr = arr[(arr["tick"] < end) | (arr["tick"] >= end + length)].copy()
+            arr["tick"][arr["tick"] >= end] -= length
+            events[name] = arr
+        score = score.replace(notes=moved, **events)
+        measures = [(a - (last - first + 1), b - (last - first + 1)) for a, b in measures]
+        measures.insert(0, (first + pickup_bars(score), last + pickup_bars(score)))
+    return score, measures
+
+
+def _sign_repeats(part: stream.Part, measures: list[tuple[int, int]]) -> None:
+    """Repeat barlines around each (first, last) measure span."""
+    from music21 import bar, stream
+
+    found = list(part.getElementsByClass(stream.Measure))
+    for first, last in measures:
+        if last < len(found):
+            found[first].leftBarline = bar.Repeat(direction="start")
+            found[last].rightBarline = bar.Repeat(direction="end")
+
+
 def to_music21(score: Score) -> stream.Score:
-    """A ``music21.stream.Score`` with one Part per part, measures, ties, meter, key and tempo."""
+    """A ``music21.stream.Score`` with one Part per part, measures, ties, meter, key and tempo; a section that
+    ``metadata["repeats"]`` names is written once between repeat signs (``fold_repeats``)."""
     from music21 import key, meter, metadata, note, stream, tempo
 
+    score, repeats = fold_repeats(score)
     tpb = score.ticks_per_beat
     pickup = partial_first_bar(score)
     shift = 0
@@ -221,5 +289,6 @@ def to_music21(score: Score) -> stream.Score:
         _drop_repeated_signatures(part)
         if pickup is not None:
             _move_pickup(part, Fraction(shift, tpb))
+        _sign_repeats(part, repeats)
         out.insert(0, part)
     return out

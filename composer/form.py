@@ -1,0 +1,201 @@
+"""Form: a piece built in sections that return (``AABB``, ``AABA``, ``ABAC``, ``A A' B A``).
+
+``parse_form`` reads a pattern and ``check_form`` checks it against the other settings
+(``GenerationSettings`` calls it once). ``compose`` builds one piece over a function that
+continues a score by some bars (``composer.generate`` with one section's settings), so the
+masks, the seed rules and the endings of plain generation hold in every section:
+
+* the first occurrence of a letter is new music continuing everything so far (B answers A);
+* a section heard before (same letter, same primes) is copied note for note, every part;
+* a primed letter (``A'``, ``A''``) is its letter's first section with its last quarter of
+  bars (at least one; more where a note is tied over that barline or a rest ends the bar
+  before it) written anew and closed again, like a second ending;
+* sections of the form's first letter, and the section that ends the form (wherever it is
+  first heard: both Bs of AABB), close on the tonic (the ending masks of a piece's last bar:
+  a held tonic over a held tonic chord); the others close on a note held to the barline
+  (``cadence_bars``), free in pitch, so a half cadence can come.
+
+Imports the score and theory layers only: the continuing function comes in as an argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from composer.errors import FormError
+from composer.score import REPEATS_METADATA, Score, bar_ticks
+from composer.theory import bars_of, pickup_bars
+
+REPEATS = ("written", "signs")  # how a repeated section is notated in MusicXML (MIDI always has it written out)
+_PATTERN = re.compile(r"(?:[A-Z]'*)+")
+_SECTION = re.compile(r"[A-Z]'*")
+
+Continue = Callable[[Score | None, Any], Score]  # (the piece so far or a seed, one section's settings) -> the piece with the section
+
+
+@dataclass(frozen=True)
+class Section:
+    letter: str
+    primes: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.letter + "'" * self.primes
+
+
+def parse_form(text: Any) -> tuple[Section, ...]:
+    """``"AABB"``, ``"A A' B A"`` -> its sections; anything else is a FormError naming the pattern."""
+    compact = "".join(text.split()) if isinstance(text, str) else ""
+    if not _PATTERN.fullmatch(compact):
+        raise FormError(f"form {text!r}: expected capital letters A-Z, each optionally primed, such as AABB, ABAC or \"A A' B A\"")
+    sections = tuple(Section(m[0], len(m) - 1) for m in _SECTION.findall(compact))
+    seen: set[str] = set()
+    for section in sections:
+        if section.primes and section.letter not in seen:
+            raise FormError(f"form {text!r}: {section.name} comes before any {section.letter}, the section it varies")
+        seen.add(section.letter)
+    return sections
+
+
+def form_text(sections: tuple[Section, ...]) -> str:
+    """The canonical spelling: ``AABB``, or space-separated where a letter is primed (``A A' B A``)."""
+    names = [s.name for s in sections]
+    return " ".join(names) if any(s.primes for s in sections) else "".join(names)
+
+
+def check_form(settings: Any) -> dict[str, Any]:
+    """The form fields of ``settings`` checked against one another: the canonical form and the section length to store."""
+    form, section_bars, phrase_bars, repeats = settings.form, settings.section_bars, settings.phrase_bars, settings.repeats
+    if repeats not in REPEATS:
+        raise FormError(f"repeats must be one of {', '.join(REPEATS)}, got {repeats!r}")
+    if (phrase_bars is not None or settings.cadence_bars is not None) and settings.mode != "continue":
+        raise FormError(f"phrase_bars and cadence_bars (--phrase-bars) apply to generate's continue mode, not {settings.mode}")
+    if form is None:
+        if section_bars is not None or repeats != "written":
+            raise FormError("section_bars and repeats (--section-bars, --repeats) apply with a form (--form) only")
+        return {}
+    sections = parse_form(form)
+    if settings.mode != "continue":
+        raise FormError(f"form (--form) applies to generate's continue mode, not {settings.mode}")
+    count, bars = len(sections), settings.bars
+    if count > bars:
+        raise FormError(f"form {form_text(sections)} has {count} sections, more than --bars {bars} allows (a bar each at least)")
+    if section_bars is None:
+        if bars % count:
+            raise FormError(f"form {form_text(sections)}: {count} sections do not divide --bars {bars} into whole bars; give --section-bars")
+        section_bars = bars // count
+    elif count * section_bars != bars:
+        raise FormError(f"form {form_text(sections)}: {count} sections of --section-bars {section_bars} make {count * section_bars} bars, not --bars {bars}")
+    if phrase_bars is not None and section_bars % phrase_bars:
+        raise FormError(f"--phrase-bars {phrase_bars} does not divide the sections of {section_bars} bars into whole phrases")
+    return {"form": form_text(sections), "section_bars": section_bars}
+
+
+def phrase_ends(bars: int, phrase_bars: int | None, extra: tuple[int, ...] | None = ()) -> tuple[int, ...]:
+    """1-based bars closing a phrase: every ``phrase_bars``-th bar up to ``bars``, and ``extra``."""
+    every = range(phrase_bars, bars + 1, phrase_bars) if phrase_bars else ()
+    return tuple(sorted({*every, *(extra or ())}))
+
+
+def compose(write: Continue, seed: Score | None, settings: Any, sample: int = 0) -> Score:
+    """One piece in ``settings.form``; ``sample`` picks the random seeds of its sections (the same ones every run)."""
+    sections = parse_form(settings.form)
+    size = settings.section_bars
+    if seed is not None and bars_of(seed) > size:
+        raise FormError(f"the seed is {bars_of(seed)} bars long, longer than the form's first section ({size} bars)")
+    first_bar: dict[str, int] = {}  # section name -> its first bar (0-based, complete bars)
+    piece, opening = seed, None
+    for i, section in enumerate(sections):
+        start = i * size
+        if section.name in first_bar:
+            piece = copy_bars(piece, first_bar[section.name], start, size)
+            continue
+        first_bar[section.name] = start
+        if section.primes:
+            piece = _shared_opening(piece, first_bar[section.letter], start, size)
+        tonic = section.letter == sections[0].letter or section.name == sections[-1].name  # the last section's copies close the piece
+        piece = write(piece, _section_settings(settings, start + size, tonic, sample, i))
+        opening = opening or piece  # its title and seed name the piece
+    assert piece is not None and opening is not None
+    return _finished(piece, opening, seed, settings, sections)
+
+
+def _section_settings(settings: Any, end_bar: int, tonic: bool, sample: int, index: int) -> Any:
+    """Plain generation settings writing up to ``end_bar``, closing on the tonic or on a held note."""
+    random_seed = int(np.random.SeedSequence([settings.random_seed, sample, index]).generate_state(1)[0])
+    return dataclasses.replace(
+        settings,
+        form=None,
+        section_bars=None,
+        repeats="written",
+        bars=end_bar,
+        random_seed=random_seed,
+        free_ending=settings.free_ending or not tonic,
+        cadence_bars=phrase_ends(end_bar, settings.phrase_bars, (*(settings.cadence_bars or ()), end_bar)),
+    )
+
+
+def bar_tick(piece: Score, bar: int) -> int:
+    """The tick where complete bar ``bar`` (0-based; a pickup comes before bar 0) starts; past the last note, in the meter in force."""
+    index = bar + pickup_bars(piece)
+    starts = piece.bar_starts(piece.end_tick + 1)
+    if index < len(starts):
+        return int(starts[index])
+    meter = piece.time_signatures[-1]
+    length = round(bar_ticks(int(meter["numerator"]), int(meter["denominator"]), piece.ticks_per_beat))
+    return int(starts[-1]) + (index - len(starts) + 1) * length
+
+
+def copy_bars(piece: Score | None, source: int, start: int, count: int) -> Score:
+    """``piece`` with its bars ``source..source+count-1`` (0-based complete bars) copied note for note to bar ``start``."""
+    assert piece is not None
+    begin, end, to = bar_tick(piece, source), bar_tick(piece, source + count), bar_tick(piece, start)
+    notes = piece.notes
+    copied = notes[(notes["start_tick"] >= begin) & (notes["start_tick"] < end)].copy()
+    copied["duration_ticks"] = np.minimum(copied["duration_ticks"], end - copied["start_tick"])
+    copied["start_tick"] += to - begin
+    kept = notes[notes["start_tick"] < to]
+    return piece.replace(notes=np.concatenate([kept, copied]))
+
+
+def _shared_opening(piece: Score | None, source: int, start: int, size: int) -> Score | None:
+    """The piece with a primed section's shared bars copied in: all but its last quarter (at least one bar), fewer
+    where a note crosses that barline or a rest ends the bar before it (neither can be shared note for note)."""
+    assert piece is not None
+    for shared in range(size - max(1, size // 4), 0, -1):
+        begin, cut = bar_tick(piece, source), bar_tick(piece, source + shared)
+        notes = piece.notes[(piece.notes["start_tick"] >= begin) & (piece.notes["start_tick"] < cut)]
+        ends = notes["start_tick"] + notes["duration_ticks"]
+        if len(notes) and int(ends.max()) == cut:  # nothing sounds past the cut, something up to it
+            return copy_bars(piece, source, start, shared)
+    return piece
+
+
+def _finished(piece: Score, opening: Score, seed: Score | None, settings: Any, sections: tuple[Section, ...]) -> Score:
+    """The whole piece's title and metadata (its settings and random seed, the first section's seed), and the repeats to sign where asked."""
+    metadata = {**piece.metadata, "random_seed": str(settings.random_seed), "seed": opening.metadata.get("seed", "none")}
+    no_key = settings.key is None and seed is None  # the first section had no scale mask
+    metadata["settings"] = settings.describe(allow_chromatic=settings.allow_chromatic or no_key)
+    if settings.repeats == "signs":
+        spans = repeated_spans(sections, settings.section_bars)
+        if spans:
+            metadata[REPEATS_METADATA] = ",".join(f"{a}-{b}" for a, b in spans)
+    return piece.replace(metadata=metadata, title=opening.title)
+
+
+def repeated_spans(sections: tuple[Section, ...], size: int) -> list[tuple[int, int]]:
+    """1-based (first, last) bars of each section heard again at once (AA: bars 1-size), to write once between repeat signs."""
+    spans = []
+    i = 0
+    while i < len(sections):
+        if i + 1 < len(sections) and sections[i + 1] == sections[i]:
+            spans.append((i * size + 1, (i + 1) * size))
+            i += 2
+        else:
+            i += 1
+    return spans

@@ -1,0 +1,271 @@
+"""``--form``, ``--phrase-bars`` and ``--repeats``: sections that return, phrase ends that close.
+
+A tiny random-weight model (conftest): whatever it says, repeated sections are copies,
+primed ones share their opening bars, phrase ends hold a note to the barline, and the
+piece ends on the tonic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from composer.cli import cli
+from composer.errors import FormError, GenerationError
+from composer.form import parse_form, repeated_spans
+from composer.formats import read
+from composer.generate import GenerationSettings, generate, generate_batch
+from composer.io.notation import parse_tinynotation
+from composer.metrics import cadences
+from composer.modelfile import save_model
+from composer.render.notation import fold_repeats
+from conftest import make_score, one_line_error, one_line_message, tiny_model
+from xsd import assert_valid_musicxml
+
+BAR = 4 * 480  # ticks of a 4/4 bar at the tests' resolution
+
+
+def bar_notes(score, bar: int, parts=None) -> np.ndarray:
+    """Notes starting in 0-based bar ``bar`` of a 4/4 score, as (start in the bar, duration, pitch, part) rows."""
+    n = score.notes
+    mine = n[(n["start_tick"] >= bar * BAR) & (n["start_tick"] < (bar + 1) * BAR)]
+    if parts is not None:
+        mine = mine[np.isin(mine["part"], parts)]
+    return np.stack([mine["start_tick"] - bar * BAR, mine["duration_ticks"], mine["pitch"], mine["part"]], axis=1)
+
+
+def same_bars(score, first: int, second: int, count: int) -> bool:
+    return all(np.array_equal(bar_notes(score, first + i), bar_notes(score, second + i)) for i in range(count))
+
+
+def form_piece(model, style="folk", **settings):
+    settings = {"bars": 8, "key": "G", "time_signature": "4/4", "random_seed": 1, "style": style, **settings}
+    return generate(model, None, GenerationSettings(**settings))
+
+
+# -- the grammar and the settings ----------------------------------------------
+def test_the_form_grammar():
+    assert [s.name for s in parse_form("AABB")] == ["A", "A", "B", "B"]
+    assert [s.name for s in parse_form("A A' B A")] == ["A", "A'", "B", "A"]
+    assert [s.name for s in parse_form("ABA''C")] == ["A", "B", "A''", "C"]
+    assert GenerationSettings(form="A A B B").form == "AABB"
+    assert GenerationSettings(form="AA'BA", bars=16).form == "A A' B A"
+
+
+@pytest.mark.parametrize("form", ["A1B", "aabb", "", "   ", "A-B", "'A", 7])
+def test_unknown_patterns(form):
+    with pytest.raises(FormError) as exc:
+        GenerationSettings(form=form)
+    one_line_message(exc, "form", "AABB")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"form": "AABB", "bars": 10}, "do not divide --bars 10"),
+        ({"form": "AABB", "bars": 12, "section_bars": 4}, "make 16 bars, not --bars 12"),
+        ({"form": "ABCDEFGH", "bars": 4}, "more than --bars 4"),
+        ({"form": "AABB", "bars": 16, "phrase_bars": 3}, "--phrase-bars 3 does not divide"),
+        ({"form": "A' B"}, "A' comes before any A"),
+        ({"form": "AB", "mode": "harmonize"}, "not harmonize"),
+        ({"form": "AB", "mode": "infill", "infill_bars": (1, 2)}, "not infill"),
+        ({"form": "AB", "mode": "accompany", "keep_parts": ("1",)}, "not accompany"),
+        ({"phrase_bars": 2, "mode": "harmonize"}, "phrase_bars"),
+        ({"cadence_bars": (2,), "mode": "accompany", "keep_parts": ("1",)}, "cadence_bars"),
+        ({"section_bars": 4}, "with a form"),
+        ({"repeats": "signs"}, "with a form"),
+        ({"form": "AB", "repeats": "twice"}, "repeats must be one of written, signs"),
+    ],
+)
+def test_form_settings_that_do_not_fit(settings, message):
+    with pytest.raises(FormError) as exc:
+        GenerationSettings(**settings)
+    one_line_message(exc, message)
+
+
+def test_cadence_bars_are_bar_numbers():
+    assert GenerationSettings(cadence_bars=[8, 4, 4]).cadence_bars == (4, 8)
+    for bad in ((0,), (1.5,), "4", (True,)):
+        with pytest.raises(GenerationError) as exc:
+            GenerationSettings(cadence_bars=bad)
+        one_line_message(exc, "cadence_bars must be 1-based bar numbers")
+
+
+def test_section_bars_default_from_bars():
+    assert GenerationSettings(form="AABB").section_bars == 4
+    assert GenerationSettings(form="ABA", bars=12).section_bars == 4
+
+
+# -- what comes out --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+@pytest.mark.parametrize("style", ["folk", "chorale"])
+def test_repeated_sections_are_copies_bar_for_bar(model, style):
+    piece = form_piece(model, style, form="AABB", bars=8)
+    assert piece.num_bars == 8
+    assert same_bars(piece, 0, 2, 2) and same_bars(piece, 4, 6, 2)
+    assert not same_bars(piece, 0, 4, 2)  # B is new music
+
+
+def test_a_returning_section_after_another_is_a_copy(model):
+    piece = form_piece(model, form="ABA", bars=6)
+    assert same_bars(piece, 0, 4, 2) and not same_bars(piece, 0, 2, 2)
+
+
+def test_a_primed_section_shares_all_but_its_last_bar(model):
+    seed = parse_tinynotation("tinynotation: 4/4 g4 a b c' d' c' b a g a b g")  # three bars, no note over a barline
+    for random_seed in range(3):
+        piece = generate(model, seed, GenerationSettings(form="A A'", bars=8, style="folk", random_seed=random_seed))
+        assert same_bars(piece, 0, 4, 3)  # 4-bar sections: the last quarter, one bar, is written anew
+        assert not same_bars(piece, 3, 7, 1)
+
+
+def test_a_primed_section_shares_no_note_cut_short(model):
+    """Where a note is tied over the barline before the new bars, fewer bars are shared: never a shortened note."""
+    for random_seed in range(3):
+        piece = form_piece(model, form="A A'", bars=8, random_seed=random_seed)
+        shared = next(k for k in range(3, -1, -1) if same_bars(piece, 0, 4, k))
+        ends = piece.notes["start_tick"][piece.notes["start_tick"] < shared * BAR] + piece.notes["duration_ticks"][piece.notes["start_tick"] < shared * BAR]
+        assert shared == 0 or ends.max() == shared * BAR
+
+
+def test_the_piece_and_the_sections_of_the_first_letter_end_on_the_tonic(model):
+    for style in ("folk", "chorale"):
+        piece = form_piece(model, style, form="ABAB", bars=8, random_seed=4)
+        top = piece.part_notes(0)
+        for end in (2, 8):  # the As, and the last section
+            last = top[top["start_tick"] < end * BAR][-1]
+            assert last["pitch"] % 12 == 7 and last["start_tick"] + last["duration_ticks"] == end * BAR, (style, end)
+
+
+def held_to_the_barline(score, bar: int) -> bool:
+    """The top part's last note of 0-based ``bar`` starts by its half-way point, sounds to its end and is its longest:
+    a cadence as ``composer.metrics.cadences`` counts one."""
+    top = bar_notes(score, bar, parts=[0])
+    if len(top) == 0:
+        return False
+    start, duration = int(top[-1][0]), int(top[-1][1])
+    return start <= BAR // 2 and start + duration == BAR and bool(cadences(score, bar + 1)[bar])
+
+
+@pytest.mark.parametrize("style", ["folk", "chorale"])
+def test_phrase_ends_close_on_held_notes(model, style):
+    for seed in range(3):
+        piece = generate(model, None, GenerationSettings(style=style, bars=6, phrase_bars=2, time_signature="4/4", random_seed=seed, free_ending=True))
+        assert all(held_to_the_barline(piece, b) for b in (1, 3, 5)), seed
+
+
+@pytest.mark.parametrize("meter", ["3/4", "6/8", "2/4", "9/8"])
+def test_phrase_ends_are_cadences_in_any_meter(model, meter):
+    for seed in range(2):
+        piece = generate(model, None, GenerationSettings(style="folk", bars=6, phrase_bars=3, time_signature=meter, random_seed=seed, free_ending=True))
+        assert cadences(piece, 6)[[2, 5]].all(), (meter, seed)
+
+
+def test_phrase_ends_come_after_the_seed_only(model):
+    seed = parse_tinynotation("tinynotation: 4/4 c'4 d' e' f' g'8 a' b' a' g' f' e' d'")
+    piece = generate(model, seed, GenerationSettings(style="folk", bars=4, phrase_bars=1, random_seed=2))
+    assert np.array_equal(bar_notes(piece, 1)[:, 2], [79, 81, 83, 81, 79, 77, 76, 74])  # the seed's bar kept as it is
+    assert held_to_the_barline(piece, 2) and held_to_the_barline(piece, 3)
+
+
+def test_sections_end_on_cadences_with_phrase_bars_inside(model):
+    piece = form_piece(model, form="AB", bars=8, phrase_bars=2, random_seed=3)
+    assert all(held_to_the_barline(piece, b) for b in (1, 3, 5, 7))
+
+
+def test_a_seed_opens_the_first_section(model):
+    seed = parse_tinynotation("tinynotation: 4/4 g4 a b c'")
+    piece = generate(model, seed, GenerationSettings(form="AA", bars=4, style="folk", random_seed=1))
+    assert [int(p) for p in bar_notes(piece, 2)[:4, 2]] == [67, 69, 71, 72]
+    assert same_bars(piece, 0, 2, 2)
+
+
+def test_a_seed_longer_than_the_first_section(model):
+    seed = parse_tinynotation("tinynotation: 4/4 g4 a b c' d' c' b a g1")
+    with pytest.raises(FormError) as exc:
+        generate(model, seed, GenerationSettings(form="AB", bars=4, style="folk"))
+    one_line_message(exc, "3 bars long", "first section (2 bars)")
+
+
+def test_same_random_seed_same_piece_and_samples_differ(model):
+    settings = GenerationSettings(form="AABA", bars=8, style="folk", random_seed=7)
+    one, again = generate(model, None, settings), generate(model, None, settings)
+    assert one == again and one.metadata == again.metadata
+    batch = generate_batch(model, None, settings, num_samples=2)
+    assert batch[0] == one and batch[1] != one
+    assert "form=AABA, section_bars=2" in one.metadata["settings"] and one.metadata["random_seed"] == "7"
+
+
+# -- repeat signs ------------------------------------------------------------------
+def test_repeat_signs_fold_an_immediate_repeat(model):
+    piece = form_piece(model, form="AABB", bars=8, repeats="signs")
+    assert piece.metadata["repeats"] == "1-2,5-6"
+    folded, measures = fold_repeats(piece)
+    assert measures == [(0, 1), (2, 3)] and folded.num_bars == 4
+    assert np.array_equal(bar_notes(folded, 2), bar_notes(piece, 4))
+    assert repeated_spans(parse_form("A A' A' B"), 4) == [(5, 8)]
+
+
+def test_repeat_signs_need_the_repeat_written_out():
+    score = make_score([(0, 4, 60), (4, 4, 62)], metadata={"repeats": "1-1"})
+    assert fold_repeats(score) == (score, [])  # bar 2 is not bar 1 again: written as it is
+
+
+# -- the command line ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, model):
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    save_model(model, path)
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_cli_form_bars_from_sections_and_reproducible(model_file, tmp_path):
+    a, b = tmp_path / "a.mid", tmp_path / "b.mid"
+    for out in (a, b):
+        result = run("generate", "-o", out, "--model", model_file, "--style", "folk", "--form", "AABB", "--section-bars", 2, "--phrase-bars", 2, "--random-seed", 3)
+        assert result.exit_code == 0, result.output
+    assert hashlib.sha1(a.read_bytes()).hexdigest() == hashlib.sha1(b.read_bytes()).hexdigest()
+    assert read(a).num_bars == 8
+
+
+def test_cli_repeat_signs_in_musicxml_and_written_out_in_midi(model_file, tmp_path):
+    mid, xml = tmp_path / "s.mid", tmp_path / "s.musicxml"
+    result = run("generate", "-o", mid, "-o", xml, "--model", model_file, "--style", "folk", "--form", "AAB", "--bars", 6, "--repeats", "signs", "--time-signature", "4/4")
+    assert result.exit_code == 0, result.output
+    assert_valid_musicxml(xml)
+    text = xml.read_text()
+    assert text.count("<measure ") == 4 and '<repeat direction="forward"' in text and '<repeat direction="backward"' in text
+    assert read(mid).num_bars == 6
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--form", "A1B"),
+        ("--form", "aabb"),
+        ("--form", ""),
+        ("--form", "AABB", "--bars", 10),
+        ("--form", "AABB", "--bars", 12, "--section-bars", 4),
+        ("--form", "ABCDEFGH", "--bars", 4),
+        ("--form", "AB", "--section-bars", 2, "--phrase-bars", 3),
+        ("--form", "AB", "--mode", "harmonize"),
+        ("--section-bars", 4),
+        ("tinynotation: 4/4 c4 d e f g a b c' d'1", "--form", "AB", "--bars", 2),
+    ],
+)
+def test_cli_bad_forms_are_usage_errors(model_file, tmp_path, args):
+    out = tmp_path / "bad.mid"
+    result = run("generate", *args, "-o", out, "--model", model_file, "--style", "folk")
+    one_line_error(result, 2)
+    assert not out.exists()
