@@ -621,7 +621,11 @@ def _prepare_finetune(state: RunState, data: TokenData, corpus: str | Path, toke
     if finetune.get("replay_path"):
         folder = Path(finetune["replay_path"])
         plain = Tokenizer(dataclasses.replace(tokenizer.config, added_styles=()))  # the base corpus's tokens, cached as its training cached them
-        replay_data = load_tokens(folder, plain)
+        def progress(done: int, total: int) -> None:
+            if dist.main and done == 1:
+                reporter.message(f"tokenizing {total} files of {folder} to replay (cached after the first run)")
+
+        replay_data = load_tokens(folder, plain, progress=progress)
         replay = replay_data.splits["train"]
         finetune["replay"] = replay_record(folder, replay_data, finetune["base"].get("train_files_sha1"))
     if dist.main:
