@@ -130,7 +130,8 @@ def main() -> None:
     chorales = ROOT / "midi_corpus" / "chorales"
     base = load_model("chorale")
     rows = [("chorale (base)", *bits_per_note(base, held_out, "chorale"), *bits_per_note(base, chorales, None, "valid"), None, None, None)]
-    for label, share in (("fine-tuned, replay 0.25 (default)", FineTuneConfig().replay_share), ("fine-tuned, no replay", 0.0)):
+    default = FineTuneConfig().replay_share
+    for label, share in ((f"fine-tuned, replay {default:g} (default)", default), ("fine-tuned, no replay", 0.0)):
         out = args.work / f"palestrina-replay{share:g}.safetensors"
         settings = {} if args.steps is None else {"max_steps": args.steps}
         start = time.perf_counter()

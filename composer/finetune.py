@@ -71,7 +71,7 @@ class FineTuneConfig:
     builds its options from them. Bad values raise ``FineTuneError``.
     """
 
-    replay_share: float = setting(0.25, min=0, max=0.75)  # of each batch's windows, from the base's corpus; 0: no replay
+    replay_share: float = setting(0.5, min=0, max=0.75)  # of each batch's windows, from the base's corpus; 0: no replay
     replay_corpus: str | None = None  # a folder of the base's music to replay; None: the base's own corpus, where it is found
     valid_fraction: float = setting(0.1, min=0, max=0.5, min_open=True)  # held out when the split rule leaves no valid piece
     style_init: str | None = None  # a base style whose rows start a new style; None: the mean of the styles the base trained on

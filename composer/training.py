@@ -54,13 +54,14 @@ CHECKPOINT_FORMAT = "composer-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # The defaults of a run from a trained model (``train(init=...)``, ``composer train --from``), for
-# 10-200 pieces on a CPU: a few hundred short steps at a fifth of the from-nothing learning rate,
-# evaluated often and stopped soon (README, "Make it yours", has the measurements behind them).
+# 10-200 pieces on a CPU: 150 short steps (about 3 minutes here) at half the from-nothing learning
+# rate, evaluated often and stopped soon (benchmarks/finetune.py; README, "Make it yours": 2e-4 for
+# 300 steps came out no better on held-out pieces, 5e-4 with a quarter of replay forgot more).
 FINETUNE_PRESET: dict[str, Any] = {
-    "max_steps": 300,
+    "max_steps": 150,
     "batch_size": 8,
     "seq_len": 256,
-    "learning_rate": 2e-4,
+    "learning_rate": 5e-4,
     "warmup_steps": 10,
     "eval_every": 20,
     "checkpoint_every": 20,
@@ -105,11 +106,12 @@ class TrainConfig:
         check_ranges(self, TrainingError)
 
 
-def finetune_config(base: Model, **settings: Any) -> TrainConfig:
-    """The ``TrainConfig`` of a run from ``base``: ``FINETUNE_PRESET`` with ``settings`` on top.
+def finetune_config(base: Model | str | Path, **settings: Any) -> TrainConfig:
+    """The ``TrainConfig`` of a run from ``base`` (a Model, a model name or file): ``FINETUNE_PRESET`` with ``settings`` on top.
 
     Unless given, the architecture is the base's and the window fits its context.
     """
+    base = base if isinstance(base, Model) else load_model(base)
     preset = dict(FINETUNE_PRESET, arch=base.arch)
     context = getattr(base.config, "context_len", None)
     if context is not None:

@@ -262,7 +262,7 @@ def test_the_command_line_fine_tunes_and_lists_the_result(folder, base_path, tmp
     assert result.exit_code == 0, result.output
     assert "fine-tuning tinyfolk on 7 pieces" in result.stderr and "style my_tunes: new" in result.stderr and "no replay (replay share 0)" in result.stderr
     trained = load_model(out).training["train_config"]
-    assert (trained["max_steps"], trained["learning_rate"], trained["patience"]) == (4, 2e-4, 3)  # the preset, less what was given
+    assert (trained["max_steps"], trained["learning_rate"], trained["patience"]) == (4, 5e-4, 3)  # the preset, less what was given
     listing = invoke("models", env={"COMPOSER_MODELS": str(out.parent)})
     line = next(line for line in listing.output.splitlines() if line.startswith("mine "))
     assert "tinyfolk (" in line and "folk, my_tunes" in line
