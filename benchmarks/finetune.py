@@ -43,11 +43,12 @@ from composer.dataset import load_tokens  # noqa: E402
 from composer.evaluation import score_split  # noqa: E402
 from composer.finetune import FineTuneConfig  # noqa: E402
 from composer.modelfile import Model, load_model  # noqa: E402
-from composer.training import FINETUNE_PRESET, SilentReporter, train  # noqa: E402
+from composer.training import FINETUNE_PRESET, SilentReporter, finetune_config, train  # noqa: E402
 
 STYLE = "palestrina"
 CHOIR = 52  # General MIDI "Choir Aahs", as the chorales
 VOICES = ("Soprano", "Alto", "Tenor", "Bass")
+CHORALES = ROOT / "midi_corpus" / "chorales"
 
 
 def palestrina_sources() -> list[Path]:
@@ -112,11 +113,39 @@ def bits_per_note(model: Model, folder: Path, style: str | None, split: str | No
     return bits / notes, int(notes)
 
 
+def fine_tune(base: Model, folder: Path, held_out: Path, work: Path, share: float, settings: dict) -> tuple:
+    """One fine-tuning run from ``base``: its table row."""
+    default = FineTuneConfig().replay_share
+    label = "fine-tuned, " + (f"replay {share:g}" if share else "no replay") + (" (default)" if share == default else "")
+    out = work / f"palestrina-replay{share:g}.safetensors"
+    start = time.perf_counter()
+    result = train(folder, out, config=finetune_config(base, **settings), init=base, finetune=FineTuneConfig(replay_share=share),
+                   force=True, device="cpu", reporter=SilentReporter())
+    seconds = time.perf_counter() - start
+    tuned = load_model(out)
+    return (label, *bits_per_note(tuned, held_out, STYLE), *bits_per_note(tuned, CHORALES, None, "valid"), seconds, result.steps, tuned.training["steps"])
+
+
+def print_table(rows: list[tuple]) -> None:
+    base_held, base_valid = rows[0][1], rows[0][3]
+    print("| model | held-out Palestrina, bits per note | chorale valid split, bits per note | wall time | steps (best at) |")
+    print("|---|---|---|---|---|")
+    for label, held, _, valid, _, seconds, steps, best in rows:
+        change = "" if seconds is None else f" ({100 * (held / base_held - 1):+.1f}%)"
+        forget = "" if seconds is None else f" ({100 * (valid / base_valid - 1):+.1f}%)"
+        timing = "-" if seconds is None else f"{seconds:.0f} s"
+        done = "-" if steps is None else f"{steps} ({best})"
+        print(f"| {label} | {held:.3f}{change} | {valid:.3f}{forget} | {timing} | {done} |")
+    print(f"\n(held out: {rows[0][2]} notes; chorale valid split: {rows[0][4]} notes)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pieces", type=int, default=24)
     parser.add_argument("--held-out", type=int, default=12)
     parser.add_argument("--steps", type=int, default=None, help=f"most steps of each run (default: the preset's {FINETUNE_PRESET['max_steps']})")
+    parser.add_argument("--lr", type=float, default=None, help=f"learning rate (default: the preset's {FINETUNE_PRESET['learning_rate']:g})")
+    parser.add_argument("--replay-shares", type=float, nargs="+", default=None, help="the runs' replay shares (default: FineTuneConfig's, then 0)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/composer-finetune-bench"))
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -127,33 +156,16 @@ def main() -> None:
     began = time.perf_counter()
     folder, held_out = pick(args.work, args.pieces, args.held_out)
     picking = time.perf_counter() - began
-    chorales = ROOT / "midi_corpus" / "chorales"
     base = load_model("chorale")
-    rows = [("chorale (base)", *bits_per_note(base, held_out, "chorale"), *bits_per_note(base, chorales, None, "valid"), None, None, None)]
-    default = FineTuneConfig().replay_share
-    for label, share in ((f"fine-tuned, replay {default:g} (default)", default), ("fine-tuned, no replay", 0.0)):
-        out = args.work / f"palestrina-replay{share:g}.safetensors"
-        settings = {} if args.steps is None else {"max_steps": args.steps}
-        start = time.perf_counter()
-        from composer.training import finetune_config
-
-        result = train(folder, out, config=finetune_config(base, **settings), init="chorale", finetune=FineTuneConfig(replay_share=share),
-                       force=True, device="cpu", reporter=SilentReporter())
-        seconds = time.perf_counter() - start
-        tuned = load_model(out)
-        rows.append((label, *bits_per_note(tuned, held_out, STYLE), *bits_per_note(tuned, chorales, None, "valid"), seconds, result.steps, tuned.training["steps"]))
+    settings = {k: v for k, v in {"max_steps": args.steps, "learning_rate": args.lr}.items() if v is not None}
+    rows = [("chorale (base)", *bits_per_note(base, held_out, "chorale"), *bits_per_note(base, CHORALES, None, "valid"), None, None, None)]
+    for share in args.replay_shares if args.replay_shares is not None else (FineTuneConfig().replay_share, 0.0):
+        rows.append(fine_tune(base, folder, held_out, args.work, share, settings))
+    preset = finetune_config(base, **settings)
     print(f"{args.pieces} Palestrina movements to fine-tune on ({folder}), {args.held_out} held out ({held_out}); picking took {picking:.0f} s")
+    print(f"at most {preset.max_steps} steps of {preset.batch_size} windows of {preset.seq_len} tokens, learning rate {preset.learning_rate:g}")
     print(f"torch threads: {torch.get_num_threads()}; whole benchmark {time.perf_counter() - began:.0f} s\n")
-    base_held, base_valid = rows[0][1], rows[0][3]
-    print("| model | held-out Palestrina, bits per note | chorale valid split, bits per note | wall time | steps (best at) |")
-    print("|---|---|---|---|---|")
-    for label, held, held_notes, valid, valid_notes, seconds, steps, best in rows:
-        change = "" if seconds is None else f" ({100 * (held / base_held - 1):+.1f}%)"
-        forget = "" if seconds is None else f" ({100 * (valid / base_valid - 1):+.1f}%)"
-        timing = "-" if seconds is None else f"{seconds:.0f} s"
-        done = "-" if steps is None else f"{steps} ({best})"
-        print(f"| {label} | {held:.3f}{change} | {valid:.3f}{forget} | {timing} | {done} |")
-    print(f"\n(held out: {rows[0][2]} notes; chorale valid split: {rows[0][4]} notes)")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -705,7 +705,7 @@ def play_command(source: str | None, port: str | None, list_ports: bool) -> None
 
 @cli.command("models")
 def models_command() -> None:
-    """The models composer can find by name, with their style, size, test bits per note and recommended sampling."""
+    """The models composer can find by name, with their style, size, test bits per note, recommended sampling and, for a fine-tuned one, its base."""
     from composer.modelfile import list_models
 
     rows, problems = [], []

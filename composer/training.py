@@ -55,8 +55,8 @@ CHECKPOINT_FORMAT_VERSION = 1
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # The defaults of a run from a trained model (``train(init=...)``, ``composer train --from``), for
 # 10-200 pieces on a CPU: 150 short steps (about 3 minutes here) at half the from-nothing learning
-# rate, evaluated often and stopped soon (benchmarks/finetune.py; README, "Make it yours": 2e-4 for
-# 300 steps came out no better on held-out pieces, 5e-4 with a quarter of replay forgot more).
+# rate, evaluated often and stopped soon. benchmarks/finetune.py measured the choice (README, "Make it
+# yours"): 2e-4 for 300 steps did a little better on held-out pieces in twice the time, and forgot more.
 FINETUNE_PRESET: dict[str, Any] = {
     "max_steps": 150,
     "batch_size": 8,
