@@ -18,7 +18,7 @@
 
 ``--quick`` is a smoke run (4 pieces each, 4 steps). Prints a Markdown table; the
 README's "Make it yours" quotes it. On a 2-core machine shared with other jobs
-the whole benchmark takes about 10 minutes (the picking about one, once).
+the whole benchmark takes about 6 minutes (the picking under one more, once).
 """
 
 from __future__ import annotations
