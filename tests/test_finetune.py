@@ -242,6 +242,16 @@ def test_a_killed_fine_tuning_run_resumes_exactly(folder, base_path, tmp_path):
     assert again.exit_code == 0 and "6 steps in" in again.output, again.output
 
 
+def test_a_run_with_replay_resumes_exactly_too(folder, base_path, tmp_path):
+    corpus = melody_folder(tmp_path / "base corpus", 10, seed=11)
+    settings = FineTuneConfig(replay_share=0.5, replay_corpus=str(corpus))
+    whole = train(folder, tmp_path / "a.safetensors", config=tiny(base_path), init=base_path, finetune=settings, device="cpu", reporter=SilentReporter())
+    with pytest.raises(KeyboardInterrupt):
+        train(folder, tmp_path / "b.safetensors", config=tiny(base_path), init=base_path, finetune=settings, device="cpu", reporter=StopAt(5))
+    resumed = train(folder, tmp_path / "b.safetensors", resume=True, device="cpu", reporter=SilentReporter())  # without init: the checkpoint knows
+    assert resumed.losses == whole.losses
+
+
 def test_resume_refuses_another_base(folder, base_path, tmp_path):
     out = tmp_path / "m.safetensors"
     finetune(folder, out, base_path, max_steps=2)
