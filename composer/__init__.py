@@ -29,6 +29,8 @@ _API = {
     "GenerationSettings": "composer.generate",
     "train": "composer.training",
     "TrainConfig": "composer.training",
+    "finetune_config": "composer.training",
+    "FineTuneConfig": "composer.finetune",
     "evaluate": "composer.evaluation",
     "evaluate_samples": "composer.evaluation",
     "check_originality": "composer.originality",

@@ -371,9 +371,16 @@ def _generation_modes() -> list[str]:
     return list(MODES)
 
 
+def _finetune_config() -> type:
+    from composer.finetune import FineTuneConfig  # no torch at import
+
+    return FineTuneConfig
+
+
 @cli.command("train")
 @click.argument("corpus_dir", metavar="CORPUS_DIR")
 @click.option("-o", "--output", required=True, metavar="MODEL_PATH", help="Model file to write (.safetensors); its checkpoint goes beside it as MODEL_PATH.ckpt.")
+@click.option("--from", "init", default=None, metavar="NAME|PATH", help="Fine-tune: start from this model (a name from `composer models`, or a .safetensors file), keeping its architecture and vocabulary.")
 @_setting_option(_train_config(), "arch", type=click.Choice(_arch_names()))
 @click.option("--layers", type=click.IntRange(min=1), default=None, help="Layers (default: the architecture's).")
 @click.option("--d-model", type=click.IntRange(min=8), default=None, help="Transformer width / LSTM embedding size.")
@@ -389,21 +396,34 @@ def _generation_modes() -> list[str]:
 @_setting_option(_train_config(), "checkpoint_every")
 @_setting_option(_train_config(), "patience", help="Evaluations without improvement before stopping.")
 @_setting_option(_train_config(), "augment", "--augment/--no-augment", help="Random transposition of training windows.")
-@_setting_option(_train_config(), "style", help="Style token for a folder without a manifest (default 'unknown').")
+@_setting_option(_train_config(), "style", help="Style token of the folder's pieces (default: a manifest's, else 'unknown'; with --from, a new style named after the folder).")
 @_setting_option(_train_config(), "random_seed")
+@_setting_option(_finetune_config(), "replay_share", help="With --from: share of each batch's windows replayed from the base model's corpus (the guard against forgetting; 0: none).")
+@_setting_option(_finetune_config(), "replay_corpus", metavar="DIR", help="With --from: the base model's training music to replay.  [default: its corpus in ./midi_corpus or composer's checkout, where found]")
+@_setting_option(_finetune_config(), "valid_fraction", help="With --from: share of the pieces held out for early stopping when the split rule holds out none.")
+@_setting_option(_finetune_config(), "style_init", metavar="STYLE", help="With --from: the base style whose rows a new style starts from.  [default: the mean of the styles the base trained on]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run saved in MODEL_PATH.ckpt.")
 @click.option("--force", is_flag=True, help="Start over, replacing MODEL_PATH and its checkpoint.")
-def train_command(corpus_dir: str, output: str, layers: int | None, d_model: int | None, heads: int | None, hidden: int | None, dropout: float | None, device: str, resume: bool, force: bool, **settings: Any) -> None:
-    """Train a model on a folder of MIDI/MusicXML/ABC files (e.g. midi_corpus/chorales).
+def train_command(corpus_dir: str, output: str, init: str | None, layers: int | None, d_model: int | None, heads: int | None, hidden: int | None, dropout: float | None, device: str, resume: bool, force: bool, **settings: Any) -> None:
+    """Train a model on a folder of MIDI/MusicXML/ABC files (e.g. midi_corpus/chorales), or fine-tune one (--from).
 
     Runs data-parallel unchanged under torchrun (gloo on CPU, NCCL on GPU).
     """
+    import dataclasses
+
     from composer.training import TrainConfig, train
 
     if resume and force:
         raise click.UsageError("--resume and --force contradict each other: pick one")
-    arch = settings["arch"]
+    ctx = click.get_current_context()
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    finetune = {f.name: settings.pop(f.name) for f in dataclasses.fields(_finetune_config())}
+    if init is None and given & set(finetune):
+        name = sorted(given & set(finetune))[0]
+        raise click.UsageError(f"--{name.replace('_', '-')} applies to fine-tuning (--from) only")
+    base = _finetune_base(init) if init is not None and not resume else None
+    arch = settings["arch"] if base is None or "arch" in given else base.arch
     options = {"n_layers": layers, "dropout": dropout}
     if arch == "transformer":
         options.update(d_model=d_model, n_heads=heads)
@@ -413,11 +433,15 @@ def train_command(corpus_dir: str, output: str, layers: int | None, d_model: int
         options.update(d_embed=d_model, d_hidden=hidden)
         if heads is not None:
             raise click.BadParameter("--heads applies to --arch transformer", param_hint="'--heads'")
-    config = TrainConfig(**settings)
-    steps_given = click.get_current_context().get_parameter_source("max_steps") == click.core.ParameterSource.COMMANDLINE
+    options = {k: v for k, v in options.items() if v is not None}
+    if base is not None:
+        config = _finetune_train_config(base, settings, options, given)
+    else:
+        config = TrainConfig(**settings)
     reporter = _BarReporter()
     try:
-        result = train(corpus_dir, output, config=config, model_options={k: v for k, v in options.items() if v is not None}, resume=resume, max_steps=config.max_steps if resume and steps_given else None, force=force, device=device, reporter=reporter)
+        result = train(corpus_dir, output, config=config, model_options=options, resume=resume, max_steps=config.max_steps if resume and "max_steps" in given else None, force=force, device=device, reporter=reporter,
+                       init=base if base is not None else init, finetune=_finetune_config()(**finetune) if init is not None else None)
     except KeyboardInterrupt:
         reporter.close()
         from composer.training import checkpoint_path
@@ -428,6 +452,40 @@ def train_command(corpus_dir: str, output: str, layers: int | None, d_model: int
         reporter.close()
     test = f", test {result.test_bits_per_note:.3f}" if result.test_bits_per_note is not None else ""
     click.echo(f"{result.steps} steps in {result.seconds:.0f} s; best validation {result.best_valid_bits_per_note:.3f} bits per note{test}; model written to {result.model_path}")
+
+
+def _finetune_base(init: str) -> Any:
+    """The model ``--from`` names (a missing one is a one-line error, exit 1)."""
+    from composer.modelfile import load_model
+
+    return load_model(init)
+
+
+def _finetune_train_config(base: Any, settings: dict[str, Any], options: dict[str, Any], given: set[str]) -> Any:
+    """``--from``'s TrainConfig: the fine-tuning preset, with the options given on the command line on top.
+
+    An architecture option that differs from the base's is a usage error (exit 2).
+    """
+    from composer.finetune import FineTuneError, check_architecture
+    from composer.training import finetune_config
+
+    try:
+        check_architecture(base, options, settings["arch"] if "arch" in given else None)
+    except FineTuneError as exc:
+        raise click.UsageError(str(exc)) from None
+    return finetune_config(base, **{k: v for k, v in settings.items() if k in given})
+
+
+def _preset_epilog(command: click.Command) -> str:
+    """The fine-tuning preset in the options' own words, for ``composer train --help``."""
+    from composer.training import FINETUNE_PRESET
+
+    flags = {p.name: p.opts[-1] if p.opts[-1].startswith("--") else p.opts[0] for p in command.params}
+    values = ", ".join(f"{flags[k]} {v:g}" if isinstance(v, float) else f"{flags[k]} {v}" for k, v in FINETUNE_PRESET.items())
+    return f"With --from, options not given take the fine-tuning preset instead: {values} (--seq-len at most the base's context)."
+
+
+train_command.epilog = _preset_epilog(train_command)
 
 
 @cli.command("evaluate")
@@ -679,19 +737,19 @@ def play_command(source: str | None, port: str | None, list_ports: bool) -> None
 
 @cli.command("models")
 def models_command() -> None:
-    """The models composer can find by name, with their style, size, test bits per note and recommended sampling."""
+    """The models composer can find by name, with their style, size, test bits per note, recommended sampling and, for a fine-tuned one, its base."""
     from composer.modelfile import list_models
 
     rows, problems = [], []
     for info in list_models(problems):
         test = f"{info.test_bits_per_note:.3f}" if info.test_bits_per_note is not None else "-"
         sampling = ", ".join(f"{k}={v}" for k, v in sorted(info.sampling.items())) or "plain"
-        rows.append((info.name, info.arch, ", ".join(info.styles) or "?", f"{info.size_bytes / 1e6:.1f} MB", test, sampling, str(info.path)))
+        rows.append((info.name, info.arch, ", ".join(info.styles) or "?", f"{info.size_bytes / 1e6:.1f} MB", test, sampling, info.base or "-", str(info.path)))
     for problem in problems:  # (issue 15) a bad file is flagged; the good ones are still listed
         click.echo(f"skipped {problem}", err=True)
     if not rows:
         raise click.ClickException("no models found (search path: $COMPOSER_MODELS, then composer's models/)")
-    header = ("name", "arch", "styles", "size", "test bits/note", "sampling", "path")
+    header = ("name", "arch", "styles", "size", "test bits/note", "sampling", "fine-tuned from", "path")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

@@ -89,8 +89,8 @@ class TokenData:
     from_cache: bool = False  # read from the cache, not tokenized by this call
 
 
-def _fingerprint(pieces: list[Piece], tokenizer: Tokenizer) -> str:
-    settings = {"cache_version": CACHE_VERSION, "tokenizer": tokenizer.config.to_dict()}
+def _fingerprint(pieces: list[Piece], tokenizer: Tokenizer, strict: bool = False) -> str:
+    settings = {"cache_version": CACHE_VERSION, "tokenizer": tokenizer.config.to_dict()} | ({"strict": True} if strict else {})
     return fingerprint(settings, ((f"{p.path.resolve()}\t{p.style}\t{p.split}", p.path) for p in pieces))
 
 
@@ -107,8 +107,13 @@ def _load(directory: Path, vocab_size: int) -> TokenData:
     return TokenData(splits, meta["failures"], meta["files_sha1"], directory, from_cache=True)
 
 
-def tokenize_pieces(pieces: list[Piece], tokenizer: Tokenizer, progress: Progress | None = None) -> tuple[dict[str, list[tuple[str, np.ndarray, int]]], list[str], dict[str, str]]:
-    """Read and encode every piece; failures are collected, not raised."""
+def tokenize_pieces(pieces: list[Piece], tokenizer: Tokenizer, progress: Progress | None = None, *,
+                    strict: bool = False) -> tuple[dict[str, list[tuple[str, np.ndarray, int]]], list[str], dict[str, str]]:
+    """Read and encode every piece; failures are collected, not raised.
+
+    ``strict``: a piece the vocabulary cannot hold as it is (``Tokenizer.unfit``) is a failure too,
+    not merged or re-barred to fit.
+    """
     from composer.formats import read
 
     by_split: dict[str, list[tuple[str, np.ndarray, int]]] = {s: [] for s in SPLITS}
@@ -117,13 +122,18 @@ def tokenize_pieces(pieces: list[Piece], tokenizer: Tokenizer, progress: Progres
     for i, piece in enumerate(pieces):
         try:
             score = read(piece.path)
+            problem = tokenizer.unfit(score) if strict else None
+            if problem is not None:
+                failures.append(f"{piece.path}: {problem}")
+                continue
             ids = tokenizer.encode(score, piece.style)
             by_split[piece.split].append((piece.name, ids, len(score)))
             hashes[piece.split].update(piece.name.encode() + b"\0" + hashlib.sha1(piece.path.read_bytes()).digest())
         except ComposerError as exc:
-            failures.append(str(exc))
-        if progress:
-            progress(i + 1, len(pieces))
+            failures.append(str(exc) if str(piece.path) in str(exc) else f"{piece.path}: {exc}")
+        finally:
+            if progress:
+                progress(i + 1, len(pieces))
     return by_split, failures, {s: h.hexdigest() for s, h in hashes.items()}
 
 
@@ -228,21 +238,25 @@ def load_tokens(
     style: str | None = None,
     cache: bool = True,
     progress: Progress | None = None,
+    strict: bool = False,
 ) -> TokenData:
-    """Token arrays per split for a training folder, from the cache when it is current."""
+    """Token arrays per split for a training folder, from the cache when it is current.
+
+    ``strict``: see ``tokenize_pieces``; strict and lenient tokens are cached apart.
+    """
     pieces = discover(folder, style=style)
     for piece in pieces:
         tokenizer.style_id(piece.style)  # an unknown style is an error before any work
     if len(tokenizer) > np.iinfo(np.int16).max:
         raise DatasetError(f"vocabulary of {len(tokenizer)} tokens does not fit the int16 cache")
-    directory = entry(CACHE_FOLDER, _fingerprint(pieces, tokenizer))
+    directory = entry(CACHE_FOLDER, _fingerprint(pieces, tokenizer, strict))
     if cache and (directory / "meta.json").is_file():
         try:
             return _load(directory, len(tokenizer))
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             shutil.rmtree(directory, ignore_errors=True)  # a damaged cache is rebuilt, never trusted
 
-    by_split, failures, files_sha1 = tokenize_pieces(pieces, tokenizer, progress)
+    by_split, failures, files_sha1 = tokenize_pieces(pieces, tokenizer, progress, strict=strict)
     splits = {}
     for split, items in by_split.items():
         offsets = np.zeros(len(items) + 1, np.int64)
@@ -294,7 +308,7 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
     pieces: dict[str, list[int]] = {}  # per style: the pieces' indices in the split
     for i in range(len(split)):
         walker, notes = _walk_notes(split.piece(i), tokenizer)
-        style = tokenizer.config.styles[walker.style] if walker.style is not None else "unknown"
+        style = tokenizer.config.all_styles[walker.style] if walker.style is not None else "unknown"
         headers.setdefault(style, Counter())[tuple(walker.programs)] += 1
         pieces.setdefault(style, []).append(i)
         per_style = ranges.setdefault(style, {})

@@ -8,7 +8,8 @@ as JSON, so a model is a single file that loads without unpickling anything:
     arch             "transformer" | "lstm"
     model_config     the architecture's dataclass config
     tokenizer        the tokenizer's format, version, config and vocabulary
-    training         corpus, split, files hash, steps, bits per note, library versions
+    training         corpus, split, files hash, steps, bits per note, library versions;
+                     a fine-tuned model's base, data and settings under "fine_tuning"
 """
 
 from __future__ import annotations
@@ -273,6 +274,7 @@ _TRAINING_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "sampling": ((dict,), "an object"),
     "train_config": ((dict,), "an object"),
     "test_bits_per_note": ((int, float), "a number"),
+    "fine_tuning": ((dict,), "an object"),
 }
 
 
@@ -331,6 +333,7 @@ class ModelInfo:
     styles: tuple[str, ...] = ()
     test_bits_per_note: float | None = None
     sampling: dict[str, Any] = field(default_factory=dict)  # the recommended sampling settings, {} for plain
+    base: str | None = None  # the model it was fine-tuned from (composer.finetune), None for one trained from nothing
 
 
 def model_info(path: str | Path) -> ModelInfo:
@@ -346,7 +349,17 @@ def model_info(path: str | Path) -> ModelInfo:
         styles=tuple(sorted(training.get("styles") or {})),
         test_bits_per_note=training.get("test_bits_per_note"),
         sampling=dict(training.get("sampling") or {}),
+        base=_base_name(training.get("fine_tuning")),
     )
+
+
+def _base_name(record: dict[str, Any] | None) -> str | None:
+    """'chorale (1a2b3c4d)' from a fine-tuning record (``composer.finetune``): the base's name and the start of its sha256."""
+    base = (record or {}).get("base")
+    if not isinstance(base, dict):
+        return None
+    digest = str(base.get("sha256") or "")[:8]
+    return f"{base.get('name', '?')}" + (f" ({digest})" if digest else "")
 
 
 def list_models(problems: list[str] | None = None) -> list[ModelInfo]:

@@ -27,6 +27,19 @@ import numpy as np
 
 from composer.dataset import TokenData, TokenSplit, load_tokens, style_profiles
 from composer.errors import ComposerError
+from composer.finetune import (
+    PROVENANCE_KEY,
+    FineTuneConfig,
+    base_record,
+    check_all_read,
+    check_architecture,
+    data_fingerprint,
+    folder_styles,
+    hold_out,
+    replay_folder,
+    replay_record,
+    starting_point,
+)
 from composer.modelfile import Model, load_model, save_model
 from composer.settings import check_ranges, setting
 from composer.tokens import Tokenizer, TokenizerConfig
@@ -40,6 +53,20 @@ CHECKPOINT_SUFFIX = ".ckpt"
 CHECKPOINT_FORMAT = "composer-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# The defaults of a run from a trained model (``train(init=...)``, ``composer train --from``), for
+# 10-200 pieces on a CPU: 150 short steps (about 3 minutes here) at half the from-nothing learning
+# rate, evaluated often and stopped soon. benchmarks/finetune.py measured the choice (README, "Make it
+# yours"): 2e-4 for 300 steps did a little better on held-out pieces in twice the time, and forgot more.
+FINETUNE_PRESET: dict[str, Any] = {
+    "max_steps": 150,
+    "batch_size": 8,
+    "seq_len": 256,
+    "learning_rate": 5e-4,
+    "warmup_steps": 10,
+    "eval_every": 20,
+    "checkpoint_every": 20,
+    "patience": 3,
+}
 
 
 class TrainingError(ComposerError):
@@ -77,6 +104,19 @@ class TrainConfig:
         if self.arch not in CONFIGS:
             raise TrainingError(f"unknown architecture {self.arch!r}; expected one of {', '.join(CONFIGS)}")
         check_ranges(self, TrainingError)
+
+
+def finetune_config(base: Model | str | Path, **settings: Any) -> TrainConfig:
+    """The ``TrainConfig`` of a run from ``base`` (a Model, a model name or file): ``FINETUNE_PRESET`` with ``settings`` on top.
+
+    Unless given, the architecture is the base's and the window fits its context.
+    """
+    base = base if isinstance(base, Model) else load_model(base)
+    preset = dict(FINETUNE_PRESET, arch=base.arch)
+    context = getattr(base.config, "context_len", None)
+    if context is not None:
+        preset["seq_len"] = min(preset["seq_len"], context)
+    return TrainConfig(**(preset | settings))
 
 
 @dataclass
@@ -219,10 +259,12 @@ def _init_device(device: str, dist: _Dist) -> torch.device:
 class Batches:
     """Random training windows; batch ``k`` depends only on (seed, k, rank)."""
 
-    def __init__(self, split: TokenSplit, tokenizer: Tokenizer, config: TrainConfig, rank: int = 0) -> None:
+    def __init__(self, split: TokenSplit, tokenizer: Tokenizer, config: TrainConfig, rank: int = 0, stream: int = 0) -> None:
+        """``stream`` > 0 draws from generators of their own (seeded by (seed, k, rank, stream)), for a second source of windows."""
         if len(split) == 0:
             raise TrainingError("the training split is empty")
         self.split, self.tokenizer, self.config, self.rank = split, tokenizer, config, rank
+        self.seeds = [rank, stream] if stream else [rank]
         lengths = np.diff(split.offsets)
         self.weights = np.maximum(lengths - 1, 1) / np.maximum(lengths - 1, 1).sum()
         span = tokenizer.pitch_span(np.asarray(split.tokens))
@@ -234,7 +276,7 @@ class Batches:
     def batch(self, step: int) -> np.ndarray:
         """Windows [batch_size, seq_len + 1] of int64 ids, PAD-filled at the end of short pieces."""
         c = self.config
-        rng = np.random.default_rng([c.random_seed, step, self.rank])
+        rng = np.random.default_rng([c.random_seed, step, *self.seeds])
         out = np.full((c.batch_size, c.seq_len + 1), self.tokenizer.pad_id, np.int64)
         pieces = rng.choice(len(self.split), size=c.batch_size, p=self.weights)
         for row, i in enumerate(pieces.tolist()):
@@ -251,6 +293,21 @@ class Batches:
         return out
 
 
+class MixedBatches:
+    """Each batch: ``own``'s windows, then ``other``'s (fine-tuning's replay of the base's corpus)."""
+
+    def __init__(self, own: Batches, other: Batches) -> None:
+        self.own, self.other = own, other
+
+    def batch(self, step: int) -> np.ndarray:
+        return np.concatenate([self.own.batch(step), self.other.batch(step)])
+
+
+def replay_rows(batch_size: int, share: float) -> int:
+    """Windows of a batch taken from the replayed corpus: ``share`` of them, at least one, never all."""
+    return 0 if share <= 0 or batch_size < 2 else min(batch_size - 1, max(1, round(batch_size * share)))
+
+
 # -- the state of a run ------------------------------------------------------
 @dataclass
 class RunState:
@@ -262,9 +319,13 @@ class RunState:
     bad_evals: int = 0  # evaluations since the last improvement
     losses: list[float] = field(default_factory=list)  # each step's training loss, rounded to 1e-6
     evals: list[list[float]] = field(default_factory=list)  # [step, validation bits per note] of each evaluation
+    finetune: dict[str, Any] | None = None  # a run from a trained model: its settings, base, styles and replay (see _finetune_start)
 
     def to_json(self) -> str:
-        return json.dumps({"step": self.step, "best": self.best, "bad_evals": self.bad_evals, "losses": self.losses, "evals": self.evals, "train_config": self.train_config})
+        data = {"step": self.step, "best": self.best, "bad_evals": self.bad_evals, "losses": self.losses, "evals": self.evals, "train_config": self.train_config}
+        if self.finetune is not None:
+            data["finetune"] = self.finetune
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str, where: Path) -> "RunState":
@@ -275,6 +336,8 @@ class RunState:
             raise TrainingError(f"{where}: damaged checkpoint state ({exc})") from None
         if not isinstance(state.train_config, dict):
             raise TrainingError(f"{where}: damaged checkpoint state (no train_config object)")
+        if state.finetune is not None and not isinstance(state.finetune, dict):
+            raise TrainingError(f"{where}: damaged checkpoint state (finetune is not an object)")
         return state
 
 
@@ -287,6 +350,7 @@ class _Start:
     model_config: dict[str, Any]
     state: RunState
     saved: tuple[dict[str, str], dict[str, torch.Tensor]] | None = None  # the checkpoint's metadata and tensors
+    initial: dict[str, torch.Tensor] | None = None  # a fine-tuning run's first weights: its base model's
 
 
 @dataclass
@@ -417,13 +481,19 @@ def train(
     force: bool = False,
     device: str = "auto",
     reporter: Reporter | None = None,
+    init: str | Path | Model | None = None,
+    finetune: FineTuneConfig | None = None,
 ) -> TrainResult:
     """Train a model on a folder of scores and write the best one (by validation bits per note) to ``output``.
 
-    With ``resume`` every setting comes from the checkpoint, except that
-    ``max_steps`` may extend the run. Progress goes to ``reporter``: by
-    default a progress bar (``BarReporter``, a widget in a notebook);
-    ``SilentReporter()`` says nothing.
+    With ``init`` (a model name, a model file, or a ``Model`` loaded from one)
+    the run starts from that model: its architecture, vocabulary and weights,
+    with ``finetune``'s settings and, unless ``config`` is given,
+    ``finetune_config``'s (see ``composer.finetune``). With ``resume`` every
+    setting comes from the checkpoint, except that ``max_steps`` may extend
+    the run; ``init`` then must be the model the checkpoint's run started from.
+    Progress goes to ``reporter``: by default a progress bar (``BarReporter``,
+    a widget in a notebook); ``SilentReporter()`` says nothing.
     """
     reporter = BarReporter() if reporter is None else reporter
     output = Path(output)
@@ -432,20 +502,28 @@ def train(
     # Every check that needs no torch comes first: a wrong path is answered before torch's seconds-long import.
     if device not in DEVICES:
         raise TrainingError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+    if finetune is not None and init is None:
+        raise TrainingError("fine-tuning settings need init: the model to start from")
     if resume and not ckpt.is_file():
         raise TrainingError(f"{ckpt}: no checkpoint to resume from (train without --resume first)")
     if not resume:
         _check_outputs(output, ckpt, force, dist)
+    base = _base_model(init, corpus, config, model_options, tokenizer_config, resume)
     torch_device = _init_device(device, dist)
     if resume:
         start = _resume_settings(ckpt, max_steps)
+        if base is not None:
+            _check_same_base(start.state, base, ckpt)
+    elif base is not None:
+        start = _finetune_start(base, corpus, config, finetune or FineTuneConfig(), output, ckpt, force, dist)
     else:
         start = _new_settings(output, ckpt, config or TrainConfig(), model_options, tokenizer_config, force, dist)
     config = start.config
     if config.arch == "transformer" and start.model_config.get("context_len", config.seq_len) < config.seq_len:
         raise TrainingError(f"seq_len {config.seq_len} is longer than the transformer's context_len {start.model_config['context_len']}")
 
-    data = _load_data(corpus, start.tokenizer, config, dist, reporter)
+    data = _load_data(corpus, start.tokenizer, config, dist, reporter, strict=start.state.finetune is not None)
+    replay = _prepare_finetune(start.state, data, corpus, start.tokenizer, config, dist, reporter) if start.state.finetune else None
     if len(data.splits["valid"]) == 0:
         raise TrainingError(f"{corpus}: the validation split is empty; early stopping needs validation pieces")
     run = _build_run(start, data, corpus, output, ckpt, torch_device, dist, reporter)
@@ -453,7 +531,7 @@ def train(
         info = {"parameters": run.network.num_parameters(), "train_pieces": len(data.splits["train"]), "failures": data.failures}
         reporter.start(config.max_steps, run.state.step, info)
     began = time.perf_counter()
-    stopped_early = _loop(run, Batches(data.splits["train"], run.tokenizer, config, dist.rank))
+    stopped_early = _loop(run, _batches(data.splits["train"], replay, run.tokenizer, config, dist.rank, start.state.finetune))
     test_bpn = _finish(run, data.splits["test"])
     return TrainResult(
         model_path=output,
@@ -465,6 +543,113 @@ def train(
         seconds=time.perf_counter() - began,
         losses=list(run.state.losses),
     )
+
+
+def _batches(train: TokenSplit, replay: TokenSplit | None, tokenizer: Tokenizer, config: TrainConfig, rank: int,
+             finetune: dict[str, Any] | None) -> Batches | MixedBatches:
+    """The run's batches: the folder's windows, and in a fine-tuning run with replay, the base corpus's after them."""
+    rows = replay_rows(config.batch_size, FineTuneConfig(**finetune["settings"]).replay_share) if finetune and replay is not None else 0
+    if not rows:
+        return Batches(train, tokenizer, config, rank)
+    own = Batches(train, tokenizer, dataclasses.replace(config, batch_size=config.batch_size - rows), rank)
+    return MixedBatches(own, Batches(replay, tokenizer, dataclasses.replace(config, batch_size=rows), rank, stream=1))
+
+
+# -- fine-tuning: a run from a trained model (composer.finetune) ----------------------
+def _base_model(init: str | Path | Model | None, corpus: str | Path, config: TrainConfig | None, model_options: dict[str, Any] | None,
+                tokenizer_config: TokenizerConfig | None, resume: bool) -> Model | None:
+    """The model a fine-tuning run starts from, checked against the other arguments (no torch needed)."""
+    if init is None:
+        return None
+    base = init if isinstance(init, Model) else load_model(init)
+    if not resume:
+        check_architecture(base, model_options, config.arch if config is not None else None)
+        if tokenizer_config is not None and tokenizer_config != base.tokenizer.config:
+            raise TrainingError(f"--from {base.name}: fine-tuning keeps the base model's vocabulary; give no tokenizer settings")
+        folder_styles(corpus, config.style if config is not None else None)  # a missing or empty folder: one line, now
+    return base
+
+
+def _finetune_start(base: Model, corpus: str | Path, config: TrainConfig | None, settings: FineTuneConfig,
+                    output: Path, ckpt: Path, force: bool, dist: _Dist) -> _Start:
+    """The settings, vocabulary and first weights of a run from ``base``."""
+    if dist.main and force and ckpt.exists():
+        ckpt.unlink()  # starting over: a later --resume must not find the old run
+    config = config or finetune_config(base)
+    style, styles = folder_styles(corpus, config.style)
+    config = dataclasses.replace(config, style=style)
+    point = starting_point(base, styles, settings.style_init)
+    finetune = {
+        "settings": dataclasses.asdict(settings),
+        "base": base_record(base),
+        "styles": point.styles,
+        "inherited": {"styles": base.training.get("styles") or {}, "sampling": base.training.get("sampling") or {}},
+        "replay_path": None,
+    }
+    replay = replay_folder(base, settings)
+    if replay is not None:
+        finetune["replay_path"] = str(replay)
+    state = RunState(train_config=dataclasses.asdict(config), finetune=finetune)
+    return _Start(config, point.tokenizer, point.model_config, state, initial=point.state)
+
+
+def _check_same_base(state: RunState, base: Model, ckpt: Path) -> None:
+    """``--resume --from BASE``: the checkpoint's run must have started from that very file."""
+    if state.finetune is None:
+        raise TrainingError(f"{ckpt}: its run started from nothing, not from {base.name} (resume without --from)")
+    record = base_record(base)
+    began = state.finetune["base"]
+    if began.get("sha256") != record["sha256"]:
+        raise TrainingError(f"{ckpt}: its run started from {began.get('file')} (sha256 {str(began.get('sha256'))[:12]}), not from {base.path} (sha256 {record['sha256'][:12]})")
+
+
+def _prepare_finetune(state: RunState, data: TokenData, corpus: str | Path, tokenizer: Tokenizer, config: TrainConfig,
+                      dist: _Dist, reporter: Reporter) -> TokenSplit | None:
+    """Check and split the folder's pieces, load the replayed corpus; record both in the run's fine-tuning state."""
+    finetune = state.finetune
+    settings = FineTuneConfig(**finetune["settings"])
+    check_all_read(data, corpus)
+    held_out = hold_out(data, settings.valid_fraction, corpus)
+    finetune["data"] = {
+        "folder": Path(corpus).resolve().name,
+        "fingerprint": data_fingerprint(corpus, config.style),
+        "files_sha1": data.files_sha1,
+        "pieces": {split: len(part) for split, part in data.splits.items()},
+        "held_out": held_out,
+        "valid_from": "a fraction of the train split" if held_out else "the split rule",
+    }
+    replay = None
+    finetune["replay"] = None
+    if finetune.get("replay_path"):
+        folder = Path(finetune["replay_path"])
+        plain = Tokenizer(dataclasses.replace(tokenizer.config, added_styles=()))  # the base corpus's tokens, cached as its training cached them
+        def progress(done: int, total: int) -> None:
+            if dist.main and done == 1:
+                reporter.message(f"tokenizing {total} files of {folder} to replay (cached after the first run)")
+
+        replay_data = load_tokens(folder, plain, progress=progress)
+        replay = replay_data.splits["train"]
+        finetune["replay"] = replay_record(folder, replay_data, finetune["base"].get("train_files_sha1"))
+    if dist.main:
+        base, share = finetune["base"]["name"], settings.replay_share
+        styles = "; ".join(f"style {s}: {how}" for s, how in finetune["styles"].items())
+        guard = f"replaying {replay_rows(config.batch_size, share)} of {config.batch_size} windows a batch from {finetune['replay']['corpus']} ({len(replay)} pieces)" if replay is not None \
+            else ("no replay (replay share 0)" if share == 0 else f"no replay: {base}'s corpus was not found (see --replay-corpus)")
+        held = f"{len(held_out)} held out of the train split" if held_out else f"{len(data.splits['valid'])} valid by the split rule"
+        reporter.message(f"fine-tuning {base} on {len(data.splits['train'])} pieces of {corpus} ({held}); {styles}; {guard}")
+    return replay
+
+
+def _finetune_metadata(finetune: dict[str, Any], train_split: TokenSplit, tokenizer: Tokenizer) -> dict[str, Any]:
+    """The model file's metadata a fine-tuning run adds or replaces: styles, sampling, and the provenance record."""
+    record = {k: v for k, v in finetune.items() if k not in ("inherited", "replay_path")}
+    out: dict[str, Any] = {
+        "styles": dict(finetune["inherited"]["styles"]) | style_profiles(train_split, tokenizer),
+        PROVENANCE_KEY: record,
+    }
+    if finetune["inherited"]["sampling"]:
+        out["sampling"] = finetune["inherited"]["sampling"]  # the base's recommendation, until tuned anew
+    return out
 
 
 def _resume_settings(ckpt: Path, max_steps: int | None) -> _Start:
@@ -515,6 +700,8 @@ def _build_run(start: _Start, data: TokenData, corpus: str | Path, output: Path,
         network = build_model(config.arch, start.model_config)
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
+    if start.initial is not None:
+        network.load_state_dict(start.initial, strict=False)  # a tied head comes with its embedding
     network.to(device)
     optimizer = build_optimizer(network, config)
     if start.saved is not None:
@@ -540,6 +727,8 @@ def _build_run(start: _Start, data: TokenData, corpus: str | Path, output: Path,
         "device": device.type,
         "processes": dist.world,
     }
+    if start.state.finetune is not None:
+        metadata.update(_finetune_metadata(start.state.finetune, train_split, start.tokenizer))
     return _Run(config, start.tokenizer, network, trained, optimizer, device, dist, output, ckpt, valid_split, metadata, reporter, start.state)
 
 
@@ -607,7 +796,7 @@ def _finish(run: _Run, test: TokenSplit) -> float | None:
     return test_bpn
 
 
-def _load_data(corpus: str | Path, tokenizer: Tokenizer, config: TrainConfig, dist: _Dist, reporter: Reporter) -> TokenData:
+def _load_data(corpus: str | Path, tokenizer: Tokenizer, config: TrainConfig, dist: _Dist, reporter: Reporter, strict: bool = False) -> TokenData:
     def progress(done: int, total: int) -> None:
         # Said once the folder is found and tokenizing has begun, so a bad folder fails with one line;
         # a run that reads its tokens from the cache says so instead (below).
@@ -621,12 +810,12 @@ def _load_data(corpus: str | Path, tokenizer: Tokenizer, config: TrainConfig, di
 
         # Rank 0 fills the cache; the others then read it instead of tokenizing too.
         if dist.main:
-            data = load_tokens(corpus, tokenizer, style=config.style, progress=progress)
+            data = load_tokens(corpus, tokenizer, style=config.style, progress=progress, strict=strict)
         td.barrier()
         if not dist.main:
-            data = load_tokens(corpus, tokenizer, style=config.style)
+            data = load_tokens(corpus, tokenizer, style=config.style, strict=strict)
     else:
-        data = load_tokens(corpus, tokenizer, style=config.style, progress=progress)
+        data = load_tokens(corpus, tokenizer, style=config.style, progress=progress, strict=strict)
     if dist.main and data.from_cache:
         pieces = sum(len(split) for split in data.splits.values())
         reporter.message(f"loading cached tokens of {corpus} ({pieces} pieces, tokenized on an earlier run, from {data.cache_dir})")

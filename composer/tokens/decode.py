@@ -49,7 +49,7 @@ def decode(tok: "Tokenizer", ids: Sequence[int] | np.ndarray, ticks_per_beat: in
     tpb = ticks_per_beat or (DEFAULT_TICKS_PER_BEAT if DEFAULT_TICKS_PER_BEAT % spb == 0 else spb)
     walker = Walker(tok.grammar)
     events = _walk(tok, walker, np.asarray(ids, dtype=np.int64).ravel().tolist() if len(ids) else [])
-    style = tok.config.styles[walker.style] if walker.style is not None else None
+    style = tok.config.all_styles[walker.style] if walker.style is not None else None
     parts = _parts(tok, style, walker.programs, max(events.part) + 1 if events.part else 0)
     return _score(events, parts, style, tpb, Fraction(tpb, spb))
 

@@ -7,7 +7,7 @@ holds the tables they share and calls them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
@@ -97,6 +97,8 @@ def _vocabulary(c: TokenizerConfig) -> tuple[list[str], list[int], list[int], li
     durations = list(range(1, fine_max + 1)) + [b * c.steps_per_beat for b in range(c.fine_duration_beats + 1, c.max_duration_beats + 1)]
     for steps in durations:
         add(K_DURATION, f"Duration_{_frac(steps, c.steps_per_beat)}", steps)
+    for i, style in enumerate(c.added_styles, start=len(c.styles)):  # last: the ids above stay as they were
+        add(K_STYLE, f"Style_{style}", i)
     return names, kinds, values, timesigs, durations
 
 
@@ -179,8 +181,39 @@ class Tokenizer:
     def style_id(self, style: str) -> int:
         token = f"Style_{style}"
         if token not in self.ids:
-            raise TokenizerError(f"unknown style {style!r}; this tokenizer knows {', '.join(self.config.styles)}")
+            raise TokenizerError(f"unknown style {style!r}; this tokenizer knows {', '.join(self.config.all_styles)}")
         return self.ids[token]
+
+    def with_style(self, style: str) -> "Tokenizer":
+        """This vocabulary with a ``Style_<style>`` token added after every other token (itself if it has one).
+
+        Every id of this tokenizer means the same in the result, so a model's
+        weights carry over row for row (``composer.finetune`` grows them by one).
+        """
+        if f"Style_{style}" in self.ids:
+            return self
+        return Tokenizer(replace(self.config, added_styles=(*self.config.added_styles, style)))
+
+    def unfit(self, score: Score) -> str | None:
+        """Why this vocabulary cannot hold ``score`` as it is, or None when it can.
+
+        ``encode`` never refuses these, it adapts: parts beyond ``max_parts``
+        are merged, and a meter without a token takes one of the same bar length,
+        else 4/4 (the bars then fall elsewhere). Fine-tuning on a user's own
+        pieces refuses them instead of learning something else.
+        """
+        c = self.config
+        if score.num_parts > c.max_parts:
+            return f"{score.num_parts} parts; the vocabulary holds at most {c.max_parts}"
+        lengths = set(self.timesig_steps)
+        ts = score.time_signatures
+        for num, den in sorted(set(zip(ts["numerator"].tolist(), ts["denominator"].tolist()))):
+            if (num, den) in self.timesig_values:
+                continue
+            length = Fraction(4 * num * c.steps_per_beat, den)
+            if length.denominator != 1 or int(length) not in lengths:
+                return f"time signature {num}/{den} has no token (bars of up to {c.max_bar_beats} quarter notes, numerators up to {MAX_TIME_SIGNATURE_NUMERATOR})"
+        return None
 
     def transpose_table(self, semitones: int) -> np.ndarray:
         """An id -> id map that transposes token sequences: pitches and keys move, the rest stays.

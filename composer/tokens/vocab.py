@@ -53,6 +53,9 @@ class TokenizerConfig:
     tempos_qpm: tuple[int, ...] = DEFAULT_TEMPOS_QPM
     styles: tuple[str, ...] = DEFAULT_STYLES
     style_part_names: tuple[tuple[str, tuple[str, ...]], ...] = DEFAULT_STYLE_PART_NAMES
+    # Styles added to a finished vocabulary (fine-tuning a model on a new style): their Style tokens
+    # come after every other token, so each id of the vocabulary they extend stays what it was.
+    added_styles: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -64,8 +67,13 @@ class TokenizerConfig:
         need(isinstance(self.max_parts, int) and 1 <= self.max_parts <= 64, f"max_parts must be 1..64, got {self.max_parts!r}")
         need(1 <= self.fine_duration_beats <= self.max_duration_beats, f"need 1 <= fine_duration_beats <= max_duration_beats, got {self.fine_duration_beats} and {self.max_duration_beats}")
         need(len(self.tempos_qpm) >= 1 and all(t > 0 for t in self.tempos_qpm) and list(self.tempos_qpm) == sorted(set(self.tempos_qpm)), "tempos_qpm must be positive and increasing")
-        need(len(self.styles) >= 1 and len(set(self.styles)) == len(self.styles), f"styles must be distinct names, got {self.styles!r}")
-        need(all(s and s.isidentifier() for s in self.styles), f"style names must be identifiers, got {self.styles!r}")
+        need(len(self.styles) >= 1 and len(set(self.all_styles)) == len(self.all_styles), f"styles must be distinct names, got {self.all_styles!r}")
+        need(all(isinstance(s, str) and s.isidentifier() for s in self.all_styles), f"style names must be identifiers, got {self.all_styles!r}")
+
+    @property
+    def all_styles(self) -> tuple[str, ...]:
+        """Every style, in the order of their ``Style`` tokens' values: ``styles``, then ``added_styles``."""
+        return tuple(self.styles) + tuple(self.added_styles)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TokenizerConfig":
@@ -74,7 +82,7 @@ class TokenizerConfig:
         if unknown:
             raise TokenizerError(f"tokenizer config: unknown settings {unknown}; known: {sorted(known)}")
         data = dict(data)
-        for name in ("tempos_qpm", "styles"):
+        for name in ("tempos_qpm", "styles", "added_styles"):
             if name in data:
                 data[name] = tuple(data[name])
         if "style_part_names" in data:
@@ -85,7 +93,10 @@ class TokenizerConfig:
             raise TokenizerError(f"tokenizer config: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        data = json.loads(json.dumps(dataclasses.asdict(self)))
+        if not self.added_styles:  # a vocabulary nothing was added to reads (and caches) as before the field existed
+            del data["added_styles"]
+        return data
 
 
 def ticks_to_steps(ticks: Any, ticks_per_beat: int, steps_per_beat: int, *, out: "np.ndarray | None" = None) -> Any:
