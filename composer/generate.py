@@ -763,11 +763,14 @@ def _styles(model: Model) -> dict[str, Any]:
 
 
 def default_style(model: Model) -> str:
-    """The style a model writes when none is asked for: the one it saw most pieces of (its tokenizer's first without that record)."""
+    """The style a model writes when none is asked for: of the styles it was fine-tuned on (``train --from``), else of
+    all it knows, the one it saw most pieces of (its tokenizer's first without that record)."""
     known = _styles(model)
     if not known:
         return model.tokenizer.config.styles[0]
-    return max(known, key=lambda s: known[s].get("pieces", 0))
+    record = model.training.get("fine_tuning")
+    tuned = [s for s in (record.get("styles") or {}) if s in known] if isinstance(record, dict) else []
+    return max(tuned or known, key=lambda s: known[s].get("pieces", 0))
 
 
 def _choose_style(model: Model, settings: GenerationSettings, seed: Score | None) -> str:

@@ -20,6 +20,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from composer.cli import cli  # noqa: E402
 from composer.corpus import split_of  # noqa: E402
+from composer.generate import default_style  # noqa: E402
 from composer.finetune import (  # noqa: E402
     FineTuneConfig,
     FineTuneError,
@@ -185,6 +186,7 @@ def test_a_new_style_is_added_and_named_after_the_folder(folder, base_path, tmp_
     assert provenance(model)["styles"] == {"my_tunes": "new: the mean of the base's folk rows"}
     piece = model.generate(bars=2, style="my_tunes", random_seed=1)  # the grown model generates in its new style
     assert len(piece.notes) > 0
+    assert default_style(model) == "my_tunes" and default_style(load_model(base_path)) == "folk"  # unasked, its new style
     # a model fine-tuned from a fine-tuned one keeps the chain
     second = tmp_path / "again.safetensors"
     train(folder, second, config=tiny(out, max_steps=2), init=out, finetune=FineTuneConfig(replay_share=0), device="cpu", reporter=SilentReporter())
