@@ -17,11 +17,17 @@ from composer.errors import ComposerError
 # collection folder -> (style, description)
 COLLECTIONS: dict[str, tuple[str, str]] = {
     "chorales": ("chorale", "Four-part chorales (Soprano, Alto, Tenor, Bass) by J. S. Bach, from music21's corpus/bach"),
-    "folk": ("folk", "Folk melodies from music21's ABC collections: O'Neill's 1850, Ryan's Mammoth Collection, Essen folksongs"),
+    "folk": ("folk", "Folk melodies from music21's ABC collections: O'Neill's 1850, Ryan's Mammoth Collection, Aird's Airs"),
+    "essen": ("folk", "Essen folksongs from music21's ABC collection: non-commercial use only, built on request and not shipped"),
 }
+# What ``composer corpus build`` builds by default and what midi_corpus ships: the
+# collections whose encodings carry no non-commercial restriction.
+SHIPPED_COLLECTIONS = ("chorales", "folk")
 SPLITS = ("train", "valid", "test")
 MANIFEST = "manifest.csv"
 SKIPPED = "skipped.csv"
+SOURCES = "sources.csv"
+SOURCES_FIELDS = ("source", "name", "files", "licence")
 README = "README.md"
 MANIFEST_FIELDS = ("file", "title", "source", "key", "meter", "notes", "bars", "split")
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
