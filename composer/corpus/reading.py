@@ -160,6 +160,47 @@ def info(folder: str | Path) -> dict[str, dict[str, dict[str, int | None]]]:
     return out
 
 
+def _read_sources(path: Path) -> dict[str, dict[str, str]]:
+    """A collection's ``sources.csv`` by source folder; empty where the build wrote none."""
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {row["source"]: row for row in csv.DictReader(handle)}
+
+
+def data_sources(folder: str | Path, names: Iterable[str]) -> list[dict[str, Any]]:
+    """Where the named pieces of a corpus folder come from, and under what licence.
+
+    ``names`` are ``Piece.name``s of ``discover(folder)``. One entry per
+    collection and source folder (the first part of the manifest's ``source``):
+    ``{"collection", "source", "name", "files", "licence"}``, the description
+    and licence taken from the collection's ``sources.csv`` ("not recorded"
+    where it has none). A folder without manifests gives an empty list.
+    """
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file():
+        collections = [("", folder)]
+    elif is_corpus(folder):
+        collections = [(f"{name}/", folder / name) for name in _collection_folders(folder)]
+    else:
+        return []
+    wanted = set(names)
+    out: list[dict[str, Any]] = []
+    for prefix, path in collections:
+        counts = Counter(row["source"].split("/", 1)[0] for row in _read_manifest(path / MANIFEST) if prefix + row["file"] in wanted)
+        notes = _read_sources(path / SOURCES)
+        for source in sorted(counts):
+            row = notes.get(source, {})
+            out.append({
+                "collection": path.resolve().name,
+                "source": source,
+                "name": row.get("name") or source,
+                "files": counts[source],
+                "licence": row.get("licence") or "not recorded",
+            })
+    return out
+
+
 # -- which files make up a corpus folder ------------------------------------------
 @dataclass(frozen=True)
 class Piece:
