@@ -508,7 +508,7 @@ def test_without_a_corpus_folder_the_command_uses_the_shipped_index(tmp_path, mo
     assert "indexing" not in result.stderr and not cache.exists()  # nothing to index: the shipped index is read
     lines = result.stdout.splitlines()
     assert "found in chorales/bwv10.mid" in lines[0] and "at bar 5" in lines[0]
-    assert lines[2] == "corpus: midi_corpus (the index shipped with the models), train split (1384 files)"
+    assert lines[2] == "corpus: midi_corpus (the index shipped with the models), train split (1386 files)"
     report = check_originality(tmp_path / "piece.mid")  # from Python: the same answer
     assert report.corpus == "midi_corpus (the index shipped with the models)" and report.source == "chorales/bwv10.mid" and report.ngram_share == 1.0
     assert (report.longest_notes, report.longest_bars) == (int(np.diff(lines_of(piece_from_a_train_chorale()).start).max()), 8.0)  # a whole line
