@@ -114,6 +114,19 @@ def test_essen_is_a_collection_built_only_on_request() -> None:
     assert "non-commercial" in COLLECTIONS["essen"][1]
 
 
+def test_cli_builds_the_shipped_collections_unless_told(monkeypatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from composer.cli import cli
+
+    asked: list[tuple[str, ...]] = []
+    monkeypatch.setattr(corpus, "build", lambda out, collections, **kw: asked.append(tuple(collections)) or {})
+    for extra in ([], ["--collection", "essen"]):
+        result = CliRunner().invoke(cli, ["corpus", "build", "-o", str(tmp_path / "c"), *extra])
+        assert result.exit_code == 0, result.output
+    assert asked == [("chorales", "folk"), ("essen",)]
+
+
 def test_data_sources_follow_the_manifests_and_sources_csv(tmp_path: Path) -> None:
     root = tmp_path / "root"
     _write_collection(root / "folk", {"a.mid": "train", "b.mid": "train", "c.mid": "test"})
