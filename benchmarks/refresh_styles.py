@@ -1,4 +1,4 @@
-"""Recompute a model file's style profiles from its corpus's train split, weights untouched.
+"""Recompute a model file's style profiles and data sources from its corpus's train split, weights untouched.
 
     python benchmarks/refresh_styles.py MODEL CORPUS_DIR
 
@@ -8,7 +8,10 @@ into the model file (with a style of several parts, its melody-ahead harmony
 prior: ``composer.harmony``). A model trained before a profile field existed lacks it;
 this adds it from the same train split the model learned from (the file's
 ``train_files_sha1`` must match the corpus), so generation can use it without
-retraining. The weights stay byte for byte.
+retraining. It also writes ``data_sources`` (``composer.corpus.data_sources``:
+the train split's source folders with their licence notes from each
+collection's ``sources.csv``), which training records too. The weights stay
+byte for byte.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def main() -> None:
     parser.add_argument("corpus")
     args = parser.parse_args()
 
+    from composer.corpus import data_sources
     from composer.dataset import load_tokens, style_profiles
     from composer.modelfile import find_model, load_model, update_training_metadata
 
@@ -38,9 +42,12 @@ def main() -> None:
     if trained_on and data.files_sha1.get("train") != trained_on:
         sys.exit(f"{args.corpus}: its train split is not the one {path} learned from (train_files_sha1 differs)")
     styles = style_profiles(data.splits["train"], model.tokenizer)
-    update_training_metadata(path, {"styles": styles})
+    sources = data_sources(args.corpus, data.splits["train"].names)
+    update_training_metadata(path, {"styles": styles, "data_sources": sources})
     shown = {name: {k: (f"<{v['voices']} voices>" if k == "harmony" else v) for k, v in profile.items()} for name, profile in styles.items()}
     print(f"{path}: styles = {json.dumps(shown)}")
+    listed = ", ".join(f"{d['source']} ({d['files']} files)" for d in sources) or "none (a folder without manifests)"
+    print(f"{path}: data_sources = {listed}")
 
 
 if __name__ == "__main__":

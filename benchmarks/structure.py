@@ -33,7 +33,7 @@ from composer.score import Score  # noqa: E402
 
 COLLECTIONS = {"folk": "folk", "chorale": "chorales"}  # shipped model -> its corpus collection
 QUICK_PIECES, QUICK_BARS, QUICK_PHRASE_BARS = 3, 8, 2
-PICTURE_TUNE = "folk/essen_boehme10_0319.mid"  # a valid-split tune that repeats its sections
+PICTURE_TUNE = "folk/aird_book2_0320.mid"  # a valid-split tune that repeats its sections (6 of its 16 bars)
 
 
 def real_pieces(corpus: str | Path, collection: str, pieces: int, bars: int) -> list[Score]:

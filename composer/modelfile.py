@@ -271,6 +271,7 @@ def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 # The training metadata composer reads back, with the JSON types it must have.
 _TRAINING_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "styles": ((dict, list), "an object or a list"),
+    "data_sources": ((list,), "a list"),
     "sampling": ((dict,), "an object"),
     "train_config": ((dict,), "an object"),
     "test_bits_per_note": ((int, float), "a number"),

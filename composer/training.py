@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from composer.corpus import data_sources
 from composer.dataset import TokenData, TokenSplit, load_tokens, style_profiles
 from composer.errors import ComposerError
 from composer.finetune import (
@@ -716,6 +717,7 @@ def _build_run(start: _Start, data: TokenData, corpus: str | Path, output: Path,
         "corpus": str(Path(corpus).resolve().name),
         "split_rule": "sha1(file name) mod 10: 0 test, 1 valid, else train",
         "train_files_sha1": data.files_sha1.get("train"),
+        "data_sources": data_sources(corpus, train_split.names),
         "train_pieces": len(train_split),
         "valid_pieces": len(valid_split),
         "test_pieces": len(test_split),

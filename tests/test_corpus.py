@@ -96,6 +96,60 @@ def test_folk_has_enough_single_melodies() -> None:
 
 
 @needs_corpus
+@pytest.mark.parametrize("collection", corpus.SHIPPED_COLLECTIONS)
+def test_shipped_collections_record_a_licence_and_no_non_commercial_source(collection: str) -> None:
+    rows = load_manifest(MIDI_CORPUS, collection)
+    with (MIDI_CORPUS / collection / corpus.SOURCES).open(encoding="utf-8", newline="") as handle:
+        sources = {row["source"]: row for row in csv.DictReader(handle)}
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["source"].split("/", 1)[0]] = counts.get(row["source"].split("/", 1)[0], 0) + 1
+    assert {s: int(r["files"]) for s, r in sources.items()} == counts
+    assert all(r["licence"] and "non-commercial" not in r["licence"].lower() for r in sources.values())
+    assert "essenFolksong" not in counts and not any(r["file"].startswith("essen_") for r in rows)
+
+
+def test_essen_is_a_collection_built_only_on_request() -> None:
+    assert COLLECTIONS["essen"][0] == "folk" and "essen" not in corpus.SHIPPED_COLLECTIONS
+    assert "non-commercial" in COLLECTIONS["essen"][1]
+
+
+def test_cli_builds_the_shipped_collections_unless_told(monkeypatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from composer.cli import cli
+
+    asked: list[tuple[str, ...]] = []
+    monkeypatch.setattr(corpus, "build", lambda out, collections, **kw: asked.append(tuple(collections)) or {})
+    for extra in ([], ["--collection", "essen"]):
+        result = CliRunner().invoke(cli, ["corpus", "build", "-o", str(tmp_path / "c"), *extra])
+        assert result.exit_code == 0, result.output
+    assert asked == [("chorales", "folk"), ("essen",)]
+
+
+def test_data_sources_follow_the_manifests_and_sources_csv(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    _write_collection(root / "folk", {"a.mid": "train", "b.mid": "train", "c.mid": "test"})
+    rows = load_manifest(root, "folk")
+    sources = {"a.mid": "bookA/one.abc#1", "b.mid": "bookB/two.abc#3", "c.mid": "bookA/one.abc#2"}
+    with (root / "folk" / "manifest.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MANIFEST_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "source": sources[row["file"]]})
+    (root / "folk" / corpus.SOURCES).write_text("source,name,files,licence\nbookA,Book A,2,public domain\n", encoding="utf-8")
+    _write_collection(root / "chorales", {"d.mid": "train"})
+    train = [p.name for p in discover(root, splits="train")]
+    assert corpus.data_sources(root, train) == [
+        {"collection": "chorales", "source": "", "name": "", "files": 1, "licence": "not recorded"},
+        {"collection": "folk", "source": "bookA", "name": "Book A", "files": 1, "licence": "public domain"},
+        {"collection": "folk", "source": "bookB", "name": "bookB", "files": 1, "licence": "not recorded"},
+    ]
+    assert corpus.data_sources(root / "folk", ["a.mid", "c.mid"])[0]["files"] == 2  # one collection: bare names
+    assert corpus.data_sources(tmp_path / "nowhere", ["a.mid"]) == []
+
+
+@needs_corpus
 def test_info_counts_agree_with_manifests() -> None:
     summary = info(MIDI_CORPUS)
     assert list(summary) == ["chorales", "folk"]
@@ -126,6 +180,7 @@ def test_tiny_build_is_byte_identical(tmp_path: Path) -> None:
     assert sum(name.endswith(".mid") for name in a) == first["chorales"]["written"] >= 2
     assert first == second
     assert calls[0] == ("chorales", 0, 3) and calls[-1] == ("chorales", 3, 3)
+    assert a["chorales/sources.csv"].decode().splitlines()[1].startswith(f'bach,"J. S. Bach, four-part chorales",{first["chorales"]["written"]},')
     # Rebuilding in place gives the same bytes, and leaves no temporary folders behind.
     build(tmp_path / "a", collections=("chorales",), limit=3, jobs=2)
     assert _contents(tmp_path / "a") == b

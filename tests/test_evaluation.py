@@ -170,7 +170,7 @@ def test_markdown_and_json(evaluation):
 
 def test_a_one_part_corpus_has_no_voice_leading_and_a_plain_folder_its_own_train_split(tiny_model, tmp_path):
     """A folder without manifest: the split rule picks the test pieces and the files the originality index holds."""
-    folk = sorted((CORPUS / "folk").glob("essen_*.mid"))[:40]
+    folk = sorted((CORPUS / "folk").glob("aird_*.mid"))[:40]
     for path in folk:
         shutil.copy(path, tmp_path / path.name)
     test_names = sorted(p.name for p in folk if split_of(p.name) == "test")

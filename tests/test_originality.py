@@ -434,11 +434,11 @@ def test_cli_seed_bars(small_corpus, cache, tmp_path):
 
 
 def test_cli_split_choice_on_a_real_collection(cache, tmp_path):
-    result = run(CORPUS / "folk" / "essen_altdeu10_0019.mid", "--corpus", CORPUS / "folk", "--split", "test", "--json")
+    result = run(CORPUS / "folk" / "aird_book1_0005.mid", "--corpus", CORPUS / "folk", "--split", "test", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["source"] == "essen_altdeu10_0019.mid" and doc["ngram_share"] == 1.0  # a test piece, and the test split
-    assert doc["corpus_splits"] == ["test"] and doc["corpus_files"] == 142
+    assert doc["source"] == "aird_book1_0005.mid" and doc["ngram_share"] == 1.0  # a test piece, and the test split
+    assert doc["corpus_splits"] == ["test"] and doc["corpus_files"] == 137
 
 
 @pytest.mark.parametrize(
@@ -508,7 +508,7 @@ def test_without_a_corpus_folder_the_command_uses_the_shipped_index(tmp_path, mo
     assert "indexing" not in result.stderr and not cache.exists()  # nothing to index: the shipped index is read
     lines = result.stdout.splitlines()
     assert "found in chorales/bwv10.mid" in lines[0] and "at bar 5" in lines[0]
-    assert lines[2] == "corpus: midi_corpus (the index shipped with the models), train split (1384 files)"
+    assert lines[2] == "corpus: midi_corpus (the index shipped with the models), train split (1386 files)"
     report = check_originality(tmp_path / "piece.mid")  # from Python: the same answer
     assert report.corpus == "midi_corpus (the index shipped with the models)" and report.source == "chorales/bwv10.mid" and report.ngram_share == 1.0
     assert (report.longest_notes, report.longest_bars) == (int(np.diff(lines_of(piece_from_a_train_chorale()).start).max()), 8.0)  # a whole line

@@ -199,6 +199,24 @@ def test_loss_falls_and_the_best_model_is_the_network_that_was_scored(corpus, tm
 
 
 # -- resume -------------------------------------------------------------------
+def test_model_records_the_data_sources_and_licences_it_trained_on(corpus, tmp_path):
+    """Training copies the sources.csv rows of the train split's files into the model's metadata."""
+    folder = tmp_path / "folk"
+    folder.mkdir()
+    fields = ("file", "title", "source", "key", "meter", "notes", "bars", "split")
+    lines = [",".join(fields)]
+    for i, path in enumerate(sorted(corpus.glob("*.mid"))):
+        (folder / path.name).write_bytes(path.read_bytes())
+        lines.append(f"{path.name},{path.stem},{'bookA' if i % 3 else 'bookB'}/x.abc#{i},C,4/4,1,1,{split_of(path.name)}")
+    (folder / "manifest.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "sources.csv").write_text("source,name,files,licence\nbookA,Book A,20,public domain\nbookB,Book B,10,non-commercial\n", encoding="utf-8")
+    run(folder, tmp_path / "m.safetensors", max_steps=2, eval_every=2)
+    recorded = load_model(tmp_path / "m.safetensors").training["data_sources"]
+    train_names = [line.split(",")[0] for line in lines[1:] if line.endswith(",train")]
+    assert [(d["source"], d["name"], d["licence"]) for d in recorded] == [("bookA", "Book A", "public domain"), ("bookB", "Book B", "non-commercial")]
+    assert sum(d["files"] for d in recorded) == len(train_names) and {d["collection"] for d in recorded} == {"folk"}
+
+
 def test_resume_continues_the_step_count(corpus, tmp_path):
     output = tmp_path / "m.safetensors"
     common = ["train", corpus, "-o", output, *TINY_CLI["transformer"], "--seq-len", "32", "--batch-size", "8", "--warmup", "3", "--device", "cpu", "--eval-every", "5", "--checkpoint-every", "5"]

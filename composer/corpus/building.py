@@ -27,6 +27,9 @@ from composer.corpus.reading import (
     MANIFEST_FIELDS,
     README,
     SKIPPED,
+    SOURCES,
+    SOURCES_FIELDS,
+    SHIPPED_COLLECTIONS,
     CorpusError,
     collections_of,
     info,
@@ -44,12 +47,41 @@ CHORALE_COMPOSER = "Johann Sebastian Bach"
 FOLK_PART = "Melody"
 # Of several encodings of one chorale in music21's bach folder, the first format listed wins.
 CHORALE_FORMATS = (".mxl", ".xml", ".krn")
-# music21 corpus folder -> (file name prefix, tunes taken). The first tunes in
-# sha1 order of "folder/file#X" are taken: a fixed, spread-out sample.
-FOLK_SOURCES: dict[str, tuple[str, int]] = {
-    "oneills1850": ("oneills1850", 450),
-    "ryansMammoth": ("ryans", 450),
-    "essenFolksong": ("essen", 450),
+# collection -> music21 corpus folder -> (file name prefix, tunes taken). The first
+# tunes in sha1 order of "folder/file#X" are taken: a fixed, spread-out sample.
+FOLK_SOURCES: dict[str, dict[str, tuple[str, int]]] = {
+    "folk": {
+        "oneills1850": ("oneills1850", 450),
+        "ryansMammoth": ("ryans", 450),
+        "airdsAirs": ("aird", 450),
+    },
+    "essen": {"essenFolksong": ("essen", 450)},
+}
+_MUSIC21_TERMS = "encoding distributed with music21 under music21/corpus/license.txt (music21: BSD-3-Clause)"
+# music21 corpus folder -> (what it is, its licence as far as music21 and the files say).
+# The build writes these into each collection's sources.csv; training copies them into the model.
+SOURCE_LICENCES: dict[str, tuple[str, str]] = {
+    "bach": (
+        "J. S. Bach, four-part chorales",
+        f"music public domain; {_MUSIC21_TERMS}; a few Humdrum (.krn) files note 'Copyright 1994, CCARH'",
+    ),
+    "oneills1850": (
+        "Francis O'Neill, O'Neill's Music of Ireland: 1850 Melodies (1903), ABC by several transcribers",
+        f"music public domain; {_MUSIC21_TERMS}; no licence note in the files",
+    ),
+    "ryansMammoth": (
+        "William Bradbury Ryan, Ryan's Mammoth Collection (1883), ABC by several transcribers",
+        f"music public domain; {_MUSIC21_TERMS}; no licence note in the files",
+    ),
+    "airdsAirs": (
+        "James Aird, A Selection of Scotch, English, Irish and Foreign Airs (1778-1803), ABC by Jack Campin",
+        f"music public domain; {_MUSIC21_TERMS}; no licence note in the files",
+    ),
+    "essenFolksong": (
+        "Essen folksong collection (EsAC), ABC by Seymour Shlien",
+        "NON-COMMERCIAL: distributed with music21 by permission 'for non-commercial distribution and use' "
+        "(music21/corpus/essenFolksong/license.txt)",
+    ),
 }
 _C1_CONTROLS = re.compile("[\x80-\x9f]")
 # Steps a quarter note when comparing note content for duplicates (covers 16ths and triplets).
@@ -112,11 +144,11 @@ def _chorale_tasks(root: Path) -> tuple[list[_Task], list[tuple[str, str, str]]]
     return tasks, sorted(alternatives)
 
 
-def _folk_tasks(root: Path) -> list[_Task]:
+def _folk_tasks(root: Path, collection: str) -> list[_Task]:
     from composer.io.notation import abc_tune_numbers
 
     tasks: list[_Task] = []
-    for folder, (prefix, quota) in FOLK_SOURCES.items():
+    for folder, (prefix, quota) in FOLK_SOURCES[collection].items():
         candidates: list[_Task] = []
         seen_numbers: set[int] = set()
         files = sorted((root / folder).glob("*.abc"))
@@ -135,13 +167,13 @@ def _folk_tasks(root: Path) -> list[_Task]:
                 else:
                     file = f"{prefix}_{_ascii_name(path.stem)}_{number:04d}.mid"
                 source = f"{folder}/{path.name}#{number}"
-                candidates.append(_Task("folk", source, str(path), number, file))
+                candidates.append(_Task(collection, source, str(path), number, file))
         candidates.sort(key=lambda t: hashlib.sha1(t.source.encode("utf-8")).hexdigest())
         tasks.extend(candidates[:quota])
     tasks.sort(key=lambda t: t.file)
     names = [t.file for t in tasks]
     if len(set(names)) != len(names):
-        raise CorpusError("folk file names are not unique; music21's ABC folders have unexpected names")
+        raise CorpusError(f"{collection} file names are not unique; music21's ABC folders have unexpected names")
     return tasks
 
 
@@ -283,6 +315,19 @@ def _write_csv(path: Path, fields: Sequence[str], rows: Iterable[dict[str, Any]]
 
 
 
+def _source_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per music21 corpus folder the files came from: its description, file count and licence."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        folder = row["source"].split("/", 1)[0]
+        counts[folder] = counts.get(folder, 0) + 1
+    out = []
+    for folder in sorted(counts):
+        name, licence = SOURCE_LICENCES.get(folder, (folder, f"unknown; {_MUSIC21_TERMS}"))
+        out.append({"source": folder, "name": name, "files": counts[folder], "licence": licence})
+    return out
+
+
 # -- README ------------------------------------------------------------------------
 _README_HEAD = """\
 # midi_corpus: MIDI files built from music21's corpus
@@ -320,17 +365,25 @@ MIDI files are plain ASCII, the manifests keep them in full.
   does not change when music21 changes how it parses a tune. O'Neill's tunes
   are named by their number in the book (`oneills1850_0123.mid`; where two of
   music21's files transcribe the same number, the first file is used), Ryan's
-  by their file (`ryans_acaciareel.mid`), Essen's by file and tune number
-  (`essen_altdeu10_0007.mid`). Several of music21's Essen files hold their
-  titles as DOS (CP437) text read as Latin-1 ("M\\x81llerlied"); in the files
-  that show such characters the titles are decoded again ("Müllerlied").
+  by their file (`ryans_acaciareel.mid`), Aird's by book and tune number
+  (`aird_book1_0007.mid`).
+- `essen/` (not shipped, not built by default: `composer corpus build
+  --collection essen`): {essen_quota}, named by file and tune number
+  (`essen_altdeu10_0007.mid`), one melody per file as in `folk/`. Its
+  encodings are for non-commercial use only (see Licence). Several of
+  music21's Essen files hold their titles as DOS (CP437) text read as
+  Latin-1 ("M\\x81llerlied"); in the files that show such characters the
+  titles are decoded again ("Müllerlied").
 
 Each folder has `manifest.csv` (file, title, source, key, meter, notes, bars,
 split; sorted by file; `source` is the music21 corpus path, with `#X` for
 tune X of an ABC file; `key` comes from the key signature, upper case for
 major and lower case for minor, so a modal tune shows its signature's major
 key; `meter` is the first real time signature, not a pickup's, and 4/4
-where the source has none) and `skipped.csv` (each source left out, and why).
+where the source has none), `skipped.csv` (each source left out, and why)
+and `sources.csv` (each music21 folder the files came from: what it is, how
+many files, and its licence as music21 and the files state it; training
+copies these rows into the model file's `data_sources` metadata).
 
 ## Splits
 
@@ -348,24 +401,30 @@ _README_LICENCE = """
 ## Licence
 
 The music itself is in the public domain: J. S. Bach's chorales (died
-1750), the tunes of O'Neill's *Music of Ireland* (1903) and of Ryan's *Mammoth
-Collection* (1883), and the traditional songs of the Essen collection. The
-encodings are the work of their respective projects and are distributed with
-music21 under the terms music21 documents in `music21/corpus/license.txt`
-(music21 itself is BSD-3-Clause). Note two restrictions stated there: some
-corpus encodings "may not be used for commercial uses", and
+1750), the tunes of O'Neill's *Music of Ireland* (1903), of Ryan's *Mammoth
+Collection* (1883) and of Aird's *Selection of Scotch, English, Irish and
+Foreign Airs* (1778-1803). The encodings are the work of their transcribers
+and are distributed with music21 under the terms music21 documents in
+`music21/corpus/license.txt` (music21 itself is BSD-3-Clause): some corpus
+encodings "may not be used for commercial uses or have other restrictions:
+please see the licenses embedded in individual compositions or directories".
+None of the folders the shipped collections come from has a licence file of
+its own; the ABC files carry transcriber credits only (Aird's: "Jack Campin
+* www.campin.me.uk * 2009"), and a few of the Bach `.krn` files note
+"Copyright 1994, Center for Computer Assisted Research in the Humanities".
 `music21/corpus/essenFolksong/license.txt` says the Essen encodings are
 distributed with music21 by permission "for non-commercial distribution and
-use". Treat the `essen_*` files as non-commercial, and check the licence of
-the encodings before any commercial use of this folder.
+use": that is why `essen/` is not built by default nor shipped, nor used to
+train the shipped models. `sources.csv` in each folder lists these notes;
+check them before any commercial use.
 """
 
 
 def _readme(corpus_dir: Path) -> str:
     import music21
 
-    quota = "; ".join(f"{q} tunes of `{folder}`" for folder, (_, q) in FOLK_SOURCES.items())
-    text = _README_HEAD.format(music21=music21.__version__, steps=DEDUP_STEPS_PER_BEAT, folk_quota=quota)
+    quota = {name: "; ".join(f"{q} tunes of `{folder}`" for folder, (_, q) in sources.items()) for name, sources in FOLK_SOURCES.items()}
+    text = _README_HEAD.format(music21=music21.__version__, steps=DEDUP_STEPS_PER_BEAT, folk_quota=quota["folk"], essen_quota=quota["essen"])
     all_files = all_notes = 0
     for name, splits in info(corpus_dir).items():
         files = sum(s["files"] for s in splits.values())
@@ -418,7 +477,7 @@ def _build_collection(
     if collection == "chorales":
         tasks, alternatives = _chorale_tasks(root)
     else:
-        tasks = _folk_tasks(root)
+        tasks = _folk_tasks(root, collection)
     if limit is not None:
         tasks = tasks[:limit]
     used = {t.source for t in tasks}
@@ -447,13 +506,14 @@ def _build_collection(
     skipped.sort()
     _write_csv(folder / MANIFEST, MANIFEST_FIELDS, rows)
     _write_csv(folder / SKIPPED, ("source", "reason"), ({"source": s, "reason": r} for s, r in skipped))
+    _write_csv(folder / SOURCES, SOURCES_FIELDS, _source_rows(rows))
     return {"written": len(rows), "notes": sum(r["notes"] for r in rows), "skipped": skipped}
 
 
 def build(
     out_dir: str | Path,
     *,
-    collections: Sequence[str] = ("chorales", "folk"),
+    collections: Sequence[str] = SHIPPED_COLLECTIONS,
     jobs: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     limit: int | None = None,

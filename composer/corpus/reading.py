@@ -17,11 +17,17 @@ from composer.errors import ComposerError
 # collection folder -> (style, description)
 COLLECTIONS: dict[str, tuple[str, str]] = {
     "chorales": ("chorale", "Four-part chorales (Soprano, Alto, Tenor, Bass) by J. S. Bach, from music21's corpus/bach"),
-    "folk": ("folk", "Folk melodies from music21's ABC collections: O'Neill's 1850, Ryan's Mammoth Collection, Essen folksongs"),
+    "folk": ("folk", "Folk melodies from music21's ABC collections: O'Neill's 1850, Ryan's Mammoth Collection, Aird's Airs"),
+    "essen": ("folk", "Essen folksongs from music21's ABC collection: non-commercial use only, built on request and not shipped"),
 }
+# What ``composer corpus build`` builds by default and what midi_corpus ships: the
+# collections whose encodings carry no non-commercial restriction.
+SHIPPED_COLLECTIONS = ("chorales", "folk")
 SPLITS = ("train", "valid", "test")
 MANIFEST = "manifest.csv"
 SKIPPED = "skipped.csv"
+SOURCES = "sources.csv"
+SOURCES_FIELDS = ("source", "name", "files", "licence")
 README = "README.md"
 MANIFEST_FIELDS = ("file", "title", "source", "key", "meter", "notes", "bars", "split")
 MIDI_SUFFIXES = (".mid", ".midi", ".smf")
@@ -151,6 +157,47 @@ def info(folder: str | Path) -> dict[str, dict[str, dict[str, int | None]]]:
     for name, path in collections:
         rows = _read_manifest(path / MANIFEST)
         out[name] = {s: {"files": sum(r["split"] == s for r in rows), "notes": sum(r["notes"] for r in rows if r["split"] == s)} for s in SPLITS}
+    return out
+
+
+def _read_sources(path: Path) -> dict[str, dict[str, str]]:
+    """A collection's ``sources.csv`` by source folder; empty where the build wrote none."""
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {row["source"]: row for row in csv.DictReader(handle)}
+
+
+def data_sources(folder: str | Path, names: Iterable[str]) -> list[dict[str, Any]]:
+    """Where the named pieces of a corpus folder come from, and under what licence.
+
+    ``names`` are ``Piece.name``s of ``discover(folder)``. One entry per
+    collection and source folder (the first part of the manifest's ``source``):
+    ``{"collection", "source", "name", "files", "licence"}``, the description
+    and licence taken from the collection's ``sources.csv`` ("not recorded"
+    where it has none). A folder without manifests gives an empty list.
+    """
+    folder = Path(folder)
+    if (folder / MANIFEST).is_file():
+        collections = [("", folder)]
+    elif is_corpus(folder):
+        collections = [(f"{name}/", folder / name) for name in _collection_folders(folder)]
+    else:
+        return []
+    wanted = set(names)
+    out: list[dict[str, Any]] = []
+    for prefix, path in collections:
+        counts = Counter(row["source"].split("/", 1)[0] for row in _read_manifest(path / MANIFEST) if prefix + row["file"] in wanted)
+        notes = _read_sources(path / SOURCES)
+        for source in sorted(counts):
+            row = notes.get(source, {})
+            out.append({
+                "collection": path.resolve().name,
+                "source": source,
+                "name": row.get("name") or source,
+                "files": counts[source],
+                "licence": row.get("licence") or "not recorded",
+            })
     return out
 
 
