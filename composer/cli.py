@@ -489,7 +489,7 @@ train_command.epilog = _preset_epilog(train_command)
 
 
 def _select_config() -> type:
-    from composer.refine import SelectConfig  # no torch at import
+    from composer.refinement import SelectConfig  # no torch at import
 
     return SelectConfig
 
@@ -518,7 +518,7 @@ def refine_command(model: str, kept: str | None, output: str, select_mode: bool,
     """Fine-tune MODEL on pieces it generated and someone kept (KEPT_FOLDER), or on those its own checks keep (--select)."""
     from composer.finetune import FineTuneConfig
     from composer.modelfile import load_model
-    from composer.refine import SelectConfig, refine, select
+    from composer.refinement import SelectConfig, refine, select
 
     ctx = click.get_current_context()
     given = {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}

@@ -20,7 +20,7 @@ from composer.finetune import FineTuneConfig, file_sha256, lineage, provenance  
 from composer.formats import read, write  # noqa: E402
 from composer.generate import GenerationSettings, generate_batch  # noqa: E402
 from composer.modelfile import load_model, save_model  # noqa: E402
-from composer.refine import (  # noqa: E402
+from composer.refinement import (  # noqa: E402
     RefineError,
     SelectConfig,
     check_kept,
