@@ -76,6 +76,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=SelectConfig().samples)
     parser.add_argument("--probe", type=int, default=30)
     parser.add_argument("--steps", type=int, default=None, help=f"most steps of each round's fine-tuning (default: the preset's {FINETUNE_PRESET['max_steps']})")
+    parser.add_argument("--lr", type=float, default=None, help=f"learning rate (default: the preset's {FINETUNE_PRESET['learning_rate']:g})")
+    parser.add_argument("--top-p", type=float, default=SelectConfig().top_p, help="top-p of the candidates (default: SelectConfig's)")
+    parser.add_argument("--max-parallels", type=float, default=SelectConfig().max_parallels_per_100_notes)
     parser.add_argument("--work", type=Path, default=Path("/tmp/composer-refine-bench"))
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -86,8 +89,8 @@ def main() -> None:
     began = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     base = load_model("chorale")
-    checks = SelectConfig(rounds=args.rounds, samples=args.samples, bars=BARS, random_seed=1)
-    settings = {"max_steps": args.steps} if args.steps else {}
+    checks = SelectConfig(rounds=args.rounds, samples=args.samples, bars=BARS, max_parallels_per_100_notes=args.max_parallels, top_p=args.top_p, random_seed=1)
+    settings = {k: v for k, v in {"max_steps": args.steps, "learning_rate": args.lr}.items() if v is not None}
     result = select(base, args.work / "refined.safetensors", checks, train_settings=settings, force=True, device="cpu", reporter=Lines())
     selecting = time.perf_counter() - began
     rows = [("chorale (base)", None, measure(base, args.probe))]

@@ -505,6 +505,7 @@ def _select_config() -> type:
 @_setting_option(_select_config(), "max_parallels_per_100_notes", "--max-parallels", help="With --select: most parallel fifths and octaves per 100 notes a kept four-part piece may have.")
 @_setting_option(_select_config(), "max_copied_notes", help="With --select: longest passage also in the training corpus (notes) a kept piece may have.")
 @_setting_option(_select_config(), "tonic_ending", "--tonic-ending/--any-ending", help="With --select: keep only pieces whose top part ends on the tonic.")
+@_setting_option(_select_config(), "top_p", help="With --select: top-p of the pieces generated (1: the model's own distribution, so only the checks' choice moves it).")
 @_setting_option(_select_config(), "random_seed", help="With --select: round r generates with random seed S+r-1.")
 @click.option("--any-source", is_flag=True, help="Learn from the kept pieces even when they do not say this model generated them.")
 @click.option("--style", default=None, metavar="STYLE", help="The style the pieces are learnt (and, with --select, generated) as.  [default: the one the model writes unasked]")

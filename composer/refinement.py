@@ -68,6 +68,9 @@ class SelectConfig:
     max_parallels_per_100_notes: float = setting(3.0, min=0)  # parallel fifths and octaves a kept four-part piece may have
     max_copied_notes: int = setting(12, min=0, integer=True)  # longest passage also in the training corpus a kept piece may have
     tonic_ending: bool = True  # a kept piece's top part ends on the tonic
+    # Sampling of the candidates: 1.0 samples the model's own distribution, so fine-tuning on what is kept moves the model
+    # only where the checks choose; None takes the model's recommendation (chorale: top-p 0.9), which sharpens it every round.
+    top_p: float | None = setting(1.0, min=0, max=1, min_open=True)
     random_seed: int = setting(0, min=0, integer=True)  # round r generates with random_seed + r - 1
 
     def __post_init__(self) -> None:
@@ -291,7 +294,7 @@ def corpus_bits_per_note(model: Model, corpus: Path | None) -> float | None:
 def _generate(model: Model, checks: SelectConfig, round_number: int, style: str | None) -> list[Score]:
     from composer.generate import GenerationSettings, generate_batch
 
-    settings = GenerationSettings(bars=checks.bars, style=style, allow_parallels=True, random_seed=checks.random_seed + round_number - 1)
+    settings = GenerationSettings(bars=checks.bars, style=style, top_p=checks.top_p, allow_parallels=True, random_seed=checks.random_seed + round_number - 1)
     return generate_batch(model, None, settings, num_samples=checks.samples)
 
 
