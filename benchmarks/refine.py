@@ -1,6 +1,6 @@
 """Refinement without a person: ``composer refine chorale --select`` for a few rounds, measured.
 
-    python benchmarks/refine.py [--rounds 3] [--samples 64] [--probe 30] [--steps N] [--work DIR] [--quick]
+    python benchmarks/refine.py [--rounds 3] [--samples 128] [--probe 30] [--steps N] [--lr X] [--top-p P] [--max-parallels X] [--work DIR] [--quick]
 
 1. Before and after each round, the model generates ``--probe`` pieces of 8 bars with
    ``allow_parallels=True`` (the parallel-fifth mask off; random seed 1000, the same
@@ -9,7 +9,7 @@
    with the chorale corpus's train split (``composer.originality``: median and
    maximum in notes). Bits per note of the chorale corpus's valid split, too.
 2. ``composer.refinement.select("chorale", ...)``: each round generates ``--samples``
-   pieces of 8 bars (parallels allowed), keeps those that pass the checks of
+   pieces of 8 bars (parallels allowed; top-p ``--top-p``, default 1), keeps those that pass the checks of
    ``SelectConfig`` (at most 3 parallel fifths and octaves per 100 notes, no
    passage of more than 12 notes also in the train split, ending on the tonic),
    and fine-tunes the previous round's model on them with the fine-tuning preset

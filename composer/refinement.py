@@ -63,7 +63,7 @@ class SelectConfig:
     """What ``composer refine --select`` generates and keeps; each field's default and range live here once."""
 
     rounds: int = setting(2, min=1, max=20, integer=True)
-    samples: int = setting(64, min=1, max=1000, integer=True)  # pieces generated a round (64 pieces of 8 bars: about 20 s for the chorale model here)
+    samples: int = setting(128, min=1, max=1000, integer=True)  # pieces generated a round (128 of 8 bars: about 40 s for the chorale model here)
     bars: int = setting(8, min=1, max=64, integer=True)  # bars of each generated piece
     max_parallels_per_100_notes: float = setting(3.0, min=0)  # parallel fifths and octaves a kept four-part piece may have
     max_copied_notes: int = setting(12, min=0, integer=True)  # longest passage also in the training corpus a kept piece may have
