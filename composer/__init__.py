@@ -31,6 +31,8 @@ _API = {
     "TrainConfig": "composer.training",
     "finetune_config": "composer.training",
     "FineTuneConfig": "composer.finetune",
+    "refine": "composer.refinement",
+    "SelectConfig": "composer.refinement",
     "evaluate": "composer.evaluation",
     "evaluate_samples": "composer.evaluation",
     "check_originality": "composer.originality",

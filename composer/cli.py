@@ -488,6 +488,70 @@ def _preset_epilog(command: click.Command) -> str:
 train_command.epilog = _preset_epilog(train_command)
 
 
+def _select_config() -> type:
+    from composer.refinement import SelectConfig  # no torch at import
+
+    return SelectConfig
+
+
+@cli.command("refine")
+@click.argument("model", metavar="MODEL")
+@click.argument("kept", metavar="[KEPT_FOLDER]", required=False)
+@click.option("-o", "--output", required=True, metavar="MODEL_PATH", help="Refined model file to write (.safetensors).")
+@click.option("--select", "select_mode", is_flag=True, help="No person: rounds of generate (parallels allowed), keep what passes the checks, fine-tune on it; each round's pieces and model go to MODEL_PATH's stem + .rounds/.")
+@_setting_option(_select_config(), "rounds", help="With --select: rounds of generate, keep, fine-tune.")
+@_setting_option(_select_config(), "samples", help="With --select: pieces generated a round.")
+@_setting_option(_select_config(), "bars", help="With --select: bars of each generated piece.")
+@_setting_option(_select_config(), "max_parallels_per_100_notes", "--max-parallels", help="With --select: most parallel fifths and octaves per 100 notes a kept four-part piece may have.")
+@_setting_option(_select_config(), "max_copied_notes", help="With --select: longest passage also in the training corpus (notes) a kept piece may have.")
+@_setting_option(_select_config(), "tonic_ending", "--tonic-ending/--any-ending", help="With --select: keep only pieces whose top part ends on the tonic.")
+@_setting_option(_select_config(), "top_p", help="With --select: top-p of the pieces generated (1: the model's own distribution, so only the checks' choice moves it).")
+@_setting_option(_select_config(), "random_seed", help="With --select: round r generates with random seed S+r-1.")
+@click.option("--any-source", is_flag=True, help="Learn from the kept pieces even when they do not say this model generated them.")
+@click.option("--style", default=None, metavar="STYLE", help="The style the pieces are learnt (and, with --select, generated) as.  [default: the one the model writes unasked]")
+@_setting_option(_train_config(), "max_steps", "--steps", default=None, show_default=False, help="Most optimiser steps of each fine-tuning run.  [default: the fine-tuning preset's]")
+@_setting_option(_finetune_config(), "replay_share", help="Share of each batch's windows replayed from the base model's corpus (the guard against forgetting; 0: none).")
+@_setting_option(_finetune_config(), "replay_corpus", metavar="DIR", help="The base model's training music to replay.  [default: its corpus in ./midi_corpus or composer's checkout, where found]")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
+@click.option("--force", is_flag=True, help="Replace MODEL_PATH (and, with --select, its rounds folder).")
+def refine_command(model: str, kept: str | None, output: str, select_mode: bool, any_source: bool, style: str | None, max_steps: int | None,
+                   replay_share: float, replay_corpus: str | None, device: str, force: bool, **checks: Any) -> None:
+    """Fine-tune MODEL on pieces it generated and someone kept (KEPT_FOLDER), or on those its own checks keep (--select)."""
+    from composer.finetune import FineTuneConfig
+    from composer.modelfile import load_model
+    from composer.refinement import SelectConfig, refine, select
+
+    ctx = click.get_current_context()
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    if select_mode and kept is not None:
+        raise click.UsageError("give KEPT_FOLDER or --select, not both")
+    if not select_mode and kept is None:
+        raise click.UsageError("missing KEPT_FOLDER (or --select to let the project's checks keep pieces)")
+    if not select_mode and given & set(checks):
+        name = {"max_parallels_per_100_notes": "max_parallels", "tonic_ending": "tonic_ending"}.get(sorted(given & set(checks))[0], sorted(given & set(checks))[0])
+        raise click.UsageError(f"--{name.replace('_', '-')} applies to --select only")
+    if select_mode and any_source:
+        raise click.UsageError("--any-source applies to a KEPT_FOLDER only (--select keeps the model's own pieces)")
+    base = load_model(model)
+    train_settings = {"max_steps": max_steps} if max_steps is not None else {}
+    finetune = FineTuneConfig(replay_share=replay_share, replay_corpus=replay_corpus)
+    reporter = _BarReporter()
+    try:
+        if select_mode:
+            result = select(base, output, SelectConfig(**checks), style=style, train_settings=train_settings, finetune=finetune, force=force, device=device, reporter=reporter)
+            reporter.close()
+            for report in result.rounds:
+                click.echo(report.line())
+            click.echo(f"model written to {result.model_path}; each round's pieces and model in {result.rounds[0].folder.parent}")
+        else:
+            done = refine(base, kept, output, style=style, any_source=any_source, train_settings=train_settings, finetune=finetune, force=force, device=device, reporter=reporter)
+            reporter.close()
+            click.echo(f"refined {base.name} on {done.kept} kept pieces (fingerprint {done.fingerprint[:12]}): {done.train.steps} steps in {done.train.seconds:.0f} s; "
+                       f"best validation {done.train.best_valid_bits_per_note:.3f} bits per note; model written to {done.model_path}")
+    finally:
+        reporter.close()
+
+
 @cli.command("evaluate")
 @click.argument("model", metavar="MODEL")
 @click.argument("corpus_dir", metavar="CORPUS_DIR")

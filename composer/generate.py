@@ -1176,6 +1176,8 @@ def _finish(model: Model, tok: Tokenizer, s: _State, the_plan: GenerationPlan, s
         "random_seed": str(settings.random_seed),
         "generator": "composer",
     }
+    if model.sha256 is not None:  # which model file made it: composer refine checks it
+        metadata["model_sha256"] = model.sha256
     return score.replace(notes=notes, metadata=metadata, title=_title(the_plan, settings, seed))
 
 

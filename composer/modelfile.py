@@ -57,6 +57,7 @@ class Model:
         self.tokenizer = tokenizer
         self.training: dict[str, Any] = dict(training or {})
         self.path = path
+        self._sha256: str | None = None
 
     @classmethod
     def from_weights(cls, arch: str, config: Any, weights: dict[str, Any], tokenizer: Tokenizer,
@@ -67,6 +68,23 @@ class Model:
     @property
     def name(self) -> str:
         return self.path.stem if self.path else self.arch
+
+    @property
+    def sha256(self) -> str | None:
+        """The sha256 (hex) of the file the model was loaded from, read once; None for a model made in memory.
+
+        Generated pieces record it (``model_sha256`` in their metadata), so ``composer refine``
+        can tell which model made them.
+        """
+        if self._sha256 is None and self.path is not None and self.path.is_file():
+            import hashlib
+
+            digest = hashlib.sha256()
+            with open(self.path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            self._sha256 = digest.hexdigest()
+        return self._sha256
 
     @property
     def network(self) -> Any:
