@@ -21,6 +21,7 @@ from click.testing import CliRunner  # noqa: E402
 from composer.cli import cli  # noqa: E402
 from composer.corpus import split_of  # noqa: E402
 from composer.generate import default_style  # noqa: E402
+from test_train import StopAt  # noqa: E402  (Ctrl-C after a given step)
 from composer.finetune import (  # noqa: E402
     FineTuneConfig,
     FineTuneError,
@@ -219,15 +220,6 @@ class Messages(SilentReporter):
 
     def message(self, text: str) -> None:
         self.messages.append(text)
-
-
-class StopAt(SilentReporter):
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def step(self, step: int, loss: float) -> None:
-        if step == self.at:
-            raise KeyboardInterrupt
 
 
 def test_a_killed_fine_tuning_run_resumes_exactly(folder, base_path, tmp_path):
