@@ -42,7 +42,7 @@ import numpy as np
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from composer.score import Score, select_parts  # noqa: E402
-from composer.theory import Key, estimate_key, key_tonic_pitch_class, opening_key  # noqa: E402
+from composer.theory import Key, key_tonic_pitch_class, seed_key  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHORALES = ROOT / "midi_corpus" / "chorales"
@@ -51,11 +51,6 @@ FIGURES = ("bass_pc", "chord_jaccard", "exact_atb", "final_tonic_triad", "final_
 
 
 # -- scoring ---------------------------------------------------------------------
-def seed_key(score: Score) -> Key:
-    """The score's key signature, else the key found from its notes."""
-    return opening_key(score) or estimate_key(score)
-
-
 def melody_end(score: Score) -> int:
     """The tick where the top part's last note ends."""
     top = score.notes[score.notes["part"] == 0]

@@ -29,6 +29,15 @@ def cache_root() -> Path:
     return Path(base) / "composer"
 
 
+def file_sha256(path: str | Path) -> str:
+    """The sha256 (hex) of a file's bytes, read in 1 MiB blocks: which file it is, by content (a model file, a kept piece)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def fingerprint(settings: Mapping[str, Any], files: Iterable[tuple[str, Path]]) -> str:
     """The sha1 (hex) of ``settings`` (as sorted JSON) and, for each ``(key, path)``, the key and the file's size and modification time.
 

@@ -338,10 +338,7 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
 
 def harmony_profile(split: TokenSplit, tokenizer: Tokenizer, pieces: list[int], voices: int) -> dict[str, object]:
     """The melody-ahead harmony prior of some of a split's pieces, encoded for a model file."""
-    counts = harmony.empty_counts(min(voices, harmony.MAX_VOICES))
-    for i in pieces:
-        harmony.add_piece(counts, tokenizer.decode(split.piece(i)))
-    return harmony.encode(harmony.HarmonyPrior(counts))
+    return harmony.encode(harmony.fit((tokenizer.decode(split.piece(i)) for i in pieces), voices))
 
 
 def _walk_notes(ids: np.ndarray, tokenizer: Tokenizer) -> tuple[Walker, dict[int, list[int]]]:

@@ -81,14 +81,6 @@ class FineTuneConfig:
 
 
 # -- the base model ------------------------------------------------------------
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def base_record(base: Model) -> dict[str, Any]:
     """What the fine-tuned model says of its base: enough to find it and to know it is the same file."""
     if base.path is None:
@@ -96,7 +88,7 @@ def base_record(base: Model) -> dict[str, Any]:
     record = {
         "name": base.path.stem,
         "file": base.path.name,
-        "sha256": file_sha256(base.path),
+        "sha256": base.sha256,
         "arch": base.arch,
         "corpus": base.training.get("corpus"),
         "train_files_sha1": base.training.get("train_files_sha1"),

@@ -22,12 +22,13 @@ import base64
 import binascii
 import zlib
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
 from composer.errors import ComposerError
 from composer.score import Score
-from composer.theory import Key, estimate_key, key_tonic_pitch_class, opening_key
+from composer.theory import Key, key_tonic_pitch_class, seed_key
 
 NONE = 12  # the degree slot for "no previous/next different melody note"
 MAX_VOICES = 7  # lower voices counted (parts below the melody)
@@ -105,7 +106,7 @@ def add_piece(counts: np.ndarray, score: Score, key: Key | None = None) -> None:
     voices = min(counts.shape[4], score.num_parts - 1)
     if voices < 1 or not len(score.notes):
         return
-    key = key or opening_key(score) or estimate_key(score)
+    key = key or seed_key(score)
     tonic, mode = key_tonic_pitch_class(*key), int(key[1])
     grid = _voice_grid(score, voices + 1, max(score.ticks_per_beat // GRID_DIVISION, 1))
     top = grid[0]
@@ -126,7 +127,7 @@ def add_piece(counts: np.ndarray, score: Score, key: Key | None = None) -> None:
                 counts[mode, d, dp, dn, v, (pitch - tonic) % 12] += 1
 
 
-def fit(scores: list[Score], voices: int) -> HarmonyPrior:
+def fit(scores: Iterable[Score], voices: int) -> HarmonyPrior:
     """The prior of pieces with ``voices`` lower voices (pieces with fewer count the voices they have)."""
     counts = empty_counts(min(max(voices, 1), MAX_VOICES))
     for score in scores:
@@ -147,7 +148,8 @@ def decode(entry: object) -> HarmonyPrior:
     voices = entry["voices"]
     if not 1 <= voices <= MAX_VOICES:
         raise HarmonyPriorError(f"harmony prior: voices must be 1..{MAX_VOICES}, got {voices}")
-    size = empty_counts(voices).nbytes
+    template = empty_counts(voices)
+    size = template.nbytes
     try:
         raw = base64.b64decode(entry["counts"], validate=True)
         inflater = zlib.decompressobj()
@@ -156,7 +158,7 @@ def decode(entry: object) -> HarmonyPrior:
         raise HarmonyPriorError(f"harmony prior: counts are not base64 zlib data ({exc})") from None
     if len(data) != size or inflater.unconsumed_tail:
         raise HarmonyPriorError(f"harmony prior: expected {size} bytes of counts for {voices} voices, got {len(data)}{'+' if inflater.unconsumed_tail else ''}")
-    return HarmonyPrior(np.frombuffer(data, "<u2").reshape(empty_counts(voices).shape).copy())
+    return HarmonyPrior(np.frombuffer(data, "<u2").reshape(template.shape).copy())
 
 
 class HarmonyBias:

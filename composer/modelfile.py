@@ -77,13 +77,9 @@ class Model:
         can tell which model made them.
         """
         if self._sha256 is None and self.path is not None and self.path.is_file():
-            import hashlib
+            from composer.cache import file_sha256
 
-            digest = hashlib.sha256()
-            with open(self.path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            self._sha256 = digest.hexdigest()
+            self._sha256 = file_sha256(self.path)
         return self._sha256
 
     @property

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from composer.cache import file_sha256
 from composer.errors import ComposerError
 from composer.finetune import PROVENANCE_KEY, FineTuneConfig, provenance, replay_folder
 from composer.settings import check_ranges, setting
@@ -85,14 +86,6 @@ class KeptFile:
     made_by: str  # "sha256" (the model file's sha256 matched), "name" (older files: the model's name matched) or "any source"
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def kept_fingerprint(files: list[KeptFile]) -> str:
     """sha256 of the kept files' names and contents, in name order: the same pieces give the same fingerprint."""
     lines = "".join(f"{f.name}\t{f.sha256}\n" for f in sorted(files, key=lambda f: f.name))
@@ -130,7 +123,7 @@ def check_kept(model: Model, folder: str | Path, *, any_source: bool = False) ->
         if problem is not None:
             raise RefineError(f"{piece.path}: {problem}; refine learns from pieces {model.name} made itself (--any-source to use them anyway)")
         how = "any source" if any_source else ("sha256" if metadata.get("model_sha256") else "name")
-        kept.append(KeptFile(piece.name, _file_sha256(piece.path), how))
+        kept.append(KeptFile(piece.name, file_sha256(piece.path), how))
     return kept
 
 

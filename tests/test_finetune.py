@@ -18,6 +18,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
+from composer.cache import file_sha256  # noqa: E402
 from composer.cli import cli  # noqa: E402
 from composer.corpus import split_of  # noqa: E402
 from composer.generate import default_style  # noqa: E402
@@ -26,7 +27,6 @@ from composer.finetune import (  # noqa: E402
     FineTuneConfig,
     FineTuneError,
     data_fingerprint,
-    file_sha256,
     lineage,
     provenance,
     starting_point,

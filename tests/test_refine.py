@@ -16,7 +16,8 @@ import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from composer.cli import cli  # noqa: E402
-from composer.finetune import FineTuneConfig, file_sha256, lineage, provenance  # noqa: E402
+from composer.cache import file_sha256  # noqa: E402
+from composer.finetune import FineTuneConfig, lineage, provenance  # noqa: E402
 from composer.formats import read, write  # noqa: E402
 from composer.generate import GenerationSettings, generate_batch  # noqa: E402
 from composer.modelfile import load_model, save_model  # noqa: E402
