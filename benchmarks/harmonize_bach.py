@@ -1,6 +1,6 @@
 """Harmonize Bach's sopranos and compare with his own lower voices, for a lookup table and a model, in one run.
 
-    python benchmarks/harmonize_bach.py [--model chorale] [--split valid] [--limit N] [--samples N] [--particles K ...] [--json OUT]
+    python benchmarks/harmonize_bach.py [--model chorale] [--split valid] [--limit N] [--samples N] [--particles K ...] [--compare MODEL ...] [--json OUT]
 
 For each chorale of the split (valid unless ``--split test`` is given: never
 tune on test) the soprano is harmonized, and the result is compared with
@@ -20,7 +20,8 @@ Rows: Bach himself (the ceiling of the final-chord figures), a lookup table
 built from the train split (the most frequent chord, as a pitch-class set and
 bass relative to the key, under each soprano scale degree), the model as
 shipped (random seed fixed) and without its melody-ahead harmony prior
-(``composer.harmony``, ``harmony_weight=0``), the model decoding greedily
+(``composer.harmony``, ``harmony_weight=0``), any ``--compare`` model (the
+previous shipped model, which saw no melody ahead), the model decoding greedily
 (``top_k=1``), one row per ``--harmony-weights W``, and one row per ``--particles K``: K samples weighted by the model's probability
 of the melody notes ahead (``composer.lookahead``).
 The scoring functions are importable (tests/test_harmonize_bench.py).
@@ -225,7 +226,8 @@ def chorales(split: str, limit: int | None = None) -> list[tuple[str, Score]]:
     return out
 
 
-def run(split: str, limit: int | None, model_name: str, random_seed: int, particles: Iterable[int] = (), harmony_weights: Iterable[float] = ()) -> dict[str, dict[str, float]]:
+def run(split: str, limit: int | None, model_name: str, random_seed: int, particles: Iterable[int] = (), harmony_weights: Iterable[float] = (),
+        others: Iterable[str] = ()) -> dict[str, dict[str, float]]:
     import composer
 
     pieces = chorales(split, limit)
@@ -238,6 +240,8 @@ def run(split: str, limit: int | None, model_name: str, random_seed: int, partic
         f"{model_name} (seed {random_seed})": lambda melody: model.harmonize(melody, random_seed=random_seed),
         f"{model_name} greedy (top_k=1)": lambda melody: model.harmonize(melody, random_seed=random_seed, top_k=1),
     }
+    for other in others:  # another model file (the previous shipped model), as it harmonizes by default
+        systems[f"{other} (seed {random_seed})"] = lambda melody, m=composer.load_model(other): m.harmonize(melody, random_seed=random_seed)
     for w in harmony_weights:  # composer.harmony: the melody-ahead prior at weight w
         systems[f"{model_name} --harmony-weight {w:g} (seed {random_seed})"] = lambda melody, w=w: model.harmonize(melody, random_seed=random_seed, harmony_weight=w)
     for k in particles:  # composer.lookahead: k samples weighted by the melody notes ahead
@@ -268,9 +272,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--random-seed", type=int, default=1)
     parser.add_argument("--particles", type=int, nargs="*", default=[], metavar="K", help="also a row per K: the model with --particles K (K=1 is the model's row as shipped)")
     parser.add_argument("--harmony-weights", type=float, nargs="*", default=[], metavar="W", help="also a row per W: the model with --harmony-weight W")
+    parser.add_argument("--compare", nargs="*", default=[], metavar="MODEL", help="also a row per model (name or file), e.g. the previous shipped model: "
+                        "git show 8890d4b:models/chorale.safetensors > /tmp/chorale-before-ahead.safetensors")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    results = run(args.split, args.limit, args.model, args.random_seed, args.particles, args.harmony_weights)
+    results = run(args.split, args.limit, args.model, args.random_seed, args.particles, args.harmony_weights, args.compare)
     print(f"split {args.split}, eighth-note grid, {next(iter(results.values()))['pieces']} chorales")
     print(markdown(results))
     if args.json:

@@ -45,6 +45,7 @@ from composer.sampling import SamplingSettings
 from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, select_parts, transpose
 from composer.settings import check_ranges, setting
 from composer.theory import Key, bars_of, key_name, opening_key, parse_key, pickup_bars, scale_of, seed_key, tonic_triad, transposition
+from composer.tokens.ahead import Ahead
 from composer.tokens import (
     K_BAR,
     K_DURATION,
@@ -195,6 +196,7 @@ class _Onset:
     bar: int
     pos: int  # steps from the barline
     notes: list[tuple[int, int, int]]  # (part, pitch, duration steps), in token order
+    step: int = 0  # steps from the piece's start
 
 
 @dataclass
@@ -228,6 +230,9 @@ class GenerationPlan:
     written: tuple[int, ...] | None = None
     free_steps: tuple[int, int] = (0, 0)
     free_until_step: int = 0
+    # What the model is told ahead of each token (composer.tokens.ahead): the given top part's next notes
+    # (harmonize, and accompany and infill where the top part is given throughout) and the bars left.
+    ahead: Ahead | None = None
 
     @property
     def last_bar(self) -> int:
@@ -901,7 +906,14 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         monophonic=_monophonic_parts(profile, num_parts),
         harmony=_harmony_bias(model, profile, settings, onsets) if harmonize else None,
         cadence_bars=_phrase_end_bars(settings, opening, harmonize),
+        ahead=_ahead(tok, onsets if harmonize else None, last_bar),
     )
+
+
+def _ahead(tok: Tokenizer, given: list[_Onset] | None, last_bar: int) -> Ahead:
+    """The features ahead of a plan: the top part's notes among the ``given`` onsets (None: the melody is not given) and the last bar."""
+    melody = None if given is None else [(o.step, pitch, length) for o in given for part, pitch, length in o.notes if part == 0]
+    return Ahead.of(melody, last_bar, tok.config.steps_per_beat)
 
 
 def _harmony_bias(model: Model, profile: dict[str, Any], settings: GenerationSettings, onsets: list[_Onset]) -> harmony_prior.HarmonyBias | None:
@@ -993,6 +1005,7 @@ def _given_plan(model: Model, seed: Score | None, settings: GenerationSettings) 
         written=tuple(written),
         free_steps=(free[0], free[1]),
         free_until_step=min(ticks_to_steps(stop_tick, tpb, spb), seed_end),
+        ahead=_ahead(tok, None if 0 in written else onsets, bars_of(seed) - 1 + pickup_bars(seed)),
     )
 
 
@@ -1069,7 +1082,7 @@ def _seed_events(tok: Tokenizer, body: np.ndarray) -> tuple[list[_Onset], dict[i
         kind = walker.feed(token)
         if kind == K_DURATION:  # a note: Pitch and its first Duration
             if not onsets or (onsets[-1].bar, onsets[-1].pos) != (walker.bar, walker.pos):
-                onsets.append(_Onset(walker.bar, walker.pos, []))
+                onsets.append(_Onset(walker.bar, walker.pos, [], walker.onset))
             onsets[-1].notes.append((walker.part, walker.pitch, walker.value))
         elif kind == LENGTHENED:
             part, pitch, steps = onsets[-1].notes[-1]
@@ -1123,11 +1136,14 @@ def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.
         if isinstance(item, np.ndarray):
             break
         fixed.append(item)
-    for s in states:
-        for token in fixed:
+    ahead = the_plan.ahead if getattr(runtime.config, "ahead_sizes", ()) else None
+    rows = []
+    for token in fixed:
+        for s in states:
             engine.advance(s, token)
             s.tokens.append(token)
-    logits = runtime.prefill(np.array([fixed] * len(states), np.int64), cache)
+        rows.append(_ahead_rows(ahead, states))
+    logits = runtime.prefill(np.array([fixed] * len(states), np.int64), cache, None if ahead is None else np.stack(rows, 1))
     limit = (the_plan.last_bar + 2) * MAX_TOKENS_PER_BAR
     for _ in range(limit):
         masks = np.stack([engine.allowed(s) if not s.done else engine.pad_only for s in states])
@@ -1142,8 +1158,13 @@ def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.
             states, chosen = tracker.resample(states, cache, chosen)
         if all(s.done for s in states):
             break
-        logits = runtime.step(chosen, cache)
+        logits = runtime.step(chosen, cache, _ahead_rows(ahead, states))
     return tracker.best(states) if tracker is not None else states
+
+
+def _ahead_rows(ahead: Ahead | None, states: list[_State]) -> np.ndarray | None:
+    """Each sample's features ahead of the token it just read (None for a model that takes none)."""
+    return None if ahead is None else ahead.at([s.onset for s in states], [s.bar for s in states])
 
 
 def _biased(engine: "_Engine", states: list[_State], logits: np.ndarray) -> np.ndarray:

@@ -44,6 +44,7 @@ from composer.finetune import (
 from composer.modelfile import Model, load_model, save_model
 from composer.settings import check_ranges, setting
 from composer.tokens import Tokenizer, TokenizerConfig
+from composer.tokens.ahead import AHEAD_SIZES, FIRST, LENGTH_COLUMNS, MELODY_COLUMNS, NOT_GIVEN, PITCH_COLUMNS, features_of
 
 if TYPE_CHECKING:
     import torch
@@ -98,6 +99,9 @@ class TrainConfig:
     max_transpose: int = setting(6, min=0, max=12, integer=True)  # semitones, inclusive, either way
     random_seed: int = setting(0, min=0, integer=True)  # numpy's seed sequences (the batches of each step) take no negative seeds
     style: str | None = None  # style token for folders without a manifest
+    # The share of training windows that see each group of features ahead (composer.tokens.ahead: the given
+    # melody's next notes, the bars left), drawn per window and group; 0 makes a model without them.
+    ahead_share: float = setting(0.5, min=0, max=1)
 
     def __post_init__(self) -> None:
         from composer.nn.configs import CONFIGS
@@ -260,8 +264,12 @@ def _init_device(device: str, dist: _Dist) -> torch.device:
 class Batches:
     """Random training windows; batch ``k`` depends only on (seed, k, rank)."""
 
-    def __init__(self, split: TokenSplit, tokenizer: Tokenizer, config: TrainConfig, rank: int = 0, stream: int = 0) -> None:
-        """``stream`` > 0 draws from generators of their own (seeded by (seed, k, rank, stream)), for a second source of windows."""
+    def __init__(self, split: TokenSplit, tokenizer: Tokenizer, config: TrainConfig, rank: int = 0, stream: int = 0,
+                 ahead: bool = False) -> None:
+        """``stream`` > 0 draws from generators of their own (seeded by (seed, k, rank, stream)), for a second source of windows.
+
+        ``ahead``: the windows come with their features ahead (for a network with ``ahead_sizes``).
+        """
         if len(split) == 0:
             raise TrainingError("the training split is empty")
         self.split, self.tokenizer, self.config, self.rank = split, tokenizer, config, rank
@@ -273,12 +281,16 @@ class Batches:
         drum = tokenizer.ids["Program_Drums"]
         self.has_drums = np.array([drum in split.piece(i)[:64] for i in range(len(split))])
         self.tables = {k: tokenizer.transpose_table(k) for k in range(-config.max_transpose, config.max_transpose + 1)}
+        self.ahead = _piece_features(split, tokenizer) if ahead else None
 
-    def batch(self, step: int) -> np.ndarray:
-        """Windows [batch_size, seq_len + 1] of int64 ids, PAD-filled at the end of short pieces."""
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Windows [batch_size, seq_len + 1] of int64 ids, PAD-filled at the end of short pieces, and their
+        features ahead ([batch_size, seq_len + 1, F], or None for a network without them)."""
         c = self.config
         rng = np.random.default_rng([c.random_seed, step, *self.seeds])
         out = np.full((c.batch_size, c.seq_len + 1), self.tokenizer.pad_id, np.int64)
+        features = None if self.ahead is None else np.zeros((c.batch_size, c.seq_len + 1, len(AHEAD_SIZES)), np.int64)
+        shown = None if self.ahead is None else np.random.default_rng([c.random_seed, step, *self.seeds, AHEAD_STREAM]).random((c.batch_size, 2)) < c.ahead_share
         pieces = rng.choice(len(self.split), size=c.batch_size, p=self.weights)
         for row, i in enumerate(pieces.tolist()):
             piece = self.split.piece(i)
@@ -290,8 +302,41 @@ class Batches:
                 if span:
                     shift = int(np.clip(shift, self.low - span[0], self.high - span[1]))
                 window = self.tables[shift][window] if shift in self.tables else window
+            else:
+                shift = 0
             out[row, : len(window)] = window
-        return out
+            if features is not None:
+                features[row, : len(window)] = self._window_features(i, start, len(window), shift, shown[row])
+        return out, features
+
+    def _window_features(self, piece: int, start: int, length: int, shift: int, shown: np.ndarray) -> np.ndarray:
+        """One window's features ahead, transposed with its notes, the groups not ``shown`` hidden (0)."""
+        assert self.ahead is not None
+        table, parts = self.ahead
+        lo = int(self.split.offsets[piece]) + start
+        window = np.asarray(table[lo : lo + length], np.int64)
+        if shift:
+            pitches = window[:, PITCH_COLUMNS]
+            window[:, PITCH_COLUMNS] = np.where(pitches >= FIRST, np.clip(pitches + shift, FIRST, FIRST + 127), pitches)
+        if not (shown[0] and parts[piece] > 1):  # a melody is given only to write other parts under it
+            window[:, MELODY_COLUMNS] = NOT_GIVEN
+        if not shown[1]:
+            window[:, LENGTH_COLUMNS] = NOT_GIVEN
+        return window
+
+
+AHEAD_STREAM = 1_000_003  # the generators of the windows' features-ahead draws, apart from the windows'
+
+
+def _piece_features(split: TokenSplit, tokenizer: Tokenizer) -> tuple[np.ndarray, list[int]]:
+    """Every token's features ahead, everything given (``composer.tokens.ahead``), and each piece's parts."""
+    table = np.zeros((split.num_tokens, len(AHEAD_SIZES)), np.int16)
+    parts = []
+    for i in range(len(split)):
+        lo, hi = int(split.offsets[i]), int(split.offsets[i + 1])
+        table[lo:hi], count = features_of(split.piece(i), tokenizer.grammar, tokenizer.config.steps_per_beat)
+        parts.append(count)
+    return table, parts
 
 
 class MixedBatches:
@@ -300,8 +345,9 @@ class MixedBatches:
     def __init__(self, own: Batches, other: Batches) -> None:
         self.own, self.other = own, other
 
-    def batch(self, step: int) -> np.ndarray:
-        return np.concatenate([self.own.batch(step), self.other.batch(step)])
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray | None]:
+        (ids, ahead), (more_ids, more_ahead) = self.own.batch(step), self.other.batch(step)
+        return np.concatenate([ids, more_ids]), None if ahead is None or more_ahead is None else np.concatenate([ahead, more_ahead])
 
 
 def replay_rows(batch_size: int, share: float) -> int:
@@ -532,7 +578,8 @@ def train(
         info = {"parameters": run.network.num_parameters(), "train_pieces": len(data.splits["train"]), "failures": data.failures}
         reporter.start(config.max_steps, run.state.step, info)
     began = time.perf_counter()
-    stopped_early = _loop(run, _batches(data.splits["train"], replay, run.tokenizer, config, dist.rank, start.state.finetune))
+    ahead = bool(getattr(run.network.config, "ahead_sizes", ()))
+    stopped_early = _loop(run, _batches(data.splits["train"], replay, run.tokenizer, config, dist.rank, start.state.finetune, ahead))
     test_bpn = _finish(run, data.splits["test"])
     return TrainResult(
         model_path=output,
@@ -547,13 +594,13 @@ def train(
 
 
 def _batches(train: TokenSplit, replay: TokenSplit | None, tokenizer: Tokenizer, config: TrainConfig, rank: int,
-             finetune: dict[str, Any] | None) -> Batches | MixedBatches:
+             finetune: dict[str, Any] | None, ahead: bool = False) -> Batches | MixedBatches:
     """The run's batches: the folder's windows, and in a fine-tuning run with replay, the base corpus's after them."""
     rows = replay_rows(config.batch_size, FineTuneConfig(**finetune["settings"]).replay_share) if finetune and replay is not None else 0
     if not rows:
-        return Batches(train, tokenizer, config, rank)
-    own = Batches(train, tokenizer, dataclasses.replace(config, batch_size=config.batch_size - rows), rank)
-    return MixedBatches(own, Batches(replay, tokenizer, dataclasses.replace(config, batch_size=rows), rank, stream=1))
+        return Batches(train, tokenizer, config, rank, ahead=ahead)
+    own = Batches(train, tokenizer, dataclasses.replace(config, batch_size=config.batch_size - rows), rank, ahead=ahead)
+    return MixedBatches(own, Batches(replay, tokenizer, dataclasses.replace(config, batch_size=rows), rank, stream=1, ahead=ahead))
 
 
 # -- fine-tuning: a run from a trained model (composer.finetune) ----------------------
@@ -683,6 +730,8 @@ def _new_settings(output: Path, ckpt: Path, config: TrainConfig, model_options: 
         ckpt.unlink()  # starting over: a later --resume must not find the old run
     tokenizer = Tokenizer(tokenizer_config or TokenizerConfig())
     model_config = {"vocab_size": len(tokenizer), **(model_options or {})}
+    if config.ahead_share > 0:
+        model_config.setdefault("ahead_sizes", list(AHEAD_SIZES))
     if config.arch == "transformer":
         model_config.setdefault("context_len", config.seq_len)
     return _Start(config, tokenizer, model_config, RunState(train_config=dataclasses.asdict(config)))
@@ -761,11 +810,13 @@ def _train_step(run: _Run, batches: Batches) -> float:
     import torch
 
     config, step = run.config, run.state.step
-    ids = torch.as_tensor(batches.batch(step), device=run.device)
+    windows, features = batches.batch(step)
+    ids = torch.as_tensor(windows, device=run.device)
+    ahead = None if features is None else torch.as_tensor(features[:, :-1], device=run.device)
     for group in run.optimizer.param_groups:
         group["lr"] = _lr(config, step)
     torch.manual_seed(config.random_seed * 1_000_003 + step * 1_009 + run.dist.rank)  # dropout masks of this step
-    logits = run.trained(ids[:, :-1])
+    logits = run.trained(ids[:, :-1], ahead)
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), ids[:, 1:].reshape(-1), ignore_index=run.tokenizer.pad_id)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()

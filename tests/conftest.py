@@ -191,8 +191,11 @@ def rewrite_safetensors(src: Path, dst: Path, **changes: str | None) -> Path:
 RANGES = [[60, 81], [53, 74], [48, 69], [36, 62]]
 
 
-def tiny_model(arch: str = "transformer", seed: int = 0) -> "Model":
-    """A random-weight model with the chorale and folk styles: the masks must hold whatever it says."""
+def tiny_model(arch: str = "transformer", seed: int = 0, ahead: bool = False) -> "Model":
+    """A random-weight model with the chorale and folk styles: the masks must hold whatever it says.
+
+    ``ahead``: it takes the features ahead of each token (``composer.tokens.ahead``), as trained models do.
+    """
     import torch
 
     from composer.modelfile import Model
@@ -202,6 +205,10 @@ def tiny_model(arch: str = "transformer", seed: int = 0) -> "Model":
     tok = Tokenizer()
     torch.manual_seed(seed)
     config = dict(vocab_size=len(tok), n_layers=1, d_model=32, n_heads=2, context_len=64) if arch == "transformer" else dict(vocab_size=len(tok), n_layers=1, d_embed=16, d_hidden=32)
+    if ahead:
+        from composer.tokens.ahead import AHEAD_SIZES
+
+        config["ahead_sizes"] = AHEAD_SIZES
     styles = {
         "chorale": {"pieces": 10, "programs": [52, 52, 52, 52], "pitch_ranges": RANGES},
         "folk": {"pieces": 5, "programs": [0], "pitch_ranges": [[55, 84]]},

@@ -31,6 +31,7 @@ from composer.corpus import split_of  # noqa: E402
 from composer.dataset import load_tokens  # noqa: E402
 from composer.formats import write  # noqa: E402
 from composer.modelfile import load_model  # noqa: E402
+from composer.tokens.ahead import AHEAD_SIZES  # noqa: E402
 from composer.nn import build_model  # noqa: E402
 from composer.score import Part, Score, notes_array  # noqa: E402
 from composer.tokens import Tokenizer  # noqa: E402
@@ -344,13 +345,17 @@ def test_batches_depend_only_on_seed_step_and_rank(corpus):
     tokenizer = Tokenizer()
     split = load_tokens(corpus, tokenizer).splits["train"]
     config = tiny_config()
-    one, two = Batches(split, tokenizer, config), Batches(split, tokenizer, config)
-    assert np.array_equal(one.batch(5), two.batch(5))
-    assert not np.array_equal(one.batch(5), one.batch(6))
-    assert not np.array_equal(one.batch(5), Batches(split, tokenizer, config, rank=1).batch(5))
-    batch = one.batch(3)
+    one, two = Batches(split, tokenizer, config, ahead=True), Batches(split, tokenizer, config, ahead=True)
+    for a, b in zip(one.batch(5), two.batch(5)):
+        assert np.array_equal(a, b)
+    assert not np.array_equal(one.batch(5)[0], one.batch(6)[0])
+    assert not np.array_equal(one.batch(5)[0], Batches(split, tokenizer, config, rank=1).batch(5)[0])
+    batch, ahead = one.batch(3)
     assert batch.shape == (8, 33) and batch.dtype == np.int64
     assert batch.min() >= 0 and batch.max() < len(tokenizer)
+    assert ahead.shape == (8, 33, len(AHEAD_SIZES)) and (ahead >= 0).all() and (ahead < np.asarray(AHEAD_SIZES)).all()
+    assert np.array_equal(Batches(split, tokenizer, config).batch(3)[0], batch)  # the features draw from a generator of their own
+    assert Batches(split, tokenizer, config).batch(3)[1] is None
 
 
 # -- data parallel -----------------------------------------------------------------

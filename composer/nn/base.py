@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-__all__ = ["LanguageModel"]
+__all__ = ["AheadEmbedding", "LanguageModel"]
 
 
 class LanguageModel(nn.Module, ABC):
@@ -33,19 +33,23 @@ class LanguageModel(nn.Module, ABC):
     config: Any
 
     @abstractmethod
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, T, V]`` for token ids ``[B, T]`` (position t predicts t+1)."""
+    def forward(self, ids: torch.Tensor, ahead: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[B, T, V]`` for token ids ``[B, T]`` (position t predicts t+1).
+
+        ``ahead[B, T, F]``: the features known ahead of each token, for a model whose
+        config has ``ahead_sizes`` (None: nothing given).
+        """
 
     @abstractmethod
     def new_cache(self, batch_size: int) -> Any:
         """An empty generation cache for ``batch_size`` sequences."""
 
     @abstractmethod
-    def step(self, ids: torch.Tensor, cache: Any) -> torch.Tensor:
-        """Consume one token per sequence (``ids[B]``); return next-token logits ``[B, V]``."""
+    def step(self, ids: torch.Tensor, cache: Any, ahead: torch.Tensor | None = None) -> torch.Tensor:
+        """Consume one token per sequence (``ids[B]``, ``ahead[B, F]``); return next-token logits ``[B, V]``."""
 
     @torch.inference_mode()
-    def prefill(self, ids: torch.Tensor, cache: Any) -> torch.Tensor:
+    def prefill(self, ids: torch.Tensor, cache: Any, ahead: torch.Tensor | None = None) -> torch.Tensor:
         """Feed a prompt ``ids[B, T]`` into ``cache``; return the last position's logits ``[B, V]``.
 
         This generic version steps token by token; subclasses override it with
@@ -54,7 +58,7 @@ class LanguageModel(nn.Module, ABC):
         ids = check_ids(ids, 2, "prefill")
         logits = None
         for t in range(ids.shape[1]):
-            logits = self.step(ids[:, t], cache)
+            logits = self.step(ids[:, t], cache, None if ahead is None else ahead[:, t])
         return logits
 
     def num_parameters(self) -> int:
@@ -100,3 +104,43 @@ def check_ids(ids: torch.Tensor, ndim: int, where: str) -> torch.Tensor:
     if ids.numel() == 0:
         raise ValueError(f"{where}: ids is empty (shape {tuple(ids.shape)})")
     return ids
+
+
+class AheadEmbedding(nn.Module):
+    """The features known ahead of each token (``composer.tokens.ahead``), embedded and summed.
+
+    One table holds every feature's rows back to back (feature ``f``'s value ``v``
+    is row ``offsets[f] + v``). ``ahead=None`` means nothing is given: every
+    feature at value 0.
+    """
+
+    def __init__(self, sizes: tuple[int, ...], dim: int) -> None:
+        super().__init__()
+        self.sizes = tuple(sizes)
+        self.table = nn.Embedding(sum(self.sizes), dim)
+        starts = [0]
+        for size in self.sizes[:-1]:
+            starts.append(starts[-1] + size)
+        self.register_buffer("offsets", torch.tensor(starts, dtype=torch.int64), persistent=False)
+
+    def forward(self, ahead: torch.Tensor | None) -> torch.Tensor:
+        """``[..., d]`` to add to the token embeddings of ``ahead[..., F]`` (``[d]`` for None)."""
+        if ahead is None:
+            return self.table.weight[self.offsets].sum(0)
+        return torch.nn.functional.embedding(ahead + self.offsets, self.table.weight).sum(-2)
+
+
+def check_ahead(ahead: torch.Tensor | None, ids: torch.Tensor, sizes: tuple[int, ...], where: str) -> torch.Tensor | None:
+    """Raise ValueError unless ``ahead`` is None or ``ids``' shape plus one axis of in-range features."""
+    if ahead is None:
+        return None
+    if not sizes:
+        raise ValueError(f"{where}: this model takes no features ahead, got an array of shape {tuple(ahead.shape)}")
+    if not isinstance(ahead, torch.Tensor) or tuple(ahead.shape) != (*ids.shape, len(sizes)):
+        shape = tuple(ahead.shape) if isinstance(ahead, torch.Tensor) else type(ahead).__name__
+        raise ValueError(f"{where}: features ahead must have shape {(*ids.shape, len(sizes))}, got {shape}")
+    ahead = ahead.to(torch.int64)
+    limits = torch.tensor(sizes, dtype=torch.int64, device=ahead.device)
+    if bool(((ahead < 0) | (ahead >= limits)).any()):
+        raise ValueError(f"{where}: features ahead must lie in 0..size-1 per feature (sizes {list(sizes)})")
+    return ahead

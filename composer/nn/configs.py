@@ -25,6 +25,8 @@ LIMITS: dict[str, int] = {
     "context_len": 65536,
     "d_embed": 16384,
     "d_hidden": 16384,
+    "ahead_features": 64,
+    "ahead_size": 4096,
 }
 
 
@@ -45,10 +47,14 @@ class TransformerConfig:
     context_len: int = 1024
     rope_base: float = 10000.0
     tie_embeddings: bool = True
+    # Sizes of the features known ahead of each token (composer.tokens.ahead): one embedding table
+    # each, added to the token's embedding. () for a model that sees tokens alone.
+    ahead_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "n_layers", "d_model", "n_heads", "context_len"):
             check_int(self, name)
+        check_sizes(self, "ahead_sizes")
         if self.d_ff is not None:
             check_int(self, "d_ff")
         if self.d_model % self.n_heads:
@@ -88,10 +94,12 @@ class LSTMConfig:
     d_hidden: int = 512
     dropout: float = 0.2
     tie_embeddings: bool = False
+    ahead_sizes: tuple[int, ...] = ()  # as TransformerConfig's
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "n_layers", "d_embed", "d_hidden"):
             check_int(self, name)
+        check_sizes(self, "ahead_sizes")
         check_float(self, "dropout", 0.0, 1.0)
         check_bool(self, "tie_embeddings")
         if self.tie_embeddings and self.d_embed != self.d_hidden:
@@ -131,6 +139,17 @@ def check_int(cfg: Any, name: str, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     if value > LIMITS.get(name, value):
         raise ValueError(f"{name} must be <= {LIMITS[name]}, got {value}")
+
+
+def check_sizes(cfg: Any, name: str) -> None:
+    """Raise ValueError unless field ``name`` is a short list of positive ints; stored as a tuple."""
+    value = getattr(cfg, name)
+    if not isinstance(value, (list, tuple)) or len(value) > LIMITS["ahead_features"]:
+        raise ValueError(f"{name} must be a list of at most {LIMITS['ahead_features']} sizes, got {value!r}")
+    for size in value:
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= LIMITS["ahead_size"]:
+            raise ValueError(f"{name} must hold ints in 1..{LIMITS['ahead_size']}, got {size!r}")
+    object.__setattr__(cfg, name, tuple(value))
 
 
 def check_float(cfg: Any, name: str, low: float, high: float | None = None,

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from composer.nn.base import LanguageModel, check_ids
+from composer.nn.base import AheadEmbedding, LanguageModel, check_ahead, check_ids
 from composer.nn.configs import LSTMConfig, check_batch, check_cache
 
 __all__ = ["LSTMConfig", "LSTMLM", "LSTMCache"]
@@ -37,6 +37,7 @@ class LSTMLM(LanguageModel):
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.d_embed)
+        self.ahead_emb = AheadEmbedding(config.ahead_sizes, config.d_embed) if config.ahead_sizes else None
         self.drop = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(
             config.d_embed, config.d_hidden, config.n_layers, batch_first=True,
@@ -46,10 +47,15 @@ class LSTMLM(LanguageModel):
         if config.tie_embeddings:
             self.head.weight = self.embed.weight
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, T, V]`` for ``ids[B, T]`` (any T)."""
+    def _embed(self, ids: torch.Tensor, ahead: torch.Tensor | None) -> torch.Tensor:
+        x = F.embedding(ids, self.embed.weight)
+        return x if self.ahead_emb is None else x + self.ahead_emb(ahead)
+
+    def forward(self, ids: torch.Tensor, ahead: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[B, T, V]`` for ``ids[B, T]`` (any T; ``ahead[B, T, F]``)."""
         check_ids(ids, 2, "forward")
-        y, _ = self.lstm(self.drop(self.embed(ids)))
+        ahead = check_ahead(ahead, ids, self.config.ahead_sizes, "forward")
+        y, _ = self.lstm(self.drop(self._embed(ids, ahead)))
         return self.head(self.drop(y))
 
     @torch.inference_mode()
@@ -61,7 +67,7 @@ class LSTMLM(LanguageModel):
                          torch.zeros(shape, device=w.device, dtype=w.dtype))
 
     @torch.inference_mode()
-    def step(self, ids: torch.Tensor, cache: LSTMCache) -> torch.Tensor:
+    def step(self, ids: torch.Tensor, cache: LSTMCache, ahead: torch.Tensor | None = None) -> torch.Tensor:
         """Consume ``ids[B]``; return next-token logits ``[B, V]``.
 
         Runs with oneDNN (mkldnn) off: on torch 2.13 CPU a one-token LSTM call
@@ -71,7 +77,8 @@ class LSTMLM(LanguageModel):
         """
         check_ids(ids, 1, "step")
         check_cache(cache, LSTMCache, ids.shape[0], "step")
-        x = F.embedding(ids[:, None], self.embed.weight)
+        ahead = check_ahead(ahead, ids, self.config.ahead_sizes, "step")
+        x = self._embed(ids[:, None], None if ahead is None else ahead[:, None])
         mkldnn = torch.backends.mkldnn
         was_enabled = mkldnn.enabled
         mkldnn.enabled = False
@@ -82,7 +89,7 @@ class LSTMLM(LanguageModel):
         return F.linear(y[:, 0], self.head.weight, self.head.bias)
 
     @torch.inference_mode()
-    def prefill(self, ids: torch.Tensor, cache: LSTMCache) -> torch.Tensor:
+    def prefill(self, ids: torch.Tensor, cache: LSTMCache, ahead: torch.Tensor | None = None) -> torch.Tensor:
         """Feed ``ids[B, T]`` in one LSTM call; return the last position's logits ``[B, V]``.
 
         Leaves oneDNN as configured: for whole sequences it is the faster path.
@@ -90,5 +97,6 @@ class LSTMLM(LanguageModel):
         """
         check_ids(ids, 2, "prefill")
         check_cache(cache, LSTMCache, ids.shape[0], "prefill")
-        y, (cache.h, cache.c) = self.lstm(F.embedding(ids, self.embed.weight), (cache.h, cache.c))
+        ahead = check_ahead(ahead, ids, self.config.ahead_sizes, "prefill")
+        y, (cache.h, cache.c) = self.lstm(self._embed(ids, ahead), (cache.h, cache.c))
         return F.linear(y[:, -1], self.head.weight, self.head.bias)

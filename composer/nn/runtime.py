@@ -48,6 +48,8 @@ def expected_shapes(arch: str, config: Any) -> dict[str, tuple[int, ...]]:
                 p + "fc.weight": (f, d), p + "fc_out.weight": (d, f),
             })
         shapes.update({"ln_f.weight": (d,), "ln_f.bias": (d,)})
+        if c.ahead_sizes:
+            shapes["ahead_emb.table.weight"] = (sum(c.ahead_sizes), d)
         if not c.tie_embeddings:
             shapes["head.weight"] = (c.vocab_size, d)
         return shapes
@@ -55,6 +57,8 @@ def expected_shapes(arch: str, config: Any) -> dict[str, tuple[int, ...]]:
         lc: LSTMConfig = config
         h = lc.d_hidden
         shapes = {"embed.weight": (lc.vocab_size, lc.d_embed)}
+        if lc.ahead_sizes:
+            shapes["ahead_emb.table.weight"] = (sum(lc.ahead_sizes), lc.d_embed)
         for k in range(lc.n_layers):
             shapes.update({
                 f"lstm.weight_ih_l{k}": (4 * h, lc.d_embed if k == 0 else h),
@@ -111,6 +115,36 @@ def _check_ids(ids: Any, ndim: int, where: str) -> np.ndarray:
     return ids.astype(np.int64, copy=False)
 
 
+class _Ahead:
+    """The features-ahead table (``composer.nn.base.AheadEmbedding`` in numpy): what a step adds to the token embedding."""
+
+    def __init__(self, sizes: tuple[int, ...], weights: Mapping[str, np.ndarray]) -> None:
+        self.sizes = np.asarray(sizes, np.int64)
+        self.table = _f32(weights, "ahead_emb.table.weight")
+        self.offsets = np.concatenate(([0], np.cumsum(self.sizes)[:-1])).astype(np.int64)
+        self.none = self.table[self.offsets].sum(0)
+
+    def __call__(self, ahead: Any, ids: np.ndarray, where: str) -> np.ndarray:
+        if ahead is None:
+            return self.none
+        ahead = np.asarray(ahead)
+        if ahead.shape != (*ids.shape, len(self.sizes)) or not np.issubdtype(ahead.dtype, np.integer):
+            raise ValueError(f"{where}: features ahead must be integers of shape {(*ids.shape, len(self.sizes))}, got {ahead.dtype} {ahead.shape}")
+        if (ahead < 0).any() or (ahead >= self.sizes).any():
+            raise ValueError(f"{where}: features ahead must lie in 0..size-1 per feature (sizes {self.sizes.tolist()})")
+        return self.table[ahead + self.offsets].sum(-2)
+
+
+def _embed(emb: np.ndarray, ahead_table: "_Ahead | None", ids: np.ndarray, ahead: Any, where: str) -> np.ndarray:
+    """Token embeddings plus, for a model that takes them, the features ahead."""
+    x = emb[ids]
+    if ahead_table is not None:
+        return x + ahead_table(ahead, ids, where)
+    if ahead is not None:
+        raise ValueError(f"{where}: this model takes no features ahead")
+    return x
+
+
 def _check_rows(indices: Any, batch_size: int) -> np.ndarray:
     rows = np.asarray(indices)
     if rows.shape != (batch_size,) or not np.issubdtype(rows.dtype, np.integer) or (rows < 0).any() or (rows >= batch_size).any():
@@ -165,6 +199,7 @@ class TransformerRuntime:
     def __init__(self, config: TransformerConfig, weights: Mapping[str, np.ndarray]) -> None:
         self.config = config
         self.emb = _f32(weights, "tok_emb.weight")
+        self.ahead = _Ahead(config.ahead_sizes, weights) if config.ahead_sizes else None
         self.head = (self.emb if config.tie_embeddings else _f32(weights, "head.weight")).T
         self.layers = [_Layer(weights, f"blocks.{i}.") for i in range(config.n_layers)]
         self.lnf_w, self.lnf_b = _f32(weights, "ln_f.weight"), _f32(weights, "ln_f.bias")
@@ -198,8 +233,8 @@ class TransformerRuntime:
     def new_cache(self, batch_size: int) -> TransformerCache:
         return TransformerCache(self.config, check_batch(batch_size))
 
-    def step(self, ids: Any, cache: TransformerCache) -> np.ndarray:
-        """Consume ``ids[B]``; return next-token logits ``[B, V]`` (float32)."""
+    def step(self, ids: Any, cache: TransformerCache, ahead: Any = None) -> np.ndarray:
+        """Consume ``ids[B]`` (``ahead[B, F]``); return next-token logits ``[B, V]`` (float32)."""
         ids = _check_ids(ids, 1, "step")
         check_cache(cache, TransformerCache, ids.shape[0], "step")
         if cache.length == cache.capacity:
@@ -208,7 +243,7 @@ class TransformerRuntime:
         lo = max(0, n + 1 - self.config.context_len)
         cos, sin = self._rope(cache.pos, 1)
         B, H, hd = ids.shape[0], self.config.n_heads, self.config.head_dim
-        x = self.emb[ids]
+        x = _embed(self.emb, self.ahead, ids, ahead, "step")
         for layer, kv in zip(self.layers, cache.kv):
             h = _layer_norm(x, layer.ln1_w, layer.ln1_b)
             qkv = (h @ layer.qkv).reshape(B, 3, H, hd)
@@ -225,8 +260,8 @@ class TransformerRuntime:
         cache.pos += 1
         return _layer_norm(x, self.lnf_w, self.lnf_b) @ self.head
 
-    def prefill(self, ids: Any, cache: TransformerCache) -> np.ndarray:
-        """Feed a prompt ``ids[B, T]``; return the last position's logits ``[B, V]``.
+    def prefill(self, ids: Any, cache: TransformerCache, ahead: Any = None) -> np.ndarray:
+        """Feed a prompt ``ids[B, T]`` (``ahead[B, T, F]``); return the last position's logits ``[B, V]``.
 
         As the torch model: into a fresh cache the first ``context_len`` tokens
         go through one causal pass, the rest are stepped.
@@ -234,14 +269,19 @@ class TransformerRuntime:
         ids = _check_ids(ids, 2, "prefill")
         B, T = ids.shape
         check_cache(cache, TransformerCache, B, "prefill")
+        if ahead is not None:
+            ahead = np.asarray(ahead)
+            _embed(self.emb, self.ahead, ids[:, :1], ahead[:, :1] if ahead.ndim == 3 else ahead, "prefill")  # checks the shape's tail
+            if ahead.shape[:2] != ids.shape:
+                raise ValueError(f"prefill: features ahead must have shape {(*ids.shape, len(self.config.ahead_sizes))}, got {ahead.shape}")
         if cache.length or cache.pos:
-            return self._step_through(ids, cache)
+            return self._step_through(ids, cache, ahead)
         T0 = min(T, self.config.context_len)
         H, hd = self.config.n_heads, self.config.head_dim
         cos, sin = self._rope(0, T0)
         cos, sin = cos[:, None, None, :], sin[:, None, None, :]  # over [B, T, 2, H, hd]
         future = np.triu(np.ones((T0, T0), bool), 1)
-        x = self.emb[ids[:, :T0]]
+        x = _embed(self.emb, self.ahead, ids[:, :T0], None if ahead is None else ahead[:, :T0], "prefill")
         for layer, kv in zip(self.layers, cache.kv):
             h = _layer_norm(x, layer.ln1_w, layer.ln1_b)
             qkv = (h @ layer.qkv).reshape(B, T0, 3, H, hd)
@@ -257,11 +297,11 @@ class TransformerRuntime:
             x = x + _gelu(h @ layer.fc) @ layer.fc_out
         cache.length = cache.pos = T0
         logits = _layer_norm(x[:, -1], self.lnf_w, self.lnf_b) @ self.head
-        return self._step_through(ids[:, T0:], cache) if T > T0 else logits
+        return self._step_through(ids[:, T0:], cache, None if ahead is None else ahead[:, T0:]) if T > T0 else logits
 
-    def _step_through(self, ids: np.ndarray, cache: TransformerCache) -> np.ndarray:
+    def _step_through(self, ids: np.ndarray, cache: TransformerCache, ahead: Any = None) -> np.ndarray:
         for t in range(ids.shape[1]):
-            logits = self.step(ids[:, t], cache)
+            logits = self.step(ids[:, t], cache, None if ahead is None else ahead[:, t])
         return logits
 
 
@@ -295,6 +335,7 @@ class LSTMRuntime:
     def __init__(self, config: LSTMConfig, weights: Mapping[str, np.ndarray]) -> None:
         self.config = config
         self.emb = _f32(weights, "embed.weight")
+        self.ahead = _Ahead(config.ahead_sizes, weights) if config.ahead_sizes else None
         self.w_ih = [_f32(weights, f"lstm.weight_ih_l{k}").T for k in range(config.n_layers)]
         self.w_hh = [_f32(weights, f"lstm.weight_hh_l{k}").T for k in range(config.n_layers)]
         self.bias = [_f32(weights, f"lstm.bias_ih_l{k}") + _f32(weights, f"lstm.bias_hh_l{k}") for k in range(config.n_layers)]
@@ -304,11 +345,11 @@ class LSTMRuntime:
     def new_cache(self, batch_size: int) -> LSTMCache:
         return LSTMCache(self.config, check_batch(batch_size))
 
-    def step(self, ids: Any, cache: LSTMCache) -> np.ndarray:
-        """Consume ``ids[B]``; return next-token logits ``[B, V]`` (float32)."""
+    def step(self, ids: Any, cache: LSTMCache, ahead: Any = None) -> np.ndarray:
+        """Consume ``ids[B]`` (``ahead[B, F]``); return next-token logits ``[B, V]`` (float32)."""
         ids = _check_ids(ids, 1, "step")
         check_cache(cache, LSTMCache, ids.shape[0], "step")
-        x = self.emb[ids]
+        x = _embed(self.emb, self.ahead, ids, ahead, "step")
         hidden = self.config.d_hidden
         for k in range(self.config.n_layers):
             gates = x @ self.w_ih[k] + cache.h[k] @ self.w_hh[k] + self.bias[k]
@@ -318,12 +359,14 @@ class LSTMRuntime:
             cache.h[k] = x = o * np.tanh(cache.c[k])
         return x @ self.head + self.head_bias
 
-    def prefill(self, ids: Any, cache: LSTMCache) -> np.ndarray:
-        """Feed ``ids[B, T]`` token by token; return the last position's logits ``[B, V]``."""
+    def prefill(self, ids: Any, cache: LSTMCache, ahead: Any = None) -> np.ndarray:
+        """Feed ``ids[B, T]`` (``ahead[B, T, F]``) token by token; return the last position's logits ``[B, V]``."""
         ids = _check_ids(ids, 2, "prefill")
         check_cache(cache, LSTMCache, ids.shape[0], "prefill")
+        if ahead is not None and np.shape(ahead)[:2] != ids.shape:
+            raise ValueError(f"prefill: features ahead must have shape {(*ids.shape, len(self.config.ahead_sizes))}, got {np.shape(ahead)}")
         for t in range(ids.shape[1]):
-            logits = self.step(ids[:, t], cache)
+            logits = self.step(ids[:, t], cache, None if ahead is None else np.asarray(ahead)[:, t])
         return logits
 
 

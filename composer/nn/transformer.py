@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from composer.nn.base import LanguageModel, check_ids
+from composer.nn.base import AheadEmbedding, LanguageModel, check_ahead, check_ids
 from composer.nn.configs import TransformerConfig, check_batch, check_cache
 
 __all__ = ["TransformerConfig", "TransformerLM", "KVCache"]
@@ -223,6 +223,7 @@ class TransformerLM(LanguageModel):
         super().__init__()
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.d_model)
+        self.ahead_emb = AheadEmbedding(config.ahead_sizes, config.d_model) if config.ahead_sizes else None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.ln_f = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
@@ -241,10 +242,14 @@ class TransformerLM(LanguageModel):
             nn.init.normal_(block.proj.weight, std=resid_std)
             nn.init.normal_(block.fc_out.weight, std=resid_std)
 
-    def _run(self, ids: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def _embed(self, ids: torch.Tensor, ahead: torch.Tensor | None) -> torch.Tensor:
+        x = F.embedding(ids, self.tok_emb.weight)
+        return x if self.ahead_emb is None else x + self.ahead_emb(ahead)
+
+    def _run(self, ids: torch.Tensor, ahead: torch.Tensor | None, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         w = self.tok_emb.weight
         cos, sin = _rope_table(self._inv_freq, 0, ids.shape[1], w.device, w.dtype)
-        x = F.embedding(ids, w)
+        x = self._embed(ids, ahead)
         drop = self.training and self.config.dropout > 0
         if drop:
             x = F.dropout(x, self.config.dropout, True)
@@ -252,18 +257,19 @@ class TransformerLM(LanguageModel):
             x = block(x, cos, sin, attn_mask=attn_mask, dropout=drop)
         return self.head(self.ln_f(x))
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, T, V]`` for ``ids[B, T]`` with T <= context_len."""
+    def forward(self, ids: torch.Tensor, ahead: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[B, T, V]`` for ``ids[B, T]`` with T <= context_len (``ahead[B, T, F]``: see ``AheadEmbedding``)."""
         check_ids(ids, 2, "forward")
+        ahead = check_ahead(ahead, ids, self.config.ahead_sizes, "forward")
         T, C = ids.shape[1], self.config.context_len
         if T > C:
             raise ValueError(
                 f"sequence length {T} exceeds context_len={C}; split it into windows "
                 "or use forward_windowed() for sliding-window scoring"
             )
-        return self._run(ids)
+        return self._run(ids, ahead)
 
-    def forward_windowed(self, ids: torch.Tensor) -> torch.Tensor:
+    def forward_windowed(self, ids: torch.Tensor, ahead: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``[B, T, V]`` for any T under the sliding-window attention ``step`` uses.
 
         Each position attends, at every layer, to itself and the previous
@@ -272,13 +278,14 @@ class TransformerLM(LanguageModel):
         testing, not for very long sequences.
         """
         check_ids(ids, 2, "forward_windowed")
+        ahead = check_ahead(ahead, ids, self.config.ahead_sizes, "forward_windowed")
         T, C = ids.shape[1], self.config.context_len
         if T <= C:
-            return self._run(ids)
+            return self._run(ids, ahead)
         i = torch.arange(T, device=ids.device)
         dist = i[:, None] - i[None, :]
         mask = (dist >= 0) & (dist < C)
-        return self._run(ids, attn_mask=mask)
+        return self._run(ids, ahead, attn_mask=mask)
 
     @torch.inference_mode()
     def new_cache(self, batch_size: int) -> KVCache:
@@ -287,16 +294,17 @@ class TransformerLM(LanguageModel):
         return KVCache(self.config, check_batch(batch_size), w.device, w.dtype)
 
     @torch.inference_mode()
-    def step(self, ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        """Consume ``ids[B]`` (one token per sequence); return next-token logits ``[B, V]``."""
+    def step(self, ids: torch.Tensor, cache: KVCache, ahead: torch.Tensor | None = None) -> torch.Tensor:
+        """Consume ``ids[B]`` (one token per sequence, ``ahead[B, F]``); return next-token logits ``[B, V]``."""
         check_ids(ids, 1, "step")
         check_cache(cache, KVCache, ids.shape[0], "step")
+        ahead = check_ahead(ahead, ids, self.config.ahead_sizes, "step")
         if cache.length == cache.capacity:
             cache.slide()
         n = cache.length
         lo = max(0, n + 1 - self.config.context_len)
         rot = cache.rotation(cache.pos)
-        x = F.embedding(ids, self.tok_emb.weight)
+        x = self._embed(ids, ahead)
         for block, kv in zip(self.blocks, cache.layers):
             x = block.step(x, rot, kv, n, lo)
         cache.length = n + 1
@@ -306,8 +314,8 @@ class TransformerLM(LanguageModel):
         return F.linear(x, self.head.weight)
 
     @torch.inference_mode()
-    def prefill(self, ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        """Feed a prompt ``ids[B, T]``; return the last position's logits ``[B, V]``.
+    def prefill(self, ids: torch.Tensor, cache: KVCache, ahead: torch.Tensor | None = None) -> torch.Tensor:
+        """Feed a prompt ``ids[B, T]`` (``ahead[B, T, F]``); return the last position's logits ``[B, V]``.
 
         Into a fresh cache the first ``context_len`` tokens go through one
         batched causal pass; tokens beyond that (or any prompt into a cache
@@ -317,15 +325,16 @@ class TransformerLM(LanguageModel):
         check_ids(ids, 2, "prefill")
         B, T = ids.shape
         check_cache(cache, KVCache, B, "prefill")
+        ahead = check_ahead(ahead, ids, self.config.ahead_sizes, "prefill")
         if cache.length or cache.pos:
-            return super().prefill(ids, cache)
+            return super().prefill(ids, cache, ahead)
         T0 = min(T, self.config.context_len)
         cos, sin = cache.rope(0, T0)
-        x = F.embedding(ids[:, :T0], self.tok_emb.weight)
+        x = self._embed(ids[:, :T0], None if ahead is None else ahead[:, :T0])
         for block, kv in zip(self.blocks, cache.layers):
             x = block.forward(x, cos, sin, kv)
         cache.length = cache.pos = T0
         logits = F.linear(self.ln_f(x[:, -1]), self.head.weight)
         for t in range(T0, T):
-            logits = self.step(ids[:, t], cache)
+            logits = self.step(ids[:, t], cache, None if ahead is None else ahead[:, t])
         return logits

@@ -1,0 +1,136 @@
+"""Features ahead of each token (composer.tokens.ahead): hand-worked values, training and generation agreeing, the networks' use."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from composer.formats import read
+from composer.generate import GenerationSettings, generate, plan
+from composer.nn import build_model
+from composer.nn.runtime import build_runtime
+from composer.score import select_parts
+from composer.tokens import Tokenizer
+from composer.tokens.ahead import AHEAD_SIZES, END, FIRST, NOT_GIVEN, Ahead, features_of, walk
+from conftest import CORPUS, make_score, tiny_model
+
+SPB = 24  # the default tokenizer's steps per beat: a quarter beat is 6 steps
+
+
+def test_hand_worked_features() -> None:
+    # C4 a quarter at 0, D4 a half at beat 1, E4 a quarter at beat 3; the last bar is bar 3.
+    ahead = Ahead.of([(0, 60, 24), (24, 62, 48), (72, 64, 24)], 3, SPB)
+    got = ahead.at([0, 10, 24, 72, 100], [0, 0, 0, 0, 5])
+    assert got.tolist() == [
+        [FIRST + 62, FIRST + 64, END, FIRST + 4, FIRST + 8, FIRST + 4, FIRST + 3],  # next: D4 in a beat, a half note long
+        [FIRST + 62, FIRST + 64, END, FIRST + 2, FIRST + 8, FIRST + 4, FIRST + 3],  # 14 steps to go: 2 quarter beats (rounded down)
+        [FIRST + 64, END, END, FIRST + 8, FIRST + 4, END, FIRST + 3],
+        [END, END, END, END, END, END, FIRST + 3],  # the melody's last note has begun: nothing further
+        [END, END, END, END, END, END, FIRST + 0],  # past the last bar: none left
+    ]
+
+
+def test_nothing_given_is_all_zero_and_a_chord_counts_its_first_note() -> None:
+    assert (Ahead.of(None, None, SPB).at([0, 5], [0, 0]) == NOT_GIVEN).all()
+    chord = Ahead.of([(0, 72, 24), (0, 67, 24), (24, 71, 24)], None, SPB)
+    assert chord.pitches.tolist() == [72, 71]
+    assert (chord.at([0], [0])[:, 6] == NOT_GIVEN).all()
+    assert Ahead.of([], 1, SPB).at([0], [0]).tolist() == [[END] * 6 + [FIRST + 1]]
+
+
+def test_long_gaps_and_notes_take_the_last_bucket() -> None:
+    ahead = Ahead.of([(0, 60, 24), (5000, 62, 4000)], 100, SPB)
+    row = ahead.at([0], [0])[0]
+    assert row[3] == row[4] == FIRST + 31 and row[6] == FIRST + 31
+    assert (row < np.asarray(AHEAD_SIZES)).all()
+
+
+def test_training_features_follow_the_walker() -> None:
+    tok = Tokenizer()
+    score = make_score([(0, 1, 72, 0), (0, 2, 60, 1), (1, 1, 74, 0), (2, 4, 76, 0), (2, 4, 55, 1)], parts=("S", "B"))
+    ids = tok.encode(score, "chorale")
+    features, parts = features_of(ids, tok.grammar, SPB)
+    onsets, bars, notes, last_bar, _ = walk(ids, tok.grammar)
+    assert parts == 2 and last_bar == 1  # 6 beats of 4/4: two bars
+    assert notes == [(0, 72, 24), (24, 74, 24), (48, 76, 96)]
+    first_bass = next(i for i, t in enumerate(ids.tolist()) if tok.tokens[t] == "Pitch_60")
+    assert features[first_bass].tolist()[:3] == [FIRST + 74, FIRST + 76, END]
+    assert features.dtype == np.int16 and features.shape == (len(ids), len(AHEAD_SIZES))
+
+
+def test_a_harmonization_plan_tells_the_model_what_training_showed_it() -> None:
+    """The melody and length a harmonize plan gives equal the features of Bach's own four parts, token for token."""
+    tok = Tokenizer()
+    model = tiny_model(ahead=True)
+    for name in ("bwv10.mid", "bwv101.mid", "bwv103.mid"):  # the others open with a pickup
+        path = CORPUS / "chorales" / name
+        if not path.exists():
+            pytest.skip(f"{path} is not in the corpus")
+        score = read(path)
+        ids = tok.encode(score, "chorale")
+        want, _ = features_of(ids, tok.grammar, SPB)
+        onsets, bars, _, _, _ = walk(ids, tok.grammar)
+        the_plan = plan(model, select_parts(score, [0]), GenerationSettings(mode="harmonize", style="chorale"))
+        assert np.array_equal(the_plan.ahead.at(onsets, bars), want), name
+
+
+def test_continuing_gives_the_length_but_no_melody() -> None:
+    model = tiny_model(ahead=True)
+    seed = make_score([(0, 1, 67), (1, 1, 69)])
+    the_plan = plan(model, seed, GenerationSettings(bars=4, style="chorale"))
+    row = the_plan.ahead.at([0], [-1])[0]
+    assert (row[:6] == NOT_GIVEN).all() and row[6] == FIRST + 4
+
+
+@pytest.mark.parametrize("arch", ["transformer", "lstm"])
+def test_runtime_with_features_gives_the_torch_logits(arch: str) -> None:
+    tok_v = 40
+    config = {"transformer": dict(vocab_size=tok_v, n_layers=2, d_model=32, n_heads=4, context_len=32, dropout=0.0),
+              "lstm": dict(vocab_size=tok_v, n_layers=2, d_embed=32, d_hidden=32, dropout=0.0)}[arch]
+    torch.manual_seed(0)
+    network = build_model(arch, config | {"ahead_sizes": list(AHEAD_SIZES)}).eval()
+    runtime = build_runtime(arch, network.config, {k: v.detach().numpy() for k, v in network.state_dict().items()})
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, tok_v, (2, 12))
+    ahead = np.stack([rng.integers(0, size, (2, 12)) for size in AHEAD_SIZES], -1)
+    with torch.no_grad():
+        full = network(torch.from_numpy(ids), torch.from_numpy(ahead)).numpy()
+        plain = network(torch.from_numpy(ids)).numpy()
+    cache = runtime.new_cache(2)
+    got = [runtime.prefill(ids[:, :5], cache, ahead[:, :5])] + [runtime.step(ids[:, t], cache, ahead[:, t]) for t in range(5, 12)]
+    np.testing.assert_allclose(np.stack(got, 1), full[:, 4:], atol=1e-4, rtol=0)
+    assert np.abs(full - plain).max() > 1e-3  # the features change what it predicts
+    np.testing.assert_allclose(runtime.prefill(ids, runtime.new_cache(2)), plain[:, -1], atol=1e-4, rtol=0)  # None: nothing given
+    with torch.no_grad():
+        zeros = network(torch.from_numpy(ids), torch.zeros_like(torch.from_numpy(ahead))).numpy()
+    np.testing.assert_allclose(zeros, plain, atol=1e-6, rtol=0)
+
+
+def test_features_out_of_range_or_for_a_model_without_them_raise() -> None:
+    torch.manual_seed(0)
+    network = build_model("transformer", dict(vocab_size=20, n_layers=1, d_model=16, n_heads=2, context_len=8, ahead_sizes=[3, 4]))
+    ids = torch.zeros((1, 4), dtype=torch.int64)
+    with pytest.raises(ValueError, match="0..size-1"):
+        network(ids, torch.full((1, 4, 2), 3))
+    with pytest.raises(ValueError, match="shape"):
+        network(ids, torch.zeros((1, 4, 3), dtype=torch.int64))
+    plain = build_model("transformer", dict(vocab_size=20, n_layers=1, d_model=16, n_heads=2, context_len=8))
+    with pytest.raises(ValueError, match="no features ahead"):
+        plain(ids, torch.zeros((1, 4, 2), dtype=torch.int64))
+    runtime = build_runtime("transformer", network.config, {k: v.detach().numpy() for k, v in network.state_dict().items()})
+    with pytest.raises(ValueError, match="0..size-1"):
+        runtime.step(np.zeros(1, np.int64), runtime.new_cache(1), np.array([[0, 4]]))
+    with pytest.raises(ValueError, match="ints in"):
+        build_model("transformer", dict(vocab_size=20, n_layers=1, d_model=16, n_heads=2, ahead_sizes=[0]))
+
+
+@pytest.mark.parametrize("mode", ["harmonize", "continue"])
+def test_a_model_with_features_generates_in_every_mode(mode: str) -> None:
+    model = tiny_model(ahead=True)
+    melody = make_score([(0, 1, 67), (1, 1, 69), (2, 2, 71), (4, 4, 72)])
+    piece = generate(model, melody, GenerationSettings(mode=mode, style="chorale", bars=3, random_seed=2))
+    assert len(piece) > 0
+    kept = piece.notes[piece.notes["part"] == 0]
+    if mode == "harmonize":
+        assert kept["pitch"].tolist() == [67, 69, 71, 72]
