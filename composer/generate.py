@@ -279,6 +279,7 @@ class _State(Walker):
         self.beat = 0  # steps of one beat of the meter in force (the engine sets it)
         self.final_at = -1  # this bar: the step where the top part's held closing note starts (-1: not yet written)
         self.limit: int | None = None  # the longest duration the pending note may take (None: any)
+        self.whole_beats = 0  # ... or, besides, a whole number of beats up to this many steps (compound meters)
         self.exact: list[int] = []  # the Duration run that makes the pending note end where it must
         self.note_steps = 0  # length so far of the latest note
         self.given_here: list[tuple[int, list[tuple[int, int, int]]]] = []  # given notes still to come here, per part (accompany, infill)
@@ -311,8 +312,8 @@ class _Engine:
         self.closing_bars = sorted(set(plan.cadence_bars) | ({plan.last_bar} if plan.ending else set()))
 
     def _pitch_mask(self, s: _State, part: int) -> np.ndarray:
-        """Allowed Pitch ids for ``part``: its range and scale, less parallels with the parts above."""
-        allowed = self.plan.pitch_ok[part]
+        """Allowed Pitch ids for ``part``: its range and scale, nothing above a higher part sounding here, less parallels with the parts above."""
+        allowed = self._below_upper_parts(s, part, self.plan.pitch_ok[part])
         if not self.check_parallels or part >= len(s.current) or s.sounding[part] < 0:
             return allowed
         before = s.sounding[part]
@@ -332,6 +333,19 @@ class _Engine:
         narrowed = allowed.copy()
         narrowed[self.pitch_base : self.pitch_base + 128] &= ~forbidden
         # A part with no other way to go keeps its full range rather than stall the piece.
+        return narrowed if narrowed.any() else allowed
+
+    def _below_upper_parts(self, s: _State, part: int, allowed: np.ndarray) -> np.ndarray:
+        """The voices keep their order (with the parallels, a voice-leading rule ``allow_parallels`` lifts):
+        ``part`` writes nothing above a higher part's note sounding at this onset (unless nothing else fits)."""
+        if not self.check_parallels or part >= len(s.current):
+            return allowed
+        above = [s.current[q] if s.current[q] >= 0 else s.sounding[q] for q in range(part) if s.current[q] >= 0 or s.ends[q] > s.onset]
+        above = [pitch for pitch in above if pitch >= 0]
+        if not above:
+            return allowed
+        narrowed = allowed.copy()
+        narrowed[self.pitch_base + min(above) + 1 : self.pitch_base + 128] = False
         return narrowed if narrowed.any() else allowed
 
     def bias(self, s: _State) -> np.ndarray | None:
@@ -484,13 +498,25 @@ class _Engine:
         return allowed
 
     def _duration_mask(self, s: _State) -> np.ndarray:
-        """Durations of the pending note: up to ``s.limit`` steps, or the run that ends it where it must."""
+        """Durations of the pending note: up to ``s.limit`` steps (or whole beats up to ``s.whole_beats``), or the run that ends it where it must."""
         if s.limit is None:
             return self.duration_mask
         mask = self.duration_mask & (self.steps_of <= s.limit)
+        if s.whole_beats:
+            mask |= self.duration_mask & (self.steps_of % s.beat == 0) & (self.steps_of <= s.whole_beats)
         if s.exact:
             mask[s.exact[0]] = True
         return mask if mask.any() else self.duration_mask
+
+    def _meter_feel(self, s: _State, limit: int) -> tuple[int, int]:
+        """A written note under given ones in a compound meter (6/8, 9/8, 12/8) keeps to its dotted beats:
+        it ends by the next beat, or, starting on a beat, lasts whole beats. Returns (limit, whole_beats)."""
+        p = self.plan
+        free = (p.harmonize and s.part >= p.forced_parts) or (p.written is not None and s.part in p.written)
+        beat = s.beat
+        if not free or beat in (0, self.spb) or beat % 3:
+            return limit, 0
+        return min(limit, beat - s.pos % beat), limit if s.pos % beat == 0 else 0
 
     def _note_limits(self, s: _State) -> tuple[int | None, list[int]]:
         """How long the note just pitched may be: (longest free duration or None, the run that ends it exactly)."""
@@ -564,6 +590,9 @@ class _Engine:
             if s.part < len(s.current):
                 s.current[s.part] = s.pitch  # in a chord, the lowest note counts
             s.limit, s.exact = self._note_limits(s)
+            s.whole_beats = 0
+            if s.limit and not s.exact:
+                s.limit, s.whole_beats = self._meter_feel(s, s.limit)
         elif kind == K_DURATION:
             self._note_written(s, token)
         elif kind == LENGTHENED:

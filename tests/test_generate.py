@@ -388,6 +388,45 @@ def test_harmonize_stops_with_the_melody_after_a_pickup(model, random_seed):
     _lower_parts_end(out, end)
 
 
+def _sounding_at(out, part, tick):
+    notes = out.part_notes(part)
+    on = (notes["start_tick"] <= tick) & (notes["start_tick"] + notes["duration_ticks"] > tick)
+    return notes["pitch"][on].tolist()
+
+
+@pytest.mark.parametrize("random_seed", [0, 1, 2, 3])
+def test_harmonize_keeps_the_voices_in_order(random_seed):
+    # A melody at the bottom of the soprano's range: a random model must still write nothing above it.
+    model = tiny_model()
+    model.training["styles"]["chorale"]["overlap_shares"] = [0.0] * 4  # one note at a time in each part, as the chorales
+    melody = parse_tinynotation("tinynotation: 4/4 c'4 d' e' c' d'2 c'2")
+    out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=random_seed))
+    for tick in sorted(set(out.notes["start_tick"].tolist())):
+        for part in (1, 2, 3):
+            mine = _sounding_at(out, part, tick)
+            above = [p for q in range(part) for p in _sounding_at(out, q, tick)]
+            starts_here = any(int(n["start_tick"]) == tick for n in out.part_notes(part))
+            if mine and above and starts_here:
+                assert max(mine) <= min(above), (tick, part, mine, above)
+
+
+@pytest.mark.parametrize("random_seed", [0, 1, 2])
+def test_harmonize_keeps_the_dotted_beats_of_a_compound_meter(model, random_seed):
+    # 6/8: a written note ends by the next dotted-quarter beat, or starts on one and lasts whole beats.
+    melody = parse_tinynotation("tinynotation: 6/8 d'4 g'8 g'4 a'8 b'4 a'8 g'4 e'8 d'4. g'4.")
+    out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=random_seed))
+    beat = 720  # a dotted quarter at 480 ticks a quarter
+    end = 4 * 2 * beat
+    for part in (1, 2, 3):
+        for n in out.part_notes(part):
+            start, stop = int(n["start_tick"]), int(n["start_tick"] + n["duration_ticks"])
+            if stop == end:
+                continue  # the final chord ends with the melody
+            within = stop <= (start // beat + 1) * beat
+            whole = start % beat == 0 and (stop - start) % beat == 0
+            assert within or whole, (part, start, stop)
+
+
 def test_the_key_of_a_seed_without_signature_is_found_from_its_notes(model):
     from composer.generate import plan
 
