@@ -107,7 +107,7 @@ def bits_per_note(model: Model, folder: Path, style: str | None, split: str | No
     bits = notes = 0.0
     for part in parts:
         if len(part):
-            result = score_split(network, part, model.tokenizer.pad_id)
+            result = score_split(network, part, model.tokenizer.pad_id, tokenizer=model.tokenizer)
             bits += result["bits_per_note"] * result["notes"]
             notes += result["notes"]
     return bits / notes, int(notes)

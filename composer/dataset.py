@@ -64,12 +64,18 @@ class TokenSplit:
     offsets: np.ndarray  # piece i is tokens[offsets[i]:offsets[i + 1]]
     notes: np.ndarray  # notes per piece
     names: list[str]
+    # per piece: the grid steps where its phrases end (its markers: composer.score), None where it marks none
+    phrases: list[list[int] | None] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
 
     def piece(self, i: int) -> np.ndarray:
         return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+    def phrase_ends(self, i: int) -> list[int] | None:
+        """The steps where piece ``i``'s phrases end, or None where the piece marks none."""
+        return None if self.phrases is None else self.phrases[i]
 
     @property
     def num_tokens(self) -> int:

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from composer.modelfile import Model
     from composer.nn.base import LanguageModel
     from composer.score import Score
+    from composer.tokens import Tokenizer
 
 ORIGINALITY_SPLIT = "train"  # what a model learns from: a passage found there is one it may have memorized
 # The real pieces set beside each split's as a yardstick: what overlap two sets of real pieces reach.
@@ -492,13 +493,17 @@ def evaluate_samples(
 
 
 # -- bits per note -------------------------------------------------------------
-def score_split(network: "LanguageModel", split: "TokenSplit", pad_id: int, device: "torch.device | str" = "cpu") -> dict[str, float]:
+def score_split(network: "LanguageModel", split: "TokenSplit", pad_id: int, device: "torch.device | str" = "cpu",
+                tokenizer: "Tokenizer | None" = None) -> dict[str, float]:
     """Bits per note, tokens per note and next-token accuracy over whole pieces.
 
     Bits per note is the total negative log2-likelihood of the pieces (every
     token after BOS) divided by their number of notes, so it compares across
     tokenizations. Pieces longer than a transformer's context are scored in
     overlapping windows, each token with at least half a context before it.
+    Nothing of the future is given (``composer.tokens.ahead``); a model that
+    takes the echoes of the music before gets them, computed from the tokens as
+    generation computes them (``tokenizer`` is needed for that).
     """
     from composer.nn import require_torch
 
@@ -516,9 +521,11 @@ def score_split(network: "LanguageModel", split: "TokenSplit", pad_id: int, devi
             n = len(ids) - 1
             if n <= 0:
                 continue
+            ahead = _echo_features(network, split.piece(i), tokenizer, torch, device)
             windows = [(0, n, 0)] if context is None or n <= context else _windows(n, context)
             for begin, end, keep_from in windows:
-                logits = network(ids[begin:end].unsqueeze(0))[0, keep_from:]
+                given = None if ahead is None else ahead[begin:end].unsqueeze(0)
+                logits = network(ids[begin:end].unsqueeze(0), given)[0, keep_from:]
                 target = ids[begin + 1 + keep_from : end + 1]
                 nll = F.cross_entropy(logits.float(), target, reduction="sum")
                 bits += nll.item() / math.log(2)
@@ -533,6 +540,22 @@ def score_split(network: "LanguageModel", split: "TokenSplit", pad_id: int, devi
         "pieces": float(len(split)),
         "notes": float(split.num_notes),
     }
+
+
+def _echo_features(network: "LanguageModel", ids: np.ndarray, tokenizer: "Tokenizer | None", torch: Any, device: Any) -> Any:
+    """A piece's features ahead as scoring gives them: the echoes (past music) where the model takes them, nothing else."""
+    from composer.tokens.ahead import ECHO_COLUMNS, features_of
+
+    columns = len(getattr(network.config, "ahead_sizes", ()))
+    if columns <= ECHO_COLUMNS[0]:
+        return None
+    if tokenizer is None:
+        raise ValueError("score_split: this model takes the echoes of earlier bars; pass the tokenizer to compute them")
+    features, _ = features_of(np.asarray(ids), tokenizer.grammar, tokenizer.config.steps_per_beat)
+    given = np.zeros((len(ids), columns), np.int64)
+    echoes = [c for c in ECHO_COLUMNS if c < columns]
+    given[:, echoes] = features[:, echoes]
+    return torch.as_tensor(given, device=device)
 
 
 def _windows(n: int, context: int) -> list[tuple[int, int, int]]:
@@ -564,4 +587,4 @@ def evaluate(model: "Model | str | Path", corpus: str | Path, split: str = "test
     part = data.splits[split]
     if len(part) == 0:
         raise EvaluationError(f"{corpus}: the {split} split has no pieces")
-    return score_split(model.network.to(torch.device(device)), part, model.tokenizer.pad_id, device)
+    return score_split(model.network.to(torch.device(device)), part, model.tokenizer.pad_id, device, model.tokenizer)

@@ -45,7 +45,7 @@ from composer.sampling import SamplingSettings
 from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, select_parts, transpose
 from composer.settings import check_ranges, setting
 from composer.theory import Key, bars_of, key_name, opening_key, parse_key, pickup_bars, scale_of, seed_key, tonic_triad, transposition
-from composer.tokens.ahead import Ahead
+from composer.tokens.ahead import ECHO_COLUMNS, Ahead, echo
 from composer.tokens import (
     K_BAR,
     K_DURATION,
@@ -283,6 +283,7 @@ class _State(Walker):
         self.exact: list[int] = []  # the Duration run that makes the pending note end where it must
         self.note_steps = 0  # length so far of the latest note
         self.given_here: list[tuple[int, list[tuple[int, int, int]]]] = []  # given notes still to come here, per part (accompany, infill)
+        self.top_starts: dict[tuple[int, int], int] = {}  # (bar, position) -> pitch of the top part's note started there (the echoes ahead)
 
 
 class _Engine:
@@ -594,6 +595,8 @@ class _Engine:
             if s.limit and not s.exact:
                 s.limit, s.whole_beats = self._meter_feel(s, s.limit)
         elif kind == K_DURATION:
+            if s.part == 0:
+                s.top_starts.setdefault((s.bar, s.pos), s.pitch)
             self._note_written(s, token)
         elif kind == LENGTHENED:
             kind = K_DURATION
@@ -1165,13 +1168,14 @@ def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.
         if isinstance(item, np.ndarray):
             break
         fixed.append(item)
-    ahead = the_plan.ahead if getattr(runtime.config, "ahead_sizes", ()) else None
+    columns = len(getattr(runtime.config, "ahead_sizes", ()))
+    ahead = the_plan.ahead if columns else None
     rows = []
     for token in fixed:
         for s in states:
             engine.advance(s, token)
             s.tokens.append(token)
-        rows.append(_ahead_rows(ahead, states))
+        rows.append(_ahead_rows(ahead, states, columns))
     logits = runtime.prefill(np.array([fixed] * len(states), np.int64), cache, None if ahead is None else np.stack(rows, 1))
     limit = (the_plan.last_bar + 2) * MAX_TOKENS_PER_BAR
     for _ in range(limit):
@@ -1187,13 +1191,19 @@ def _sample_loop(engine: "_Engine", runtime: Any, sampling: Any, rng: np.random.
             states, chosen = tracker.resample(states, cache, chosen)
         if all(s.done for s in states):
             break
-        logits = runtime.step(chosen, cache, _ahead_rows(ahead, states))
+        logits = runtime.step(chosen, cache, _ahead_rows(ahead, states, columns))
     return tracker.best(states) if tracker is not None else states
 
 
-def _ahead_rows(ahead: Ahead | None, states: list[_State]) -> np.ndarray | None:
-    """Each sample's features ahead of the token it just read (None for a model that takes none)."""
-    return None if ahead is None else ahead.at([s.onset for s in states], [s.bar for s in states])
+def _ahead_rows(ahead: Ahead | None, states: list[_State], columns: int) -> np.ndarray | None:
+    """Each sample's first ``columns`` features ahead of the token it just read (None for a model that takes none)."""
+    if ahead is None:
+        return None
+    rows = ahead.at([s.onset for s in states], [s.bar for s in states])[:, :columns]
+    if columns > ECHO_COLUMNS[0]:
+        for row, s in zip(rows, states):
+            row[list(ECHO_COLUMNS)] = echo([s.bar], [s.pos], s.top_starts)[0]
+    return rows
 
 
 def _biased(engine: "_Engine", states: list[_State], logits: np.ndarray) -> np.ndarray:

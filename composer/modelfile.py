@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from composer.errors import ComposerError
 from composer.tokens import Tokenizer
+from composer.tokens.ahead import check_sizes
 
 if TYPE_CHECKING:
     from composer.score import Score
@@ -249,6 +250,11 @@ def load_model_file(path: str | Path) -> Model:
     except (KeyError, TypeError, json.JSONDecodeError, ValueError) as exc:
         raise ModelFileError(f"{path}: damaged model header ({exc})") from None
     training = training_metadata(meta, path)
+    if getattr(config, "ahead_sizes", ()):
+        try:
+            check_sizes(config.ahead_sizes)
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: {exc}") from None
     if config.vocab_size != len(tokenizer):
         raise ModelFileError(f"{path}: vocabulary mismatch: the network has {config.vocab_size} tokens, the tokenizer {len(tokenizer)}")
     # The config's sizes are bounded (composer.nn.configs.LIMITS), so the expected shapes are

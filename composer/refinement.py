@@ -281,7 +281,7 @@ def corpus_bits_per_note(model: Model, corpus: Path | None) -> float | None:
     from composer.evaluation import score_split
 
     part = load_tokens(corpus, model.tokenizer).splits[CORPUS_SPLIT]
-    return float(score_split(model.network, part, model.tokenizer.pad_id)["bits_per_note"]) if len(part) else None
+    return float(score_split(model.network, part, model.tokenizer.pad_id, tokenizer=model.tokenizer)["bits_per_note"]) if len(part) else None
 
 
 def _generate(model: Model, checks: SelectConfig, round_number: int, style: str | None) -> list[Score]:

@@ -44,7 +44,7 @@ from composer.finetune import (
 from composer.modelfile import Model, load_model, save_model
 from composer.settings import check_ranges, setting
 from composer.tokens import Tokenizer, TokenizerConfig
-from composer.tokens.ahead import AHEAD_SIZES, FIRST, LENGTH_COLUMNS, MELODY_COLUMNS, NOT_GIVEN, PITCH_COLUMNS, features_of
+from composer.tokens.ahead import AHEAD_SIZES, FIRST, LENGTH_COLUMNS, MELODY_COLUMNS, NOT_GIVEN, PHRASE_COLUMNS, PITCH_COLUMNS, features_of
 
 if TYPE_CHECKING:
     import torch
@@ -265,10 +265,10 @@ class Batches:
     """Random training windows; batch ``k`` depends only on (seed, k, rank)."""
 
     def __init__(self, split: TokenSplit, tokenizer: Tokenizer, config: TrainConfig, rank: int = 0, stream: int = 0,
-                 ahead: bool = False) -> None:
+                 ahead: int = 0) -> None:
         """``stream`` > 0 draws from generators of their own (seeded by (seed, k, rank, stream)), for a second source of windows.
 
-        ``ahead``: the windows come with their features ahead (for a network with ``ahead_sizes``).
+        ``ahead``: the windows come with that many columns of features ahead (a network's ``len(ahead_sizes)``).
         """
         if len(split) == 0:
             raise TrainingError("the training split is empty")
@@ -281,7 +281,7 @@ class Batches:
         drum = tokenizer.ids["Program_Drums"]
         self.has_drums = np.array([drum in split.piece(i)[:64] for i in range(len(split))])
         self.tables = {k: tokenizer.transpose_table(k) for k in range(-config.max_transpose, config.max_transpose + 1)}
-        self.ahead = _piece_features(split, tokenizer) if ahead else None
+        self.ahead = _piece_features(split, tokenizer, ahead) if ahead else None
 
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Windows [batch_size, seq_len + 1] of int64 ids, PAD-filled at the end of short pieces, and their
@@ -289,8 +289,8 @@ class Batches:
         c = self.config
         rng = np.random.default_rng([c.random_seed, step, *self.seeds])
         out = np.full((c.batch_size, c.seq_len + 1), self.tokenizer.pad_id, np.int64)
-        features = None if self.ahead is None else np.zeros((c.batch_size, c.seq_len + 1, len(AHEAD_SIZES)), np.int64)
-        shown = None if self.ahead is None else np.random.default_rng([c.random_seed, step, *self.seeds, AHEAD_STREAM]).random((c.batch_size, 2)) < c.ahead_share
+        features = None if self.ahead is None else np.zeros((c.batch_size, c.seq_len + 1, self.ahead[0].shape[1]), np.int64)
+        shown = None if self.ahead is None else np.random.default_rng([c.random_seed, step, *self.seeds, AHEAD_STREAM]).random((c.batch_size, 3)) < c.ahead_share
         pieces = rng.choice(len(self.split), size=c.batch_size, p=self.weights)
         for row, i in enumerate(pieces.tolist()):
             piece = self.split.piece(i)
@@ -315,26 +315,30 @@ class Batches:
         table, parts = self.ahead
         lo = int(self.split.offsets[piece]) + start
         window = np.asarray(table[lo : lo + length], np.int64)
+        columns = window.shape[1]
         if shift:
-            pitches = window[:, PITCH_COLUMNS]
-            window[:, PITCH_COLUMNS] = np.where(pitches >= FIRST, np.clip(pitches + shift, FIRST, FIRST + 127), pitches)
-        if not (shown[0] and parts[piece] > 1):  # a melody is given only to write other parts under it
-            window[:, MELODY_COLUMNS] = NOT_GIVEN
-        if not shown[1]:
-            window[:, LENGTH_COLUMNS] = NOT_GIVEN
+            moved = [c for c in PITCH_COLUMNS if c < columns]
+            pitches = window[:, moved]
+            window[:, moved] = np.where(pitches >= FIRST, np.clip(pitches + shift, FIRST, FIRST + 127), pitches)
+        hidden = ((MELODY_COLUMNS, not (shown[0] and parts[piece] > 1)),  # a melody is given only to write other parts under it
+                  (LENGTH_COLUMNS, not shown[1]), (PHRASE_COLUMNS, not shown[2]))
+        for group, hide in hidden:
+            if hide:
+                window[:, [c for c in group if c < columns]] = NOT_GIVEN
         return window
 
 
 AHEAD_STREAM = 1_000_003  # the generators of the windows' features-ahead draws, apart from the windows'
 
 
-def _piece_features(split: TokenSplit, tokenizer: Tokenizer) -> tuple[np.ndarray, list[int]]:
-    """Every token's features ahead, everything given (``composer.tokens.ahead``), and each piece's parts."""
-    table = np.zeros((split.num_tokens, len(AHEAD_SIZES)), np.int16)
+def _piece_features(split: TokenSplit, tokenizer: Tokenizer, columns: int) -> tuple[np.ndarray, list[int]]:
+    """Every token's first ``columns`` features ahead, everything given (``composer.tokens.ahead``), and each piece's parts."""
+    table = np.zeros((split.num_tokens, columns), np.int16)
     parts = []
     for i in range(len(split)):
         lo, hi = int(split.offsets[i]), int(split.offsets[i + 1])
-        table[lo:hi], count = features_of(split.piece(i), tokenizer.grammar, tokenizer.config.steps_per_beat)
+        features, count = features_of(split.piece(i), tokenizer.grammar, tokenizer.config.steps_per_beat, split.phrase_ends(i))
+        table[lo:hi] = features[:, :columns]
         parts.append(count)
     return table, parts
 
@@ -578,7 +582,7 @@ def train(
         info = {"parameters": run.network.num_parameters(), "train_pieces": len(data.splits["train"]), "failures": data.failures}
         reporter.start(config.max_steps, run.state.step, info)
     began = time.perf_counter()
-    ahead = bool(getattr(run.network.config, "ahead_sizes", ()))
+    ahead = len(getattr(run.network.config, "ahead_sizes", ()))
     stopped_early = _loop(run, _batches(data.splits["train"], replay, run.tokenizer, config, dist.rank, start.state.finetune, ahead))
     test_bpn = _finish(run, data.splits["test"])
     return TrainResult(
@@ -594,7 +598,7 @@ def train(
 
 
 def _batches(train: TokenSplit, replay: TokenSplit | None, tokenizer: Tokenizer, config: TrainConfig, rank: int,
-             finetune: dict[str, Any] | None, ahead: bool = False) -> Batches | MixedBatches:
+             finetune: dict[str, Any] | None, ahead: int = 0) -> Batches | MixedBatches:
     """The run's batches: the folder's windows, and in a fine-tuning run with replay, the base corpus's after them."""
     rows = replay_rows(config.batch_size, FineTuneConfig(**finetune["settings"]).replay_share) if finetune and replay is not None else 0
     if not rows:
@@ -838,7 +842,7 @@ def _finish(run: _Run, test: TokenSplit) -> float | None:
         if len(test):
             run.reporter.message(f"scoring the best model on the test split ({len(test)} pieces, {test.num_notes} notes)")
             best = load_model(run.output)
-            test_bpn = score_split(best.network.to(run.device), test, run.tokenizer.pad_id, run.device)["bits_per_note"]
+            test_bpn = score_split(best.network.to(run.device), test, run.tokenizer.pad_id, run.device, run.tokenizer)["bits_per_note"]
             best.training["test_bits_per_note"] = round(test_bpn, 4)
             save_model(best, run.output, force=True)
         run.reporter.close()
@@ -896,7 +900,7 @@ def _evaluate_and_keep(run: _Run) -> bool:
     if run.dist.main:
         if step >= run.config.max_steps:  # the bar is full: say what the wait is for
             run.reporter.message(f"step {step}: scoring the validation split ({len(run.valid)} pieces, {run.valid.num_notes} notes)")
-        metrics = score_split(run.network, run.valid, run.tokenizer.pad_id, run.device)
+        metrics = score_split(run.network, run.valid, run.tokenizer.pad_id, run.device, run.tokenizer)
         bpn = metrics["bits_per_note"]
         improved = state.best is None or bpn < state.best - 1e-4
         state.evals.append([step, round(bpn, 5)])

@@ -12,7 +12,7 @@ from composer.nn import build_model
 from composer.nn.runtime import build_runtime
 from composer.score import select_parts
 from composer.tokens import Tokenizer
-from composer.tokens.ahead import AHEAD_SIZES, END, FIRST, NOT_GIVEN, Ahead, features_of, walk
+from composer.tokens.ahead import AHEAD_SIZES, END, FIRST, LENGTH_COLUMNS, MELODY_COLUMNS, NOT_GIVEN, Ahead, features_of, walk
 from conftest import CORPUS, make_score, tiny_model
 
 SPB = 24  # the default tokenizer's steps per beat: a quarter beat is 6 steps
@@ -21,7 +21,7 @@ SPB = 24  # the default tokenizer's steps per beat: a quarter beat is 6 steps
 def test_hand_worked_features() -> None:
     # C4 a quarter at 0, D4 a half at beat 1, E4 a quarter at beat 3; the last bar is bar 3.
     ahead = Ahead.of([(0, 60, 24), (24, 62, 48), (72, 64, 24)], 3, SPB)
-    got = ahead.at([0, 10, 24, 72, 100], [0, 0, 0, 0, 5])
+    got = ahead.at([0, 10, 24, 72, 100], [0, 0, 0, 0, 5])[:, :7]
     assert got.tolist() == [
         [FIRST + 62, FIRST + 64, END, FIRST + 4, FIRST + 8, FIRST + 4, FIRST + 3],  # next: D4 in a beat, a half note long
         [FIRST + 62, FIRST + 64, END, FIRST + 2, FIRST + 8, FIRST + 4, FIRST + 3],  # 14 steps to go: 2 quarter beats (rounded down)
@@ -36,7 +36,7 @@ def test_nothing_given_is_all_zero_and_a_chord_counts_its_first_note() -> None:
     chord = Ahead.of([(0, 72, 24), (0, 67, 24), (24, 71, 24)], None, SPB)
     assert chord.pitches.tolist() == [72, 71]
     assert (chord.at([0], [0])[:, 6] == NOT_GIVEN).all()
-    assert Ahead.of([], 1, SPB).at([0], [0]).tolist() == [[END] * 6 + [FIRST + 1]]
+    assert Ahead.of([], 1, SPB).at([0], [0])[:, :7].tolist() == [[END] * 6 + [FIRST + 1]]
 
 
 def test_long_gaps_and_notes_take_the_last_bucket() -> None:
@@ -51,9 +51,9 @@ def test_training_features_follow_the_walker() -> None:
     score = make_score([(0, 1, 72, 0), (0, 2, 60, 1), (1, 1, 74, 0), (2, 4, 76, 0), (2, 4, 55, 1)], parts=("S", "B"))
     ids = tok.encode(score, "chorale")
     features, parts = features_of(ids, tok.grammar, SPB)
-    onsets, bars, notes, last_bar, _ = walk(ids, tok.grammar)
-    assert parts == 2 and last_bar == 1  # 6 beats of 4/4: two bars
-    assert notes == [(0, 72, 24), (24, 74, 24), (48, 76, 96)]
+    walked = walk(ids, tok.grammar)
+    assert parts == walked.parts == 2 and walked.last_bar == 1  # 6 beats of 4/4: two bars
+    assert walked.notes == [(0, 72, 24), (24, 74, 24), (48, 76, 96)]
     first_bass = next(i for i, t in enumerate(ids.tolist()) if tok.tokens[t] == "Pitch_60")
     assert features[first_bass].tolist()[:3] == [FIRST + 74, FIRST + 76, END]
     assert features.dtype == np.int16 and features.shape == (len(ids), len(AHEAD_SIZES))
@@ -70,9 +70,10 @@ def test_a_harmonization_plan_tells_the_model_what_training_showed_it() -> None:
         score = read(path)
         ids = tok.encode(score, "chorale")
         want, _ = features_of(ids, tok.grammar, SPB)
-        onsets, bars, _, _, _ = walk(ids, tok.grammar)
+        walked = walk(ids, tok.grammar)
         the_plan = plan(model, select_parts(score, [0]), GenerationSettings(mode="harmonize", style="chorale"))
-        assert np.array_equal(the_plan.ahead.at(onsets, bars), want), name
+        given = list(MELODY_COLUMNS + LENGTH_COLUMNS)
+        assert np.array_equal(the_plan.ahead.at(walked.onsets, walked.bars)[:, given], want[:, given]), name
 
 
 def test_continuing_gives_the_length_but_no_melody() -> None:
@@ -134,3 +135,44 @@ def test_a_model_with_features_generates_in_every_mode(mode: str) -> None:
     kept = piece.notes[piece.notes["part"] == 0]
     if mode == "harmonize":
         assert kept["pitch"].tolist() == [67, 69, 71, 72]
+
+
+class Recording:
+    """A real runtime that also keeps the tokens and features generation feeds it."""
+
+    def __init__(self, runtime) -> None:
+        self.runtime, self.config = runtime, runtime.config
+        self.ids: list[np.ndarray] = []
+        self.rows: list[np.ndarray] = []
+
+    def new_cache(self, batch: int):
+        return self.runtime.new_cache(batch)
+
+    def prefill(self, ids, cache, ahead=None):
+        self.ids += list(np.asarray(ids).T)
+        self.rows += list(np.asarray(ahead).transpose(1, 0, 2))
+        return self.runtime.prefill(ids, cache, ahead)
+
+    def step(self, ids, cache, ahead=None):
+        self.ids.append(np.asarray(ids))
+        self.rows.append(np.asarray(ahead))
+        return self.runtime.step(ids, cache, ahead)
+
+
+@pytest.mark.parametrize("random_seed", [0, 1])
+def test_generation_feeds_the_features_training_computes(monkeypatch, random_seed: int) -> None:
+    """The echoes and the bars left that the engine gives each token equal ``features_of`` over the tokens it fed."""
+    from composer.modelfile import Model
+
+    model = tiny_model(ahead=True)
+    spy = Recording(model.runtime)
+    monkeypatch.setattr(Model, "runtime", property(lambda self: spy))
+    seed = make_score([(b, 1, 60 + (b % 5)) for b in range(8)])
+    generate(model, seed, GenerationSettings(bars=10, style="folk", random_seed=random_seed))
+    ids = np.array([i[0] for i in spy.ids])
+    rows = np.array([r[0] for r in spy.rows])
+    want, _ = features_of(ids, model.tokenizer.grammar, SPB)
+    columns = [6, 7, 8]  # the bars left and the echoes; nothing of the melody or the phrases is given
+    assert np.array_equal(rows[:, columns], want[:, columns])
+    assert (rows[:, [0, 1, 2, 3, 4, 5, 9]] == NOT_GIVEN).all()
+    assert (rows[:, 7] >= FIRST).any()  # something to echo: bars 5-10 start notes where bars 1-6 did
