@@ -45,7 +45,7 @@ from composer.sampling import SamplingSettings
 from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, select_parts, transpose
 from composer.settings import check_ranges, setting
 from composer.theory import Key, bars_of, key_name, opening_key, parse_key, pickup_bars, scale_of, seed_key, tonic_triad, transposition
-from composer.tokens.ahead import ECHO_COLUMNS, Ahead, echo
+from composer.tokens.ahead import ECHO_COLUMNS, PHRASE_COLUMNS, Ahead, echo, phrase_column, phrase_ends_by_bars
 from composer.tokens import (
     K_BAR,
     K_DURATION,
@@ -938,14 +938,24 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         monophonic=_monophonic_parts(profile, num_parts),
         harmony=_harmony_bias(model, profile, settings, onsets) if harmonize else None,
         cadence_bars=_phrase_end_bars(settings, opening, harmonize),
-        ahead=_ahead(tok, onsets if harmonize else None, last_bar),
+        ahead=_ahead(tok, onsets if harmonize else None, last_bar, _asked_phrase_ends(settings, opening)),
     )
 
 
-def _ahead(tok: Tokenizer, given: list[_Onset] | None, last_bar: int) -> Ahead:
-    """The features ahead of a plan: the top part's notes among the ``given`` onsets (None: the melody is not given) and the last bar."""
+def _ahead(tok: Tokenizer, given: list[_Onset] | None, last_bar: int, phrase_end_bars: tuple[int, ...] | None = None) -> Ahead:
+    """The features ahead of a plan: the top part's notes among the ``given`` onsets (None: the melody is not given),
+    the last bar, and the bars closing phrases (None: not given)."""
     melody = None if given is None else [(o.step, pitch, length) for o in given for part, pitch, length in o.notes if part == 0]
-    return Ahead.of(melody, last_bar, tok.config.steps_per_beat)
+    return dataclasses.replace(Ahead.of(melody, last_bar, tok.config.steps_per_beat), phrase_end_bars=phrase_end_bars)
+
+
+def _asked_phrase_ends(settings: GenerationSettings, opening: _Opening) -> tuple[int, ...] | None:
+    """Bar indices (pickup included) closing the phrases ``--phrase-bars``/``cadence_bars`` ask for, the last bar with them; None if none are asked for."""
+    if not settings.phrase_bars and not settings.cadence_bars:
+        return None
+    last_bar = opening.bars - 1 + opening.pickup
+    ends = {b - 1 + opening.pickup for b in phrase_ends(opening.bars, settings.phrase_bars, settings.cadence_bars)}
+    return tuple(sorted(b for b in ends | {last_bar} if b <= last_bar))
 
 
 def _harmony_bias(model: Model, profile: dict[str, Any], settings: GenerationSettings, onsets: list[_Onset]) -> harmony_prior.HarmonyBias | None:
@@ -1203,6 +1213,10 @@ def _ahead_rows(ahead: Ahead | None, states: list[_State], columns: int) -> np.n
     if columns > ECHO_COLUMNS[0]:
         for row, s in zip(rows, states):
             row[list(ECHO_COLUMNS)] = echo([s.bar], [s.pos], s.top_starts)[0]
+    if columns > PHRASE_COLUMNS[0] and ahead.phrase_end_bars is not None:
+        for row, s in zip(rows, states):
+            ends = phrase_ends_by_bars(max(s.bar, 0), s.bar_start, s.bar_len, ahead.phrase_end_bars)
+            row[PHRASE_COLUMNS[0]] = phrase_column([s.onset], ends, ahead.steps_per_beat)[0]
     return rows
 
 

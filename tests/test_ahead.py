@@ -176,3 +176,15 @@ def test_generation_feeds_the_features_training_computes(monkeypatch, random_see
     assert np.array_equal(rows[:, columns], want[:, columns])
     assert (rows[:, [0, 1, 2, 3, 4, 5, 9]] == NOT_GIVEN).all()
     assert (rows[:, 7] >= FIRST).any()  # something to echo: bars 5-10 start notes where bars 1-6 did
+
+
+def test_asked_phrases_reach_the_model_as_beats_to_their_end() -> None:
+    model = tiny_model(ahead=True)
+    the_plan = plan(model, None, GenerationSettings(bars=8, phrase_bars=4, style="folk", time_signature="3/4"))
+    assert the_plan.ahead.phrase_end_bars == (3, 7)
+    assert plan(model, None, GenerationSettings(bars=8, style="folk")).ahead.phrase_end_bars is None
+    from composer.tokens.ahead import phrase_column, phrase_ends_by_bars
+
+    ends = phrase_ends_by_bars(1, 72, 72, (3, 7))  # in bar 2 of 3/4 (72 steps a bar): bar 4 ends at step 288
+    assert ends.tolist() == [288, 576]
+    assert phrase_column([72, 287, 288, 600], ends, SPB).tolist() == [FIRST + 9, FIRST + 0, FIRST + 12, END]

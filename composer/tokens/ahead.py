@@ -45,7 +45,7 @@ from composer.tokens.vocab import K_DURATION, K_EOS
 
 __all__ = [
     "AHEAD_FEATURES", "AHEAD_SIZES", "Ahead", "ECHO_COLUMNS", "ECHO_LAGS", "LENGTH_COLUMNS", "MELODY_COLUMNS",
-    "PHRASE_COLUMNS", "PITCH_COLUMNS", "Walked", "check_sizes", "echo", "features_of", "walk",
+    "PHRASE_COLUMNS", "PITCH_COLUMNS", "Walked", "check_sizes", "echo", "features_of", "phrase_column", "phrase_ends_by_bars", "walk",
 ]
 
 NOT_GIVEN, END, FIRST = 0, 1, 2  # feature values: not given, none, the first real value
@@ -94,6 +94,8 @@ class Ahead:
     steps_per_beat: int
     melody: bool = True
     phrase_ends: np.ndarray | None = field(default=None)
+    # generation: the bars (0-based, a pickup counted) whose ends close phrases, where the steps are not known yet
+    phrase_end_bars: tuple[int, ...] | None = None
 
     @classmethod
     def of(cls, notes: list[tuple[int, int, int]] | None, last_bar: int | None, steps_per_beat: int,
@@ -117,10 +119,7 @@ class Ahead:
         if self.last_bar is not None:
             out[:, 6] = FIRST + np.clip(self.last_bar - bars, 0, _SPAN - 1)
         if self.phrase_ends is not None:
-            k = np.searchsorted(self.phrase_ends, onset_steps, side="right")
-            ends = self.phrase_ends
-            gap = ends[np.minimum(k, len(ends) - 1)] - onset_steps if len(ends) else onset_steps * 0
-            out[:, 9] = np.where(k < len(ends), FIRST + np.clip(gap // self.steps_per_beat, 0, _SPAN - 1), END)
+            out[:, 9] = phrase_column(onset_steps, self.phrase_ends, self.steps_per_beat)
         return out
 
     def _melody(self, onset_steps: np.ndarray, out: np.ndarray) -> None:
@@ -139,6 +138,22 @@ class Ahead:
             j = k + ahead
             length = self.lengths[np.minimum(j, n - 1)]
             out[:, column] = np.where(j < n, FIRST + np.clip(length // unit, 0, _SPAN - 1), END)
+
+
+def phrase_column(onset_steps: np.ndarray, phrase_ends: np.ndarray, steps_per_beat: int) -> np.ndarray:
+    """``beats_to_phrase_end`` of tokens at these onsets, given the steps where phrases end (sorted)."""
+    onset_steps = np.asarray(onset_steps, np.int64)
+    k = np.searchsorted(phrase_ends, onset_steps, side="right")
+    if not len(phrase_ends):
+        return np.full(len(onset_steps), END, np.int64)
+    gap = phrase_ends[np.minimum(k, len(phrase_ends) - 1)] - onset_steps
+    return np.where(k < len(phrase_ends), FIRST + np.clip(gap // steps_per_beat, 0, _SPAN - 1), END)
+
+
+def phrase_ends_by_bars(bar: int, bar_start: int, bar_len: int, end_bars: "tuple[int, ...]") -> np.ndarray:
+    """The steps where the phrases closing ``end_bars`` end, seen from ``bar`` (starting at ``bar_start``):
+    the meter in force assumed to hold (generation, where later bars are not written yet)."""
+    return np.asarray([bar_start + (e - bar + 1) * bar_len for e in end_bars if e >= bar], np.int64)
 
 
 def echo(bars: "np.ndarray | list[int]", positions: "np.ndarray | list[int]", starts: dict[tuple[int, int], int]) -> np.ndarray:
