@@ -159,7 +159,7 @@ def test_fine_tuning_starts_from_the_base_and_records_where_it_came_from(folder,
     from composer.dataset import load_tokens
 
     train_split = load_tokens(folder, data_tok, style="folk").splits["train"]
-    windows, features = Batches(train_split, data_tok, config, ahead=bool(base.config.ahead_sizes)).batch(0)
+    windows, features = Batches(train_split, data_tok, config, ahead=len(base.config.ahead_sizes)).batch(0)
     ids = torch.as_tensor(windows)
     with torch.no_grad():
         logits = base.network(ids[:, :-1], None if features is None else torch.as_tensor(features[:, :-1]))

@@ -345,7 +345,7 @@ def test_batches_depend_only_on_seed_step_and_rank(corpus):
     tokenizer = Tokenizer()
     split = load_tokens(corpus, tokenizer).splits["train"]
     config = tiny_config()
-    one, two = Batches(split, tokenizer, config, ahead=True), Batches(split, tokenizer, config, ahead=True)
+    one, two = Batches(split, tokenizer, config, ahead=len(AHEAD_SIZES)), Batches(split, tokenizer, config, ahead=len(AHEAD_SIZES))
     for a, b in zip(one.batch(5), two.batch(5)):
         assert np.array_equal(a, b)
     assert not np.array_equal(one.batch(5)[0], one.batch(6)[0])
