@@ -47,8 +47,9 @@ def pitch_name(pitch: int, spelling: Spelling) -> str:
     return f"{step}{'#' * alter if alter > 0 else '-' * -alter}{octave_of(pitch, alter)}"
 
 
-def _element(row: Row, ticks_per_beat: int) -> note.Note | chord.Chord:
-    from music21 import chord, note
+def _element(row: Row, ticks_per_beat: int, fermata: bool = False) -> note.Note | chord.Chord:
+    """A note or chord of ``row``, under a fermata if asked."""
+    from music21 import chord, expressions, note
 
     _, duration, pitches, velocity = row
     quarter_length = Fraction(duration, ticks_per_beat)
@@ -58,6 +59,10 @@ def _element(row: Row, ticks_per_beat: int) -> note.Note | chord.Chord:
     else:
         element = chord.Chord(names, quarterLength=quarter_length)
     element.volume.velocity = velocity
+    if fermata:
+        fermata_sign = expressions.Fermata()
+        fermata_sign.type = "upright"  # above the staff (music21's default, "inverted", hangs below)
+        element.expressions.append(fermata_sign)  # music21 moves it to the last note of a tie it makes
     return element
 
 
@@ -117,7 +122,8 @@ def _instrument(part_info: Part) -> instrument.Instrument:
 
 
 def _insert_notes(part: stream.Part, score: Score, index: int, shift: int, spellings: list[Spelling]) -> None:
-    """The part's notes, spelled, chords grouped, in as few voices as keep them from overlapping."""
+    """The part's notes, spelled, chords grouped, in as few voices as keep them from overlapping; in the top
+    part (index 0) a fermata on the note or chord that ends at each phrase end (the first voice's, of several)."""
     from music21 import stream
 
     tpb = score.ticks_per_beat
@@ -130,14 +136,22 @@ def _insert_notes(part: stream.Part, score: Score, index: int, shift: int, spell
         groups.setdefault((start + shift, duration, velocity), []).append((pitch, pitch_name(pitch, spellings[i])))
     rows = sorted((s, d, p, v) for (s, d, v), p in groups.items())
     voices = _voices(rows)
+    fermatas = set((score.phrase_end_ticks + shift).tolist()) if index == 0 else set()
+
+    def element(row: Row) -> note.Note | chord.Chord:
+        end = row[0] + row[1]
+        fermata = end in fermatas
+        fermatas.discard(end)  # one fermata a phrase end: the first voice that ends there takes it
+        return _element(row, tpb, fermata)
+
     if len(voices) <= 1:
         for row in voices[0] if voices else []:
-            part.insert(Fraction(row[0], tpb), _element(row, tpb))
+            part.insert(Fraction(row[0], tpb), element(row))
         return
     for number, rows_of_voice in enumerate(voices):
         voice = stream.Voice(id=str(number + 1))
         for row in rows_of_voice:
-            voice.insert(Fraction(row[0], tpb), _element(row, tpb))
+            voice.insert(Fraction(row[0], tpb), element(row))
         part.insert(0, voice)
 
 
@@ -218,7 +232,7 @@ def fold_repeats(score: Score) -> tuple[Score, list[tuple[int, int]]]:
         moved = notes[keep].copy()
         moved["start_tick"][moved["start_tick"] >= end] -= length
         events = {}
-        for name in ("key_signatures", "tempos"):
+        for name in ("key_signatures", "tempos", "markers"):
             arr = getattr(score, name)
             arr = arr[(arr["tick"] < end) | (arr["tick"] >= end + length)].copy()
             arr["tick"][arr["tick"] >= end] -= length
