@@ -293,7 +293,7 @@ def _boundaries(parts: list[Any], ticks_per_beat: int) -> dict[int, bool]:
         measures = list(part.getElementsByClass(stream.Measure))
         later_endings = set()
         for bracket in part.spannerBundle.getByClass(spanner.RepeatBracket):
-            if 1 not in bracket.getNumberList():
+            if 1 not in bracket.numberRange:
                 later_endings.update(id(m) for m in bracket.getSpannedElements())
         for i, measure in enumerate(measures):
             start = Fraction(measure.offset)
