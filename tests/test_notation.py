@@ -490,15 +490,18 @@ def test_musicxml_double_bars_and_rehearsal_marks_start_sections() -> None:
     assert score.markers.tolist() == [(960, PHRASE_END), (1920, SECTION_START), (3840, PHRASE_END), (3840, SECTION_START)]
 
 
-def test_fermatas_are_written_on_the_top_part_and_read_back(tmp_path) -> None:
-    notes = notes_array([0, 960, 1440, 0], [960, 480, 960, 2400], [72, 74, 76, 48], part=[0, 0, 0, 1])
-    # The last soprano note crosses the barline (music21 ties it): the fermata goes on its last half.
-    score = Score(notes, [Part("Soprano"), Part("Bass")], time_signatures=[(0, 4, 4)], markers=[(960, PHRASE_END), (2400, PHRASE_END), (1920, SECTION_START)])
+def test_markers_are_written_as_fermatas_and_rehearsal_marks_and_read_back(tmp_path) -> None:
+    notes = notes_array([0, 960, 1440, 2400, 2880, 0, 2880], [960, 480, 960, 480, 960, 2880, 960], [72, 74, 76, 74, 72, 48, 43], part=[0, 0, 0, 0, 0, 1, 1])
+    # The note ending at 2400 crosses the barline (music21 ties it): its fermata goes on the last half. The
+    # section starting at 2880 is a rehearsal mark, which also gives back the phrase end at 2880: no fermata there.
+    markers = [(960, PHRASE_END), (2400, PHRASE_END), (2880, PHRASE_END), (2880, SECTION_START), (3840, PHRASE_END)]
+    score = Score(notes, [Part("Soprano"), Part("Bass")], time_signatures=[(0, 4, 4)], markers=markers)
     path = tmp_path / "phrases.musicxml"
     write_musicxml(score, path)
     assert_valid_musicxml(path)
     text = path.read_text()
-    assert text.count("<fermata") == 2 and '<fermata type="upright"' in text
+    assert text.count("<fermata") == 3 and text.count('<fermata type="upright"') == 3
+    assert text.count("<rehearsal") == 1 and ">B</rehearsal>" in text
     back = read_musicxml(path)
-    assert back.phrase_end_ticks.tolist() == [960, 2400]
+    assert back.markers.tolist() == markers
     assert np.array_equal(back.notes, score.notes)

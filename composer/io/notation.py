@@ -317,16 +317,26 @@ def structure_markers(notes: np.ndarray, fermata_ends: np.ndarray, boundaries: d
     with no note after them (the final barline), are ignored.
     """
     rows = {(int(tick), PHRASE_END) for tick in fermata_ends.tolist()}
-    starts = notes["start_tick"]
-    ends = starts + notes["duration_ticks"]
     for tick, opens in boundaries.items():
-        before = starts < tick
-        if tick <= first_downbeat or not before.any() or before.all():
-            continue  # the piece's own start and end are no boundaries
-        rows.add((int(ends[before].max()), PHRASE_END))
+        phrase_end = strain_end(notes, tick)
+        if tick <= first_downbeat or phrase_end is None:
+            continue
+        rows.add((phrase_end, PHRASE_END))
         if opens:
             rows.add((tick, SECTION_START))
     return np.array(sorted(rows), MARKER_DTYPE) if rows else np.zeros(0, MARKER_DTYPE)
+
+
+def strain_end(notes: np.ndarray, tick: int) -> int | None:
+    """Where the phrase before a strain boundary at ``tick`` ends: the latest end of the notes that start before it.
+
+    None where no note starts before ``tick`` or none at or after it: the piece's own start and end are no boundaries.
+    """
+    starts = notes["start_tick"]
+    before = starts < tick
+    if not before.any() or before.all():
+        return None
+    return int((starts[before] + notes["duration_ticks"][before]).max())
 
 
 def _title_and_metadata(obj: Any) -> tuple[str, dict[str, str]]:
