@@ -90,7 +90,7 @@ _passed: list[tuple] = []  # the last Score that passed, with what it held: a re
 
 def _held(score: Score) -> tuple:
     """What a Score's limits depend on, by identity (its arrays are read-only)."""
-    return (score, score.notes, score.parts, score.ticks_per_beat, score.time_signatures, score.key_signatures, score.tempos)
+    return (score, score.notes, score.parts, score.ticks_per_beat, score.time_signatures, score.key_signatures, score.tempos, score.markers)
 
 
 def check_score(score: Score, source: str, error: ErrorType = ReadError) -> Score:
@@ -114,7 +114,8 @@ def check_score(score: Score, source: str, error: ErrorType = ReadError) -> Scor
         if longest > MAX_NOTE_BEATS * tpb:
             raise _refuse(source, "the longest note", f"{longest / tpb:,.0f} quarter notes", f"{MAX_NOTE_BEATS:,}", error)
         end = int((score.notes["start_tick"].astype("int64") + score.notes["duration_ticks"]).max())
-    for events in (ts, score.key_signatures, score.tempos):
+    check_count(len(score.markers), MAX_NOTES, "the number of markers", source, error)
+    for events in (ts, score.key_signatures, score.tempos, score.markers):
         if len(events):
             end = max(end, int(events["tick"].max()))
     if end > MAX_PIECE_BEATS * tpb:

@@ -48,6 +48,12 @@ NOTE_DTYPE = np.dtype(
 TIME_SIGNATURE_DTYPE = np.dtype([("tick", np.int64), ("numerator", np.int32), ("denominator", np.int32)])
 KEY_SIGNATURE_DTYPE = np.dtype([("tick", np.int64), ("sharps", np.int32), ("minor", np.bool_)])
 TEMPO_DTYPE = np.dtype([("tick", np.int64), ("qpm", np.float64)])
+MARKER_DTYPE = np.dtype([("tick", np.int64), ("kind", np.int8)])
+# Score.markers kinds: where the piece's phrases end and its sections (strains) start.
+PHRASE_END = 0  # a phrase ends at this tick (the end of the note under a fermata, or of a strain's last note)
+SECTION_START = 1  # a new section starts at this tick (a repeat sign, double bar or rehearsal mark); never needed at tick 0
+MARKER_TEXT = {PHRASE_END: "phrase", SECTION_START: "section"}  # kind -> its text in a MIDI marker meta event
+MARKER_KINDS = {text: kind for kind, text in MARKER_TEXT.items()}  # MIDI marker text -> kind
 
 def parse_time_signature(text: str) -> tuple[int, int]:
     """(numerator, denominator) from '3/4'."""
@@ -115,6 +121,21 @@ def _by_tick(events: np.ndarray) -> np.ndarray:
     return events[keep]
 
 
+def marker_order(markers: np.ndarray) -> np.ndarray:
+    """Markers sorted by (tick, kind), each (tick, kind) once; markers already so come back as they are."""
+    n = len(markers)
+    if n < 2:
+        return markers
+    ticks, kinds = markers["tick"], markers["kind"]
+    step = np.diff(ticks)
+    if np.count_nonzero((step > 0) | ((step == 0) & (kinds[1:] > kinds[:-1]))) == n - 1:
+        return markers
+    markers = markers.take(np.lexsort((kinds, ticks)))
+    keep = np.ones(n, bool)
+    keep[1:] = (markers["tick"][1:] != markers["tick"][:-1]) | (markers["kind"][1:] != markers["kind"][:-1])
+    return markers[keep]
+
+
 def canonical_order(notes: np.ndarray, num_parts: int) -> np.ndarray:
     """Notes sorted by (start_tick, part, -pitch, duration_ticks), ties kept in the given order.
 
@@ -160,13 +181,16 @@ def notes_array(
 
 
 class Score:
-    """Notes (structured numpy array, ``NOTE_DTYPE``) with parts and meter/key/tempo maps.
+    """Notes (structured numpy array, ``NOTE_DTYPE``) with parts, meter/key/tempo maps and structure markers.
 
     Notes are kept in canonical order: by start tick, then part (top part
-    first), then pitch from high to low, then duration.
+    first), then pitch from high to low, then duration. ``markers``
+    (``MARKER_DTYPE``: tick, kind) say where phrases end (``PHRASE_END``) and
+    sections start (``SECTION_START``), sorted by tick then kind, each once;
+    ``phrase_end_ticks`` and ``section_start_ticks`` give their ticks.
     """
 
-    __slots__ = ("ticks_per_beat", "notes", "parts", "time_signatures", "key_signatures", "tempos", "title", "metadata")
+    __slots__ = ("ticks_per_beat", "notes", "parts", "time_signatures", "key_signatures", "tempos", "markers", "title", "metadata")
 
     def __init__(
         self,
@@ -177,6 +201,7 @@ class Score:
         time_signatures: Any = None,
         key_signatures: Any = None,
         tempos: Any = None,
+        markers: Any = None,
         title: str = "",
         metadata: dict[str, str] | None = None,
         _trusted: bool = False,
@@ -192,23 +217,35 @@ class Score:
         time_signatures = _by_tick(_structured(time_signatures, TIME_SIGNATURE_DTYPE, "time_signatures", copy))
         key_signatures = _by_tick(_structured(key_signatures, KEY_SIGNATURE_DTYPE, "key_signatures", copy))
         tempos = _by_tick(_structured(tempos, TEMPO_DTYPE, "tempos", copy))
+        markers = marker_order(_structured(markers, MARKER_DTYPE, "markers", copy))
         if len(time_signatures) == 0 or time_signatures["tick"][0] > 0:
             default = np.array([(0, *DEFAULT_TIME_SIGNATURE)], TIME_SIGNATURE_DTYPE)
             time_signatures = np.concatenate([default, time_signatures])
         if len(tempos) == 0 or tempos["tick"][0] > 0:
             tempos = np.concatenate([np.array([(0, DEFAULT_TEMPO_QPM)], TEMPO_DTYPE), tempos])
         if not _trusted:
-            _validate(notes, parts, time_signatures, key_signatures, tempos)
-        self._store(canonical_order(notes, len(parts)), parts, time_signatures, key_signatures, tempos, str(title), dict(metadata or {}))
+            _validate(notes, parts, time_signatures, key_signatures, tempos, markers)
+        self._store(canonical_order(notes, len(parts)), parts, time_signatures, key_signatures, tempos, markers, str(title), dict(metadata or {}))
 
-    def _store(self, notes: np.ndarray, parts: tuple[Part, ...], time_signatures: np.ndarray, key_signatures: np.ndarray, tempos: np.ndarray, title: str, metadata: dict[str, str]) -> None:
-        for array in (notes, time_signatures, key_signatures, tempos):
+    def _store(
+        self,
+        notes: np.ndarray,
+        parts: tuple[Part, ...],
+        time_signatures: np.ndarray,
+        key_signatures: np.ndarray,
+        tempos: np.ndarray,
+        markers: np.ndarray,
+        title: str,
+        metadata: dict[str, str],
+    ) -> None:
+        for array in (notes, time_signatures, key_signatures, tempos, markers):
             array.flags.writeable = False
         self.notes = notes
         self.parts = parts
         self.time_signatures = time_signatures
         self.key_signatures = key_signatures
         self.tempos = tempos
+        self.markers = markers
         self.title = title
         self.metadata = metadata
 
@@ -223,16 +260,19 @@ class Score:
         tempos: np.ndarray,
         title: str = "",
         metadata: dict[str, str] | None = None,
+        markers: np.ndarray | None = None,
     ) -> "Score":
         """A Score from arrays already in the form ``__init__`` would give them, skipping its work.
 
         For the MIDI reader, which builds them so: new arrays of the right dtypes and valid
         values, notes in canonical order, each map sorted by tick with one event a tick, 4/4
-        and 120 qpm at tick 0 where the file has none there; a positive int resolution.
+        and 120 qpm at tick 0 where the file has none there, markers in ``marker_order``;
+        a positive int resolution.
         """
         score = cls.__new__(cls)
         score.ticks_per_beat = ticks_per_beat
-        score._store(notes, parts, time_signatures, key_signatures, tempos, title, dict(metadata or {}))
+        markers = np.zeros(0, MARKER_DTYPE) if markers is None else markers
+        score._store(notes, parts, time_signatures, key_signatures, tempos, markers, title, dict(metadata or {}))
         return score
 
     # -- derived views ---------------------------------------------------
@@ -250,6 +290,22 @@ class Score:
         if len(self.notes) == 0:
             return 0
         return int((self.notes["start_tick"] + self.notes["duration_ticks"]).max())
+
+    def marker_ticks(self, kind: int) -> np.ndarray:
+        """The ticks of the markers of one kind (``PHRASE_END``, ``SECTION_START``), ascending."""
+        if kind not in MARKER_TEXT:
+            raise ScoreError(f"marker kind must be one of {sorted(MARKER_TEXT)}, got {kind!r}")
+        return self.markers["tick"][self.markers["kind"] == kind]
+
+    @property
+    def phrase_end_ticks(self) -> np.ndarray:
+        """Ticks where a phrase ends (``PHRASE_END`` markers), ascending."""
+        return self.marker_ticks(PHRASE_END)
+
+    @property
+    def section_start_ticks(self) -> np.ndarray:
+        """Ticks where a new section starts (``SECTION_START`` markers), ascending."""
+        return self.marker_ticks(SECTION_START)
 
     @property
     def num_parts(self) -> int:
@@ -287,6 +343,7 @@ class Score:
             and np.array_equal(self.time_signatures, other.time_signatures)
             and np.array_equal(self.key_signatures, other.key_signatures)
             and np.array_equal(self.tempos, other.tempos)
+            and np.array_equal(self.markers, other.markers)
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -294,9 +351,11 @@ class Score:
     def __repr__(self) -> str:
         names = ", ".join(p.name or "?" for p in self.parts)
         ts = self.time_signatures[0]
+        counts = {text: int(np.count_nonzero(self.markers["kind"] == kind)) for kind, text in MARKER_TEXT.items()}
+        marks = "".join(f", {n} {text} markers" for text, n in counts.items() if n)
         return (
             f"<Score {self.title!r}: {len(self.notes)} notes, {self.num_parts} parts [{names}], "
-            f"{self.num_bars} bars of {ts['numerator']}/{ts['denominator']}, {self.ticks_per_beat} ticks/beat>"
+            f"{self.num_bars} bars of {ts['numerator']}/{ts['denominator']}, {self.ticks_per_beat} ticks/beat{marks}>"
         )
 
     def _repr_html_(self) -> str:
@@ -318,7 +377,7 @@ class Score:
         return write(self, path, force=force).path
 
 
-def _validate(notes: np.ndarray, parts: tuple[Part, ...], ts: np.ndarray, ks: np.ndarray, tempos: np.ndarray) -> None:
+def _validate(notes: np.ndarray, parts: tuple[Part, ...], ts: np.ndarray, ks: np.ndarray, tempos: np.ndarray, markers: np.ndarray) -> None:
     for part in parts:
         if not isinstance(part, Part):
             raise ScoreError(f"parts must be Part objects, got {part!r}")
@@ -343,7 +402,10 @@ def _validate(notes: np.ndarray, parts: tuple[Part, ...], ts: np.ndarray, ks: np
         raise ScoreError(f"key signature sharps must be {SHARPS_MIN}..{SHARPS_MAX}, got {ks['sharps'].tolist()}")
     if len(tempos) and not (tempos["qpm"] > 0).all():
         raise ScoreError(f"tempo must be > 0 quarter notes per minute, got {tempos['qpm'].min()}")
-    for array in (ts, ks, tempos):
+    unknown = ~np.isin(markers["kind"], list(MARKER_TEXT))
+    if unknown.any():
+        raise ScoreError(f"marker kind must be one of {sorted(MARKER_TEXT)}, got {int(markers['kind'][unknown][0])}")
+    for array in (ts, ks, tempos, markers):
         if len(array) and array["tick"].min() < 0:
             raise ScoreError(f"event ticks must be >= 0, got {array['tick'].min()}")
 
@@ -407,7 +469,7 @@ def quantize(score: Score, steps_per_beat: int) -> Score:
     """Snap note starts and ends to a grid of ``steps_per_beat`` steps a quarter note.
 
     A note shorter than one step keeps one step. Meter, key and tempo events
-    snap to the same grid. Ticks stay in the score's own resolution.
+    and markers snap to the same grid. Ticks stay in the score's own resolution.
     """
     if steps_per_beat <= 0:
         raise ScoreError(f"steps_per_beat must be positive, got {steps_per_beat}")
@@ -424,7 +486,7 @@ def quantize(score: Score, steps_per_beat: int) -> Score:
     notes["start_tick"] = start
     notes["duration_ticks"] = np.maximum(end - start, min_len)
     events = {}
-    for name in ("time_signatures", "key_signatures", "tempos"):
+    for name in ("time_signatures", "key_signatures", "tempos", "markers"):
         arr = getattr(score, name).copy()
         arr["tick"] = snap(arr["tick"])
         events[name] = arr
@@ -445,7 +507,7 @@ def resample(score: Score, ticks_per_beat: int) -> Score:
     notes["duration_ticks"] = np.maximum(scale(notes["start_tick"] + notes["duration_ticks"]) - start, 1)
     notes["start_tick"] = start
     events = {}
-    for name in ("time_signatures", "key_signatures", "tempos"):
+    for name in ("time_signatures", "key_signatures", "tempos", "markers"):
         arr = getattr(score, name).copy()
         arr["tick"] = scale(arr["tick"])
         events[name] = arr
@@ -467,7 +529,7 @@ def slice_bars(score: Score, start_bar: int, stop_bar: int | None = None) -> Sco
     """Bars ``start_bar`` (inclusive) to ``stop_bar`` (exclusive), counted from 0, moved to tick 0.
 
     Notes that start inside the slice are kept (cut at the slice's end);
-    notes sounding into it from earlier bars are dropped.
+    notes sounding into it from earlier bars are dropped. Markers: see ``markers_between``.
     """
     bars = score.bar_starts()
     stop_bar = len(bars) if stop_bar is None else stop_bar
@@ -489,7 +551,17 @@ def slice_bars(score: Score, start_bar: int, stop_bar: int | None = None) -> Sco
         arr = arr[arr["tick"] < max(end, begin + 1)]
         arr["tick"] -= begin
         events[name] = arr
-    return score.replace(notes=notes, **events)
+    return score.replace(notes=notes, markers=markers_between(score.markers, begin, end), **events)
+
+
+def markers_between(markers: np.ndarray, begin: int, end: int) -> np.ndarray:
+    """The markers of ticks ``begin``..``end`` moved to start at tick 0: a section start at ``begin``
+    is kept and one at ``end`` is not; a phrase end at ``end`` is kept and one at ``begin`` is not."""
+    ticks, phrase = markers["tick"], markers["kind"] == PHRASE_END
+    keep = np.where(phrase, (ticks > begin) & (ticks <= end), (ticks >= begin) & (ticks < end))
+    kept = markers[keep].copy()
+    kept["tick"] -= begin
+    return kept
 
 
 def select_parts(score: Score, parts: Sequence[int]) -> Score:
@@ -537,7 +609,7 @@ def merge_parts(score: Score, parts: Sequence[int] | None = None, name: str | No
 
 
 def stack(scores: Sequence[Score]) -> Score:
-    """Put the parts of several scores (same resolution) side by side; maps come from the first."""
+    """Put the parts of several scores (same resolution) side by side; maps come from the first, markers from all."""
     if not scores:
         raise ScoreError("stack needs at least one score")
     tpb = scores[0].ticks_per_beat
@@ -549,7 +621,8 @@ def stack(scores: Sequence[Score]) -> Score:
         shifted["part"] += len(parts)
         notes.append(shifted)
         parts.extend(s.parts)
-    return scores[0].replace(notes=np.concatenate(notes), parts=tuple(parts))
+    markers = np.concatenate([s.markers for s in scores])
+    return scores[0].replace(notes=np.concatenate(notes), parts=tuple(parts), markers=markers)
 
 
 _SPLIT_SUFFIX = re.compile(r" \d+$")  # "Violin1 2": a track the MIDI reader split by channel

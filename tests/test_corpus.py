@@ -79,20 +79,29 @@ def test_chorales_are_four_named_voices() -> None:
     files = iter_files(MIDI_CORPUS, "chorales")
     assert len(files) >= 300
     rows = {r["file"]: r for r in load_manifest(MIDI_CORPUS, "chorales")}
+    phrases: list[int] = []
     for path in files:
         score = read(path)
         assert [p.name for p in score.parts] == ["Soprano", "Alto", "Tenor", "Bass"], path
         assert {p.program for p in score.parts} == {52}
         assert len(score.notes) == rows[path.name]["notes"], path
+        assert score.markers["tick"].max(initial=0) <= score.end_tick, path
+        phrases.append(len(score.phrase_end_ticks))
+    # Fermatas mark the phrase ends: all but one encoding (bwv112.5 has none) has them, about six a chorale.
+    assert sum(n == 0 for n in phrases) <= 2 and 5 <= sorted(phrases)[len(phrases) // 2] <= 8
 
 
 @needs_corpus
 def test_folk_has_enough_single_melodies() -> None:
     files = iter_files(MIDI_CORPUS, "folk")
     assert len(files) >= 1000
-    for path in files[:: max(1, len(files) // 50)]:  # a spread-out sample
+    sectioned = 0
+    sample = files[:: max(1, len(files) // 50)]  # a spread-out sample
+    for path in sample:
         score = read(path)
         assert [p.name for p in score.parts] == ["Melody"]
+        sectioned += len(score.section_start_ticks) > 0 and len(score.phrase_end_ticks) > 0
+    assert sectioned >= 0.8 * len(sample)  # strains between repeat signs and double bars: most tunes have two or more
 
 
 @needs_corpus
@@ -180,6 +189,8 @@ def test_tiny_build_is_byte_identical(tmp_path: Path) -> None:
     assert sum(name.endswith(".mid") for name in a) == first["chorales"]["written"] >= 2
     assert first == second
     assert calls[0] == ("chorales", 0, 3) and calls[-1] == ("chorales", 3, 3)
+    # The fermatas of the chorales come through as phrase ends.
+    assert all(len(read(tmp_path / "a" / name).phrase_end_ticks) >= 2 for name in a if name.endswith(".mid"))
     assert a["chorales/sources.csv"].decode().splitlines()[1].startswith(f'bach,"J. S. Bach, four-part chorales",{first["chorales"]["written"]},')
     # Rebuilding in place gives the same bytes, and leaves no temporary folders behind.
     build(tmp_path / "a", collections=("chorales",), limit=3, jobs=2)

@@ -8,7 +8,7 @@ import pytest
 from composer.errors import ReadError, WriteError
 from composer.formats import Written, read, write
 from composer.io.midi import DRUM_CHANNEL, channels, read_midi
-from composer.score import Part
+from composer.score import PHRASE_END, SECTION_START, Part
 from conftest import make_score, note_rows
 
 
@@ -57,6 +57,22 @@ def test_write_then_read_round_trips(tmp_path):
     assert mid.type == 1 and len(mid.tracks) == 4
     used = {m.channel for t in mid.tracks[1:] for m in t if m.type == "note_on"}
     assert DRUM_CHANNEL in used and len(used) == 3
+
+
+def test_markers_round_trip_as_marker_events_and_other_markers_are_ignored(tmp_path):
+    markers = [(480, PHRASE_END), (480, SECTION_START), (1440, PHRASE_END)]
+    s = make_score([(0, 1, 72), (1, 2, 74)], markers=markers)
+    back = read(write(s, tmp_path / "m.mid").path)
+    assert back.markers.tolist() == markers and note_rows(back) == note_rows(s)
+    assert back == s
+    conductor = mido.MidiFile(tmp_path / "m.mid").tracks[0]
+    assert [(m.type, m.text) for m in conductor if m.type == "marker"] == [("marker", "phrase"), ("marker", "section"), ("marker", "phrase")]
+    # A marker of another text (a DAW's "Chorus"), or one on a note track, is read as what it says, or not at all.
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([mido.MetaMessage("marker", text="Chorus", time=0), mido.MetaMessage("marker", text="Section", time=960)]))
+    mid.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=80), mido.MetaMessage("marker", text="phrase", time=480), mido.Message("note_off", note=60, time=0)]))
+    mid.save(tmp_path / "daw.mid")
+    assert read(tmp_path / "daw.mid").markers.tolist() == [(480, PHRASE_END), (960, SECTION_START)]
 
 
 def test_drums_go_on_channel_10_and_the_rest_skip_it():

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("music21")
 
-from music21 import chord, corpus, duration, instrument, key, meter, note, stream, tempo  # noqa: E402
+from music21 import bar, chord, corpus, duration, expressions, instrument, key, meter, note, stream, tempo  # noqa: E402
 from music21 import tie as m21tie  # noqa: E402
 
 from composer.errors import ReadError  # noqa: E402
@@ -25,10 +25,12 @@ from composer.io.notation import (  # noqa: E402
     read_abc,
     read_musicxml,
 )
+from composer.render.musicxml import write_musicxml  # noqa: E402
 from composer.render.notation import to_music21  # noqa: E402
-from composer.score import Part, Score, notes_array  # noqa: E402
+from composer.score import PHRASE_END, SECTION_START, Part, Score, notes_array  # noqa: E402
 from composer.theory import key_name  # noqa: E402
 from conftest import one_line_message  # noqa: E402
+from xsd import assert_valid_musicxml  # noqa: E402
 
 
 def rows(score: Score) -> list[tuple[int, int, int, int]]:
@@ -438,3 +440,68 @@ def test_abc_keeps_its_title_and_names_an_unnamed_part(tmp_path) -> None:
     voices = tmp_path / "voices.abc"
     voices.write_text("X:1\nT:Two\nM:4/4\nL:1/4\nK:C\nV:1\nc d e f|\nV:2\nC D E F|\n")
     assert [p.name for p in read_abc(voices).parts] == ["Melody", "Voice 2"]
+
+
+# -- structure markers ---------------------------------------------------------
+def held(name: str, ql: float, tie: str | None = None) -> note.Note:
+    """A note under a fermata."""
+    out = n(name, ql, tie)
+    out.expressions.append(expressions.Fermata())
+    return out
+
+
+def test_fermatas_in_any_part_end_phrases_where_their_tied_notes_end() -> None:
+    top = stream.Part([measure(1, n("G4"), n("A4"), n("B4"), n("C5", 1, "start")), measure(2, held("C5", 2, "stop"), held("D5", 2))])
+    low = chord.Chord(["C3", "E3"], quarterLength=4)
+    low.expressions.append(expressions.Fermata())
+    bass = stream.Part([measure(1, n("C3", 4)), measure(2, low)])
+    score = from_music21(stream.Score([top, bass]))
+    assert score.markers.tolist() == [(2880, PHRASE_END), (3840, PHRASE_END)]  # the tie's end; the chord's end, once
+    assert score.phrase_end_ticks.tolist() == [2880, 3840] and len(score.section_start_ticks) == 0
+
+
+STRAINS = """X:1
+T:Strains
+M:4/4
+L:1/4
+K:G
+D|:GABc|d2 d2:|
+|:e2 dc|[1 B4:|[2 G4||
+|gfed|g4|]
+"""
+
+
+def test_abc_repeats_and_double_bars_start_sections(tmp_path) -> None:
+    path = tmp_path / "strains.abc"
+    path.write_text(STRAINS)
+    score = read_abc(path)
+    # The |: after the pickup and the final |] bound the piece: not marked. The :| before the
+    # second ending ends a phrase but starts no section; the || after it does both.
+    assert score.time_signatures.tolist() == [(0, 1, 4), (480, 4, 4)]
+    assert score.markers.tolist() == [(4320, PHRASE_END), (4320, SECTION_START), (8160, PHRASE_END), (10080, PHRASE_END), (10080, SECTION_START)]
+
+
+def test_musicxml_double_bars_and_rehearsal_marks_start_sections() -> None:
+    first = measure(1, n("C5", 2), note.Rest(quarterLength=2))  # the phrase ends at beat 2, before the rest
+    first.rightBarline = bar.Barline("double")
+    third = measure(3, n("E5", 4))
+    third.insert(0, expressions.RehearsalMark("B"))
+    score = from_music21(stream.Part([first, measure(2, n("D5", 4)), third]))
+    assert score.markers.tolist() == [(960, PHRASE_END), (1920, SECTION_START), (3840, PHRASE_END), (3840, SECTION_START)]
+
+
+def test_markers_are_written_as_fermatas_and_rehearsal_marks_and_read_back(tmp_path) -> None:
+    notes = notes_array([0, 960, 1440, 2400, 2880, 0, 2880], [960, 480, 960, 480, 960, 2880, 960], [72, 74, 76, 74, 72, 48, 43], part=[0, 0, 0, 0, 0, 1, 1])
+    # The note ending at 2400 crosses the barline (music21 ties it): its fermata goes on the last half. The
+    # section starting at 2880 is a rehearsal mark, which also gives back the phrase end at 2880: no fermata there.
+    markers = [(960, PHRASE_END), (2400, PHRASE_END), (2880, PHRASE_END), (2880, SECTION_START), (3840, PHRASE_END)]
+    score = Score(notes, [Part("Soprano"), Part("Bass")], time_signatures=[(0, 4, 4)], markers=markers)
+    path = tmp_path / "phrases.musicxml"
+    write_musicxml(score, path)
+    assert_valid_musicxml(path)
+    text = path.read_text()
+    assert text.count("<fermata") == 3 and text.count('<fermata type="upright"') == 3
+    assert text.count("<rehearsal") == 1 and ">B</rehearsal>" in text
+    back = read_musicxml(path)
+    assert back.markers.tolist() == markers
+    assert np.array_equal(back.notes, score.notes)

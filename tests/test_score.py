@@ -7,6 +7,8 @@ import pytest
 
 from composer.errors import ScoreError
 from composer.score import (
+    PHRASE_END,
+    SECTION_START,
     Part,
     Score,
     merge_parts,
@@ -50,6 +52,8 @@ def test_defaults_for_meter_and_tempo():
         (dict(notes=None, time_signatures=[(0, 3, 5)]), "power of two"),
         (dict(notes=None, key_signatures=[(0, 9, False)]), "sharps must be -7..7"),
         (dict(notes=None, tempos=[(0, 0.0)]), "tempo must be > 0"),
+        (dict(notes=None, markers=[(0, 7)]), "marker kind must be one of"),
+        (dict(notes=None, markers=[(-1, PHRASE_END)]), "ticks must be >= 0"),
     ],
 )
 def test_invalid_scores_raise_with_what_arrived(kwargs, message):
@@ -121,6 +125,32 @@ def test_equality_and_replace():
     assert s == s.replace()
     assert s != s.replace(notes=notes_array([0], [480], [61]))
     assert np.array_equal(s.replace(title="x").notes, s.notes)
+
+
+
+def test_markers_are_sorted_deduplicated_read_only_and_compared():
+    s = make_score([(0, 4, 60)], markers=[(1920, PHRASE_END), (960, SECTION_START), (960, PHRASE_END), (1920, PHRASE_END)])
+    assert s.markers.tolist() == [(960, PHRASE_END), (960, SECTION_START), (1920, PHRASE_END)]
+    assert s.phrase_end_ticks.tolist() == [960, 1920] and s.section_start_ticks.tolist() == [960]
+    with pytest.raises(ValueError):
+        s.markers["tick"][0] = 1
+    assert len(make_score([(0, 1, 60)]).markers) == 0
+    assert s != s.replace(markers=None) and s == s.replace()
+    assert "2 phrase markers, 1 section markers" in repr(s)
+
+
+def test_transforms_keep_shift_cut_and_rescale_markers():
+    # Two 4/4 bars; a phrase ends and a section starts at the barline, and a phrase ends at the end.
+    s = make_score([(0, 4, 60), (4, 3.9, 62)], key_signatures=[(0, 0, False)], markers=[(1920, PHRASE_END), (1920, SECTION_START), (3792, PHRASE_END)])
+    assert transpose(s, 2).markers.tolist() == s.markers.tolist()
+    assert select_parts(s, [0]).markers.tolist() == s.markers.tolist()
+    assert quantize(s, 4).markers.tolist() == [(1920, PHRASE_END), (1920, SECTION_START), (3840, PHRASE_END)]
+    assert resample(s, 96).markers.tolist() == [(384, PHRASE_END), (384, SECTION_START), (758, PHRASE_END)]
+    # A slice keeps the phrase end at its own end and the section start at its own start.
+    assert slice_bars(s, 0, 1).markers.tolist() == [(1920, PHRASE_END)]
+    assert slice_bars(s, 1, 2).markers.tolist() == [(0, SECTION_START), (1872, PHRASE_END)]
+    other = make_score([(0, 8, 48)], markers=[(1920, PHRASE_END), (2880, PHRASE_END)])
+    assert stack([s, other]).markers.tolist() == [(1920, PHRASE_END), (1920, SECTION_START), (2880, PHRASE_END), (3792, PHRASE_END)]
 
 
 @pytest.mark.parametrize(

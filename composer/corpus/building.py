@@ -348,6 +348,16 @@ dropped, and a pickup becomes a short first bar with its own time signature
 ticks per quarter note by `composer.io.midi.write_midi`; titles inside the
 MIDI files are plain ASCII, the manifests keep them in full.
 
+Phrase and section structure is kept as MIDI marker meta events on the first
+track, read back as `Score.markers` by `composer.read`: a marker "phrase"
+where a phrase ends (where a note under a fermata ends, as at the end of
+each chorale phrase; and where the last note before a strain boundary ends)
+and "section" where a new strain starts (at a repeat sign, double bar or
+rehearsal mark; the piece's own start and end are not marked, nor a second
+ending). ABC part labels (`P:`) are not seen, as music21 drops them; in these
+collections the strains they label are between repeat signs or double bars
+as well.
+
 - `chorales/`: every four-part Bach chorale in `music21/corpus/bach/`
   (`.mxl` and `.xml` files; a `.krn` only where no other encoding of the
   piece exists). Pieces with more or fewer than four parts (instrumental

@@ -22,6 +22,9 @@ from composer.score import (
     DEFAULT_TEMPO_QPM,
     DEFAULT_TIME_SIGNATURE,
     KEY_SIGNATURE_DTYPE,
+    MARKER_DTYPE,
+    MARKER_KINDS,
+    MARKER_TEXT,
     NOTE_DTYPE,
     SHARPS_MAX,
     SHARPS_MIN,
@@ -86,7 +89,17 @@ def score_from_symusic(sm: object, source: str = "<midi>", *, title: str = "", m
         np.array(tempos, TEMPO_DTYPE),
         title,
         metadata,
+        _marker_array(sm),
     )
+
+
+def _marker_array(sm: object) -> np.ndarray | None:
+    """The file's marker meta events whose text names a kind (``MARKER_KINDS``), in ``marker_order``; other markers are ignored."""
+    table = sm.markers  # type: ignore[attr-defined]
+    if len(table) == 0:
+        return None
+    rows = {(row.time, MARKER_KINDS[text]) for row in (table[i] for i in range(len(table))) if (text := row.text.strip().lower()) in MARKER_KINDS}
+    return np.array(sorted(rows), MARKER_DTYPE) if rows else None
 
 
 def _tracks(sm: object) -> tuple[list[dict[str, np.ndarray]], list[Part]]:
@@ -357,6 +370,8 @@ def to_midi_file(score: Score) -> "mido.MidiFile":  # noqa: F821
         conductor.append((int(row["tick"]), 1, mido.MetaMessage("key_signature", key=name)))
     for row in score.tempos:
         conductor.append((int(row["tick"]), 2, mido.MetaMessage("set_tempo", tempo=int(round(60_000_000 / float(row["qpm"]))))))
+    for tick, kind in score.markers.tolist():
+        conductor.append((tick, 3, mido.MetaMessage("marker", text=MARKER_TEXT[kind])))
     head = [mido.MetaMessage("track_name", name=score.title)] if score.title else []
     head += [mido.MetaMessage("text", text=f"{METADATA_PREFIX}{k}={v}") for k, v in sorted(score.metadata.items())]
     mid.tracks.append(_track(head, conductor))
@@ -396,7 +411,11 @@ def _track(head: list, events: list[tuple[int, int, object]]) -> "mido.MidiTrack
 
 
 def write_midi(score: Score, path: str | Path) -> None:
-    """Write a type 1 MIDI file: named parts with General MIDI programs, tempo, meter and key."""
+    """Write a type 1 MIDI file: named parts with General MIDI programs, tempo, meter, key and markers.
+
+    Each of ``Score.markers`` is a marker meta event on the conductor track, its text ``MARKER_TEXT[kind]``
+    ("phrase", "section"); the reader turns those back into markers and ignores markers of other texts.
+    """
     try:
         to_midi_file(score).save(str(path))
     except (OSError, ValueError) as exc:

@@ -12,6 +12,15 @@ Conventions, shared with that writer:
   can express (a triplet) is padded with rests to a full first bar instead.
 * Ties are merged into one note; chords become several notes of one part;
   voices of a part are flattened into that part; grace notes are dropped.
+* Structure becomes ``Score.markers`` (``structure_markers``): a note or chord
+  under a fermata, in any part, ends a phrase (``PHRASE_END`` where its tied
+  note ends); a strain boundary (a repeat sign, a double or final barline, a
+  rehearsal mark) starts a section (``SECTION_START`` at its barline) and ends
+  the phrase before it (``PHRASE_END`` where the last note before it ends).
+  The piece's start and end bound it by definition, so no boundary at or
+  before the first downbeat (tick 0, or the end of a pickup) is marked, nor
+  the final barline (a fermata there still is); nor is a section started by a
+  barline that leads into a second ending.
 """
 
 from __future__ import annotations
@@ -36,10 +45,13 @@ from composer.score import (
     DEFAULT_TICKS_PER_BEAT,
     DEFAULT_VELOCITY,
     KEY_SIGNATURE_DTYPE,
+    MARKER_DTYPE,
+    PHRASE_END,
     PITCH_MAX,
     PITCH_MIN,
     SHARPS_MAX,
     SHARPS_MIN,
+    SECTION_START,
     TEMPO_DTYPE,
     TIME_SIGNATURE_DTYPE,
     VELOCITY_MAX,
@@ -54,6 +66,7 @@ from composer.theory import partial_first_bar  # noqa: F401  (the pickup rule's 
 PICKUP_DENOMINATORS = (1, 2, 4, 8, 16, 32, 64)
 TINYNOTATION_PART_NAME = "Melody"
 ABC_PART_NAME = "Melody"  # an ABC tune's voice with no name (V: nm=) and no instrument
+SECTION_BARLINES = ("double", "final", "heavy-light", "heavy-heavy")  # music21's names of barlines that close a strain (besides repeats)
 _TINY_PREFIX = re.compile(r"^\s*tinynotation\s*:", re.IGNORECASE)
 _FILE_SUFFIX = re.compile(r"\.(mxl|xml|musicxml|krn|abc|mid|midi)$", re.IGNORECASE)
 _ABC_TUNE = re.compile(rb"^X:[ \t]*(\d+)", re.MULTILINE)
@@ -153,8 +166,19 @@ def _walk_notes(container: Any, base: Fraction, voice: Any, out: list[tuple[Frac
             out.append((offset, voice, element))
 
 
+def _has_fermata(element: Any) -> bool:
+    """A note or chord (or one note of the chord) marked with a fermata."""
+    from music21 import expressions
+
+    for obj in (element, *getattr(element, "notes", ())):
+        if any(isinstance(e, expressions.Fermata) for e in getattr(obj, "expressions", ())):
+            return True
+    return False
+
+
 def _part_notes(part: Any, ticks_per_beat: int) -> list[list[int]]:
-    """[start, end, pitch, velocity] rows of one part (voices flattened), ties merged."""
+    """[start, end, pitch, velocity, fermata] rows of one part (voices flattened), ties merged; fermata is 1
+    where any note of the tie is under a fermata."""
     found: list[tuple[Fraction, Any, Any]] = []
     _walk_notes(part, Fraction(0), None, found)
     found.sort(key=lambda item: item[0])  # stable: simultaneous notes keep their order
@@ -171,6 +195,7 @@ def _part_notes(part: Any, ticks_per_beat: int) -> list[list[int]]:
         if end <= start:
             continue
         velocity = _velocity(element)
+        fermata = int(_has_fermata(element))
         for pitch, tie in _members(element):
             if not PITCH_MIN <= pitch <= PITCH_MAX:
                 raise ScoreError(f"pitch {pitch} at quarter {float(offset):g} is outside MIDI's {PITCH_MIN}..{PITCH_MAX}")
@@ -185,8 +210,9 @@ def _part_notes(part: Any, ticks_per_beat: int) -> list[list[int]]:
                         break
             if held is not None:
                 rows[held][1] = max(rows[held][1], end)
+                rows[held][4] |= fermata
             else:
-                rows.append([start, end, pitch, velocity])
+                rows.append([start, end, pitch, velocity, fermata])
                 held = len(rows) - 1
             if tie in ("start", "continue"):
                 open_ties.setdefault((pitch, rows[held][1]), []).append((voice, held))
@@ -254,6 +280,65 @@ def _events(parts: list[Any], ticks_per_beat: int) -> tuple[list[tuple[int, int,
     )
 
 
+def _boundaries(parts: list[Any], ticks_per_beat: int) -> dict[int, bool]:
+    """Strain boundaries of all parts: tick -> whether a section starts there (not where a second ending does)."""
+    from music21 import bar, expressions, spanner, stream
+
+    found: dict[int, bool] = {}
+
+    def closes(barline: Any) -> bool:
+        return isinstance(barline, bar.Repeat) or getattr(barline, "type", None) in SECTION_BARLINES
+
+    for part in parts:
+        measures = list(part.getElementsByClass(stream.Measure))
+        later_endings = set()
+        for bracket in part.spannerBundle.getByClass(spanner.RepeatBracket):
+            if 1 not in bracket.numberRange:
+                later_endings.update(id(m) for m in bracket.getSpannedElements())
+        for i, measure in enumerate(measures):
+            start = Fraction(measure.offset)
+            following = measures[i + 1] if i + 1 < len(measures) else None
+            if closes(measure.leftBarline):
+                found[_tick(start, ticks_per_beat)] = True
+            if closes(measure.rightBarline):
+                end = Fraction(following.offset) if following is not None else start + Fraction(measure.highestTime)
+                tick = _tick(end, ticks_per_beat)
+                found[tick] = found.get(tick, False) or id(following) not in later_endings
+            for mark in measure.recurse().getElementsByClass(expressions.RehearsalMark):
+                found[_tick(start + Fraction(mark.getOffsetInHierarchy(measure)), ticks_per_beat)] = True
+    return found
+
+
+def structure_markers(notes: np.ndarray, fermata_ends: np.ndarray, boundaries: dict[int, bool], first_downbeat: int) -> np.ndarray:
+    """``Score.markers`` of a piece read from notation (see the module docstring).
+
+    ``fermata_ends``: end ticks of the notes under fermatas; ``boundaries``: tick -> whether a section
+    starts there; boundaries at or before ``first_downbeat`` (0, or the end of a pickup), and those
+    with no note after them (the final barline), are ignored.
+    """
+    rows = {(int(tick), PHRASE_END) for tick in fermata_ends.tolist()}
+    for tick, opens in boundaries.items():
+        phrase_end = strain_end(notes, tick)
+        if tick <= first_downbeat or phrase_end is None:
+            continue
+        rows.add((phrase_end, PHRASE_END))
+        if opens:
+            rows.add((tick, SECTION_START))
+    return np.array(sorted(rows), MARKER_DTYPE) if rows else np.zeros(0, MARKER_DTYPE)
+
+
+def strain_end(notes: np.ndarray, tick: int) -> int | None:
+    """Where the phrase before a strain boundary at ``tick`` ends: the latest end of the notes that start before it.
+
+    None where no note starts before ``tick`` or none at or after it: the piece's own start and end are no boundaries.
+    """
+    starts = notes["start_tick"]
+    before = starts < tick
+    if not before.any() or before.all():
+        return None
+    return int((starts[before] + notes["duration_ticks"][before]).max())
+
+
 def _title_and_metadata(obj: Any) -> tuple[str, dict[str, str]]:
     md = getattr(obj, "metadata", None)
     if md is None:
@@ -280,6 +365,7 @@ def from_music21(obj: Any, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT) -> S
     part_streams = _streams_of_parts(obj)
     parts: list[Part] = []
     columns: list[np.ndarray] = []
+    fermata_ends: list[np.ndarray] = []
     for index, part_stream in enumerate(part_streams):
         flat = part_stream.flatten()
         parts.append(_part_header(part_stream, flat, index))
@@ -287,13 +373,17 @@ def from_music21(obj: Any, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT) -> S
         if rows:
             block = np.array(rows, np.int64)
             columns.append(notes_array(block[:, 0], block[:, 1] - block[:, 0], block[:, 2], index, block[:, 3]))
+            fermata_ends.append(block[block[:, 4] == 1, 1])
     notes = np.concatenate(columns) if columns else notes_array([], [], [])
+    fermata_end = np.concatenate(fermata_ends) if fermata_ends else np.zeros(0, np.int64)
+    boundaries = _boundaries(part_streams, ticks_per_beat)
+    first_downbeat = 0
     signatures, keys, tempos = _events(part_streams, ticks_per_beat)
 
     pickup = _pickup(part_streams)
     if pickup is not None:
         length, bar = pickup
-        pickup_ticks = _tick(length, ticks_per_beat)
+        pickup_ticks = first_downbeat = _tick(length, ticks_per_beat)
         partial = _pickup_signature(length)
         meter_now = next(((n, d) for t, n, d in signatures if t == 0), None)
         if partial is not None and meter_now is not None:
@@ -309,6 +399,9 @@ def from_music21(obj: Any, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT) -> S
             signatures = [(t + shift if t else t, n, d) for t, n, d in signatures]
             keys = [(t + shift if t else t, s, m) for t, s, m in keys]
             tempos = [(t + shift if t else t, q) for t, q in tempos]
+            fermata_end = fermata_end + shift
+            boundaries = {t + shift: opens for t, opens in boundaries.items()}
+            first_downbeat += shift
 
     title, metadata = _title_and_metadata(obj)
     return Score(
@@ -318,6 +411,7 @@ def from_music21(obj: Any, *, ticks_per_beat: int = DEFAULT_TICKS_PER_BEAT) -> S
         time_signatures=np.array(signatures, TIME_SIGNATURE_DTYPE),
         key_signatures=np.array(keys, KEY_SIGNATURE_DTYPE),
         tempos=np.array(tempos, TEMPO_DTYPE),
+        markers=structure_markers(notes, fermata_end, boundaries, first_downbeat),
         title=title,
         metadata=metadata,
     )

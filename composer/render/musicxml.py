@@ -25,6 +25,10 @@ then corrected with the standard library's ElementTree:
   one (``encoding_date``), so the same score gives the same bytes on any day;
 * pitches are spelled from the key and context (``composer.render.spelling``);
   tempo marks count the meter's beat (a dotted quarter in 6/8).
+* structure markers as ``composer.io.notation`` reads them back: a section
+  start is a rehearsal mark (B, C, ...) in the top part, and a phrase end
+  (other than the strain end a rehearsal mark implies) a fermata on the top
+  part's note or chord that ends there (``composer.render.notation.to_music21``).
 
 Times not on a grid of ``NOTATION_STEPS_PER_BEAT`` steps a quarter note (the
 tokenizer's default grid: 32nds, triplets, sextuplets) are quantized to it
@@ -169,6 +173,7 @@ def notation_grid(score: Score, steps_per_beat: int = NOTATION_STEPS_PER_BEAT) -
         step = tpb // steps_per_beat
         notes = score.notes
         times = [notes["start_tick"], notes["duration_ticks"], score.time_signatures["tick"], score.key_signatures["tick"], score.tempos["tick"]]
+        times.append(score.markers["tick"])
         if all(not len(t) or not (t % step).any() for t in times):
             return score
     if tpb % steps_per_beat:

@@ -14,6 +14,7 @@ import numpy as np
 
 from composer.errors import ScoreError
 from composer.io.midi import DRUM_CHANNEL
+from composer.io.notation import strain_end
 from composer.render.spelling import Spelling, octave_of, spell_score
 from composer.score import REPEATS_METADATA, Part, Score, bar_ticks
 from composer.theory import partial_first_bar, pickup_bars
@@ -47,8 +48,9 @@ def pitch_name(pitch: int, spelling: Spelling) -> str:
     return f"{step}{'#' * alter if alter > 0 else '-' * -alter}{octave_of(pitch, alter)}"
 
 
-def _element(row: Row, ticks_per_beat: int) -> note.Note | chord.Chord:
-    from music21 import chord, note
+def _element(row: Row, ticks_per_beat: int, fermata: bool = False) -> note.Note | chord.Chord:
+    """A note or chord of ``row``, under a fermata if asked."""
+    from music21 import chord, expressions, note
 
     _, duration, pitches, velocity = row
     quarter_length = Fraction(duration, ticks_per_beat)
@@ -58,6 +60,10 @@ def _element(row: Row, ticks_per_beat: int) -> note.Note | chord.Chord:
     else:
         element = chord.Chord(names, quarterLength=quarter_length)
     element.volume.velocity = velocity
+    if fermata:
+        fermata_sign = expressions.Fermata()
+        fermata_sign.type = "upright"  # above the staff (music21's default, "inverted", hangs below)
+        element.expressions.append(fermata_sign)  # music21 moves it to the last note of a tie it makes
     return element
 
 
@@ -116,8 +122,9 @@ def _instrument(part_info: Part) -> instrument.Instrument:
     return inst
 
 
-def _insert_notes(part: stream.Part, score: Score, index: int, shift: int, spellings: list[Spelling]) -> None:
-    """The part's notes, spelled, chords grouped, in as few voices as keep them from overlapping."""
+def _insert_notes(part: stream.Part, score: Score, index: int, shift: int, spellings: list[Spelling], fermata_ticks: set[int]) -> None:
+    """The part's notes, spelled, chords grouped, in as few voices as keep them from overlapping; a fermata on
+    the note or chord that ends at each of ``fermata_ticks`` (the first voice's, of several)."""
     from music21 import stream
 
     tpb = score.ticks_per_beat
@@ -130,14 +137,22 @@ def _insert_notes(part: stream.Part, score: Score, index: int, shift: int, spell
         groups.setdefault((start + shift, duration, velocity), []).append((pitch, pitch_name(pitch, spellings[i])))
     rows = sorted((s, d, p, v) for (s, d, v), p in groups.items())
     voices = _voices(rows)
+    fermatas = {tick + shift for tick in fermata_ticks}
+
+    def element(row: Row) -> note.Note | chord.Chord:
+        end = row[0] + row[1]
+        fermata = end in fermatas
+        fermatas.discard(end)  # one fermata a phrase end: the first voice that ends there takes it
+        return _element(row, tpb, fermata)
+
     if len(voices) <= 1:
         for row in voices[0] if voices else []:
-            part.insert(Fraction(row[0], tpb), _element(row, tpb))
+            part.insert(Fraction(row[0], tpb), element(row))
         return
     for number, rows_of_voice in enumerate(voices):
         voice = stream.Voice(id=str(number + 1))
         for row in rows_of_voice:
-            voice.insert(Fraction(row[0], tpb), _element(row, tpb))
+            voice.insert(Fraction(row[0], tpb), element(row))
         part.insert(0, voice)
 
 
@@ -218,7 +233,7 @@ def fold_repeats(score: Score) -> tuple[Score, list[tuple[int, int]]]:
         moved = notes[keep].copy()
         moved["start_tick"][moved["start_tick"] >= end] -= length
         events = {}
-        for name in ("key_signatures", "tempos"):
+        for name in ("key_signatures", "tempos", "markers"):
             arr = getattr(score, name)
             arr = arr[(arr["tick"] < end) | (arr["tick"] >= end + length)].copy()
             arr["tick"][arr["tick"] >= end] -= length
@@ -240,12 +255,34 @@ def _sign_repeats(part: stream.Part, measures: list[tuple[int, int]]) -> None:
             found[last].rightBarline = bar.Repeat(direction="end")
 
 
+def written_sections(score: Score) -> list[int]:
+    """The section starts a reader can find again: after the first downbeat (a pickup's end), with notes on both sides."""
+    pickup = partial_first_bar(score)
+    first_downbeat = pickup[0] if pickup is not None else 0
+    return [t for t in score.section_start_ticks.tolist() if t > first_downbeat and strain_end(score.notes, t) is not None]
+
+
+def fermata_ticks(score: Score, sections: list[int]) -> set[int]:
+    """The phrase ends written as fermatas: all but the strain ends (``composer.io.notation.strain_end``) before
+    ``sections``, which their rehearsal marks give back on reading (a reel's strain ends under no fermata)."""
+    return set(score.phrase_end_ticks.tolist()) - {strain_end(score.notes, tick) for tick in sections}
+
+
+def section_label(number: int) -> str:
+    """The rehearsal mark of the ``number``-th section start (from 0): B, C, ... (the piece opens section A), then 27, 28, ..."""
+    return chr(ord("B") + number) if number < 25 else str(number + 2)
+
+
 def to_music21(score: Score) -> stream.Score:
     """A ``music21.stream.Score`` with one Part per part, measures, ties, meter, key and tempo; a section that
-    ``metadata["repeats"]`` names is written once between repeat signs (``fold_repeats``)."""
-    from music21 import key, meter, metadata, note, stream, tempo
+    ``metadata["repeats"]`` names is written once between repeat signs (``fold_repeats``). Each section start
+    is a rehearsal mark (``section_label``) in the top part, each other phrase end a fermata there
+    (``Score.markers``, as ``composer.io.notation`` reads them)."""
+    from music21 import expressions, key, meter, metadata, note, stream, tempo
 
     score, repeats = fold_repeats(score)
+    sections = written_sections(score)
+    fermatas = fermata_ticks(score, sections)
     tpb = score.ticks_per_beat
     pickup = partial_first_bar(score)
     shift = 0
@@ -280,7 +317,9 @@ def to_music21(score: Score) -> stream.Score:
         if index == 0:
             for tick, qpm in score.tempos.tolist():
                 part.insert(at(int(tick)), metronome_mark(float(qpm), meter_at(signatures, int(tick) + shift if tick else 0)))
-        _insert_notes(part, score, index, shift, spellings)
+            for number, tick in enumerate(sections):
+                part.insert(at(tick), expressions.RehearsalMark(section_label(number)))
+        _insert_notes(part, score, index, shift, spellings, fermatas if index == 0 else set())
         # Every part runs to the score's end, so meter changes after a part's last note still make bars.
         filler = Fraction(end, tpb) - Fraction(part.highestTime)
         if filler > 0:
