@@ -39,11 +39,12 @@ from composer.errors import ComposerError
 from composer.io.atomic import remove_abandoned
 from composer.progress import Progress
 from composer.tokens import K_DURATION, K_EOS, LENGTHENED, Tokenizer, Walker
+from composer.tokens.ahead import phrase_end_steps
 
 if TYPE_CHECKING:
     from composer.tokens import TokenArchive
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: each piece's phrase ends
 CACHE_FOLDER = "tokens"
 # A cache being written: ".building-PID-XXXXXXXX" (older versions: no PID).
 BUILDING = re.compile(r"\.building-(?:(?P<pid>\d+)-)?[A-Za-z0-9_]+")
@@ -109,20 +110,30 @@ def _load(directory: Path, vocab_size: int) -> TokenData:
         tokens = np.memmap(directory / f"{split}.bin", dtype=np.int16, mode="r", shape=(size,)) if size else np.zeros(0, np.int16)
         if size and not (0 <= int(tokens.min()) and int(tokens.max()) < vocab_size):  # (issue 15) a damaged cache
             raise ValueError(f"{directory / f'{split}.bin'}: token ids outside the vocabulary of {vocab_size}")
-        splits[split] = TokenSplit(tokens, np.asarray(info["offsets"], np.int64), np.asarray(info["notes"], np.int64), info["names"])
+        splits[split] = TokenSplit(tokens, np.asarray(info["offsets"], np.int64), np.asarray(info["notes"], np.int64), info["names"],
+                                   _checked_phrases(info.get("phrases"), len(info["names"])))
     return TokenData(splits, meta["failures"], meta["files_sha1"], directory, from_cache=True)
 
 
+def _checked_phrases(phrases: Any, count: int) -> list[list[int] | None] | None:
+    """A cache's phrase ends per piece, or ValueError (a damaged cache is rebuilt)."""
+    if phrases is None:
+        return None
+    if not isinstance(phrases, list) or len(phrases) != count or not all(p is None or isinstance(p, list) for p in phrases):
+        raise ValueError("phrase ends do not match the pieces")
+    return phrases
+
+
 def tokenize_pieces(pieces: list[Piece], tokenizer: Tokenizer, progress: Progress | None = None, *,
-                    strict: bool = False) -> tuple[dict[str, list[tuple[str, np.ndarray, int]]], list[str], dict[str, str]]:
-    """Read and encode every piece; failures are collected, not raised.
+                    strict: bool = False) -> tuple[dict[str, list[tuple[str, np.ndarray, int, list[int] | None]]], list[str], dict[str, str]]:
+    """Read and encode every piece; failures are collected, not raised. Per split: (name, ids, notes, phrase ends).
 
     ``strict``: a piece the vocabulary cannot hold as it is (``Tokenizer.unfit``) is a failure too,
     not merged or re-barred to fit.
     """
     from composer.formats import read
 
-    by_split: dict[str, list[tuple[str, np.ndarray, int]]] = {s: [] for s in SPLITS}
+    by_split: dict[str, list[tuple[str, np.ndarray, int, list[int] | None]]] = {s: [] for s in SPLITS}
     hashes = {s: hashlib.sha1() for s in SPLITS}
     failures: list[str] = []
     for i, piece in enumerate(pieces):
@@ -133,7 +144,7 @@ def tokenize_pieces(pieces: list[Piece], tokenizer: Tokenizer, progress: Progres
                 failures.append(f"{piece.path}: {problem}")
                 continue
             ids = tokenizer.encode(score, piece.style)
-            by_split[piece.split].append((piece.name, ids, len(score)))
+            by_split[piece.split].append((piece.name, ids, len(score), phrase_end_steps(score, tokenizer.config.steps_per_beat)))
             hashes[piece.split].update(piece.name.encode() + b"\0" + hashlib.sha1(piece.path.read_bytes()).digest())
         except ComposerError as exc:
             failures.append(str(exc) if str(piece.path) in str(exc) else f"{piece.path}: {exc}")
@@ -266,9 +277,10 @@ def load_tokens(
     splits = {}
     for split, items in by_split.items():
         offsets = np.zeros(len(items) + 1, np.int64)
-        offsets[1:] = np.cumsum([len(ids) for _, ids, _ in items])
-        tokens = np.concatenate([ids for _, ids, _ in items]).astype(np.int16) if items else np.zeros(0, np.int16)
-        splits[split] = TokenSplit(tokens, offsets, np.asarray([n for _, _, n in items], np.int64), [name for name, _, _ in items])
+        offsets[1:] = np.cumsum([len(item[1]) for item in items])
+        tokens = np.concatenate([item[1] for item in items]).astype(np.int16) if items else np.zeros(0, np.int16)
+        splits[split] = TokenSplit(tokens, offsets, np.asarray([item[2] for item in items], np.int64), [item[0] for item in items],
+                                   [item[3] for item in items])
     if not any(len(s) for s in splits.values()):
         raise DatasetError(f"{folder}: none of the {len(pieces)} files could be read; first problem: {failures[0]}")
     data = TokenData(splits, failures, files_sha1, None)
@@ -285,7 +297,7 @@ def _save(data: TokenData, directory: Path) -> Path | None:
         meta = {"splits": {}, "failures": data.failures, "files_sha1": data.files_sha1}
         for split, part in data.splits.items():
             part.tokens.tofile(tmp / f"{split}.bin")
-            meta["splits"][split] = {"offsets": part.offsets.tolist(), "notes": part.notes.tolist(), "names": part.names}
+            meta["splits"][split] = {"offsets": part.offsets.tolist(), "notes": part.notes.tolist(), "names": part.names, "phrases": part.phrases}
         (tmp / "meta.json").write_text(json.dumps(meta))
         try:
             os.replace(tmp, directory)

@@ -209,7 +209,7 @@ def _subset(split: TokenSplit, chosen: list[int]) -> TokenSplit:
     offsets = np.zeros(len(pieces) + 1, np.int64)
     offsets[1:] = np.cumsum([len(p) for p in pieces])
     tokens = np.concatenate(pieces) if pieces else np.zeros(0, np.int16)
-    return TokenSplit(tokens, offsets, np.asarray(split.notes)[chosen], [split.names[i] for i in chosen])
+    return TokenSplit(tokens, offsets, np.asarray(split.notes)[chosen], [split.names[i] for i in chosen], [split.phrase_ends(i) for i in chosen])
 
 
 def hold_out(data: TokenData, fraction: float, folder: str | Path) -> list[str]:

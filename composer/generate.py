@@ -45,7 +45,7 @@ from composer.sampling import SamplingSettings
 from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, select_parts, transpose
 from composer.settings import check_ranges, setting
 from composer.theory import Key, bars_of, key_name, opening_key, parse_key, pickup_bars, scale_of, seed_key, tonic_triad, transposition
-from composer.tokens.ahead import ECHO_COLUMNS, PHRASE_COLUMNS, Ahead, echo, phrase_column, phrase_ends_by_bars
+from composer.tokens.ahead import ECHO_COLUMNS, PHRASE_COLUMNS, Ahead, echo, phrase_column, phrase_end_steps, phrase_ends_by_bars
 from composer.tokens import (
     K_BAR,
     K_DURATION,
@@ -938,15 +938,18 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         monophonic=_monophonic_parts(profile, num_parts),
         harmony=_harmony_bias(model, profile, settings, onsets) if harmonize else None,
         cadence_bars=_phrase_end_bars(settings, opening, harmonize),
-        ahead=_ahead(tok, onsets if harmonize else None, last_bar, _asked_phrase_ends(settings, opening)),
+        ahead=_ahead(tok, onsets if harmonize else None, last_bar, _asked_phrase_ends(settings, opening),
+                     phrase_end_steps(seed, tok.config.steps_per_beat) if harmonize and seed is not None else None),
     )
 
 
-def _ahead(tok: Tokenizer, given: list[_Onset] | None, last_bar: int, phrase_end_bars: tuple[int, ...] | None = None) -> Ahead:
+def _ahead(tok: Tokenizer, given: list[_Onset] | None, last_bar: int, phrase_end_bars: tuple[int, ...] | None = None,
+           phrase_ends: list[int] | None = None) -> Ahead:
     """The features ahead of a plan: the top part's notes among the ``given`` onsets (None: the melody is not given),
-    the last bar, and the bars closing phrases (None: not given)."""
+    the last bar, and the phrase ends: the steps a given melody marks, else the bars asked to close phrases (None: not given)."""
     melody = None if given is None else [(o.step, pitch, length) for o in given for part, pitch, length in o.notes if part == 0]
-    return dataclasses.replace(Ahead.of(melody, last_bar, tok.config.steps_per_beat), phrase_end_bars=phrase_end_bars)
+    ahead = Ahead.of(melody, last_bar, tok.config.steps_per_beat, phrase_ends)
+    return ahead if phrase_ends is not None else dataclasses.replace(ahead, phrase_end_bars=phrase_end_bars)
 
 
 def _asked_phrase_ends(settings: GenerationSettings, opening: _Opening) -> tuple[int, ...] | None:

@@ -37,15 +37,19 @@ generation (``Ahead.at``) compute the same numbers from the same definition.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from composer.tokens.grammar import LENGTHENED, Grammar, Walker
-from composer.tokens.vocab import K_DURATION, K_EOS
+from composer.tokens.vocab import K_DURATION, K_EOS, ticks_to_steps
+
+if TYPE_CHECKING:
+    from composer.score import Score
 
 __all__ = [
     "AHEAD_FEATURES", "AHEAD_SIZES", "Ahead", "ECHO_COLUMNS", "ECHO_LAGS", "LENGTH_COLUMNS", "MELODY_COLUMNS",
-    "PHRASE_COLUMNS", "PITCH_COLUMNS", "Walked", "check_sizes", "echo", "features_of", "phrase_column", "phrase_ends_by_bars", "walk",
+    "PHRASE_COLUMNS", "PITCH_COLUMNS", "Walked", "check_sizes", "echo", "features_of", "phrase_column", "phrase_end_steps", "phrase_ends_by_bars", "walk",
 ]
 
 NOT_GIVEN, END, FIRST = 0, 1, 2  # feature values: not given, none, the first real value
@@ -154,6 +158,17 @@ def phrase_ends_by_bars(bar: int, bar_start: int, bar_len: int, end_bars: "tuple
     """The steps where the phrases closing ``end_bars`` end, seen from ``bar`` (starting at ``bar_start``):
     the meter in force assumed to hold (generation, where later bars are not written yet)."""
     return np.asarray([bar_start + (e - bar + 1) * bar_len for e in end_bars if e >= bar], np.int64)
+
+
+def phrase_end_steps(score: "Score", steps_per_beat: int) -> list[int] | None:
+    """The grid steps where a score's phrases end: its phrase-end markers, where each new section starts, and
+    its last note's end (the piece's final close); None for a score that marks none (``composer.score`` markers).
+    Training reads them from the corpus's pieces, harmonizing from the melody it is given."""
+    ticks = np.concatenate([score.phrase_end_ticks, score.section_start_ticks])
+    if not len(ticks) or not len(score):
+        return None
+    steps = ticks_to_steps(np.append(ticks, score.end_tick).astype(np.int64), score.ticks_per_beat, steps_per_beat)
+    return sorted({int(s) for s in steps.tolist() if s > 0})
 
 
 def echo(bars: "np.ndarray | list[int]", positions: "np.ndarray | list[int]", starts: dict[tuple[int, int], int]) -> np.ndarray:
