@@ -324,9 +324,13 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
     ranges: dict[str, dict[int, list[int]]] = {}
     overlaps: dict[str, dict[int, list[int]]] = {}  # per style and part: [overlapping notes, notes]
     pieces: dict[str, list[int]] = {}  # per style: the pieces' indices in the split
+    phrases: dict[str, list[float]] = {}  # per style: its phrases' lengths in bars
     for i in range(len(split)):
         walker, notes = _walk_notes(split.piece(i), tokenizer)
         style = tokenizer.config.all_styles[walker.style] if walker.style is not None else "unknown"
+        ends = split.phrase_ends(i)
+        if ends and walker.bar_len > 0:
+            phrases.setdefault(style, []).extend((np.diff([0, *ends]) / walker.bar_len).tolist())
         headers.setdefault(style, Counter())[tuple(walker.programs)] += 1
         pieces.setdefault(style, []).append(i)
         per_style = ranges.setdefault(style, {})
@@ -351,6 +355,8 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
         }
         if len(programs) > 1:
             out[style]["harmony"] = harmony_profile(split, tokenizer, pieces[style], len(programs) - 1)
+        if phrases.get(style):
+            out[style]["phrase_bars"] = max(1, int(round(float(np.median(phrases[style])))))
     return out
 
 

@@ -938,7 +938,7 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         monophonic=_monophonic_parts(profile, num_parts),
         harmony=_harmony_bias(model, profile, settings, onsets) if harmonize else None,
         cadence_bars=_phrase_end_bars(settings, opening, harmonize),
-        ahead=_ahead(tok, onsets if harmonize else None, last_bar, _asked_phrase_ends(settings, opening),
+        ahead=_ahead(tok, onsets if harmonize else None, last_bar, _asked_phrase_ends(settings, opening, profile.get("phrase_bars")),
                      phrase_end_steps(seed, tok.config.steps_per_beat) if harmonize and seed is not None else None),
     )
 
@@ -952,12 +952,14 @@ def _ahead(tok: Tokenizer, given: list[_Onset] | None, last_bar: int, phrase_end
     return ahead if phrase_ends is not None else dataclasses.replace(ahead, phrase_end_bars=phrase_end_bars)
 
 
-def _asked_phrase_ends(settings: GenerationSettings, opening: _Opening) -> tuple[int, ...] | None:
-    """Bar indices (pickup included) closing the phrases ``--phrase-bars``/``cadence_bars`` ask for, the last bar with them; None if none are asked for."""
-    if not settings.phrase_bars and not settings.cadence_bars:
+def _asked_phrase_ends(settings: GenerationSettings, opening: _Opening, style_phrase_bars: int | None = None) -> tuple[int, ...] | None:
+    """Bar indices (pickup included) closing the phrases ``--phrase-bars``/``cadence_bars`` ask for, else those of
+    the style's usual phrase length (its profile's ``phrase_bars``), the last bar with them; None for neither."""
+    every = settings.phrase_bars or (None if settings.cadence_bars else style_phrase_bars)
+    if not every and not settings.cadence_bars:
         return None
     last_bar = opening.bars - 1 + opening.pickup
-    ends = {b - 1 + opening.pickup for b in phrase_ends(opening.bars, settings.phrase_bars, settings.cadence_bars)}
+    ends = {b - 1 + opening.pickup for b in phrase_ends(opening.bars, every, settings.cadence_bars)}
     return tuple(sorted(b for b in ends | {last_bar} if b <= last_bar))
 
 

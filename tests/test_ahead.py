@@ -189,3 +189,10 @@ def test_asked_phrases_reach_the_model_as_beats_to_their_end() -> None:
     ends = phrase_ends_by_bars(1, 72, 72, (3, 7))  # in bar 2 of 3/4 (72 steps a bar): bar 4 ends at step 288
     assert ends.tolist() == [288, 576]
     assert phrase_column([72, 287, 288, 600], ends, SPB).tolist() == [FIRST + 9, FIRST + 0, FIRST + 12, END]
+
+
+def test_the_styles_phrase_length_is_the_default() -> None:
+    model = tiny_model(ahead=True)
+    model.training["styles"]["folk"]["phrase_bars"] = 4  # learned from the corpus's markers (dataset.style_profiles)
+    assert plan(model, None, GenerationSettings(bars=8, style="folk")).ahead.phrase_end_bars == (3, 7)
+    assert plan(model, None, GenerationSettings(bars=8, style="folk", phrase_bars=2)).ahead.phrase_end_bars == (1, 3, 5, 7)
