@@ -20,7 +20,9 @@ Rows: Bach himself (the ceiling of the final-chord figures), a lookup table
 built from the train split (the most frequent chord, as a pitch-class set and
 bass relative to the key, under each soprano scale degree), the model as
 shipped (random seed fixed) and without its melody-ahead harmony prior
-(``composer.harmony``, ``harmony_weight=0``), any ``--compare`` model (the
+(``composer.harmony``, ``harmony_weight=0``), the model given the soprano
+without its fermatas (the corpus keeps them as phrase-end markers, which a
+model with features ahead is told of; a plain MIDI melody has none), any ``--compare`` model (the
 previous shipped model, which saw no melody ahead), the model decoding greedily
 (``top_k=1``), one row per ``--harmony-weights W``, and one row per ``--particles K``: K samples weighted by the model's probability
 of the melody notes ahead (``composer.lookahead``).
@@ -239,6 +241,8 @@ def run(split: str, limit: int | None, model_name: str, random_seed: int, partic
         f"{model_name} without the harmony prior (seed {random_seed})": lambda melody: model.harmonize(melody, random_seed=random_seed, harmony_weight=0),
         f"{model_name} (seed {random_seed})": lambda melody: model.harmonize(melody, random_seed=random_seed),
         f"{model_name} greedy (top_k=1)": lambda melody: model.harmonize(melody, random_seed=random_seed, top_k=1),
+        # the corpus's sopranos carry Bach's fermatas (phrase ends); a plain MIDI melody has none
+        f"{model_name}, the melody without its fermatas (seed {random_seed})": lambda melody: model.harmonize(melody.replace(markers=None), random_seed=random_seed),
     }
     for other in others:  # another model file (the previous shipped model), as it harmonizes by default
         systems[f"{other} (seed {random_seed})"] = lambda melody, m=composer.load_model(other): m.harmonize(melody, random_seed=random_seed)

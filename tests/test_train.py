@@ -459,7 +459,7 @@ def bad_model(kind: str, trained: Path, folder: Path) -> Path:
         ("format-99", "model format version '99' is not supported"),
         ("vocab-mismatch", "vocabulary mismatch"),
         ("damaged-header", "damaged model header"),
-        ("wrong-shapes", "weight ahead_emb.table.weight has shape (526, 32), the config needs (526, 64)"),
+        ("wrong-shapes", f"weight ahead_emb.table.weight has shape ({sum(AHEAD_SIZES)}, 32), the config needs ({sum(AHEAD_SIZES)}, 64)"),
         ("missing-layer", "weights do not fit the transformer config (missing ['blocks.1."),
     ],
 )
