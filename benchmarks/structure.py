@@ -104,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     import composer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["folk", "chorale"])
+    parser.add_argument("--models", nargs="+", default=["folk", "chorale"],
+                        help="model names, or LABEL=PATH with LABEL starting with the style (folk-before=old.safetensors) to compare files")
     parser.add_argument("--pieces", type=int, default=20)
     parser.add_argument("--bars", type=int, default=16)
     parser.add_argument("--corpus", default="midi_corpus")
@@ -120,10 +121,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     pieces, bars = (QUICK_PIECES, QUICK_BARS) if args.quick else (args.pieces, args.bars)
     rows = []
-    for name in args.models:
+    for entry in args.models:
+        name, _, path = entry.partition("=")
+        style = next((s for s in COLLECTIONS if name.startswith(s)), name)
         phrase_bars = QUICK_PHRASE_BARS if args.quick else args.phrase_bars
         variants = form_variants(args.form, args.section_bars, phrase_bars) if name in args.form_models else []
-        rows += rows_for(name, composer.load_model(name), args.corpus, COLLECTIONS.get(name, name), pieces, bars, variants)
+        rows += rows_for(name, composer.load_model(path or name), args.corpus, COLLECTIONS.get(style, style), pieces, bars, variants)
     print(f"{pieces} pieces of {bars} bars each, top part:\n")
     print(markdown_table(rows))
 
