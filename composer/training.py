@@ -44,7 +44,7 @@ from composer.finetune import (
 from composer.modelfile import Model, load_model, save_model
 from composer.settings import check_ranges, setting
 from composer.tokens import Tokenizer, TokenizerConfig
-from composer.tokens.ahead import AHEAD_SIZES, FIRST, LENGTH_COLUMNS, MELODY_COLUMNS, NOT_GIVEN, PHRASE_COLUMNS, PITCH_COLUMNS, features_of
+from composer.tokens.ahead import AHEAD_SIZES, FIRST, LENGTH_COLUMNS, MELODY_COLUMNS, NOT_GIVEN, PHRASE_COLUMNS, PITCH_COLUMNS, features_of, melody_tokens
 
 if TYPE_CHECKING:
     import torch
@@ -261,6 +261,21 @@ def _init_device(device: str, dist: _Dist) -> torch.device:
 
 
 # -- batches ---------------------------------------------------------------
+@dataclass
+class Batch:
+    """One step's windows: ids [B, L + 1], their features ahead [B, L + 1, F] (or None), and the tokens the loss skips [B, L + 1]."""
+
+    ids: np.ndarray
+    ahead: np.ndarray | None
+    skip: np.ndarray
+
+    def targets(self, pad_id: int) -> np.ndarray:
+        """What positions 0..L-1 are scored against: the next ids, PAD (ignored by the loss) where skipped."""
+        out = self.ids[:, 1:].copy()
+        out[self.skip[:, 1:]] = pad_id
+        return out
+
+
 class Batches:
     """Random training windows; batch ``k`` depends only on (seed, k, rank)."""
 
@@ -283,13 +298,17 @@ class Batches:
         self.tables = {k: tokenizer.transpose_table(k) for k in range(-config.max_transpose, config.max_transpose + 1)}
         self.ahead = _piece_features(split, tokenizer, ahead) if ahead else None
 
-    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Windows [batch_size, seq_len + 1] of int64 ids, PAD-filled at the end of short pieces, and their
-        features ahead ([batch_size, seq_len + 1, F], or None for a network without them)."""
+    def batch(self, step: int) -> Batch:
+        """Windows [batch_size, seq_len + 1] of int64 ids, PAD-filled at the end of short pieces, their
+        features ahead ([batch_size, seq_len + 1, F], or None for a network without them), and the tokens the
+        loss skips: where a window shows its melody, the melody's own Pitch and Duration tokens
+        (``composer.tokens.ahead.melody_tokens``; harmonizing forces them, so the model learns to write under
+        the melody, not to read it back from its features)."""
         c = self.config
         rng = np.random.default_rng([c.random_seed, step, *self.seeds])
         out = np.full((c.batch_size, c.seq_len + 1), self.tokenizer.pad_id, np.int64)
         features = None if self.ahead is None else np.zeros((c.batch_size, c.seq_len + 1, self.ahead[0].shape[1]), np.int64)
+        skip = np.zeros((c.batch_size, c.seq_len + 1), bool)
         shown = None if self.ahead is None else np.random.default_rng([c.random_seed, step, *self.seeds, AHEAD_STREAM]).random((c.batch_size, 3)) < c.ahead_share
         pieces = rng.choice(len(self.split), size=c.batch_size, p=self.weights)
         for row, i in enumerate(pieces.tolist()):
@@ -307,12 +326,20 @@ class Batches:
             out[row, : len(window)] = window
             if features is not None:
                 features[row, : len(window)] = self._window_features(i, start, len(window), shift, shown[row])
-        return out, features
+                if self._melody_shown(i, shown[row]):
+                    lo = int(self.split.offsets[i]) + start
+                    skip[row, : len(window)] = self.ahead[2][lo : lo + len(window)]
+        return Batch(out, features, skip)
+
+    def _melody_shown(self, piece: int, shown: np.ndarray) -> bool:
+        """The window shows its melody: drawn so, and the piece has other parts to write under it."""
+        assert self.ahead is not None
+        return bool(shown[0]) and self.ahead[1][piece] > 1
 
     def _window_features(self, piece: int, start: int, length: int, shift: int, shown: np.ndarray) -> np.ndarray:
         """One window's features ahead, transposed with its notes, the groups not ``shown`` hidden (0)."""
         assert self.ahead is not None
-        table, parts = self.ahead
+        table = self.ahead[0]
         lo = int(self.split.offsets[piece]) + start
         window = np.asarray(table[lo : lo + length], np.int64)
         columns = window.shape[1]
@@ -320,8 +347,7 @@ class Batches:
             moved = [c for c in PITCH_COLUMNS if c < columns]
             pitches = window[:, moved]
             window[:, moved] = np.where(pitches >= FIRST, np.clip(pitches + shift, FIRST, FIRST + 127), pitches)
-        hidden = ((MELODY_COLUMNS, not (shown[0] and parts[piece] > 1)),  # a melody is given only to write other parts under it
-                  (LENGTH_COLUMNS, not shown[1]), (PHRASE_COLUMNS, not shown[2]))
+        hidden = ((MELODY_COLUMNS, not self._melody_shown(piece, shown)), (LENGTH_COLUMNS, not shown[1]), (PHRASE_COLUMNS, not shown[2]))
         for group, hide in hidden:
             if hide:
                 window[:, [c for c in group if c < columns]] = NOT_GIVEN
@@ -331,16 +357,19 @@ class Batches:
 AHEAD_STREAM = 1_000_003  # the generators of the windows' features-ahead draws, apart from the windows'
 
 
-def _piece_features(split: TokenSplit, tokenizer: Tokenizer, columns: int) -> tuple[np.ndarray, list[int]]:
-    """Every token's first ``columns`` features ahead, everything given (``composer.tokens.ahead``), and each piece's parts."""
+def _piece_features(split: TokenSplit, tokenizer: Tokenizer, columns: int) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """Every token's first ``columns`` features ahead, everything given (``composer.tokens.ahead``), each piece's
+    parts, and which tokens are the melody's own notes (``melody_tokens``)."""
     table = np.zeros((split.num_tokens, columns), np.int16)
+    melody = np.zeros(split.num_tokens, bool)
     parts = []
     for i in range(len(split)):
         lo, hi = int(split.offsets[i]), int(split.offsets[i + 1])
         features, count = features_of(split.piece(i), tokenizer.grammar, tokenizer.config.steps_per_beat, split.phrase_ends(i))
         table[lo:hi] = features[:, :columns]
+        melody[lo:hi] = melody_tokens(split.piece(i), tokenizer.grammar)
         parts.append(count)
-    return table, parts
+    return table, parts, melody
 
 
 class MixedBatches:
@@ -349,9 +378,10 @@ class MixedBatches:
     def __init__(self, own: Batches, other: Batches) -> None:
         self.own, self.other = own, other
 
-    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray | None]:
-        (ids, ahead), (more_ids, more_ahead) = self.own.batch(step), self.other.batch(step)
-        return np.concatenate([ids, more_ids]), None if ahead is None or more_ahead is None else np.concatenate([ahead, more_ahead])
+    def batch(self, step: int) -> Batch:
+        own, other = self.own.batch(step), self.other.batch(step)
+        ahead = None if own.ahead is None or other.ahead is None else np.concatenate([own.ahead, other.ahead])
+        return Batch(np.concatenate([own.ids, other.ids]), ahead, np.concatenate([own.skip, other.skip]))
 
 
 def replay_rows(batch_size: int, share: float) -> int:
@@ -814,14 +844,15 @@ def _train_step(run: _Run, batches: Batches) -> float:
     import torch
 
     config, step = run.config, run.state.step
-    windows, features = batches.batch(step)
-    ids = torch.as_tensor(windows, device=run.device)
-    ahead = None if features is None else torch.as_tensor(features[:, :-1], device=run.device)
+    batch = batches.batch(step)
+    ids = torch.as_tensor(batch.ids[:, :-1], device=run.device)
+    targets = torch.as_tensor(batch.targets(run.tokenizer.pad_id), device=run.device)
+    ahead = None if batch.ahead is None else torch.as_tensor(batch.ahead[:, :-1], device=run.device)
     for group in run.optimizer.param_groups:
         group["lr"] = _lr(config, step)
     torch.manual_seed(config.random_seed * 1_000_003 + step * 1_009 + run.dist.rank)  # dropout masks of this step
-    logits = run.trained(ids[:, :-1], ahead)
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), ids[:, 1:].reshape(-1), ignore_index=run.tokenizer.pad_id)
+    logits = run.trained(ids, ahead)
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=run.tokenizer.pad_id)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if config.grad_clip > 0:

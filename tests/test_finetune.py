@@ -159,11 +159,12 @@ def test_fine_tuning_starts_from_the_base_and_records_where_it_came_from(folder,
     from composer.dataset import load_tokens
 
     train_split = load_tokens(folder, data_tok, style="folk").splits["train"]
-    windows, features = Batches(train_split, data_tok, config, ahead=len(base.config.ahead_sizes)).batch(0)
-    ids = torch.as_tensor(windows)
+    batch = Batches(train_split, data_tok, config, ahead=len(base.config.ahead_sizes)).batch(0)
+    ids = torch.as_tensor(batch.ids)
     with torch.no_grad():
-        logits = base.network(ids[:, :-1], None if features is None else torch.as_tensor(features[:, :-1]))
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), ignore_index=data_tok.pad_id)
+        logits = base.network(ids[:, :-1], None if batch.ahead is None else torch.as_tensor(batch.ahead[:, :-1]))
+        targets = torch.as_tensor(batch.targets(data_tok.pad_id))
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=data_tok.pad_id)
     assert result.losses[0] == pytest.approx(float(loss), abs=2e-6)  # step 0 scores the base's own weights
 
     model = load_model(out)

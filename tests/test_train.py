@@ -346,16 +346,16 @@ def test_batches_depend_only_on_seed_step_and_rank(corpus):
     split = load_tokens(corpus, tokenizer).splits["train"]
     config = tiny_config()
     one, two = Batches(split, tokenizer, config, ahead=len(AHEAD_SIZES)), Batches(split, tokenizer, config, ahead=len(AHEAD_SIZES))
-    for a, b in zip(one.batch(5), two.batch(5)):
+    for a, b in zip(vars(one.batch(5)).values(), vars(two.batch(5)).values()):
         assert np.array_equal(a, b)
-    assert not np.array_equal(one.batch(5)[0], one.batch(6)[0])
-    assert not np.array_equal(one.batch(5)[0], Batches(split, tokenizer, config, rank=1).batch(5)[0])
-    batch, ahead = one.batch(3)
+    assert not np.array_equal(one.batch(5).ids, one.batch(6).ids)
+    assert not np.array_equal(one.batch(5).ids, Batches(split, tokenizer, config, rank=1).batch(5).ids)
+    batch, ahead = one.batch(3).ids, one.batch(3).ahead
     assert batch.shape == (8, 33) and batch.dtype == np.int64
     assert batch.min() >= 0 and batch.max() < len(tokenizer)
     assert ahead.shape == (8, 33, len(AHEAD_SIZES)) and (ahead >= 0).all() and (ahead < np.asarray(AHEAD_SIZES)).all()
-    assert np.array_equal(Batches(split, tokenizer, config).batch(3)[0], batch)  # the features draw from a generator of their own
-    assert Batches(split, tokenizer, config).batch(3)[1] is None
+    assert np.array_equal(Batches(split, tokenizer, config).batch(3).ids, batch)  # the features draw from a generator of their own
+    assert Batches(split, tokenizer, config).batch(3).ahead is None
 
 
 # -- data parallel -----------------------------------------------------------------

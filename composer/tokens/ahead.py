@@ -42,14 +42,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from composer.tokens.grammar import LENGTHENED, Grammar, Walker
-from composer.tokens.vocab import K_DURATION, K_EOS, ticks_to_steps
+from composer.tokens.vocab import K_DURATION, K_EOS, K_PITCH, ticks_to_steps
 
 if TYPE_CHECKING:
     from composer.score import Score
 
 __all__ = [
     "AHEAD_FEATURES", "AHEAD_SIZES", "Ahead", "ECHO_COLUMNS", "ECHO_LAGS", "LENGTH_COLUMNS", "MELODY_COLUMNS",
-    "PHRASE_COLUMNS", "PITCH_COLUMNS", "Walked", "check_sizes", "echo", "features_of", "phrase_column", "phrase_end_steps", "phrase_ends_by_bars", "walk",
+    "PHRASE_COLUMNS", "PITCH_COLUMNS", "Walked", "check_sizes", "echo", "features_of", "melody_tokens", "phrase_column", "phrase_end_steps", "phrase_ends_by_bars", "walk",
 ]
 
 NOT_GIVEN, END, FIRST = 0, 1, 2  # feature values: not given, none, the first real value
@@ -229,6 +229,19 @@ def walk(ids: np.ndarray, grammar: Grammar) -> Walked:
     bar_end = walker.bar_start + walker.bar_len
     held_bars = -(-(end - bar_end) // walker.bar_len) if end > bar_end else 0
     return Walked(onsets, bars, positions, [(a, b, c) for a, b, c in notes], starts, max(walker.bar, 0) + held_bars, len(parts))
+
+
+def melody_tokens(ids: np.ndarray, grammar: Grammar) -> np.ndarray:
+    """bool per token: a Pitch or Duration of part 0, what a given melody supplies (harmonizing forces them).
+    Training does not score these where it shows the melody: the model learns to write under it, not to read it back."""
+    walker = Walker(grammar)
+    out = np.zeros(len(ids), bool)
+    for i, token in enumerate(np.asarray(ids).tolist()):
+        kind = walker.feed(token)
+        out[i] = walker.part == 0 and kind in (K_PITCH, K_DURATION, LENGTHENED)
+        if kind == K_EOS:
+            break
+    return out
 
 
 def features_of(ids: np.ndarray, grammar: Grammar, steps_per_beat: int,
