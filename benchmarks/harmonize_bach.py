@@ -229,7 +229,7 @@ def chorales(split: str, limit: int | None = None) -> list[tuple[str, Score]]:
 
 
 def run(split: str, limit: int | None, model_name: str, random_seed: int, particles: Iterable[int] = (), harmony_weights: Iterable[float] = (),
-        others: Iterable[str] = ()) -> dict[str, dict[str, float]]:
+        others: Iterable[str] = (), temperatures: Iterable[float] = ()) -> dict[str, dict[str, float]]:
     import composer
 
     pieces = chorales(split, limit)
@@ -246,6 +246,8 @@ def run(split: str, limit: int | None, model_name: str, random_seed: int, partic
     }
     for other in others:  # another model file (the previous shipped model), as it harmonizes by default
         systems[f"{other} (seed {random_seed})"] = lambda melody, m=composer.load_model(other): m.harmonize(melody, random_seed=random_seed)
+    for t in temperatures:  # colder sampling: the likelier chords
+        systems[f"{model_name} --temperature {t:g} (seed {random_seed})"] = lambda melody, t=t: model.harmonize(melody, random_seed=random_seed, temperature=t)
     for w in harmony_weights:  # composer.harmony: the melody-ahead prior at weight w
         systems[f"{model_name} --harmony-weight {w:g} (seed {random_seed})"] = lambda melody, w=w: model.harmonize(melody, random_seed=random_seed, harmony_weight=w)
     for k in particles:  # composer.lookahead: k samples weighted by the melody notes ahead
@@ -278,9 +280,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--harmony-weights", type=float, nargs="*", default=[], metavar="W", help="also a row per W: the model with --harmony-weight W")
     parser.add_argument("--compare", nargs="*", default=[], metavar="MODEL", help="also a row per model (name or file), e.g. the previous shipped model: "
                         "git show 8890d4b:models/chorale.safetensors > /tmp/chorale-before-ahead.safetensors")
+    parser.add_argument("--temperatures", type=float, nargs="*", default=[], metavar="T", help="also a row per T: the model with --temperature T")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    results = run(args.split, args.limit, args.model, args.random_seed, args.particles, args.harmony_weights, args.compare)
+    results = run(args.split, args.limit, args.model, args.random_seed, args.particles, args.harmony_weights, args.compare, args.temperatures)
     print(f"split {args.split}, eighth-note grid, {next(iter(results.values()))['pieces']} chorales")
     print(markdown(results))
     if args.json:
