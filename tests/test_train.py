@@ -218,6 +218,18 @@ def test_model_records_the_data_sources_and_licences_it_trained_on(corpus, tmp_p
     assert sum(d["files"] for d in recorded) == len(train_names) and {d["collection"] for d in recorded} == {"folk"}
 
 
+def test_ahead_share_decides_whether_a_model_takes_features_ahead(corpus, tmp_path):
+    common = ["train", corpus, *TINY_CLI["transformer"], "--seq-len", "32", "--batch-size", "4", "--steps", "2", "--device", "cpu"]
+    for share, sizes in (("0", ()), ("0.5", AHEAD_SIZES)):
+        output = tmp_path / f"m{share}.safetensors"
+        result = invoke(*common, "--ahead-share", share, "-o", output)
+        assert result.exit_code == 0, result.output
+        model = load_model(output)
+        assert model.config.ahead_sizes == sizes and model.training["train_config"]["ahead_share"] == float(share)
+    bad = invoke(*common, "--ahead-share", "1.5", "-o", tmp_path / "bad.safetensors")
+    assert bad.exit_code == 2 and "ahead-share" in bad.output and not (tmp_path / "bad.safetensors").exists()
+
+
 def test_resume_continues_the_step_count(corpus, tmp_path):
     output = tmp_path / "m.safetensors"
     common = ["train", corpus, "-o", output, *TINY_CLI["transformer"], "--seq-len", "32", "--batch-size", "8", "--warmup", "3", "--device", "cpu", "--eval-every", "5", "--checkpoint-every", "5"]
