@@ -544,17 +544,17 @@ def score_split(network: "LanguageModel", split: "TokenSplit", pad_id: int, devi
 
 def _echo_features(network: "LanguageModel", ids: np.ndarray, tokenizer: "Tokenizer | None", torch: Any, device: Any) -> Any:
     """A piece's features ahead as scoring gives them: the echoes (past music) where the model takes them, nothing else."""
-    from composer.tokens.ahead import ECHO_COLUMNS, features_of
+    from composer.tokens.ahead import ECHO_COLUMNS, echo, walk
 
     columns = len(getattr(network.config, "ahead_sizes", ()))
     if columns <= ECHO_COLUMNS[0]:
         return None
     if tokenizer is None:
         raise ValueError("score_split: this model takes the echoes of earlier bars; pass the tokenizer to compute them")
-    features, _ = features_of(np.asarray(ids), tokenizer.grammar, tokenizer.config.steps_per_beat)
+    walked = walk(np.asarray(ids), tokenizer.grammar)
     given = np.zeros((len(ids), columns), np.int64)
     echoes = [c for c in ECHO_COLUMNS if c < columns]
-    given[:, echoes] = features[:, echoes]
+    given[:, echoes] = echo(walked.bars, walked.positions, walked.starts)[:, : len(echoes)]
     return torch.as_tensor(given, device=device)
 
 

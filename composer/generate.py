@@ -948,8 +948,7 @@ def _ahead(tok: Tokenizer, given: list[_Onset] | None, last_bar: int, phrase_end
     """The features ahead of a plan: the top part's notes among the ``given`` onsets (None: the melody is not given),
     the last bar, and the phrase ends: the steps a given melody marks, else the bars asked to close phrases (None: not given)."""
     melody = None if given is None else [(o.step, pitch, length) for o in given for part, pitch, length in o.notes if part == 0]
-    ahead = Ahead.of(melody, last_bar, tok.config.steps_per_beat, phrase_ends)
-    return ahead if phrase_ends is not None else dataclasses.replace(ahead, phrase_end_bars=phrase_end_bars)
+    return Ahead.of(melody, last_bar, tok.config.steps_per_beat, phrase_ends, None if phrase_ends is not None else phrase_end_bars)
 
 
 def _asked_phrase_ends(settings: GenerationSettings, opening: _Opening, style_phrase_bars: int | None = None) -> tuple[int, ...] | None:

@@ -44,7 +44,7 @@ from composer.finetune import (
 from composer.modelfile import Model, load_model, save_model
 from composer.settings import check_ranges, setting
 from composer.tokens import Tokenizer, TokenizerConfig
-from composer.tokens.ahead import AHEAD_SIZES, FIRST, LENGTH_COLUMNS, MELODY_COLUMNS, NOT_GIVEN, PHRASE_COLUMNS, PITCH_COLUMNS, features_of, melody_tokens
+from composer.tokens.ahead import AHEAD_SIZES, FIRST, LENGTH_COLUMNS, MELODY_COLUMNS, NOT_GIVEN, PHRASE_COLUMNS, PITCH_COLUMNS, features_from, walk
 
 if TYPE_CHECKING:
     import torch
@@ -302,7 +302,7 @@ class Batches:
         """Windows [batch_size, seq_len + 1] of int64 ids, PAD-filled at the end of short pieces, their
         features ahead ([batch_size, seq_len + 1, F], or None for a network without them), and the tokens the
         loss skips: where a window shows its melody, the melody's own Pitch and Duration tokens
-        (``composer.tokens.ahead.melody_tokens``; harmonizing forces them, so the model learns to write under
+        (``composer.tokens.ahead.Walked.melody``; harmonizing forces them, so the model learns to write under
         the melody, not to read it back from its features)."""
         c = self.config
         rng = np.random.default_rng([c.random_seed, step, *self.seeds])
@@ -325,19 +325,15 @@ class Batches:
                 shift = 0
             out[row, : len(window)] = window
             if features is not None:
-                features[row, : len(window)] = self._window_features(i, start, len(window), shift, shown[row])
-                if self._melody_shown(i, shown[row]):
+                melody = bool(shown[row, 0]) and self.ahead[1][i] > 1  # a melody is given only to write other parts under it
+                features[row, : len(window)] = self._window_features(i, start, len(window), shift, (melody, *shown[row, 1:]))
+                if melody:
                     lo = int(self.split.offsets[i]) + start
                     skip[row, : len(window)] = self.ahead[2][lo : lo + len(window)]
         return Batch(out, features, skip)
 
-    def _melody_shown(self, piece: int, shown: np.ndarray) -> bool:
-        """The window shows its melody: drawn so, and the piece has other parts to write under it."""
-        assert self.ahead is not None
-        return bool(shown[0]) and self.ahead[1][piece] > 1
-
-    def _window_features(self, piece: int, start: int, length: int, shift: int, shown: np.ndarray) -> np.ndarray:
-        """One window's features ahead, transposed with its notes, the groups not ``shown`` hidden (0)."""
+    def _window_features(self, piece: int, start: int, length: int, shift: int, shown: tuple[bool, bool, bool]) -> np.ndarray:
+        """One window's features ahead, transposed with its notes, the groups not ``shown`` (melody, length, phrases) hidden (0)."""
         assert self.ahead is not None
         table = self.ahead[0]
         lo = int(self.split.offsets[piece]) + start
@@ -347,9 +343,8 @@ class Batches:
             moved = [c for c in PITCH_COLUMNS if c < columns]
             pitches = window[:, moved]
             window[:, moved] = np.where(pitches >= FIRST, np.clip(pitches + shift, FIRST, FIRST + 127), pitches)
-        hidden = ((MELODY_COLUMNS, not self._melody_shown(piece, shown)), (LENGTH_COLUMNS, not shown[1]), (PHRASE_COLUMNS, not shown[2]))
-        for group, hide in hidden:
-            if hide:
+        for group, given in zip((MELODY_COLUMNS, LENGTH_COLUMNS, PHRASE_COLUMNS), shown):
+            if not given:
                 window[:, [c for c in group if c < columns]] = NOT_GIVEN
         return window
 
@@ -359,16 +354,16 @@ AHEAD_STREAM = 1_000_003  # the generators of the windows' features-ahead draws,
 
 def _piece_features(split: TokenSplit, tokenizer: Tokenizer, columns: int) -> tuple[np.ndarray, list[int], np.ndarray]:
     """Every token's first ``columns`` features ahead, everything given (``composer.tokens.ahead``), each piece's
-    parts, and which tokens are the melody's own notes (``melody_tokens``)."""
+    parts, and which tokens are the melody's own notes (``Walked.melody``)."""
     table = np.zeros((split.num_tokens, columns), np.int16)
     melody = np.zeros(split.num_tokens, bool)
     parts = []
     for i in range(len(split)):
         lo, hi = int(split.offsets[i]), int(split.offsets[i + 1])
-        features, count = features_of(split.piece(i), tokenizer.grammar, tokenizer.config.steps_per_beat, split.phrase_ends(i))
-        table[lo:hi] = features[:, :columns]
-        melody[lo:hi] = melody_tokens(split.piece(i), tokenizer.grammar)
-        parts.append(count)
+        walked = walk(split.piece(i), tokenizer.grammar)
+        table[lo:hi] = features_from(walked, tokenizer.config.steps_per_beat, split.phrase_ends(i))[:, :columns]
+        melody[lo:hi] = walked.melody
+        parts.append(walked.parts)
     return table, parts, melody
 
 

@@ -124,25 +124,31 @@ class _Ahead:
         self.offsets = np.concatenate(([0], np.cumsum(self.sizes)[:-1])).astype(np.int64)
         self.none = self.table[self.offsets].sum(0)
 
-    def __call__(self, ahead: Any, ids: np.ndarray, where: str) -> np.ndarray:
-        if ahead is None:
-            return self.none
+    def check(self, ahead: Any, ids: np.ndarray, where: str) -> np.ndarray:
+        """``ahead`` as an array of ``ids``' shape plus one axis of in-range features, or ValueError."""
         ahead = np.asarray(ahead)
         if ahead.shape != (*ids.shape, len(self.sizes)) or not np.issubdtype(ahead.dtype, np.integer):
             raise ValueError(f"{where}: features ahead must be integers of shape {(*ids.shape, len(self.sizes))}, got {ahead.dtype} {ahead.shape}")
         if (ahead < 0).any() or (ahead >= self.sizes).any():
             raise ValueError(f"{where}: features ahead must lie in 0..size-1 per feature (sizes {self.sizes.tolist()})")
-        return self.table[ahead + self.offsets].sum(-2)
+        return ahead
 
 
-def _embed(emb: np.ndarray, ahead_table: "_Ahead | None", ids: np.ndarray, ahead: Any, where: str) -> np.ndarray:
-    """Token embeddings plus, for a model that takes them, the features ahead."""
-    x = emb[ids]
-    if ahead_table is not None:
-        return x + ahead_table(ahead, ids, where)
-    if ahead is not None:
+def _checked_ahead(table: "_Ahead | None", ahead: Any, ids: np.ndarray, where: str) -> np.ndarray | None:
+    """``ahead`` checked against the model (None stays None), or ValueError."""
+    if ahead is None:
+        return None
+    if table is None:
         raise ValueError(f"{where}: this model takes no features ahead")
-    return x
+    return table.check(ahead, ids, where)
+
+
+def _embed(emb: np.ndarray, table: "_Ahead | None", ids: np.ndarray, ahead: np.ndarray | None) -> np.ndarray:
+    """Token embeddings plus, for a model that takes them, the (checked) features ahead."""
+    x = emb[ids]
+    if table is None:
+        return x
+    return x + (table.none if ahead is None else table.table[ahead + table.offsets].sum(-2))
 
 
 def _check_rows(indices: Any, batch_size: int) -> np.ndarray:
@@ -243,7 +249,7 @@ class TransformerRuntime:
         lo = max(0, n + 1 - self.config.context_len)
         cos, sin = self._rope(cache.pos, 1)
         B, H, hd = ids.shape[0], self.config.n_heads, self.config.head_dim
-        x = _embed(self.emb, self.ahead, ids, ahead, "step")
+        x = _embed(self.emb, self.ahead, ids, _checked_ahead(self.ahead, ahead, ids, "step"))
         for layer, kv in zip(self.layers, cache.kv):
             h = _layer_norm(x, layer.ln1_w, layer.ln1_b)
             qkv = (h @ layer.qkv).reshape(B, 3, H, hd)
@@ -269,11 +275,7 @@ class TransformerRuntime:
         ids = _check_ids(ids, 2, "prefill")
         B, T = ids.shape
         check_cache(cache, TransformerCache, B, "prefill")
-        if ahead is not None:
-            ahead = np.asarray(ahead)
-            _embed(self.emb, self.ahead, ids[:, :1], ahead[:, :1] if ahead.ndim == 3 else ahead, "prefill")  # checks the shape's tail
-            if ahead.shape[:2] != ids.shape:
-                raise ValueError(f"prefill: features ahead must have shape {(*ids.shape, len(self.config.ahead_sizes))}, got {ahead.shape}")
+        ahead = _checked_ahead(self.ahead, ahead, ids, "prefill")
         if cache.length or cache.pos:
             return self._step_through(ids, cache, ahead)
         T0 = min(T, self.config.context_len)
@@ -281,7 +283,7 @@ class TransformerRuntime:
         cos, sin = self._rope(0, T0)
         cos, sin = cos[:, None, None, :], sin[:, None, None, :]  # over [B, T, 2, H, hd]
         future = np.triu(np.ones((T0, T0), bool), 1)
-        x = _embed(self.emb, self.ahead, ids[:, :T0], None if ahead is None else ahead[:, :T0], "prefill")
+        x = _embed(self.emb, self.ahead, ids[:, :T0], None if ahead is None else ahead[:, :T0])
         for layer, kv in zip(self.layers, cache.kv):
             h = _layer_norm(x, layer.ln1_w, layer.ln1_b)
             qkv = (h @ layer.qkv).reshape(B, T0, 3, H, hd)
@@ -349,7 +351,7 @@ class LSTMRuntime:
         """Consume ``ids[B]`` (``ahead[B, F]``); return next-token logits ``[B, V]`` (float32)."""
         ids = _check_ids(ids, 1, "step")
         check_cache(cache, LSTMCache, ids.shape[0], "step")
-        x = _embed(self.emb, self.ahead, ids, ahead, "step")
+        x = _embed(self.emb, self.ahead, ids, _checked_ahead(self.ahead, ahead, ids, "step"))
         hidden = self.config.d_hidden
         for k in range(self.config.n_layers):
             gates = x @ self.w_ih[k] + cache.h[k] @ self.w_hh[k] + self.bias[k]
@@ -363,10 +365,9 @@ class LSTMRuntime:
         """Feed ``ids[B, T]`` (``ahead[B, T, F]``) token by token; return the last position's logits ``[B, V]``."""
         ids = _check_ids(ids, 2, "prefill")
         check_cache(cache, LSTMCache, ids.shape[0], "prefill")
-        if ahead is not None and np.shape(ahead)[:2] != ids.shape:
-            raise ValueError(f"prefill: features ahead must have shape {(*ids.shape, len(self.config.ahead_sizes))}, got {np.shape(ahead)}")
+        ahead = _checked_ahead(self.ahead, ahead, ids, "prefill")
         for t in range(ids.shape[1]):
-            logits = self.step(ids[:, t], cache, None if ahead is None else np.asarray(ahead)[:, t])
+            logits = self.step(ids[:, t], cache, None if ahead is None else ahead[:, t])
         return logits
 
 

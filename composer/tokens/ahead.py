@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AHEAD_FEATURES", "AHEAD_SIZES", "Ahead", "ECHO_COLUMNS", "ECHO_LAGS", "LENGTH_COLUMNS", "MELODY_COLUMNS",
-    "PHRASE_COLUMNS", "PITCH_COLUMNS", "Walked", "check_sizes", "echo", "features_of", "melody_tokens", "phrase_column", "phrase_end_steps", "phrase_ends_by_bars", "walk",
+    "PHRASE_COLUMNS", "PITCH_COLUMNS", "Walked", "check_sizes", "echo", "features_of", "features_from", "phrase_column", "phrase_end_steps", "phrase_ends_by_bars", "walk",
 ]
 
 NOT_GIVEN, END, FIRST = 0, 1, 2  # feature values: not given, none, the first real value
@@ -103,7 +103,7 @@ class Ahead:
 
     @classmethod
     def of(cls, notes: list[tuple[int, int, int]] | None, last_bar: int | None, steps_per_beat: int,
-           phrase_ends: "list[int] | np.ndarray | None" = None) -> "Ahead":
+           phrase_ends: "list[int] | np.ndarray | None" = None, phrase_end_bars: "tuple[int, ...] | None" = None) -> "Ahead":
         """From (onset step, pitch, length steps) notes, one per onset (the first written wins)."""
         first: dict[int, tuple[int, int]] = {}
         for onset, pitch, length in notes or ():
@@ -111,7 +111,8 @@ class Ahead:
         order = sorted(first)
         ends = None if phrase_ends is None else np.unique(np.asarray(phrase_ends, np.int64))
         return cls(np.asarray(order, np.int64), np.asarray([first[o][0] for o in order], np.int64),
-                   np.asarray([first[o][1] for o in order], np.int64), last_bar, steps_per_beat, notes is not None, ends)
+                   np.asarray([first[o][1] for o in order], np.int64), last_bar, steps_per_beat, notes is not None, ends,
+                   phrase_end_bars)
 
     def at(self, onset_steps: "np.ndarray | list[int]", bars: "np.ndarray | list[int]") -> np.ndarray:
         """Features ``[T, len(AHEAD_SIZES)]`` (int64) of tokens standing at these onsets and bars (the echoes: 0, see ``echo``)."""
@@ -187,11 +188,14 @@ def echo(bars: "np.ndarray | list[int]", positions: "np.ndarray | list[int]", st
 class Walked:
     """A piece followed token by token: per token its onset (steps), bar and position after the walker read it;
     part 0's notes (onset step, pitch, length steps); where each of them started (bar, position) -> pitch;
-    the last bar any note sounds in; the number of parts."""
+    the last bar any note sounds in; the number of parts; and per token whether it is a Pitch or Duration
+    of part 0, what a given melody supplies (harmonizing forces them; training does not score them where
+    it shows the melody, so the model learns to write under it, not to read it back)."""
 
     onsets: np.ndarray
     bars: np.ndarray
     positions: np.ndarray
+    melody: np.ndarray
     notes: list[tuple[int, int, int]]
     starts: dict[tuple[int, int], int]
     last_bar: int
@@ -204,6 +208,7 @@ def walk(ids: np.ndarray, grammar: Grammar) -> Walked:
     walker = Walker(grammar)
     size = len(ids)
     onsets, bars, positions = np.zeros(size, np.int64), np.zeros(size, np.int64), np.zeros(size, np.int64)
+    melody = np.zeros(size, bool)
     notes: list[list[int]] = []
     starts: dict[tuple[int, int], int] = {}
     parts: set[int] = set()
@@ -211,6 +216,7 @@ def walk(ids: np.ndarray, grammar: Grammar) -> Walked:
     for i, token in enumerate(np.asarray(ids).tolist()):
         kind = walker.feed(token)
         onsets[i], bars[i], positions[i] = walker.onset, walker.bar, walker.pos
+        melody[i] = walker.part == 0 and kind in (K_PITCH, K_DURATION, LENGTHENED)
         if kind == K_DURATION:
             parts.add(walker.part)
             latest = walker.onset + walker.value
@@ -228,20 +234,7 @@ def walk(ids: np.ndarray, grammar: Grammar) -> Walked:
             break
     bar_end = walker.bar_start + walker.bar_len
     held_bars = -(-(end - bar_end) // walker.bar_len) if end > bar_end else 0
-    return Walked(onsets, bars, positions, [(a, b, c) for a, b, c in notes], starts, max(walker.bar, 0) + held_bars, len(parts))
-
-
-def melody_tokens(ids: np.ndarray, grammar: Grammar) -> np.ndarray:
-    """bool per token: a Pitch or Duration of part 0, what a given melody supplies (harmonizing forces them).
-    Training does not score these where it shows the melody: the model learns to write under it, not to read it back."""
-    walker = Walker(grammar)
-    out = np.zeros(len(ids), bool)
-    for i, token in enumerate(np.asarray(ids).tolist()):
-        kind = walker.feed(token)
-        out[i] = walker.part == 0 and kind in (K_PITCH, K_DURATION, LENGTHENED)
-        if kind == K_EOS:
-            break
-    return out
+    return Walked(onsets, bars, positions, melody, [(a, b, c) for a, b, c in notes], starts, max(walker.bar, 0) + held_bars, len(parts))
 
 
 def features_of(ids: np.ndarray, grammar: Grammar, steps_per_beat: int,
@@ -253,7 +246,11 @@ def features_of(ids: np.ndarray, grammar: Grammar, steps_per_beat: int,
     never shows its melody (there is no other part to write under it).
     """
     walked = walk(ids, grammar)
-    ahead = Ahead.of(walked.notes, walked.last_bar, steps_per_beat, phrase_ends)
-    out = ahead.at(walked.onsets, walked.bars)
+    return features_from(walked, steps_per_beat, phrase_ends), walked.parts
+
+
+def features_from(walked: Walked, steps_per_beat: int, phrase_ends: "list[int] | np.ndarray | None" = None) -> np.ndarray:
+    """``features_of`` of a piece already followed by ``walk``."""
+    out = Ahead.of(walked.notes, walked.last_bar, steps_per_beat, phrase_ends).at(walked.onsets, walked.bars)
     out[:, list(ECHO_COLUMNS)] = echo(walked.bars, walked.positions, walked.starts)
-    return out.astype(np.int16), walked.parts
+    return out.astype(np.int16)
