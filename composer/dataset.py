@@ -119,7 +119,8 @@ def _checked_phrases(phrases: Any, count: int) -> list[list[int] | None] | None:
     """A cache's phrase ends per piece, or ValueError (a damaged cache is rebuilt)."""
     if phrases is None:
         return None
-    if not isinstance(phrases, list) or len(phrases) != count or not all(p is None or isinstance(p, list) for p in phrases):
+    if not isinstance(phrases, list) or len(phrases) != count or not all(
+            p is None or (isinstance(p, list) and all(isinstance(step, int) and step > 0 for step in p)) for p in phrases):
         raise ValueError("phrase ends do not match the pieces")
     return phrases
 

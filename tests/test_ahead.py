@@ -196,3 +196,19 @@ def test_the_styles_phrase_length_is_the_default() -> None:
     model.training["styles"]["folk"]["phrase_bars"] = 4  # learned from the corpus's markers (dataset.style_profiles)
     assert plan(model, None, GenerationSettings(bars=8, style="folk")).ahead.phrase_end_bars == (3, 7)
     assert plan(model, None, GenerationSettings(bars=8, style="folk", phrase_bars=2)).ahead.phrase_end_bars == (1, 3, 5, 7)
+
+
+def test_absurd_feature_sizes_and_a_foreign_layout_are_refused(tmp_path) -> None:
+    from composer.errors import ComposerError
+    from composer.modelfile import Model, load_model, save_model
+
+    for sizes in ([10**9], [2] * 1000, ["7"], [True]):
+        with pytest.raises(ValueError, match="ahead_sizes"):
+            build_model("transformer", dict(vocab_size=20, n_layers=1, d_model=16, n_heads=2, ahead_sizes=sizes))
+    tok = Tokenizer()
+    torch.manual_seed(0)
+    network = build_model("transformer", dict(vocab_size=len(tok), n_layers=1, d_model=16, n_heads=2, context_len=16, ahead_sizes=[3, 4]))
+    path = tmp_path / "foreign.safetensors"
+    save_model(Model(network, tok, {}), path)
+    with pytest.raises(ComposerError, match=f"{path}: features ahead of sizes \\[3, 4\\] are not composer's"):
+        load_model(path)

@@ -392,6 +392,26 @@ def test_damaged_token_cache_is_rebuilt(tmp_path, monkeypatch):
     assert np.asarray(again.splits[split].tokens).tolist() == good.tolist()
 
 
+@pytest.mark.parametrize("phrases", ["not a list", [["x"]], [[-5]], [[10**30, "y"]]])
+def test_damaged_phrase_ends_in_the_token_cache_are_rebuilt(tmp_path, monkeypatch, phrases):
+    from composer.dataset import load_tokens
+    from composer.tokens import Tokenizer
+
+    folder = tmp_path / "tunes"
+    folder.mkdir()
+    for i in range(3):
+        one_note_midi(folder / f"t{i}.mid", duration=480)
+    monkeypatch.setenv("COMPOSER_CACHE", str(tmp_path / "cache"))
+    first = load_tokens(folder, Tokenizer())
+    meta_path = first.cache_dir / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    split = next(s for s, info in meta["splits"].items() if info["names"])
+    meta["splits"][split]["phrases"] = phrases if not isinstance(phrases, list) else phrases * len(meta["splits"][split]["names"])
+    meta_path.write_text(json.dumps(meta))
+    again = load_tokens(folder, Tokenizer())
+    assert not again.from_cache and again.splits[split].phrases == first.splits[split].phrases
+
+
 def test_model_save_leaves_no_hidden_file(tiny_model_file, tmp_path):
     from composer.modelfile import load_model_file, save_model
 
