@@ -277,6 +277,7 @@ class _State(Walker):
         self.required: set[int] = set()  # parts that must still write a note at this position
         self.key: Key | None = None  # from the latest Key token
         self.beat = 0  # steps of one beat of the meter in force (the engine sets it)
+        self.compound = False  # the meter in force has dotted beats (6/8, 9/8, 12/8, 3/8)
         self.final_at = -1  # this bar: the step where the top part's held closing note starts (-1: not yet written)
         self.limit: int | None = None  # the longest duration the pending note may take (None: any)
         self.whole_beats = 0  # ... or, besides, a whole number of beats up to this many steps (compound meters)
@@ -309,7 +310,9 @@ class _Engine:
         self.steps_of[kinds == K_DURATION] = [tokenizer.durations_steps[i] for i in range(int((kinds == K_DURATION).sum()))]
         self.spb = tokenizer.config.steps_per_beat
         self.max_note = tokenizer.config.max_duration_beats * self.spb  # no run of durations makes a note longer
-        self.beat_of = [_beat_steps(tokenizer.tokens[i], self.spb) for i in tokenizer.ids_of_kind("TimeSig")]
+        meters = [_meter_beat(tokenizer.tokens[i], self.spb) for i in tokenizer.ids_of_kind("TimeSig")]
+        self.beat_of = [beat for beat, _ in meters]
+        self.compound_of = [compound for _, compound in meters]
         self.closing_bars = sorted(set(plan.cadence_bars) | ({plan.last_bar} if plan.ending else set()))
 
     def _pitch_mask(self, s: _State, part: int) -> np.ndarray:
@@ -515,7 +518,7 @@ class _Engine:
         p = self.plan
         free = (p.harmonize and s.part >= p.forced_parts) or (p.written is not None and s.part in p.written)
         beat = s.beat
-        if not free or beat in (0, self.spb) or beat % 3:
+        if not free or not s.compound or beat <= 0:
             return limit, 0
         return min(limit, beat - s.pos % beat), limit if s.pos % beat == 0 else 0
 
@@ -575,6 +578,7 @@ class _Engine:
                 s.queue.appendleft(p.seed_bar_ts[s.bar])
         elif kind == K_TIMESIG:
             s.beat = self.beat_of[s.value]
+            s.compound = self.compound_of[s.value]
         elif kind == K_KEY:
             s.key = (s.value // 2 + SHARPS_MIN, bool(s.value % 2))
         elif kind == K_POSITION:
@@ -768,11 +772,12 @@ class _Engine:
             return 0, self.tok.duration_ids(remaining)
         return remaining, []
 
-def _beat_steps(timesig_name: str, steps_per_beat: int) -> int:
-    """Steps of one beat under ``TimeSig_n/d``: a dotted beat in compound meters (6/8, 9/8, 12/8, 3/8)."""
+def _meter_beat(timesig_name: str, steps_per_beat: int) -> tuple[int, bool]:
+    """Steps of one beat under ``TimeSig_n/d``, and whether the meter is compound (6/8, 9/8, 12/8, 3/8: a dotted beat)."""
     num, den = (int(x) for x in timesig_name.split("_", 1)[1].split("/"))
     unit = 4 * steps_per_beat // den
-    return 3 * unit if den >= 8 and num % 3 == 0 else unit
+    compound = den >= 8 and num % 3 == 0
+    return (3 * unit if compound else unit), compound
 
 
 def _seed_for(seed: Score | None, settings: GenerationSettings) -> Score | None:

@@ -427,6 +427,20 @@ def test_harmonize_keeps_the_dotted_beats_of_a_compound_meter(model, random_seed
             assert within or whole, (part, start, stop)
 
 
+def test_a_simple_meter_with_half_note_beats_is_not_held_to_the_compound_rule(model):
+    # 3/2 counts half notes (48 grid steps, divisible by 3 like a dotted beat) but is a simple meter:
+    # its written notes may cross a beat, as in any simple meter.
+    melody = parse_tinynotation("tinynotation: 3/2 d'2 d' d' c'2. b4 a2 b2 g2 f#4 e4 e1 d2")
+    crossing = 0
+    for random_seed in range(4):
+        out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=random_seed))
+        for part in (1, 2, 3):
+            for n in out.part_notes(part):
+                start, stop = int(n["start_tick"]), int(n["start_tick"] + n["duration_ticks"])
+                crossing += stop > (start // 960 + 1) * 960 and not (start % 960 == 0 and (stop - start) % 960 == 0)
+    assert crossing > 0
+
+
 def test_the_key_of_a_seed_without_signature_is_found_from_its_notes(model):
     from composer.generate import plan
 
