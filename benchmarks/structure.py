@@ -8,7 +8,8 @@
 For each model, ``--pieces`` pieces of ``--bars`` bars generated from scratch
 (random seeds 0..N-1), beside the first ``--bars`` bars of the first
 ``--pieces`` pieces of the valid split of the model's collection (never the
-test split). For each of ``--form-models``, two more rows: the same random seeds with
+test split), and the same random seeds with ``--no-learned-form`` (no form drawn
+from the style's learned forms: the model's own course). For each of ``--form-models``, two more rows: the same random seeds with
 ``--phrase-bars`` alone, and with ``--form``, ``--section-bars`` and ``--phrase-bars``
 (``composer generate --form AABB --section-bars 4 --phrase-bars 4``). Each column is the mean over the pieces of
 ``composer.metrics.structure_metrics`` (top part; see its docstring for the
@@ -62,10 +63,15 @@ def generated_pieces(model: object, pieces: int, bars: int, **settings: object) 
 def rows_for(name: str, model: object, corpus: str | Path, collection: str, pieces: int, bars: int, variants: Sequence[dict[str, object]] = ()) -> list[tuple[str, dict[str, float]]]:
     """The model's row, a row per dict of settings in ``variants``, and the real pieces' row."""
     rows = [(f"{name} model", mean_structure(generated_pieces(model, pieces, bars), bars))]
-    for settings in variants:
-        label = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in settings.items())
+    for settings in ({"learned_form": False}, *variants):
+        label = " ".join(_flag(k, v) for k, v in settings.items())
         rows.append((f"{name} model, {label}", mean_structure(generated_pieces(model, pieces, bars, **settings), bars)))
     return rows + [(f"real {collection} (valid)", mean_structure(real_pieces(corpus, collection, pieces, bars), bars))]
+
+
+def _flag(name: str, value: object) -> str:
+    option = name.replace("_", "-")
+    return (f"--{option}" if value else f"--no-{option}") if isinstance(value, bool) else f"--{option} {value}"
 
 
 def form_variants(form: str | None, section_bars: int | None, phrase_bars: int | None) -> list[dict[str, object]]:

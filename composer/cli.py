@@ -719,6 +719,7 @@ def _generation_options(func: Callable) -> Callable:
 @_setting_option(_generation_settings(), "section_bars", help="With --form: bars per section (default: --bars divided by the sections).")
 @_setting_option(_generation_settings(), "repeats", type=click.Choice(_repeats()), help="With --form: a section repeated at once (AA) written out, or written once between repeat signs in notation (MIDI always has it written out).")
 @_setting_option(_generation_settings(), "phrase_bars", help="Every N-th bar closes a phrase: the top part's last note starts by the bar's half-way point, is held to the barline and is the bar's longest (unset: the model's own phrasing).")
+@_setting_option(_generation_settings(), "learned_form", "--learned-form/--no-learned-form", help="Without --form: each piece takes a form drawn from those heard in the style's training pieces (sections of returning bars, as in the tunes it learned from); --no-learned-form leaves the course to the model alone.")
 @_generation_options
 def generate_command(seed: str | None, mode: str, **kwargs: Any) -> None:
     """Write music from a seed: a MIDI/MusicXML/ABC file or "tinynotation: 3/4 c4 d8 e" (no SEED: from scratch)."""

@@ -36,7 +36,9 @@ from composer import harmony
 from composer.cache import entry, fingerprint
 from composer.corpus import SPLITS, Piece, discover
 from composer.errors import ComposerError
+from composer.form import LEARNED_SECTIONS, learned_section_bars
 from composer.io.atomic import remove_abandoned
+from composer.metrics import form_heard
 from composer.progress import Progress
 from composer.tokens import K_DURATION, K_EOS, LENGTHENED, Tokenizer, Walker
 from composer.tokens.ahead import phrase_end_steps
@@ -358,7 +360,19 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
             out[style]["harmony"] = harmony_profile(split, tokenizer, pieces[style], len(programs) - 1)
         if phrases.get(style):
             out[style]["phrase_bars"] = max(1, int(round(float(np.median(phrases[style])))))
+        out[style]["forms"] = form_profile(split, tokenizer, pieces[style], out[style].get("phrase_bars"))
     return out
+
+
+def form_profile(split: TokenSplit, tokenizer: Tokenizer, pieces: list[int], phrase_bars: int | None) -> dict[str, object]:
+    """The forms heard in some of a split's pieces (``metrics.form_heard`` over their first ``form.LEARNED_SECTIONS``
+    sections of ``form.learned_section_bars``): what generation draws from where no form is asked for."""
+    from collections import Counter
+
+    size = learned_section_bars(phrase_bars)
+    heard = Counter(form_heard(tokenizer.decode(split.piece(i)), size, size * LEARNED_SECTIONS) for i in pieces)
+    heard.pop("", None)  # shorter than one section
+    return {"section_bars": size, "patterns": dict(sorted(heard.items()))}
 
 
 def harmony_profile(split: TokenSplit, tokenizer: Tokenizer, pieces: list[int], voices: int) -> dict[str, object]:

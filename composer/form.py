@@ -96,6 +96,57 @@ def check_form(settings: Any) -> dict[str, Any]:
     return {"form": form_text(sections), "section_bars": section_bars}
 
 
+LEARNED_SECTIONS = 8  # a style's forms are heard over its pieces' first sections, this many at most
+LEARNED_SECTION_MAX_BARS = 4  # a learned section is the style's phrase, halved until at most this many bars
+
+
+def learned_section_bars(phrase_bars: int | None) -> int:
+    """The section length a style's forms are heard in: its usual phrase (``phrase_bars`` of its profile), halved
+    until at most ``LEARNED_SECTION_MAX_BARS`` bars (the half phrases of an 8-bar strain); that many without phrase marks."""
+    bars = phrase_bars or LEARNED_SECTION_MAX_BARS
+    while bars > LEARNED_SECTION_MAX_BARS:
+        bars //= 2
+    return max(1, bars)
+
+
+def learned_forms(profile_forms: Any) -> tuple[int, dict[str, int]]:
+    """A style profile's ``forms`` entry (``{"section_bars": 4, "patterns": {"A A' B C": 228, ...}}``, counted over
+    a train split by ``composer.dataset.style_profiles``) checked: its section length and its patterns' counts."""
+    entry = profile_forms if isinstance(profile_forms, dict) else {}
+    size, patterns = entry.get("section_bars"), entry.get("patterns")
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= LEARNED_SECTION_MAX_BARS or not isinstance(patterns, dict):
+        raise FormError(f"a style's learned forms must hold section_bars (1-{LEARNED_SECTION_MAX_BARS}) and patterns, got {str(profile_forms)[:80]!r}")
+    for pattern, count in patterns.items():
+        try:
+            sections = len(parse_form(pattern))
+        except FormError as exc:
+            raise FormError(f"a style's learned form is not a form: {exc}") from None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1 or sections > LEARNED_SECTIONS:
+            raise FormError(f"a style's learned form {str(pattern)[:40]!r} must have at most {LEARNED_SECTIONS} sections and a count >= 1, got {count!r}")
+    return size, patterns
+
+
+def pick_form(patterns: dict[str, int], sections: int, rng: np.random.Generator) -> tuple[Section, ...] | None:
+    """A form of ``sections`` sections drawn from learned ``patterns`` by their counts: the openings of those at least
+    that long (an opening of a form is a form); None where none is."""
+    counts: dict[tuple[Section, ...], int] = {}
+    for pattern, count in sorted(patterns.items()):
+        heard = parse_form(pattern)
+        if len(heard) >= sections:
+            opening = heard[:sections]
+            counts[opening] = counts.get(opening, 0) + count
+    if not counts:
+        return None
+    forms = list(counts)
+    weights = np.array([counts[f] for f in forms], float)
+    return forms[int(rng.choice(len(forms), p=weights / weights.sum()))]
+
+
+def returns(sections: tuple[Section, ...]) -> bool:
+    """Does any section come back (a letter heard twice)?"""
+    return len({s.letter for s in sections}) < len(sections)
+
+
 def phrase_ends(bars: int, phrase_bars: int | None, extra: tuple[int, ...] | None = ()) -> tuple[int, ...]:
     """1-based bars closing a phrase: every ``phrase_bars``-th bar up to ``bars``, and ``extra``."""
     every = range(phrase_bars, bars + 1, phrase_bars) if phrase_bars else ()

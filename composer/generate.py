@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from composer import harmony as harmony_prior
-from composer.errors import GenerationError
-from composer.form import check_form, compose, phrase_ends
+from composer.errors import FormError, GenerationError
+from composer.form import check_form, compose, form_text, learned_forms, phrase_ends, pick_form, returns
 from composer.lookahead import ParticleFilter
 from composer.sampling import SamplingSettings
 from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, select_parts, transpose
@@ -73,6 +73,7 @@ MAX_BARS = 512  # the longest piece one request may ask for
 HARMONY_WEIGHT = 3.0  # the melody-ahead prior's default weight (benchmarks/harmonize_bach.py --harmony-weights, valid split)
 MAX_TOKENS_PER_BAR = 512  # a safety stop for a model that never closes a bar
 MONOPHONIC_SHARE = 0.01  # a part whose training notes overlapped one another at most this often sounds one note at a time
+FORM_STREAM = 0x464F524D  # the random stream drawing a learned form, apart from the sampling
 PERFECT_INTERVALS = (0, 7)  # unison/octave and fifth, in semitones mod 12: never in parallel
 
 
@@ -113,6 +114,8 @@ class GenerationSettings:
     form: str | None = None
     section_bars: int | None = setting(None, min=1, max=MAX_BARS, integer=True)
     repeats: str = "written"  # with a form: "signs" writes an immediately repeated section once between repeat signs in notation
+    # continue without a form: draw one from the forms heard in the style's train split (its profile's "forms"; composer.form)
+    learned_form: bool = True
     # continue: every phrase_bars-th bar, and the 1-based bars in cadence_bars, close on a note held to the barline
     phrase_bars: int | None = setting(None, min=1, max=MAX_BARS, integer=True)
     cadence_bars: tuple[int, ...] | None = None
@@ -1152,15 +1155,52 @@ def generate_batch(model: Model, seed: Score | None = None, settings: Generation
     """``num_samples`` pieces sampled as one batch; the same settings give the same pieces.
 
     Runs on the model's numpy runtime (``model.runtime``): no torch needed.
+    Without a form asked for, each piece may take one of the forms heard in the style's train split
+    (``learned_form``; ``_learned_form``).
     """
-    from threadpoolctl import threadpool_limits
-
     settings = (settings or GenerationSettings()).for_model(model)
     if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
         raise GenerationError(f"num_samples must be >= 1, got {num_samples!r}")
     if settings.form is not None:  # section by section, one piece at a time (composer.form)
         settings = dataclasses.replace(settings, style=_choose_style(model, settings, seed))
-        return [compose(lambda piece, section: generate(model, piece, section), seed, settings, i) for i in range(num_samples)]
+        return [_composed(model, seed, settings, i) for i in range(num_samples)]
+    forms = [_learned_form(model, seed, settings, i) for i in range(num_samples)]
+    plain = iter(_generate_plain(model, seed, settings, forms.count(None)) if None in forms else [])
+    return [next(plain) if form is None else _composed(model, seed, form, i) for i, form in enumerate(forms)]
+
+
+def _composed(model: Model, seed: Score | None, settings: GenerationSettings, sample: int) -> Score:
+    """Piece ``sample`` in ``settings.form``: each section a plain generation (``composer.form.compose``)."""
+    return compose(lambda piece, section: _generate_plain(model, piece, section, 1)[0], seed, settings, sample)
+
+
+def _learned_form(model: Model, seed: Score | None, settings: GenerationSettings, sample: int) -> GenerationSettings | None:
+    """``settings`` with a form for piece ``sample`` drawn from the style's learned forms (``form.pick_form``), or None
+    where none applies: learned forms off or absent, not continue mode, sections that do not divide ``bars`` or
+    ``phrase_bars``, a seed longer than a section, or a drawn form in which nothing returns (the model's own course)."""
+    if not settings.learned_form or settings.mode != "continue" or settings.form is not None:
+        return None
+    style = _choose_style(model, settings, seed)
+    entry = _styles(model).get(style, {}).get("forms")
+    if entry is None:
+        return None
+    try:
+        size, patterns = learned_forms(entry)
+    except FormError as exc:  # the model file's fault, not the request's
+        raise GenerationError(f"model {model.name!r}: {exc}") from None
+    if settings.bars % size or (settings.phrase_bars and size % settings.phrase_bars) or (seed is not None and bars_of(seed) > size):
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence([settings.random_seed, sample, FORM_STREAM]))
+    sections = pick_form(patterns, settings.bars // size, rng)
+    if sections is None or not returns(sections):
+        return None
+    return dataclasses.replace(settings, style=style, form=form_text(sections), section_bars=size)
+
+
+def _generate_plain(model: Model, seed: Score | None, settings: GenerationSettings, num_samples: int) -> list[Score]:
+    """``num_samples`` pieces in one batch, without a form."""
+    from threadpoolctl import threadpool_limits
+
     the_plan = plan(model, seed, settings)
     tok: Tokenizer = model.tokenizer
     engine = _Engine(tok, the_plan)

@@ -582,6 +582,43 @@ def structure_metrics(score: Score, bars: int = STRUCTURE_BARS) -> Structure:
     )
 
 
+def form_heard(score: Score, section_bars: int, bars: int = STRUCTURE_BARS) -> str:
+    """The form of the top part's first ``bars`` bars (a pickup left out) in sections of ``section_bars``, as
+    ``composer.form`` spells it (``"A A' B C"``); "" when not even one whole section is there.
+
+    A section whose notes (``_bar_contents``: onset, duration cut at the barline,
+    pitch; no transposition) equal an earlier section's takes its name; one
+    that opens with its first bar and shares at least half its bars with the
+    first section of a letter is that letter primed (``A'``, then ``A''``: a
+    varied return, such as a second ending); any other is a new letter. At
+    most 26 sections are named.
+    """
+    if not isinstance(section_bars, int) or section_bars < 1:
+        raise ComposerError(f"section_bars must be a positive int, got {section_bars!r}")
+    contents = _bar_contents(_melody(score), bar_bounds(score, bars))
+    sections = [tuple(contents[i : i + section_bars]) for i in range(0, len(contents) - section_bars + 1, section_bars)]
+    sections = sections[:26]  # a letter each at most
+    names: list[str] = []
+    firsts: dict[str, tuple] = {}  # letter -> its first section's bars
+    for section in sections:
+        names.append(_section_name(section, sections[: len(names)], names, firsts))
+    return " ".join(names)
+
+
+def _section_name(section: tuple, earlier: list[tuple], names: list[str], firsts: dict[str, tuple]) -> str:
+    """The name of ``section`` after the ``earlier`` sections named ``names``; a new letter is added to ``firsts``."""
+    for before, name in zip(earlier, names):
+        if before == section:
+            return name
+    for letter, first in firsts.items():
+        shared = sum(a == b for a, b in zip(first, section))
+        if section[0] == first[0] and 2 * shared >= len(section) and len(section) > 1:
+            return letter + "'" * (1 + max(n.count("'") for n in names if n[0] == letter))
+    letter = chr(ord("A") + len(firsts))
+    firsts[letter] = section
+    return letter
+
+
 def _similarity(a: tuple[tuple[int, int, int], ...], b: tuple[tuple[int, int, int], ...]) -> float:
     """Jaccard similarity of two bars' (onset, duration, pitch) sets, at the transposition of ``b`` that matches best."""
     if not a or not b:

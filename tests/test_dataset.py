@@ -28,3 +28,17 @@ def test_profiles_count_notes_that_overlap_within_a_part():
     assert profile["pieces"] == 1
     assert profile["pitch_ranges"] == [[72, 76], [48, 55]]
     assert profile["overlap_shares"] == [0.0, 0.5]
+
+
+def test_profiles_count_the_forms_their_pieces_are_heard_in():
+    from composer.io.notation import parse_tinynotation
+
+    tok = Tokenizer(TokenizerConfig(styles=("tunes",)))
+    a, b, c = "c4 d e f g1", "e4 f g a g1", "g4 f e d c1"
+    tunes = [parse_tinynotation(f"tinynotation: 4/4 {text}") for text in (
+        f"{a} {a} {b} {a} {a} {b} {c} {a} {a}",  # 4-bar sections (no phrase marks) aa ba ab ca, a left over: A B A' C
+        f"{a} {a} {b} {a} {a} {a} {b} {a}",  # aa ba aa ba: A B A B
+        f"{a} {b}",  # one section: A
+    )]
+    profile = style_profiles(split_of(tok, tunes, "tunes"), tok)["tunes"]
+    assert profile["forms"] == {"section_bars": 4, "patterns": {"A": 1, "A B A B": 1, "A B A' C": 1}}

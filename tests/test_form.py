@@ -269,3 +269,83 @@ def test_cli_bad_forms_are_usage_errors(model_file, tmp_path, args):
     result = run("generate", *args, "-o", out, "--model", model_file, "--style", "folk")
     one_line_error(result, 2)
     assert not out.exists()
+
+
+# -- forms learned from a style's pieces ------------------------------------------------
+def test_learned_section_bars_halve_the_phrase_to_four_bars_at_most():
+    from composer.form import learned_section_bars
+
+    assert [learned_section_bars(p) for p in (None, 1, 2, 4, 8, 6, 12, 16)] == [4, 1, 2, 4, 4, 3, 3, 4]
+
+
+def test_a_drawn_form_is_an_opening_of_a_heard_one_weighted_by_its_count():
+    from composer.form import form_text, pick_form
+
+    patterns = {"A A' B C": 3, "A B": 50, "A B C D": 1}
+    drawn = [form_text(pick_form(patterns, 3, np.random.default_rng(i))) for i in range(200)]
+    assert set(drawn) == {"A A' B", "ABC"}  # "A B" is too short to draw from
+    assert 0.6 < drawn.count("A A' B") / 200 < 0.9  # 3 against 1
+    assert pick_form(patterns, 5, np.random.default_rng(0)) is None
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [None, {}, {"section_bars": 0, "patterns": {}}, {"section_bars": 9, "patterns": {}}, {"section_bars": 2, "patterns": []},
+     {"section_bars": 2, "patterns": {"A A": 0}}, {"section_bars": 2, "patterns": {"A A": True}},
+     {"section_bars": 2, "patterns": {"a b": 1}}, {"section_bars": 2, "patterns": {"ABCDEFGHI": 1}}],
+)
+def test_malformed_learned_forms_are_one_line_errors(entry):
+    from composer.form import learned_forms
+
+    with pytest.raises(FormError) as exc:
+        learned_forms(entry)
+    one_line_message(exc, "learned form")
+
+
+def learned_model(patterns, section_bars=2):
+    model = tiny_model(seed=2)
+    model.training["styles"]["folk"]["forms"] = {"section_bars": section_bars, "patterns": patterns}
+    return model
+
+
+def test_without_a_form_a_piece_takes_one_the_style_was_heard_in():
+    from composer.metrics import form_heard
+
+    model = learned_model({"A A B A": 5})
+    for random_seed in range(3):
+        piece = form_piece(model, bars=8, random_seed=random_seed)
+        assert same_bars(piece, 0, 2, 2) and same_bars(piece, 0, 6, 2)
+        assert form_heard(piece, 2, 8).startswith("A A B")
+        assert ", form=AABA," in piece.metadata["settings"]
+    free = form_piece(model, bars=8, learned_form=False)
+    assert ", form=" not in free.metadata["settings"]
+    assert not same_bars(free, 0, 2, 2)
+
+
+def test_a_learned_form_needs_sections_that_fit():
+    model = learned_model({"A A B A": 5})
+    for settings in ({"bars": 7}, {"bars": 8, "phrase_bars": 4}):  # sections of 2 bars do not divide 7 bars, nor hold phrases of 4
+        assert ", form=" not in form_piece(model, **settings).metadata["settings"]
+    seed = parse_tinynotation("tinynotation: 4/4 g4 a b c' d' c' b a g a b g")  # 3 bars: longer than a 2-bar section
+    piece = generate(model, seed, GenerationSettings(bars=8, style="folk", random_seed=1))
+    assert ", form=" not in piece.metadata["settings"]
+
+
+def test_through_composed_forms_and_batches_keep_plain_sampling():
+    through = learned_model({"A B C D": 1})
+    plain = learned_model({"A B C D": 1})
+    plain.training["styles"]["folk"].pop("forms")
+    settings = GenerationSettings(bars=8, key="G", style="folk", random_seed=4)
+    assert [p.notes.tobytes() for p in generate_batch(through, None, settings, num_samples=2)] == [
+        p.notes.tobytes() for p in generate_batch(plain, None, settings, num_samples=2)]
+
+
+def test_a_model_file_with_a_malformed_learned_form_is_one_line(tmp_path):
+    model = learned_model({"A A B A": -1})
+    path = tmp_path / "bad.safetensors"
+    save_model(model, path)
+    result = run("generate", "-o", tmp_path / "out.mid", "--model", path, "--style", "folk", "--bars", 8)
+    assert "learned form" in one_line_error(result)
+    assert not (tmp_path / "out.mid").exists()
+    ok = run("generate", "-o", tmp_path / "out.mid", "--model", path, "--style", "folk", "--bars", 8, "--no-learned-form")
+    assert ok.exit_code == 0, ok.output

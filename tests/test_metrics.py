@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+
+from composer.errors import ComposerError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -345,6 +347,21 @@ def test_an_aaba_tune_repeats_its_a_section():
     assert m.cadences_at_phrase_ends == 1.0  # bars 4 and 8 end on whole notes
     assert m.cadences_elsewhere == 2 / 6  # bars 2 and 6 of 1, 2, 3, 5, 6, 7
     assert m.ends_on_tonic == 1.0
+
+
+def test_the_form_heard_names_returns_and_varied_returns():
+    from composer.metrics import form_heard
+
+    score = _tiny(AABA)
+    assert form_heard(score, 2) == "A A B A"
+    assert form_heard(score, 4) == "A B"  # bars 5-8 open with B's bar
+    assert form_heard(score, 1) == "A B A B C D A B"  # bar by bar: e1 (bar 6) is no c1 without transposition
+    assert form_heard(score, 2, bars=4) == "A A"
+    assert form_heard(score, 16) == ""  # not one whole section
+    varied = _tiny("c4 d e f g1 c4 d e f g2 a2 c4 d e f g1 c4 d e f g1")  # A A' A A: a varied return, then exact ones
+    assert form_heard(varied, 2) == "A A' A A"
+    with pytest.raises(ComposerError):
+        form_heard(score, 0)
 
 
 def test_a_transposed_repeat_counts_only_under_transposition():
