@@ -177,7 +177,9 @@ def compose(write: Continue, seed: Score | None, settings: Any, sample: int = 0)
 
 
 def _section_settings(settings: Any, end_bar: int, tonic: bool, sample: int, index: int) -> Any:
-    """Plain generation settings writing up to ``end_bar``, closing on the tonic or on a held note."""
+    """Plain generation settings writing up to ``end_bar``, closing on the tonic or on a held note, with the
+    whole piece's length and phrase ends in view."""
+    size = settings.section_bars
     random_seed = int(np.random.SeedSequence([settings.random_seed, sample, index]).generate_state(1)[0])
     return dataclasses.replace(
         settings,
@@ -185,9 +187,11 @@ def _section_settings(settings: Any, end_bar: int, tonic: bool, sample: int, ind
         section_bars=None,
         repeats="written",
         bars=end_bar,
+        ahead_bars=settings.bars,  # the model knows the piece goes on past the section
         random_seed=random_seed,
         free_ending=settings.free_ending or not tonic,
-        cadence_bars=phrase_ends(end_bar, settings.phrase_bars, (*(settings.cadence_bars or ()), end_bar)),
+        # every section's end closes a phrase: the masks hold those up to end_bar, the features ahead show the rest
+        cadence_bars=phrase_ends(settings.bars, settings.phrase_bars, (*(settings.cadence_bars or ()), *range(size, settings.bars + 1, size))),
     )
 
 

@@ -119,6 +119,9 @@ class GenerationSettings:
     # continue: every phrase_bars-th bar, and the 1-based bars in cadence_bars, close on a note held to the barline
     phrase_bars: int | None = setting(None, min=1, max=MAX_BARS, integer=True)
     cadence_bars: tuple[int, ...] | None = None
+    # a form's section (composer.form): the whole piece's complete bars, which the features ahead count the bars left
+    # and the phrases to (None: ``bars``, the piece ends where this generation stops)
+    ahead_bars: int | None = setting(None, min=1, max=MAX_BARS, integer=True)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES + GIVEN_MODES:
@@ -241,6 +244,11 @@ class GenerationPlan:
     def last_bar(self) -> int:
         """Index of the last bar; its closing Bar ends the piece."""
         return self.bars - 1 + self.pickup
+
+    @property
+    def from_scratch(self) -> bool:
+        """No seed and nothing given: the model writes every note."""
+        return not self.onsets and self.seed_end_step == 0 and self.written is None
 
 
 @dataclass
@@ -411,6 +419,8 @@ class _Engine:
         if not s.required and self._bar_may_close(s, onset):
             mask[self.tok.bar_id] = True
         hi = min(self._last_position(s, onset), s.bar_len - 1)
+        if self._top_keeps_sounding(s):
+            hi = min(hi, s.ends[0] - s.bar_start)  # no rest in the top part: the next onset comes by the end of its note
         if s.pos + 1 <= hi and not s.required:
             mask[self.position_base + s.pos + 1 : self.position_base + hi + 1] = True
         if s.pos >= 0:
@@ -449,8 +459,19 @@ class _Engine:
         """At a closing bar's last onset, with no closing note yet, only the top part's closing note may come."""
         return self._closing_bar(s) and s.final_at < 0 and s.pos >= self._cutoff(s) and s.part_at_pos < 0
 
+    def _top_keeps_sounding(self, s: _State) -> bool:
+        """From scratch, the top part sounds through the first bar once it has begun, without a rest.
+
+        A model that learned pickups as a short first bar of their own meter otherwise opens a piece
+        from scratch (a whole first bar) with the pickup's note and then falls silent for the rest of the bar.
+        """
+        p = self.plan
+        return s.bar == 0 and p.from_scratch and s.ends[0] > 0
+
     def _bar_may_close(self, s: _State, onset: _Onset | None) -> bool:
         p = self.plan
+        if self._top_keeps_sounding(s) and s.ends[0] < s.bar_start + s.bar_len:
+            return False
         if self._closing_bar(s):
             return s.final_at >= 0
         if p.harmonize and onset is None:
@@ -623,6 +644,8 @@ class _Engine:
         if p.written is not None:
             return self._given_onset(s)
         onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
+        if self._top_keeps_sounding(s) and s.ends[0] <= s.onset:
+            s.required = {0}  # the top part went silent: it sounds again here, first
         if onset is not None and onset.bar == s.bar and onset.pos == s.pos:
             s.queue.extend(self._note_tokens(s, onset.notes))
             s.next_onset += 1
@@ -946,7 +969,7 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         monophonic=_monophonic_parts(profile, num_parts),
         harmony=_harmony_bias(model, profile, settings, onsets) if harmonize else None,
         cadence_bars=_phrase_end_bars(settings, opening, harmonize),
-        ahead=_ahead(tok, onsets if harmonize else None, last_bar, _asked_phrase_ends(settings, opening, profile.get("phrase_bars")),
+        ahead=_ahead(tok, onsets if harmonize else None, _ahead_last_bar(settings, opening), _asked_phrase_ends(settings, opening, profile.get("phrase_bars")),
                      phrase_end_steps(seed, tok.config.steps_per_beat) if harmonize and seed is not None else None),
     )
 
@@ -959,14 +982,20 @@ def _ahead(tok: Tokenizer, given: list[_Onset] | None, last_bar: int, phrase_end
     return Ahead.of(melody, last_bar, tok.config.steps_per_beat, phrase_ends, None if phrase_ends is not None else phrase_end_bars)
 
 
+def _ahead_last_bar(settings: GenerationSettings, opening: _Opening) -> int:
+    """The bar index (pickup included) the features ahead count to: the piece's last, past this generation's where
+    it writes a form's section (``ahead_bars``)."""
+    return max(settings.ahead_bars or 0, opening.bars) - 1 + opening.pickup
+
+
 def _asked_phrase_ends(settings: GenerationSettings, opening: _Opening, style_phrase_bars: int | None = None) -> tuple[int, ...] | None:
     """Bar indices (pickup included) closing the phrases ``--phrase-bars``/``cadence_bars`` ask for, else those of
     the style's usual phrase length (its profile's ``phrase_bars``), the last bar with them; None for neither."""
     every = settings.phrase_bars or (None if settings.cadence_bars else style_phrase_bars)
     if not every and not settings.cadence_bars:
         return None
-    last_bar = opening.bars - 1 + opening.pickup
-    ends = {b - 1 + opening.pickup for b in phrase_ends(opening.bars, every, settings.cadence_bars)}
+    last_bar = _ahead_last_bar(settings, opening)
+    ends = {b - 1 + opening.pickup for b in phrase_ends(last_bar + 1 - opening.pickup, every, settings.cadence_bars)}
     return tuple(sorted(b for b in ends | {last_bar} if b <= last_bar))
 
 

@@ -349,3 +349,14 @@ def test_a_model_file_with_a_malformed_learned_form_is_one_line(tmp_path):
     assert not (tmp_path / "out.mid").exists()
     ok = run("generate", "-o", tmp_path / "out.mid", "--model", path, "--style", "folk", "--bars", 8, "--no-learned-form")
     assert ok.exit_code == 0, ok.output
+
+
+def test_a_section_is_written_knowing_the_whole_piece_is_longer():
+    from composer.generate import plan
+
+    model = tiny_model(ahead=True)
+    section = plan(model, None, GenerationSettings(bars=4, ahead_bars=16, cadence_bars=(4, 8, 12, 16), style="folk", key="G", time_signature="4/4"))
+    whole = plan(model, None, GenerationSettings(bars=16, cadence_bars=(4, 8, 12, 16), style="folk", key="G", time_signature="4/4"))
+    assert section.ahead.last_bar == whole.ahead.last_bar == 15
+    assert section.ahead.phrase_end_bars == whole.ahead.phrase_end_bars == (3, 7, 11, 15)
+    assert section.last_bar == 3 and section.cadence_bars == frozenset({3})  # the masks close the section only

@@ -672,3 +672,23 @@ def test_accompany_written_parts_make_no_parallels_with_a_given_bass(model):
         out = mono.accompany(seed, parts=["soprano", "bass"], random_seed=r, allow_parallels=flag)
         counts[flag] += parallels_with(out, 1, 3) + parallels_with(out, 2, 3)
     assert counts[False] == 0  # (the random model writes long notes: few onsets where both parts move, so no positive control here)
+
+
+@pytest.mark.parametrize("meter", ["4/4", "3/4", "6/8"])
+def test_from_scratch_the_top_part_does_not_fall_silent_in_the_first_bar(model, meter):
+    """A model that learned pickups as a short bar of their own would open with one note and rests."""
+    from composer.score import bar_ticks
+
+    num, den = (int(x) for x in meter.split("/"))
+    bar = round(bar_ticks(num, den, 480))
+    checked = 0
+    for random_seed in range(12):
+        piece = generate(model, None, GenerationSettings(bars=4, style="chorale", time_signature=meter, random_seed=random_seed, learned_form=False))
+        top = piece.notes[(piece.notes["part"] == 0) & (piece.notes["start_tick"] < bar)]
+        if not len(top):
+            continue  # the top part may enter later; once it sounds, it goes on
+        starts, ends = top["start_tick"], top["start_tick"] + top["duration_ticks"]
+        assert (starts[1:] <= np.maximum.accumulate(ends)[:-1]).all(), top[["start_tick", "duration_ticks"]]
+        assert ends.max() >= bar
+        checked += 1
+    assert checked >= 3
