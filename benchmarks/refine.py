@@ -1,6 +1,6 @@
 """Refinement without a person: ``composer refine chorale --select`` for a few rounds, measured.
 
-    python benchmarks/refine.py [--rounds 3] [--samples 128] [--probe 30] [--steps N] [--lr X] [--top-p P] [--max-parallels X] [--work DIR] [--quick]
+    python benchmarks/refine.py [--rounds 3] [--samples 128] [--probe 30] [--steps N] [--lr X] [--top-p P] [--max-parallels X] [--masked] [--work DIR] [--quick]
 
 1. Before and after each round, the model generates ``--probe`` pieces of 8 bars with
    ``allow_parallels=True`` (the parallel-fifth mask off; random seed 1000, the same
@@ -14,6 +14,8 @@
    passage of more than 12 notes also in the train split, ending on the tonic),
    and fine-tunes the previous round's model on them with the fine-tuning preset
    and the replay guard (``training.FINETUNE_PRESET``, ``FineTuneConfig``).
+   ``--masked``: the candidates are written under the voice-leading masks, so the
+   model learns the masks' rule from its own masked pieces; the probe stays unmasked.
 
 Prints a Markdown table; the README's "Make it yours" quotes it. ``--quick`` is a
 smoke run (1 round, 48 pieces, 4 steps, 6 probe pieces).
@@ -80,6 +82,7 @@ def main() -> None:
     parser.add_argument("--top-p", type=float, default=SelectConfig().top_p, help="top-p of the candidates (default: SelectConfig's)")
     parser.add_argument("--max-parallels", type=float, default=SelectConfig().max_parallels_per_100_notes)
     parser.add_argument("--work", type=Path, default=Path("/tmp/composer-refine-bench"))
+    parser.add_argument("--masked", action="store_true", help="candidates written under the voice-leading masks (SelectConfig.masked)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -89,7 +92,7 @@ def main() -> None:
     began = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     base = load_model("chorale")
-    checks = SelectConfig(rounds=args.rounds, samples=args.samples, bars=BARS, max_parallels_per_100_notes=args.max_parallels, top_p=args.top_p, random_seed=1)
+    checks = SelectConfig(rounds=args.rounds, samples=args.samples, bars=BARS, max_parallels_per_100_notes=args.max_parallels, top_p=args.top_p, random_seed=1, masked=args.masked)
     settings = {k: v for k, v in {"max_steps": args.steps, "learning_rate": args.lr}.items() if v is not None}
     result = select(base, args.work / "refined.safetensors", checks, train_settings=settings, force=True, device="cpu", reporter=Lines())
     selecting = time.perf_counter() - began

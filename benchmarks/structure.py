@@ -15,7 +15,9 @@ from the style's learned forms: the model's own course). For each of ``--form-mo
 ``composer.metrics.structure_metrics`` (top part; see its docstring for the
 definitions of repeats and cadences). ``--quick``: 3 pieces, 8 bars, phrases of 2 bars.
 ``--picture``: instead, the self-similarity matrices of a real folk tune
-(``PICTURE_TUNE``, valid split) and of the folk model's piece of random seed 0.
+(``PICTURE_TUNE``, valid split), of the folk model's piece of random seed 0
+with ``--no-learned-form``, and of its piece of the first random seed (from 0)
+whose drawn form brings a section back.
 """
 
 from __future__ import annotations
@@ -99,9 +101,12 @@ def picture(path: str | Path, model: object, corpus: str | Path, bars: int) -> N
     from composer.theory import opening
 
     real = opening(read(Path(corpus) / PICTURE_TUNE), bars).replace(title=f"real: {Path(PICTURE_TUNE).stem}")
-    made = model.generate(None, bars=bars, random_seed=0).replace(title="folk model, random seed 0")
-    figure = figure_class()(figsize=(9, 4), dpi=80, layout="constrained")
-    for ax, score in zip(figure.subplots(1, 2), (real, made)):
+    free = model.generate(None, bars=bars, random_seed=0, learned_form=False).replace(title="folk model, --no-learned-form, seed 0")
+    seed, made = next((i, piece) for i in range(100) if (piece := model.generate(None, bars=bars, random_seed=i)).metadata.get("settings", "").count(", form="))
+    form = made.metadata["settings"].split(", form=")[1].split(",")[0]
+    made = made.replace(title=f"folk model, seed {seed}: drew {form}")
+    figure = figure_class()(figsize=(13, 4), dpi=80, layout="constrained")
+    for ax, score in zip(figure.subplots(1, 3), (real, free, made)):
         plot_self_similarity(score, ax=ax, bars=bars)
     save_figure(figure, Path(path), what="the self-similarity picture")
 

@@ -508,6 +508,7 @@ def _select_config() -> type:
 @_setting_option(_select_config(), "tonic_ending", "--tonic-ending/--any-ending", help="With --select: keep only pieces whose top part ends on the tonic.")
 @_setting_option(_select_config(), "top_p", help="With --select: top-p of the pieces generated (1: the model's own distribution, so only the checks' choice moves it).")
 @_setting_option(_select_config(), "random_seed", help="With --select: round r generates with random seed S+r-1.")
+@_setting_option(_select_config(), "masked", is_flag=True, show_default=False, help="With --select: write the candidates under the voice-leading masks, so the model learns their rule from its own masked pieces (the parallels reported stay those it writes unmasked).")
 @click.option("--any-source", is_flag=True, help="Learn from the kept pieces even when they do not say this model generated them.")
 @click.option("--style", default=None, metavar="STYLE", help="The style the pieces are learnt (and, with --select, generated) as.  [default: the one the model writes unasked]")
 @_setting_option(_train_config(), "max_steps", "--steps", default=None, show_default=False, help="Most optimiser steps of each fine-tuning run.  [default: the fine-tuning preset's]")

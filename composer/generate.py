@@ -31,6 +31,7 @@ above it: both moving the same way from a fifth (octave) to a fifth (octave).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
@@ -42,7 +43,7 @@ from composer.errors import FormError, GenerationError
 from composer.form import check_form, compose, form_text, learned_forms, phrase_ends, pick_form, returns
 from composer.lookahead import ParticleFilter
 from composer.sampling import SamplingSettings
-from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, select_parts, transpose
+from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, resample, select_parts, transpose
 from composer.settings import check_ranges, setting
 from composer.theory import Key, bars_of, key_name, opening_key, parse_key, pickup_bars, scale_of, seed_key, tonic_triad, transposition
 from composer.tokens.ahead import ECHO_COLUMNS, PHRASE_COLUMNS, Ahead, echo, phrase_column, phrase_end_steps, phrase_ends_by_bars
@@ -239,6 +240,9 @@ class GenerationPlan:
     # What the model is told ahead of each token (composer.tokens.ahead): the given top part's next notes
     # (harmonize, and accompany and infill where the top part is given throughout) and the bars left.
     ahead: Ahead | None = None
+    # harmonize: the steps the written voices' onsets and durations keep to, the melody's binary grid (sixteenths, or
+    # finer where the melody is): no triplets under a melody without them. 1: any step.
+    written_grid: int = 1
 
     @property
     def last_bar(self) -> int:
@@ -325,6 +329,7 @@ class _Engine:
         self.beat_of = [beat for beat, _ in meters]
         self.compound_of = [compound for _, compound in meters]
         self.closing_bars = sorted(set(plan.cadence_bars) | ({plan.last_bar} if plan.ending else set()))
+        self.on_grid = np.arange(int((kinds == K_POSITION).sum())) % max(plan.written_grid, 1) == 0  # per Position: on the written grid
 
     def _pitch_mask(self, s: _State, part: int) -> np.ndarray:
         """Allowed Pitch ids for ``part``: its range and scale, nothing above a higher part sounding here, less parallels with the parts above."""
@@ -421,8 +426,12 @@ class _Engine:
         hi = min(self._last_position(s, onset), s.bar_len - 1)
         if self._top_keeps_sounding(s):
             hi = min(hi, s.ends[0] - s.bar_start)  # no rest in the top part: the next onset comes by the end of its note
+        if self._voices_keep_sounding(s):
+            hi = min(hi, min(s.ends[p.forced_parts :]) - s.bar_start)  # ... nor in a voice under the melody
         if s.pos + 1 <= hi and not s.required:
             mask[self.position_base + s.pos + 1 : self.position_base + hi + 1] = True
+            if p.written_grid > 1:
+                mask[self.position_base : self.position_base + s.bar_len] &= self.on_grid[: s.bar_len]
         if s.pos >= 0:
             first = max(free_from, s.part_at_pos + 1)
             if first <= last_part:
@@ -468,9 +477,16 @@ class _Engine:
         p = self.plan
         return s.bar == 0 and p.from_scratch and s.ends[0] > 0
 
+    def _voices_keep_sounding(self, s: _State) -> bool:
+        """Harmonizing, the written voices sound while the melody does: one whose note ends writes the next at once."""
+        p = self.plan
+        return p.harmonize and p.forced_parts < p.num_parts and s.onset < p.seed_end_step and s.pos >= 0
+
     def _bar_may_close(self, s: _State, onset: _Onset | None) -> bool:
         p = self.plan
         if self._top_keeps_sounding(s) and s.ends[0] < s.bar_start + s.bar_len:
+            return False
+        if self._voices_keep_sounding(s) and min(s.ends[p.forced_parts :]) < min(s.bar_start + s.bar_len, p.seed_end_step):
             return False
         if self._closing_bar(s):
             return s.final_at >= 0
@@ -526,10 +542,13 @@ class _Engine:
         return allowed
 
     def _duration_mask(self, s: _State) -> np.ndarray:
-        """Durations of the pending note: up to ``s.limit`` steps (or whole beats up to ``s.whole_beats``), or the run that ends it where it must."""
+        """Durations of the pending note: up to ``s.limit`` steps (or whole beats up to ``s.whole_beats``), or the run that ends it where it must;
+        a harmonization's written voices keep to the melody's grid."""
+        grid = self.plan.written_grid
+        on_grid = self.duration_mask & (self.steps_of % grid == 0) if grid > 1 and self.plan.harmonize and s.part >= self.plan.forced_parts else self.duration_mask
         if s.limit is None:
-            return self.duration_mask
-        mask = self.duration_mask & (self.steps_of <= s.limit)
+            return on_grid
+        mask = on_grid & (self.steps_of <= s.limit)
         if s.whole_beats:
             mask |= self.duration_mask & (self.steps_of % s.beat == 0) & (self.steps_of <= s.whole_beats)
         if s.exact:
@@ -653,6 +672,8 @@ class _Engine:
             # (at the melody's last note, every one of them, so that all end together).
             last = p.harmonize and (s.bar, s.pos) == p.final_onset
             s.required = {q for q in range(p.forced_parts, p.num_parts) if last or s.ends[q] <= s.onset}
+        elif self._voices_keep_sounding(s):
+            s.required = {q for q in range(p.forced_parts, p.num_parts) if s.ends[q] <= s.onset}
 
     def _note_written(self, s: _State, token: int) -> None:
         """A note's first Duration: when it sounds until, and whether it is the top part's final note."""
@@ -969,6 +990,7 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         monophonic=_monophonic_parts(profile, num_parts),
         harmony=_harmony_bias(model, profile, settings, onsets) if harmonize else None,
         cadence_bars=_phrase_end_bars(settings, opening, harmonize),
+        written_grid=_melody_grid(onsets, tok.config.steps_per_beat) if harmonize else 1,
         ahead=_ahead(tok, onsets if harmonize else None, _ahead_last_bar(settings, opening), _asked_phrase_ends(settings, opening, profile.get("phrase_bars")),
                      phrase_end_steps(seed, tok.config.steps_per_beat) if harmonize and seed is not None else None),
     )
@@ -980,6 +1002,16 @@ def _ahead(tok: Tokenizer, given: list[_Onset] | None, last_bar: int, phrase_end
     the last bar, and the phrase ends: the steps a given melody marks, else the bars asked to close phrases (None: not given)."""
     melody = None if given is None else [(o.step, pitch, length) for o in given for part, pitch, length in o.notes if part == 0]
     return Ahead.of(melody, last_bar, tok.config.steps_per_beat, phrase_ends, None if phrase_ends is not None else phrase_end_bars)
+
+
+def _melody_grid(onsets: list[_Onset], steps_per_beat: int) -> int:
+    """The grid (steps) a harmonization's written voices keep to: the finest binary division the melody's onsets and
+    lengths need, a sixteenth at the coarsest; where the melody moves in triplets, what both allow (near any step)."""
+    sixteenth = max(steps_per_beat // 4, 1)
+    grid = sixteenth
+    for onset in onsets:
+        grid = math.gcd(grid, onset.step, *(length for _, _, length in onset.notes))
+    return max(grid, 1)
 
 
 def _ahead_last_bar(settings: GenerationSettings, opening: _Opening) -> int:
@@ -1330,7 +1362,16 @@ def _finish(model: Model, tok: Tokenizer, s: _State, the_plan: GenerationPlan, s
     }
     if model.sha256 is not None:  # which model file made it: composer refine checks it
         metadata["model_sha256"] = model.sha256
-    return score.replace(notes=notes, metadata=metadata, title=_title(the_plan, settings, seed))
+    return score.replace(notes=notes, metadata=metadata, title=_title(the_plan, settings, seed), markers=_seed_markers(seed, score, end_tick))
+
+
+def _seed_markers(seed: Score | None, score: Score, end_tick: int) -> np.ndarray:
+    """The piece's markers with the seed's phrase ends and section starts up to ``end_tick`` (a harmonized melody's
+    fermatas stay where they were), at the piece's resolution."""
+    if seed is None or not len(seed.markers):
+        return score.markers
+    kept = resample(seed, score.ticks_per_beat).markers
+    return np.concatenate([score.markers, kept[kept["tick"] <= end_tick]])
 
 
 def _title(the_plan: GenerationPlan, settings: GenerationSettings, seed: Score | None) -> str:

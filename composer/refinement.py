@@ -73,6 +73,9 @@ class SelectConfig:
     # only where the checks choose; None takes the model's recommendation (chorale: top-p 0.9), which sharpens it every round.
     top_p: float | None = setting(1.0, min=0, max=1, min_open=True)
     random_seed: int = setting(0, min=0, integer=True)  # round r generates with random_seed + r - 1
+    # The candidates written under the voice-leading masks (no parallel fifths or octaves, voices in order): the model
+    # then learns the masks' rule from its own masked pieces, rather than from the few unmasked ones that pass by chance.
+    masked: bool = False
 
     def __post_init__(self) -> None:
         check_ranges(self, RefineError)
@@ -243,7 +246,7 @@ class RoundReport:
     generated: int
     kept: int
     failed: dict[str, int]  # pieces failing each check (a piece may fail several)
-    parallels_before: float  # per 100 notes, pooled over the round's generated pieces (the model it started from)
+    parallels_before: float  # per 100 notes, pooled over the round's pieces written unmasked (the model it started from)
     parallels_after: float | None  # the same over the next batch (the model it made); None until measured
     corpus_bits_before: float | None  # bits per note on the base corpus's valid split; None where the corpus is not found
     corpus_bits_after: float | None
@@ -287,7 +290,8 @@ def corpus_bits_per_note(model: Model, corpus: Path | None) -> float | None:
 def _generate(model: Model, checks: SelectConfig, round_number: int, style: str | None) -> list[Score]:
     from composer.generate import GenerationSettings, generate_batch
 
-    settings = GenerationSettings(bars=checks.bars, style=style, top_p=checks.top_p, allow_parallels=True, random_seed=checks.random_seed + round_number - 1)
+    settings = GenerationSettings(bars=checks.bars, style=style, top_p=checks.top_p, allow_parallels=not checks.masked,
+                                  random_seed=checks.random_seed + round_number - 1)
     return generate_batch(model, None, settings, num_samples=checks.samples)
 
 
@@ -337,10 +341,13 @@ def select(model: Model | str | Path, output: str | Path, checks: SelectConfig |
     result = SelectResult(output)
     bits = corpus_bits_per_note(model, corpus)
     for number in range(1, checks.rounds + 2):
-        reporter.message(f"round {number}: generating {checks.samples} pieces of {checks.bars} bars with {model.name} (parallels allowed)"
+        how = "under the voice-leading masks" if checks.masked else "parallels allowed"
+        reporter.message(f"round {number}: generating {checks.samples} pieces of {checks.bars} bars with {model.name} ({how})"
                          if number <= checks.rounds else f"after round {checks.rounds}: generating {checks.samples} pieces to measure the last model")
-        scores = _generate(model, checks, number, style)
-        parallels = parallels_per_100_notes(scores)
+        scores = _generate(model, checks, number, style) if number <= checks.rounds else []
+        # the parallels the model writes unmasked: its candidates, else as many pieces written without the masks
+        unmasked = scores if scores and not checks.masked else _generate(model, dataclasses.replace(checks, masked=False), number, style)
+        parallels = parallels_per_100_notes(unmasked)
         if result.rounds:
             result.rounds[-1].parallels_after = parallels
             reporter.message(result.rounds[-1].line())

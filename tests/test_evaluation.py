@@ -313,8 +313,8 @@ def test_the_structure_benchmark_runs_quick(tiny_model, collection, capsys):
 
     bench = benchmark_module("structure")
     rows = bench.rows_for("tiny", load_model(tiny_model), collection.parent, "chorales", bench.QUICK_PIECES, bench.QUICK_BARS)
-    assert [label for label, _ in rows] == ["tiny model", "real chorales (valid)"]
+    assert [label for label, _ in rows] == ["tiny model", "tiny model, --no-learned-form", "real chorales (valid)"]
     real = bench.real_pieces(collection.parent, "chorales", bench.QUICK_PIECES, bench.QUICK_BARS)
     assert len(real) == len(CHORALES["valid"])  # the valid split only, never test
     table = bench.markdown_table(rows)
-    assert table.count("\n") == 3 and "| tiny model |" in table
+    assert table.count("\n") == 4 and "| tiny model |" in table

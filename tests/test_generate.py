@@ -692,3 +692,32 @@ def test_from_scratch_the_top_part_does_not_fall_silent_in_the_first_bar(model, 
         assert ends.max() >= bar
         checked += 1
     assert checked >= 3
+
+
+def test_a_harmonized_melody_keeps_its_fermatas_and_section_marks(model):
+    from composer.score import PHRASE_END, SECTION_START, resample
+
+    melody = parse_tinynotation("tinynotation: 4/4 c'4 d' e'2 d'4 c' b2 c'1")
+    melody = resample(melody, 240).replace(markers=[(960, PHRASE_END), (960, SECTION_START), (1920, PHRASE_END), (2880, PHRASE_END)])
+    piece = generate(model, melody, GenerationSettings(mode="harmonize", style="chorale", random_seed=1))
+    assert [(int(t), int(k)) for t, k in piece.markers] == [(1920, PHRASE_END), (1920, SECTION_START), (3840, PHRASE_END), (5760, PHRASE_END)]
+    continued = generate(model, melody, GenerationSettings(bars=4, style="chorale", random_seed=1))
+    assert [(int(t), int(k)) for t, k in continued.markers] == [(1920, PHRASE_END), (1920, SECTION_START), (3840, PHRASE_END), (5760, PHRASE_END)]
+
+
+@pytest.mark.parametrize("text", ["3/2 d'2 d' d' c'2. b4 a2 b1.", "4/4 c'4 d' e'2 f'4 e'8 d' c'2 g'1", "6/8 g4 a8 b4 c'8 d'4. g'4."])
+def test_harmonizing_the_voices_keep_to_the_melody_grid_and_never_drop_out(model, text):
+    melody = parse_tinynotation(f"tinynotation: {text}")
+    top = melody.notes
+    melody_end = int((top["start_tick"] + top["duration_ticks"]).max())
+    sixteenth = melody.ticks_per_beat // 4
+    for random_seed in range(4):
+        piece = generate(model, melody, GenerationSettings(mode="harmonize", style="chorale", random_seed=random_seed))
+        assert np.array_equal(piece.notes[piece.notes["part"] == 0][["start_tick", "duration_ticks", "pitch"]], top[["start_tick", "duration_ticks", "pitch"]])
+        for part in range(1, 4):
+            notes = piece.notes[piece.notes["part"] == part]
+            assert (notes["start_tick"] % sixteenth == 0).all() and (notes["duration_ticks"] % sixteenth == 0).all()  # no triplets
+            sounding = np.zeros(melody_end, bool)
+            for start, length in zip(notes["start_tick"].tolist(), notes["duration_ticks"].tolist()):
+                sounding[start : start + length] = True
+            assert sounding.all(), (part, np.flatnonzero(~sounding)[:4])  # no rest while the melody sounds
