@@ -14,7 +14,9 @@ Bach's alto, tenor and bass on an eighth-note grid up to the melody's end:
   optional; a Picardy third counts) / has the tonic in the bass;
 * ``sounds_after_end``: share of pieces where a note sounds after the melody's last note ends;
 * ``melody_kept``: share of pieces whose top part is the soprano note for note;
-* ``vl_faults_100``: parallel fifths, octaves and voice crossings per 100 notes (composer.metrics.voice_leading).
+* ``vl_faults_100``: parallel fifths, octaves and voice crossings per 100 notes (composer.metrics.voice_leading);
+* ``voice_silent``: share of grid points before the melody ends where alto, tenor or bass is silent (a voice dropping out);
+* ``off_grid``: share of the lower voices' notes that start or end off the sixteenth-note grid (tuplets; Bach's chorales have none).
 
 Rows: Bach himself (the ceiling of the final-chord figures), a lookup table
 built from the train split (the most frequent chord, as a pitch-class set and
@@ -50,7 +52,8 @@ from composer.theory import Key, key_tonic_pitch_class, seed_key  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 CHORALES = ROOT / "midi_corpus" / "chorales"
 RANGES = ((60, 79), (55, 74), (48, 67), (40, 60))  # SATB, as composer.metrics has them
-FIGURES = ("bass_pc", "chord_jaccard", "exact_atb", "final_tonic_triad", "final_bass_tonic", "sounds_after_end", "melody_kept", "vl_faults_100")
+FIGURES = ("bass_pc", "chord_jaccard", "exact_atb", "final_tonic_triad", "final_bass_tonic", "sounds_after_end", "melody_kept", "vl_faults_100",
+           "voice_silent", "off_grid")
 
 
 # -- scoring ---------------------------------------------------------------------
@@ -134,6 +137,9 @@ def compare(reference: Score, candidate: Score) -> dict[str, float]:
     pcs, bass_pc = final_chord(candidate)
     faults, notes = vl_faults(candidate)
     after = candidate.notes["start_tick"] + candidate.notes["duration_ticks"] > round(end * scale)
+    lower = candidate.notes[candidate.notes["part"] > 0]
+    sixteenth = max(candidate.ticks_per_beat // 4, 1)
+    off_grid = (lower["start_tick"] % sixteenth != 0) | (lower["duration_ticks"] % sixteenth != 0)
     return {
         "bass_pc": bass,
         "chord_jaccard": float(np.mean(jaccard)) if jaccard else np.nan,
@@ -144,6 +150,8 @@ def compare(reference: Score, candidate: Score) -> dict[str, float]:
         "melody_kept": float(melody_kept(reference, candidate)),
         "faults": float(faults),
         "notes": float(notes),
+        "voice_silent": float((cand[1:] < 0).any(axis=0).mean()) if cand.shape[1] else np.nan,
+        "off_grid": float(off_grid.mean()) if len(lower) else np.nan,
     }
 
 

@@ -704,7 +704,7 @@ def _generation_options(func: Callable) -> Callable:
         _setting_option(settings, "random_seed", help="Same seed, same output, byte for byte."),
         _setting_option(settings, "harmony_weight", help="Harmonizing: weight of the melody-ahead harmony prior (the pitch class each lower voice takes under a melody note, given its neighbours, counted in the style's train split) added to the model's scores. 0: the model alone."),
         _setting_option(settings, "particles", help="Samples run side by side per piece, weighted by how likely the model finds the given notes ahead of them and redrawn (sequential Monte Carlo); the likeliest is kept. 1: plain sampling."),
-        click.option("--num-samples", type=click.IntRange(1, 64), default=1, show_default=True, help="Variations, written as OUT-1, OUT-2, ... (sampled as one batch; with --form, one piece after another)."),
+        click.option("--num-samples", type=click.IntRange(1, 64), default=1, show_default=True, help="Variations, written as OUT-1, OUT-2, ... (sampled as one batch; with a form, asked for or drawn, one piece after another)."),
         click.option("--force", is_flag=True, help="Replace output files that exist."),
     ]
     for option in reversed(options):

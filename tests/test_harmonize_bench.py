@@ -72,3 +72,15 @@ def test_the_lookup_table_harmonizes_below_the_melody():
     for part, (lo, hi) in enumerate(hb.RANGES):
         pitches = out.part_notes(part)["pitch"]
         assert ((pitches >= lo) & (pitches <= hi)).all()
+
+
+def test_a_voice_dropping_out_and_triplets_are_seen():
+    assert hb.compare(bach(), bach())["voice_silent"] == 0.0 and hb.compare(bach(), bach())["off_grid"] == 0.0
+    score = bach()
+    notes = score.notes.copy()
+    alto_v = (notes["part"] == 1) & (notes["start_tick"] == 960)
+    notes["duration_ticks"][alto_v] = 480  # the alto rests for the second beat of the V chord: two of 16 eighths
+    notes["duration_ticks"][(notes["part"] == 2) & (notes["start_tick"] == 0)] = 320  # a triplet-quarter tenor note
+    figures = hb.compare(bach(), score.replace(notes=notes))
+    assert figures["voice_silent"] == pytest.approx(2 / 16 + 2 / 16)  # the alto's rest, and the tenor's silence after its short note
+    assert figures["off_grid"] == pytest.approx(1 / 9)  # one of the nine lower-voice notes
