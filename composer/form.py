@@ -126,13 +126,13 @@ def learned_forms(profile_forms: Any) -> tuple[int, dict[str, int]]:
     return size, patterns
 
 
-def pick_form(patterns: dict[str, int], sections: int, rng: np.random.Generator) -> tuple[Section, ...] | None:
+def pick_form(patterns: dict[str, int], sections: int, rng: np.random.Generator, given: tuple[Section, ...] = ()) -> tuple[Section, ...] | None:
     """A form of ``sections`` sections drawn from learned ``patterns`` by their counts: the openings of those at least
-    that long (an opening of a form is a form); None where none is."""
+    that long (an opening of a form is a form) that open with the ``given`` sections; None where none is."""
     counts: dict[tuple[Section, ...], int] = {}
     for pattern, count in sorted(patterns.items()):
         heard = parse_form(pattern)
-        if len(heard) >= sections:
+        if len(heard) >= sections and heard[: len(given)] == given:
             opening = heard[:sections]
             counts[opening] = counts.get(opening, 0) + count
     if not counts:
@@ -153,16 +153,23 @@ def phrase_ends(bars: int, phrase_bars: int | None, extra: tuple[int, ...] | Non
     return tuple(sorted({*every, *(extra or ())}))
 
 
-def compose(write: Continue, seed: Score | None, settings: Any, sample: int = 0) -> Score:
-    """One piece in ``settings.form``; ``sample`` picks the random seeds of its sections (the same ones every run)."""
+def compose(write: Continue, seed: Score | None, settings: Any, sample: int = 0, given: int = 0) -> Score:
+    """One piece in ``settings.form``; ``sample`` picks the random seeds of its sections (the same ones every run).
+
+    ``given``: the form's first sections that the seed holds whole (a learned form drawn to agree with the seed's
+    own); else the seed must fit in the first section.
+    """
     sections = parse_form(settings.form)
     size = settings.section_bars
-    if seed is not None and bars_of(seed) > size:
+    if seed is not None and bars_of(seed) > max(size, given * size):
         raise FormError(f"the seed is {bars_of(seed)} bars long, longer than the form's first section ({size} bars)")
     first_bar: dict[str, int] = {}  # section name -> its first bar (0-based, complete bars)
     piece, opening = seed, None
     for i, section in enumerate(sections):
         start = i * size
+        if i < given:  # the seed's own
+            first_bar.setdefault(section.name, start)
+            continue
         if section.name in first_bar:
             piece = copy_bars(piece, first_bar[section.name], start, size)
             continue

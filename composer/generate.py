@@ -40,8 +40,9 @@ import numpy as np
 
 from composer import harmony as harmony_prior
 from composer.errors import FormError, GenerationError
-from composer.form import check_form, compose, form_text, learned_forms, phrase_ends, pick_form, returns
+from composer.form import check_form, compose, form_text, learned_forms, parse_form, phrase_ends, pick_form, returns
 from composer.lookahead import ParticleFilter
+from composer.metrics import form_heard
 from composer.sampling import SamplingSettings
 from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, resample, select_parts, transpose
 from composer.settings import check_ranges, setting
@@ -1227,18 +1228,20 @@ def generate_batch(model: Model, seed: Score | None = None, settings: Generation
         return [_composed(model, seed, settings, i) for i in range(num_samples)]
     forms = [_learned_form(model, seed, settings, i) for i in range(num_samples)]
     plain = iter(_generate_plain(model, seed, settings, forms.count(None)) if None in forms else [])
-    return [next(plain) if form is None else _composed(model, seed, form, i) for i, form in enumerate(forms)]
+    return [next(plain) if form is None else _composed(model, seed, form[0], i, form[1]) for i, form in enumerate(forms)]
 
 
-def _composed(model: Model, seed: Score | None, settings: GenerationSettings, sample: int) -> Score:
+def _composed(model: Model, seed: Score | None, settings: GenerationSettings, sample: int, given: int = 0) -> Score:
     """Piece ``sample`` in ``settings.form``: each section a plain generation (``composer.form.compose``)."""
-    return compose(lambda piece, section: _generate_plain(model, piece, section, 1)[0], seed, settings, sample)
+    return compose(lambda piece, section: _generate_plain(model, piece, section, 1)[0], seed, settings, sample, given)
 
 
-def _learned_form(model: Model, seed: Score | None, settings: GenerationSettings, sample: int) -> GenerationSettings | None:
-    """``settings`` with a form for piece ``sample`` drawn from the style's learned forms (``form.pick_form``), or None
-    where none applies: learned forms off or absent, not continue mode, sections that do not divide ``bars`` or
-    ``phrase_bars``, a seed longer than a section, or a drawn form in which nothing returns (the model's own course)."""
+def _learned_form(model: Model, seed: Score | None, settings: GenerationSettings, sample: int) -> tuple[GenerationSettings, int] | None:
+    """``settings`` with a form for piece ``sample`` drawn from the style's learned forms (``form.pick_form``), and
+    how many of its sections the seed holds; None where none applies: learned forms off or absent, not continue
+    mode, sections that do not divide ``bars`` or ``phrase_bars``, or a drawn form in which nothing returns (the
+    model's own course). A seed longer than a section must hold whole sections; the form drawn opens with the
+    form heard in them, and the model writes new music after them and the piece's last section."""
     if not settings.learned_form or settings.mode != "continue" or settings.form is not None:
         return None
     style = _choose_style(model, settings, seed)
@@ -1249,13 +1252,24 @@ def _learned_form(model: Model, seed: Score | None, settings: GenerationSettings
         size, patterns = learned_forms(entry)
     except FormError as exc:  # the model file's fault, not the request's
         raise GenerationError(f"model {model.name!r}: {exc}") from None
-    if settings.bars % size or (settings.phrase_bars and size % settings.phrase_bars) or (seed is not None and bars_of(seed) > size):
+    if settings.bars % size or (settings.phrase_bars and size % settings.phrase_bars):
         return None
+    seed_bars = bars_of(seed) if seed is not None else 0
+    given = seed_bars // size if seed_bars > size else 0
+    if given and (seed_bars % size or seed_bars >= settings.bars):
+        return None
+    opening = parse_form(form_heard(seed, size, seed_bars)) if given else ()
     rng = np.random.default_rng(np.random.SeedSequence([settings.random_seed, sample, FORM_STREAM]))
-    sections = pick_form(patterns, settings.bars // size, rng)
-    if sections is None or not returns(sections):
+    sections = pick_form(patterns, settings.bars // size, rng, opening)
+    if sections is None or not returns(sections) or not _writes_after(sections, given):
         return None
-    return dataclasses.replace(settings, style=style, form=form_text(sections), section_bars=size)
+    return dataclasses.replace(settings, style=style, form=form_text(sections), section_bars=size), given
+
+
+def _writes_after(sections: tuple[Any, ...], given: int) -> bool:
+    """Past the seed's ``given`` sections the model writes something: a section not heard in the seed, the last among them."""
+    heard = {s.name for s in sections[:given]}
+    return sections[-1].name not in heard and any(s.name not in heard for s in sections[given:])
 
 
 def _generate_plain(model: Model, seed: Score | None, settings: GenerationSettings, num_samples: int) -> list[Score]:

@@ -360,3 +360,20 @@ def test_a_section_is_written_knowing_the_whole_piece_is_longer():
     assert section.ahead.last_bar == whole.ahead.last_bar == 15
     assert section.ahead.phrase_end_bars == whole.ahead.phrase_end_bars == (3, 7, 11, 15)
     assert section.last_bar == 3 and section.cadence_bars == frozenset({3})  # the masks close the section only
+
+
+def test_a_seed_of_whole_sections_opens_a_learned_form_that_agrees_with_it():
+    from composer.metrics import form_heard
+
+    seed = parse_tinynotation("tinynotation: 4/4 g4 a b c' d'2 b2 e'4 d' c' b a1")  # 4 bars: A B in 2-bar sections
+    model = learned_model({"A B A B'": 3, "A A B A": 50})  # only the first opens as the seed does
+    for random_seed in range(3):
+        piece = generate(model, seed, GenerationSettings(bars=8, style="folk", random_seed=random_seed))
+        assert ", form=A B A B'," in piece.metadata["settings"]
+        assert all(np.array_equal(bar_notes(piece, b)[:, :3], bar_notes(seed, b)[:, :3]) for b in range(4))  # the seed kept
+        assert same_bars(piece, 0, 4, 2) and same_bars(piece, 2, 6, 1)  # A again, then B varied in its last bar
+        assert form_heard(piece, 2, 8).startswith("A B A")
+    unheard = learned_model({"A A B A": 50})  # no form opens as the seed does: the model's own course
+    assert ", form=" not in generate(unheard, seed, GenerationSettings(bars=8, style="folk", random_seed=1)).metadata["settings"]
+    closed = learned_model({"A B A B": 50})  # the last section would be the seed's own: nothing to close the piece
+    assert ", form=" not in generate(closed, seed, GenerationSettings(bars=8, style="folk", random_seed=1)).metadata["settings"]
