@@ -131,12 +131,13 @@ class Model:
         ``settings`` are the fields of ``composer.generate.GenerationSettings``, with its
         defaults and checks: bars, style, key, time_signature, tempo_qpm, temperature,
         top_k, top_p, allow_chromatic, allow_parallels, random_seed; form ("AABB", "A A' B A"),
-        section_bars, phrase_bars and repeats ("written" or "signs") shape it (``composer.form``).
+        section_bars, phrase_bars and repeats ("written" or "signs") shape it (``composer.form``);
+        without a form, the piece draws one of its style's learned forms unless learned_form=False.
         """
         return self.variations(seed, 1, **settings)[0]
 
     def variations(self, seed: Score | None = None, num_samples: int = 2, **settings: Any) -> list[Score]:
-        """``num_samples`` pieces sampled as one batch (same arguments as ``generate``)."""
+        """``num_samples`` pieces sampled as one batch, those with a form one after another (same arguments as ``generate``)."""
         from composer.generate import GenerationSettings, generate_batch
 
         return generate_batch(self, seed, GenerationSettings(**settings), num_samples=num_samples)
