@@ -36,6 +36,8 @@ _PATTERN = re.compile(r"(?:[A-Z]'*)+")
 _SECTION = re.compile(r"[A-Z]'*")
 
 Continue = Callable[[Score | None, Any], Score]  # (the piece so far or a seed, one section's settings) -> the piece with the section
+SeamCheck = Callable[[Score, int], bool]  # (a piece, the tick where a copied section joins it) -> is the join sound?
+SEAM_TRIES = 8  # writings of a section that leads into a copy, until the join passes the seam check
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,13 @@ def phrase_ends(bars: int, phrase_bars: int | None, extra: tuple[int, ...] | Non
     return tuple(sorted({*every, *(extra or ())}))
 
 
-def compose(write: Continue, seed: Score | None, settings: Any, sample: int = 0, given: int = 0) -> Score:
+def compose(write: Continue, seed: Score | None, settings: Any, sample: int = 0, given: int = 0, seam_ok: SeamCheck | None = None) -> Score:
     """One piece in ``settings.form``; ``sample`` picks the random seeds of its sections (the same ones every run).
 
     ``given``: the form's first sections that the seed holds whole (a learned form drawn to agree with the seed's
-    own); else the seed must fit in the first section.
+    own); else the seed must fit in the first section. ``seam_ok``: where a copied section (or a primed one's
+    shared opening) follows a written one, the join is checked, and the written section written again with other
+    random seeds, ``SEAM_TRIES`` times at most, until it passes (the copy cannot change; what leads into it can).
     """
     sections = parse_form(settings.form)
     size = settings.section_bars
@@ -177,17 +181,32 @@ def compose(write: Continue, seed: Score | None, settings: Any, sample: int = 0,
         if section.primes:
             piece = _shared_opening(piece, first_bar[section.letter], start, size)
         tonic = section.letter == sections[0].letter or section.name == sections[-1].name  # the last section's copies close the piece
-        piece = write(piece, _section_settings(settings, start + size, tonic, sample, i))
+        follow = _follower(sections[i + 1], first_bar, start + size, size) if i + 1 < len(sections) and seam_ok is not None else None
+        for attempt in range(SEAM_TRIES if follow is not None else 1):
+            written = write(piece, _section_settings(settings, start + size, tonic, sample, i, attempt))
+            if follow is None or seam_ok(follow(written), bar_tick(written, start + size)):
+                break
+        piece = written
         opening = opening or piece  # its title and seed name the piece
     assert piece is not None and opening is not None
     return _finished(piece, opening, seed, settings, sections)
 
 
-def _section_settings(settings: Any, end_bar: int, tonic: bool, sample: int, index: int) -> Any:
+def _follower(following: Section, first_bar: dict[str, int], start: int, size: int) -> Callable[[Score], Score] | None:
+    """The piece with what comes next at bar ``start`` where it is already decided: a copy of a section heard
+    before, or a primed section's shared opening; None where the next section is new music."""
+    if following.name in first_bar:
+        return lambda piece: copy_bars(piece, first_bar[following.name], start, size)
+    if following.primes:
+        return lambda piece: _shared_opening(piece, first_bar[following.letter], start, size) or piece
+    return None
+
+
+def _section_settings(settings: Any, end_bar: int, tonic: bool, sample: int, index: int, attempt: int = 0) -> Any:
     """Plain generation settings writing up to ``end_bar``, closing on the tonic or on a held note, with the
-    whole piece's length and phrase ends in view."""
+    whole piece's length and phrase ends in view; ``attempt`` > 0 draws other random seeds."""
     size = settings.section_bars
-    random_seed = int(np.random.SeedSequence([settings.random_seed, sample, index]).generate_state(1)[0])
+    random_seed = int(np.random.SeedSequence([settings.random_seed, sample, index, *([attempt] if attempt else [])]).generate_state(1)[0])
     return dataclasses.replace(
         settings,
         form=None,

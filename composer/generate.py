@@ -42,7 +42,7 @@ from composer import harmony as harmony_prior
 from composer.errors import FormError, GenerationError
 from composer.form import check_form, compose, form_text, learned_forms, parse_form, phrase_ends, pick_form, returns
 from composer.lookahead import ParticleFilter
-from composer.metrics import form_heard
+from composer.metrics import form_heard, parallels
 from composer.sampling import SamplingSettings
 from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, resample, select_parts, transpose
 from composer.settings import check_ranges, setting
@@ -76,6 +76,7 @@ HARMONY_WEIGHT = 3.0  # the melody-ahead prior's default weight (benchmarks/harm
 MAX_TOKENS_PER_BAR = 512  # a safety stop for a model that never closes a bar
 MONOPHONIC_SHARE = 0.01  # a part whose training notes overlapped one another at most this often sounds one note at a time
 FORM_STREAM = 0x464F524D  # the random stream drawing a learned form, apart from the sampling
+SEAM_BEATS = 4  # quarter notes each side of a copied section's join checked for parallels
 PERFECT_INTERVALS = (0, 7)  # unison/octave and fifth, in semitones mod 12: never in parallel
 
 
@@ -1232,8 +1233,21 @@ def generate_batch(model: Model, seed: Score | None = None, settings: Generation
 
 
 def _composed(model: Model, seed: Score | None, settings: GenerationSettings, sample: int, given: int = 0) -> Score:
-    """Piece ``sample`` in ``settings.form``: each section a plain generation (``composer.form.compose``)."""
-    return compose(lambda piece, section: _generate_plain(model, piece, section, 1)[0], seed, settings, sample, given)
+    """Piece ``sample`` in ``settings.form``: each section a plain generation (``composer.form.compose``), the joins
+    into copied sections free of parallels unless they are allowed."""
+    seam_ok = None if settings.allow_parallels else _no_parallels_across
+    return compose(lambda piece, section: _generate_plain(model, piece, section, 1)[0], seed, settings, sample, given, seam_ok)
+
+
+def _no_parallels_across(piece: Score, tick: int) -> bool:
+    """No parallel fifths or octaves between the notes around ``tick`` (a bar's worth of beats each side): where a
+    copied section joins what leads into it, which the masks could not see."""
+    if piece.num_parts < 2:
+        return True
+    span = SEAM_BEATS * piece.ticks_per_beat
+    notes = piece.notes
+    near = notes[(notes["start_tick"] >= tick - span) & (notes["start_tick"] < tick + span)]
+    return parallels(piece.replace(notes=near)) == (0, 0)
 
 
 def _learned_form(model: Model, seed: Score | None, settings: GenerationSettings, sample: int) -> tuple[GenerationSettings, int] | None:

@@ -394,6 +394,19 @@ def _parallels(upper: np.ndarray, lower: np.ndarray, interval_class: int) -> int
     return int((ok & same_way & kind[:-1] & kind[1:]).sum())
 
 
+def parallels(score: Score) -> tuple[int, int]:
+    """(parallel fifths, parallel octaves and unisons) between every pair of a score's parts, any number of them;
+    a part's pitch at a time is the highest note it sounds then."""
+    notes = score.notes[score.notes["duration_ticks"] > 0]
+    voices = [notes[notes["part"] == i] for i in range(score.num_parts)]
+    fifths = octaves = 0
+    for i in range(len(voices)):
+        for j in range(i + 1, len(voices)):
+            fifths += _parallels(voices[i], voices[j], PERFECT_FIFTH)
+            octaves += _parallels(voices[i], voices[j], OCTAVE)
+    return fifths, octaves
+
+
 def voice_leading(score: Score) -> VoiceLeading:
     """Parallel fifths and octaves (per pair of voices), voice crossings and range violations of a four-part score.
 
@@ -403,11 +416,7 @@ def voice_leading(score: Score) -> VoiceLeading:
         raise MetricsError(f"voice leading needs a four-part (SATB) score, got {score.num_parts} part{'s' if score.num_parts != 1 else ''}")
     notes = score.notes[score.notes["duration_ticks"] > 0]
     voices = [notes[notes["part"] == i] for i in range(len(SATB_VOICES))]
-    fifths = octaves = 0
-    for i in range(len(voices)):
-        for j in range(i + 1, len(voices)):
-            fifths += _parallels(voices[i], voices[j], PERFECT_FIFTH)
-            octaves += _parallels(voices[i], voices[j], OCTAVE)
+    fifths, octaves = parallels(score)
     times = np.unique(notes["start_tick"])
     pitches = [_sounding(v, times) for v in voices]
     crossings = sum(int(((hi >= 0) & (lo >= 0) & (lo > hi)).sum()) for hi, lo in zip(pitches, pitches[1:]))

@@ -377,3 +377,34 @@ def test_a_seed_of_whole_sections_opens_a_learned_form_that_agrees_with_it():
     assert ", form=" not in generate(unheard, seed, GenerationSettings(bars=8, style="folk", random_seed=1)).metadata["settings"]
     closed = learned_model({"A B A B": 50})  # the last section would be the seed's own: nothing to close the piece
     assert ", form=" not in generate(closed, seed, GenerationSettings(bars=8, style="folk", random_seed=1)).metadata["settings"]
+
+
+def test_a_section_leading_into_a_copy_is_written_again_until_the_join_passes():
+    from composer.form import SEAM_TRIES, compose
+    from composer.score import NOTE_DTYPE, Part, Score
+
+    settings = GenerationSettings(form="AAB", bars=3, key="C", time_signature="4/4", style="folk", random_seed=5)
+    tried: list[int] = []
+
+    def write(piece, section):  # one whole note per bar, its pitch from the section's random seed
+        tried.append(section.random_seed)
+        bar = section.bars - 1
+        note = np.array([(bar * BAR, BAR, 60 + section.random_seed % 12, 80, 0)], dtype=NOTE_DTYPE)
+        base = piece if piece is not None else Score(notes=np.zeros(0, note.dtype), parts=[Part("Melody")], time_signatures=[(0, 4, 4)])
+        return base.replace(notes=np.concatenate([base.notes, note]))
+
+    calls = {"n": 0}
+
+    def seam_ok(piece, tick):
+        calls["n"] += 1
+        assert tick == BAR and len(piece.notes) == 2  # the A just written, and its copy after it
+        return calls["n"] == 3  # the third writing passes
+
+    piece = compose(write, None, settings, seam_ok=seam_ok)
+    assert calls["n"] == 3 and len(tried) == 3 + 1  # A three times, then B (nothing follows it)
+    assert len(set(tried[:3])) == 3  # each writing of A drew other random seeds
+    assert piece.notes["pitch"][0] == piece.notes["pitch"][1] == 60 + tried[2] % 12  # the copy is of the writing that passed
+    calls["n"] = -100  # never passes: the last writing is kept
+    tried.clear()
+    compose(write, None, settings, seam_ok=seam_ok)
+    assert len(tried) == SEAM_TRIES + 1
