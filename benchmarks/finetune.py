@@ -12,6 +12,8 @@
    (``training.FINETUNE_PRESET``; ``--steps`` replaces their step count): with the
    forgetting guard (replay of the chorale corpus's train split, the default) and
    without it (``replay_share=0``). The pieces get the new style ``palestrina``.
+   Then the same architecture from nothing on the same pieces, as many steps at
+   the learning rate the shipped models were trained with (``--no-scratch``: not).
 3. Bits per note of the held-out pieces (the base model with its own ``chorale``
    style, the fine-tuned ones with ``palestrina``) and of the chorale corpus's valid
    split (style ``chorale``: forgetting), each run's wall time and steps.
@@ -49,6 +51,7 @@ STYLE = "palestrina"
 CHOIR = 52  # General MIDI "Choir Aahs", as the chorales
 VOICES = ("Soprano", "Alto", "Tenor", "Bass")
 CHORALES = ROOT / "midi_corpus" / "chorales"
+SCRATCH_LR = 1e-3  # the shipped models' own learning rate from nothing
 
 
 def palestrina_sources() -> list[Path]:
@@ -126,16 +129,35 @@ def fine_tune(base: Model, folder: Path, held_out: Path, work: Path, share: floa
     return (label, *bits_per_note(tuned, held_out, STYLE), *bits_per_note(tuned, CHORALES, None, "valid"), seconds, result.steps, tuned.training["steps"])
 
 
+def from_scratch(base: Model, folder: Path, held_out: Path, work: Path, settings: dict) -> tuple:
+    """The base's architecture trained from nothing on the same pieces for as many steps (about the same CPU time):
+    its table row (it never learned chorales: no forgetting to measure)."""
+    import dataclasses
+
+
+    out = work / "palestrina-scratch.safetensors"
+    preset = finetune_config(base, **settings)
+    config = dataclasses.replace(preset, style=STYLE, learning_rate=settings.get("learning_rate", SCRATCH_LR))
+    options = {k: v for k, v in dataclasses.asdict(base.config).items() if k != "vocab_size"}
+    start = time.perf_counter()
+    vocabulary = dataclasses.replace(base.tokenizer.config, styles=(STYLE,), added_styles=())  # the base's grammar, the one style
+    result = train(folder, out, config=config, model_options=options, tokenizer_config=vocabulary, force=True, device="cpu", reporter=SilentReporter())
+    seconds = time.perf_counter() - start
+    scratch = load_model(out)
+    return ("trained from nothing, the same steps", *bits_per_note(scratch, held_out, STYLE), float("nan"), 0, seconds, result.steps, scratch.training["steps"])
+
+
 def print_table(rows: list[tuple]) -> None:
     base_held, base_valid = rows[0][1], rows[0][3]
     print("| model | held-out Palestrina, bits per note | chorale valid split, bits per note | wall time | steps (best at) |")
     print("|---|---|---|---|---|")
     for label, held, _, valid, _, seconds, steps, best in rows:
         change = "" if seconds is None else f" ({100 * (held / base_held - 1):+.1f}%)"
-        forget = "" if seconds is None else f" ({100 * (valid / base_valid - 1):+.1f}%)"
+        forget = "" if seconds is None or valid != valid else f" ({100 * (valid / base_valid - 1):+.1f}%)"
         timing = "-" if seconds is None else f"{seconds:.0f} s"
         done = "-" if steps is None else f"{steps} ({best})"
-        print(f"| {label} | {held:.3f}{change} | {valid:.3f}{forget} | {timing} | {done} |")
+        shown = "-" if valid != valid else f"{valid:.3f}{forget}"
+        print(f"| {label} | {held:.3f}{change} | {shown} | {timing} | {done} |")
     print(f"\n(held out: {rows[0][2]} notes; chorale valid split: {rows[0][4]} notes)")
 
 
@@ -147,6 +169,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help=f"learning rate (default: the preset's {FINETUNE_PRESET['learning_rate']:g})")
     parser.add_argument("--replay-shares", type=float, nargs="+", default=None, help="the runs' replay shares (default: FineTuneConfig's, then 0)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/composer-finetune-bench"))
+    parser.add_argument("--no-scratch", action="store_true", help="leave out the model trained from nothing")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -161,6 +184,8 @@ def main() -> None:
     rows = [("chorale (base)", *bits_per_note(base, held_out, "chorale"), *bits_per_note(base, CHORALES, None, "valid"), None, None, None)]
     for share in args.replay_shares if args.replay_shares is not None else (FineTuneConfig().replay_share, 0.0):
         rows.append(fine_tune(base, folder, held_out, args.work, share, settings))
+    if not args.no_scratch:
+        rows.append(from_scratch(base, folder, held_out, args.work, settings))
     preset = finetune_config(base, **settings)
     print(f"{args.pieces} Palestrina movements to fine-tune on ({folder}), {args.held_out} held out ({held_out}); picking took {picking:.0f} s")
     print(f"at most {preset.max_steps} steps of {preset.batch_size} windows of {preset.seq_len} tokens, learning rate {preset.learning_rate:g}")
