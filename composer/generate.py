@@ -15,6 +15,8 @@ Two modes share one engine:
 
 A form (``settings.form``, ``composer.form``) is built on top, section by section: each
 new section is a ``continue`` of the piece so far, and returning sections are copies.
+Without one, a piece may draw a form its style's training pieces are heard in
+(``learned_form``; ``_learned_form``).
 ``phrase_bars`` (and ``cadence_bars``) close phrase ends with a held note in the top part.
 
 Constraints are masks applied at sampling time, never filters afterwards:
@@ -26,6 +28,9 @@ range seen in training, and with a key every free pitch is in the key's scale
 allowed. Unless parallels are allowed, a part's pitch never makes parallel
 fifths or octaves (unisons and compound intervals included) with a part
 above it: both moving the same way from a fifth (octave) to a fifth (octave).
+From scratch, the top part does not fall silent in the first bar once it has
+begun; harmonizing, the written voices keep to the melody's rhythmic grid and
+sound while the melody does.
 """
 
 from __future__ import annotations
