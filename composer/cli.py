@@ -403,6 +403,7 @@ def _finetune_config() -> type:
 @_setting_option(_finetune_config(), "replay_corpus", metavar="DIR", help="With --from: the base model's training music to replay.  [default: its corpus in ./midi_corpus or composer's checkout, where found]")
 @_setting_option(_finetune_config(), "valid_fraction", help="With --from: share of the pieces held out for early stopping when the split rule holds out none.")
 @_setting_option(_finetune_config(), "style_init", metavar="STYLE", help="With --from: the base style whose rows a new style starts from.  [default: the mean of the styles the base trained on]")
+@_setting_option(_finetune_config(), "top_layers", help="With --from: train only a transformer's top N blocks and its final norm, the rest kept as the base has it (less to forget).  [default: every weight]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run saved in MODEL_PATH.ckpt.")
 @click.option("--force", is_flag=True, help="Start over, replacing MODEL_PATH and its checkpoint.")
@@ -514,10 +515,11 @@ def _select_config() -> type:
 @_setting_option(_train_config(), "max_steps", "--steps", default=None, show_default=False, help="Most optimiser steps of each fine-tuning run.  [default: the fine-tuning preset's]")
 @_setting_option(_finetune_config(), "replay_share", help="Share of each batch's windows replayed from the base model's corpus (the guard against forgetting; 0: none).")
 @_setting_option(_finetune_config(), "replay_corpus", metavar="DIR", help="The base model's training music to replay.  [default: its corpus in ./midi_corpus or composer's checkout, where found]")
+@_setting_option(_finetune_config(), "top_layers", help="Train only a transformer's top N blocks and its final norm, the rest kept as the model has it.  [default: every weight]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--force", is_flag=True, help="Replace MODEL_PATH (and, with --select, its rounds folder).")
 def refine_command(model: str, kept: str | None, output: str, select_mode: bool, any_source: bool, style: str | None, max_steps: int | None,
-                   replay_share: float, replay_corpus: str | None, device: str, force: bool, **checks: Any) -> None:
+                   replay_share: float, replay_corpus: str | None, top_layers: int | None, device: str, force: bool, **checks: Any) -> None:
     """Fine-tune MODEL on pieces it generated and someone kept (KEPT_FOLDER), or on those its own checks keep (--select)."""
     from composer.finetune import FineTuneConfig
     from composer.modelfile import load_model
@@ -536,7 +538,7 @@ def refine_command(model: str, kept: str | None, output: str, select_mode: bool,
         raise click.UsageError("--any-source applies to a KEPT_FOLDER only (--select keeps the model's own pieces)")
     base = load_model(model)
     train_settings = {"max_steps": max_steps} if max_steps is not None else {}
-    finetune = FineTuneConfig(replay_share=replay_share, replay_corpus=replay_corpus)
+    finetune = FineTuneConfig(replay_share=replay_share, replay_corpus=replay_corpus, top_layers=top_layers)
     reporter = _BarReporter()
     try:
         if select_mode:

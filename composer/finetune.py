@@ -75,6 +75,9 @@ class FineTuneConfig:
     replay_corpus: str | None = None  # a folder of the base's music to replay; None: the base's own corpus, where it is found
     valid_fraction: float = setting(0.1, min=0, max=0.5, min_open=True)  # held out when the split rule leaves no valid piece
     style_init: str | None = None  # a base style whose rows start a new style; None: the mean of the styles the base trained on
+    # a transformer's top N blocks and its final norm trained, everything below (embedding, and the output tied to it) kept
+    # as the base has it: less to forget; None: every weight
+    top_layers: int | None = setting(None, min=1, max=64, integer=True)
 
     def __post_init__(self) -> None:
         check_ranges(self, FineTuneError)

@@ -508,12 +508,26 @@ def _restore(network: LanguageModel, optimizer: torch.optim.Optimizer, meta: dic
     optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
 
 
+def _freeze_below(network: LanguageModel, arch: str, top_layers: int | None) -> None:
+    """Fine-tuning a transformer's top ``top_layers`` blocks and final norm only: the other weights stop learning."""
+    if top_layers is None:
+        return
+    blocks = getattr(network, "blocks", None)
+    if arch != "transformer" or blocks is None:
+        raise TrainingError(f"top_layers applies to a transformer's blocks; this model is a {arch}")
+    if top_layers > len(blocks):
+        raise TrainingError(f"top_layers {top_layers}: the model has {len(blocks)} blocks")
+    trained = {f"blocks.{i}." for i in range(len(blocks) - top_layers, len(blocks))} | {"ln_f."}
+    for name, parameter in network.named_parameters():
+        parameter.requires_grad_(any(name.startswith(prefix) for prefix in trained))
+
+
 def build_optimizer(network: LanguageModel, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW, weight decay on the matrices only."""
+    """AdamW, weight decay on the matrices only; weights that do not learn (``_freeze_below``) left out."""
     import torch
 
-    decay = [p for n, p in network.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in network.named_parameters() if p.dim() < 2]
+    decay = [p for n, p in network.named_parameters() if p.dim() >= 2 and p.requires_grad]
+    no_decay = [p for n, p in network.named_parameters() if p.dim() < 2 and p.requires_grad]
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.learning_rate,
@@ -782,6 +796,8 @@ def _build_run(start: _Start, data: TokenData, corpus: str | Path, output: Path,
     if start.initial is not None:
         network.load_state_dict(start.initial, strict=False)  # a tied head comes with its embedding
     network.to(device)
+    if start.state.finetune is not None:
+        _freeze_below(network, config.arch, FineTuneConfig(**start.state.finetune["settings"]).top_layers)
     optimizer = build_optimizer(network, config)
     if start.saved is not None:
         _restore(network, optimizer, *start.saved, device)

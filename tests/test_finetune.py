@@ -172,7 +172,7 @@ def test_fine_tuning_starts_from_the_base_and_records_where_it_came_from(folder,
     assert record["base"]["sha256"] == file_sha256(base_path) and record["base"]["name"] == "tinyfolk"
     assert record["data"]["fingerprint"] == data_fingerprint(folder, "folk") and record["data"]["folder"] == "My Tunes"
     assert record["data"]["pieces"] == {"train": 7, "valid": 2, "test": 1} and record["data"]["held_out"] == []
-    assert record["settings"] == {"replay_share": 0.0, "replay_corpus": None, "valid_fraction": 0.1, "style_init": None}
+    assert record["settings"] == {"replay_share": 0.0, "replay_corpus": None, "valid_fraction": 0.1, "style_init": None, "top_layers": None}
     assert record["styles"] == {"folk": "trained by the base model"} and record["replay"] is None
     assert model.training["train_config"]["style"] == "folk" and model.training["sampling"] == {"top_p": 0.9}
     assert model.tokenizer.tokens == base.tokenizer.tokens and lineage(model) == ["tinyfolk"]
@@ -203,6 +203,22 @@ def test_a_folder_the_split_rule_leaves_without_valid_pieces_holds_out_a_fractio
     data = provenance(load_model(out))["data"]
     assert data["pieces"] == {"train": 7, "valid": 1, "test": 0} and data["valid_from"] == "a fraction of the train split"
     assert len(data["held_out"]) == 1 and data["held_out"][0] in {p.name for p in small.iterdir()}
+
+
+def test_top_layers_train_only_the_top_blocks(folder, base_path, tmp_path):
+    out = tmp_path / "top.safetensors"
+    train(folder, out, config=tiny(base_path, style="folk"), init=base_path, finetune=FineTuneConfig(replay_share=0, top_layers=1), device="cpu",
+          reporter=SilentReporter())
+    before, after = dict(load_model(base_path).network.named_parameters()), dict(load_model(out).network.named_parameters())
+    top = f"blocks.{len(load_model(base_path).network.blocks) - 1}."
+    moved = {name for name in before if not torch.equal(before[name], after[name])}
+    assert moved and all(name.startswith((top, "ln_f.")) for name in moved)  # the embedding and the lower blocks stay the base's
+    assert provenance(load_model(out))["settings"]["top_layers"] == 1
+    for bad, message in ((50, "the model has"), (0, "top_layers"), (99, "top_layers")):
+        with pytest.raises((TrainingError, FineTuneError), match=message):
+            train(folder, tmp_path / "bad.safetensors", config=tiny(base_path, style="folk"), init=base_path,
+                  finetune=FineTuneConfig(replay_share=0, top_layers=bad), device="cpu", reporter=SilentReporter())
+    assert not list(tmp_path.glob("*bad*"))  # nothing written, no checkpoint either
 
 
 def test_replay_mixes_the_base_corpus_into_every_batch(folder, base_path, tmp_path):
