@@ -111,29 +111,31 @@ def learned_section_bars(phrase_bars: int | None) -> int:
     return max(1, bars)
 
 
-def learned_forms(profile_forms: Any) -> tuple[int, dict[str, int]]:
+def learned_forms(profile_forms: Any) -> tuple[int, dict[tuple[Section, ...], int]]:
     """A style profile's ``forms`` entry (``{"section_bars": 4, "patterns": {"A A' B C": 228, ...}}``, counted over
-    a train split by ``composer.dataset.style_profiles``) checked: its section length and its patterns' counts."""
+    a train split by ``composer.dataset.style_profiles``) checked: its section length and each form heard, parsed,
+    with its count."""
     entry = profile_forms if isinstance(profile_forms, dict) else {}
     size, patterns = entry.get("section_bars"), entry.get("patterns")
     if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= LEARNED_SECTION_MAX_BARS or not isinstance(patterns, dict):
         raise FormError(f"a style's learned forms must hold section_bars (1-{LEARNED_SECTION_MAX_BARS}) and patterns, got {str(profile_forms)[:80]!r}")
-    for pattern, count in patterns.items():
+    forms: dict[tuple[Section, ...], int] = {}
+    for pattern, count in sorted(patterns.items(), key=lambda item: str(item[0])):
         try:
-            sections = len(parse_form(pattern))
+            heard = parse_form(pattern)
         except FormError as exc:
             raise FormError(f"a style's learned form is not a form: {exc}") from None
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1 or sections > LEARNED_SECTIONS:
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1 or len(heard) > LEARNED_SECTIONS:
             raise FormError(f"a style's learned form {str(pattern)[:40]!r} must have at most {LEARNED_SECTIONS} sections and a count >= 1, got {count!r}")
-    return size, patterns
+        forms[heard] = forms.get(heard, 0) + count
+    return size, forms
 
 
-def pick_form(patterns: dict[str, int], sections: int, rng: np.random.Generator, given: tuple[Section, ...] = ()) -> tuple[Section, ...] | None:
-    """A form of ``sections`` sections drawn from learned ``patterns`` by their counts: the openings of those at least
-    that long (an opening of a form is a form) that open with the ``given`` sections; None where none is."""
+def pick_form(forms: dict[tuple[Section, ...], int], sections: int, rng: np.random.Generator, given: tuple[Section, ...] = ()) -> tuple[Section, ...] | None:
+    """A form of ``sections`` sections drawn from learned ``forms`` (``learned_forms``) by their counts: the openings
+    of those at least that long (an opening of a form is a form) that open with the ``given`` sections; None where none is."""
     counts: dict[tuple[Section, ...], int] = {}
-    for pattern, count in sorted(patterns.items()):
-        heard = parse_form(pattern)
+    for heard, count in forms.items():
         if len(heard) >= sections and heard[: len(given)] == given:
             opening = heard[:sections]
             counts[opening] = counts.get(opening, 0) + count

@@ -552,7 +552,7 @@ class _Engine:
         """Durations of the pending note: up to ``s.limit`` steps (or whole beats up to ``s.whole_beats``), or the run that ends it where it must;
         a harmonization's written voices keep to the melody's grid."""
         grid = self.plan.written_grid
-        on_grid = self.duration_mask & (self.steps_of % grid == 0) if grid > 1 and self.plan.harmonize and s.part >= self.plan.forced_parts else self.duration_mask
+        on_grid = self.duration_mask & (self.steps_of % grid == 0) if grid > 1 and s.part >= self.plan.forced_parts else self.duration_mask  # > 1: harmonizing
         if s.limit is None:
             return on_grid
         mask = on_grid & (self.steps_of <= s.limit)

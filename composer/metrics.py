@@ -397,8 +397,16 @@ def _parallels(upper: np.ndarray, lower: np.ndarray, interval_class: int) -> int
 def parallels(score: Score) -> tuple[int, int]:
     """(parallel fifths, parallel octaves and unisons) between every pair of a score's parts, any number of them;
     a part's pitch at a time is the highest note it sounds then."""
+    return _voice_parallels(_voices(score, score.num_parts))
+
+
+def _voices(score: Score, parts: int) -> list[np.ndarray]:
+    """The sounding notes of parts 0..parts-1, one array each."""
     notes = score.notes[score.notes["duration_ticks"] > 0]
-    voices = [notes[notes["part"] == i] for i in range(score.num_parts)]
+    return [notes[notes["part"] == i] for i in range(parts)]
+
+
+def _voice_parallels(voices: list[np.ndarray]) -> tuple[int, int]:
     fifths = octaves = 0
     for i in range(len(voices)):
         for j in range(i + 1, len(voices)):
@@ -414,10 +422,9 @@ def voice_leading(score: Score) -> VoiceLeading:
     """
     if score.num_parts != len(SATB_VOICES):
         raise MetricsError(f"voice leading needs a four-part (SATB) score, got {score.num_parts} part{'s' if score.num_parts != 1 else ''}")
-    notes = score.notes[score.notes["duration_ticks"] > 0]
-    voices = [notes[notes["part"] == i] for i in range(len(SATB_VOICES))]
-    fifths, octaves = parallels(score)
-    times = np.unique(notes["start_tick"])
+    voices = _voices(score, len(SATB_VOICES))
+    fifths, octaves = _voice_parallels(voices)
+    times = np.unique(np.concatenate([v["start_tick"] for v in voices]))
     pitches = [_sounding(v, times) for v in voices]
     crossings = sum(int(((hi >= 0) & (lo >= 0) & (lo > hi)).sum()) for hi, lo in zip(pitches, pitches[1:]))
     outside = sum(int(((v["pitch"] < low) | (v["pitch"] > high)).sum()) for v, (low, high) in zip(voices, SATB_RANGES))

@@ -279,9 +279,9 @@ def test_learned_section_bars_halve_the_phrase_to_four_bars_at_most():
 
 
 def test_a_drawn_form_is_an_opening_of_a_heard_one_weighted_by_its_count():
-    from composer.form import form_text, pick_form
+    from composer.form import form_text, learned_forms, pick_form
 
-    patterns = {"A A' B C": 3, "A B": 50, "A B C D": 1}
+    _, patterns = learned_forms({"section_bars": 4, "patterns": {"A A' B C": 3, "A B": 50, "A B C D": 1}})
     drawn = [form_text(pick_form(patterns, 3, np.random.default_rng(i))) for i in range(200)]
     assert set(drawn) == {"A A' B", "ABC"}  # "A B" is too short to draw from
     assert 0.6 < drawn.count("A A' B") / 200 < 0.9  # 3 against 1
@@ -408,3 +408,10 @@ def test_a_section_leading_into_a_copy_is_written_again_until_the_join_passes():
     tried.clear()
     compose(write, None, settings, seam_ok=seam_ok)
     assert len(tried) == SEAM_TRIES + 1
+
+
+@pytest.mark.parametrize("value", [0, -3, 10**9, 2.5])
+def test_absurd_ahead_bars_are_refused(value):
+    with pytest.raises(GenerationError) as exc:
+        GenerationSettings(ahead_bars=value)
+    one_line_message(exc, "ahead_bars")
