@@ -1,6 +1,7 @@
 """Refinement without a person: ``composer refine chorale --select`` for a few rounds, measured.
 
-    python benchmarks/refine.py [--rounds 3] [--samples 128] [--probe 30] [--steps N] [--lr X] [--top-p P] [--max-parallels X] [--masked] [--top-layers N] [--work DIR] [--quick]
+    python benchmarks/refine.py [--rounds 3] [--samples 128] [--probe 30] [--steps N] [--lr X] [--avoid W] [--top-p P] [--max-parallels X] [--masked]
+                                [--top-layers N] [--replay-share S] [--work DIR] [--quick]
 
 1. Before and after each round, the model generates ``--probe`` pieces of 8 bars with
    ``allow_parallels=True`` (the parallel-fifth mask off; random seed 1000, the same
@@ -40,7 +41,7 @@ from composer.generate import GenerationSettings, generate_batch  # noqa: E402
 from composer.metrics import voice_leading  # noqa: E402
 from composer.modelfile import Model, load_model  # noqa: E402
 from composer.originality import shipped_index  # noqa: E402
-from composer.refinement import SelectConfig, corpus_bits_per_note, select  # noqa: E402
+from composer.refinement import SELECT_TRAIN_SETTINGS, SelectConfig, corpus_bits_per_note, select  # noqa: E402
 from composer.training import FINETUNE_PRESET, SilentReporter  # noqa: E402
 
 CHORALES = ROOT / "midi_corpus" / "chorales"
@@ -83,6 +84,8 @@ def main() -> None:
     parser.add_argument("--max-parallels", type=float, default=SelectConfig().max_parallels_per_100_notes)
     parser.add_argument("--work", type=Path, default=Path("/tmp/composer-refine-bench"))
     parser.add_argument("--masked", action="store_true", help="candidates written under the voice-leading masks (SelectConfig.masked)")
+    parser.add_argument("--avoid", type=float, default=None, help="weight of the parallels' unlikelihood in fine-tuning (TrainConfig.avoid_parallels; default: select's)")
+    parser.add_argument("--replay-share", type=float, default=None, help="share of each batch replayed from the chorale corpus (FineTuneConfig.replay_share; default: its)")
     parser.add_argument("--top-layers", type=int, default=None, help="fine-tune only the top N transformer blocks (FineTuneConfig.top_layers)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -94,10 +97,10 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     base = load_model("chorale")
     checks = SelectConfig(rounds=args.rounds, samples=args.samples, bars=BARS, max_parallels_per_100_notes=args.max_parallels, top_p=args.top_p, random_seed=1, masked=args.masked)
-    settings = {k: v for k, v in {"max_steps": args.steps, "learning_rate": args.lr}.items() if v is not None}
+    settings = {k: v for k, v in {"max_steps": args.steps, "learning_rate": args.lr, "avoid_parallels": args.avoid}.items() if v is not None}
     from composer.finetune import FineTuneConfig
 
-    guard = FineTuneConfig(top_layers=args.top_layers)
+    guard = FineTuneConfig(top_layers=args.top_layers, **({} if args.replay_share is None else {"replay_share": args.replay_share}))
     result = select(base, args.work / "refined.safetensors", checks, train_settings=settings, finetune=guard, force=True, device="cpu", reporter=Lines())
     selecting = time.perf_counter() - began
     rows = [("chorale (base)", None, measure(base, args.probe))]
@@ -105,7 +108,7 @@ def main() -> None:
         model = load_model(report.model_path) if report.model_path is not None else None
         rows.append((f"after round {report.round}", report, measure(model, args.probe) if model is not None else rows[-1][2]))
     print(f"chorale refined by --select: {args.rounds} rounds of {args.samples} pieces of {BARS} bars; checks {checks}")
-    print(f"fine-tuning: preset {FINETUNE_PRESET | settings}, replay on, top layers {args.top_layers or 'all'}; torch threads {torch.get_num_threads()}")
+    print(f"fine-tuning: preset {FINETUNE_PRESET | SELECT_TRAIN_SETTINGS | settings}, replay share {guard.replay_share}, top layers {args.top_layers or 'all'}; torch threads {torch.get_num_threads()}")
     print(f"select took {selecting:.0f} s, the whole benchmark {time.perf_counter() - began:.0f} s\n")
     print_table(rows, args.probe)
 

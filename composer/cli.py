@@ -397,6 +397,7 @@ def _finetune_config() -> type:
 @_setting_option(_train_config(), "patience", help="Evaluations without improvement before stopping.")
 @_setting_option(_train_config(), "augment", "--augment/--no-augment", help="Random transposition of training windows.")
 @_setting_option(_train_config(), "ahead_share", help="Share of training windows that see each group of features ahead (the given melody, the length, the phrase ends); 0: a model without them.")
+@_setting_option(_train_config(), "avoid_parallels", help="Weight of a loss on the probability put on pitches that would make parallel fifths or octaves with a part above (the rule generation masks, taught to the model); 0: none.")
 @_setting_option(_train_config(), "style", help="Style token of the folder's pieces (default: a manifest's, else 'unknown'; with --from, a new style named after the folder).")
 @_setting_option(_train_config(), "random_seed")
 @_setting_option(_finetune_config(), "replay_share", help="With --from: share of each batch's windows replayed from the base model's corpus (the guard against forgetting; 0: none).")
@@ -496,6 +497,12 @@ def _select_config() -> type:
     return SelectConfig
 
 
+def _select_avoid() -> float:
+    from composer.refinement import SELECT_TRAIN_SETTINGS  # no torch at import
+
+    return SELECT_TRAIN_SETTINGS["avoid_parallels"]
+
+
 @cli.command("refine")
 @click.argument("model", metavar="MODEL")
 @click.argument("kept", metavar="[KEPT_FOLDER]", required=False)
@@ -513,13 +520,14 @@ def _select_config() -> type:
 @click.option("--any-source", is_flag=True, help="Learn from the kept pieces even when they do not say this model generated them.")
 @click.option("--style", default=None, metavar="STYLE", help="The style the pieces are learnt (and, with --select, generated) as.  [default: the one the model writes unasked]")
 @_setting_option(_train_config(), "max_steps", "--steps", default=None, show_default=False, help="Most optimiser steps of each fine-tuning run.  [default: the fine-tuning preset's]")
+@_setting_option(_train_config(), "avoid_parallels", default=None, show_default=False, help=f"Weight of the loss on the probability put on pitches that would make parallel fifths or octaves.  [default: {_select_avoid()} with --select, else 0]")
 @_setting_option(_finetune_config(), "replay_share", help="Share of each batch's windows replayed from the base model's corpus (the guard against forgetting; 0: none).")
 @_setting_option(_finetune_config(), "replay_corpus", metavar="DIR", help="The base model's training music to replay.  [default: its corpus in ./midi_corpus or composer's checkout, where found]")
 @_setting_option(_finetune_config(), "top_layers", help="Train only a transformer's top N blocks and its final norm, the rest kept as the model has it.  [default: every weight]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--force", is_flag=True, help="Replace MODEL_PATH (and, with --select, its rounds folder).")
 def refine_command(model: str, kept: str | None, output: str, select_mode: bool, any_source: bool, style: str | None, max_steps: int | None,
-                   replay_share: float, replay_corpus: str | None, top_layers: int | None, device: str, force: bool, **checks: Any) -> None:
+                   avoid_parallels: float | None, replay_share: float, replay_corpus: str | None, top_layers: int | None, device: str, force: bool, **checks: Any) -> None:
     """Fine-tune MODEL on pieces it generated and someone kept (KEPT_FOLDER), or on those its own checks keep (--select)."""
     from composer.finetune import FineTuneConfig
     from composer.modelfile import load_model
@@ -537,7 +545,7 @@ def refine_command(model: str, kept: str | None, output: str, select_mode: bool,
     if select_mode and any_source:
         raise click.UsageError("--any-source applies to a KEPT_FOLDER only (--select keeps the model's own pieces)")
     base = load_model(model)
-    train_settings = {"max_steps": max_steps} if max_steps is not None else {}
+    train_settings = {k: v for k, v in {"max_steps": max_steps, "avoid_parallels": avoid_parallels}.items() if v is not None}
     finetune = FineTuneConfig(replay_share=replay_share, replay_corpus=replay_corpus, top_layers=top_layers)
     reporter = _BarReporter()
     try:

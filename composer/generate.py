@@ -51,7 +51,8 @@ from composer.metrics import form_heard, parallels
 from composer.sampling import SamplingSettings
 from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, resample, select_parts, transpose
 from composer.settings import check_ranges, setting
-from composer.theory import Key, bars_of, key_name, opening_key, parse_key, pickup_bars, scale_of, seed_key, tonic_triad, transposition
+from composer.theory import (Key, VoiceMotion, bars_of, key_name, opening_key, parallel_pitches, parse_key, pickup_bars, scale_of, seed_key, tonic_triad,
+                             transposition)
 from composer.tokens.ahead import ECHO_COLUMNS, PHRASE_COLUMNS, Ahead, echo, phrase_column, phrase_end_steps, phrase_ends_by_bars
 from composer.tokens import (
     K_BAR,
@@ -82,7 +83,6 @@ MAX_TOKENS_PER_BAR = 512  # a safety stop for a model that never closes a bar
 MONOPHONIC_SHARE = 0.01  # a part whose training notes overlapped one another at most this often sounds one note at a time
 FORM_STREAM = 0x464F524D  # the random stream drawing a learned form, apart from the sampling
 SEAM_BEATS = 4  # quarter notes each side of a copied section's join checked for parallels
-PERFECT_INTERVALS = (0, 7)  # unison/octave and fifth, in semitones mod 12: never in parallel
 
 
 @dataclass(frozen=True)
@@ -293,8 +293,9 @@ class _State(Walker):
         self.next_onset = 0
         self.done = False
         self.end_step = 0
-        self.sounding = [-1] * num_parts  # per part: its latest pitch before this position (-1 none)
-        self.current = [-1] * num_parts  # per part: its pitch at this position (-1 none yet)
+        self.motion = VoiceMotion(num_parts)  # per part: its pitch before this position and at it (the parallel rule's)
+        self.sounding = self.motion.sounding  # the same lists, read by the other masks
+        self.current = self.motion.current
         self.ends = [0] * num_parts  # per part: the step where its latest note stops sounding
         self.required: set[int] = set()  # parts that must still write a note at this position
         self.key: Key | None = None  # from the latest Key token
@@ -327,7 +328,6 @@ class _Engine:
         self.pad_only[tokenizer.pad_id] = True
         self.bar_id = tokenizer.bar_id
         self.check_parallels = not plan.allow_parallels and plan.num_parts > 1
-        self._pitches = np.arange(128)
         self.steps_of = np.zeros(v, np.int64)  # per id: a Duration's steps (0 otherwise)
         self.steps_of[kinds == K_DURATION] = [tokenizer.durations_steps[i] for i in range(int((kinds == K_DURATION).sum()))]
         self.spb = tokenizer.config.steps_per_beat
@@ -343,19 +343,8 @@ class _Engine:
         allowed = self._below_upper_parts(s, part, self.plan.pitch_ok[part])
         if not self.check_parallels or part >= len(s.current) or s.sounding[part] < 0:
             return allowed
-        before = s.sounding[part]
-        forbidden = None
-        for upper in range(part):
-            was, now = s.sounding[upper], s.current[upper]
-            if was < 0 or now < 0 or now == was:
-                continue  # the upper part holds or rests: no parallel motion
-            interval = (was - before) % 12
-            if interval not in PERFECT_INTERVALS:
-                continue
-            c = self._pitches
-            bad = ((now - c) % 12 == interval) & (c != before) & (np.sign(c - before) == np.sign(now - was))
-            forbidden = bad if forbidden is None else forbidden | bad
-        if forbidden is None or not forbidden.any():
+        forbidden = s.motion.parallels(part)
+        if forbidden is None:
             return allowed
         narrowed = allowed.copy()
         narrowed[self.pitch_base : self.pitch_base + 128] &= ~forbidden
@@ -642,8 +631,7 @@ class _Engine:
             s.pitch_at_pos = s.pitch
             s.notes_in_bar += 1
             s.required.discard(s.part)
-            if s.part < len(s.current):
-                s.current[s.part] = s.pitch  # in a chord, the lowest note counts
+            s.motion.note(s.part, s.pitch)
             s.limit, s.exact = self._note_limits(s)
             s.whole_beats = 0
             if s.limit and not s.exact:
@@ -664,9 +652,7 @@ class _Engine:
         s.part_at_pos = -1
         s.pitch_at_pos = 999
         s.required = set()
-        for part, pitch in enumerate(s.current):
-            if pitch >= 0:
-                s.sounding[part], s.current[part] = pitch, -1
+        s.motion.position()
         if p.written is not None:
             return self._given_onset(s)
         onset = p.onsets[s.next_onset] if s.next_onset < len(p.onsets) else None
@@ -787,13 +773,10 @@ class _Engine:
         before = s.sounding[part] if part < len(s.sounding) else -1
         if not self.check_parallels or before < 0 or not s.given_here:
             return allowed
-        c = self._pitches
         forbidden = np.zeros(128, bool)
         for lower, notes in s.given_here:
-            was, now = s.sounding[lower], notes[0][1]
-            if lower <= part or was < 0 or now == was or (before - was) % 12 not in PERFECT_INTERVALS:
-                continue
-            forbidden |= ((c - now) % 12 == (before - was) % 12) & (c != before) & (np.sign(c - before) == np.sign(now - was))
+            if lower > part:
+                forbidden |= parallel_pitches(before, s.sounding[lower], notes[0][1], other_above=False)
         if not forbidden.any():
             return allowed
         narrowed = allowed.copy()

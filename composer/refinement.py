@@ -24,6 +24,11 @@ round's model is copied to ``OUT``. The checks (``piece_problems``):
   (``composer.originality``) at most ``max_copied_notes`` notes;
 * **structure**: the top part ends on the tonic (``composer.metrics.ends_on_tonic``).
 
+Besides learning the kept pieces, ``select``'s fine-tuning is taught the voice-leading rule
+itself (``SELECT_TRAIN_SETTINGS``: ``TrainConfig.avoid_parallels``): wherever a lower part may
+write a pitch while a part above moves, the probability the model puts on pitches that would
+make parallel fifths or octaves is a loss, on the kept pieces and the replayed corpus alike.
+
 The refined model's fine-tuning record (``composer.finetune.provenance``) gains
 ``refinement``: how the pieces were kept, how many, and the sha256 fingerprint of the
 kept files (name and content).
@@ -53,6 +58,10 @@ if TYPE_CHECKING:
 REFINEMENT_KEY = "refinement"  # in a refined model's fine-tuning record
 MIN_KEPT = 3  # a round that keeps fewer pieces trains nothing: two go to training, one is held out to stop early
 CORPUS_SPLIT = "valid"  # the base corpus split whose bits per note a --select run reports
+# What --select's fine-tuning adds to the preset: the loss on the probability put on parallel fifths and octaves
+# (TrainConfig.avoid_parallels). The kept pieces alone teach the rule slowly (benchmarks/refine.py: -15% at best);
+# the loss reads the rule at every place a lower part moves, on the kept pieces and the replayed corpus.
+SELECT_TRAIN_SETTINGS: dict[str, Any] = {"avoid_parallels": 1.0}
 
 
 class RefineError(ComposerError):
@@ -353,7 +362,7 @@ def select(model: Model | str | Path, output: str | Path, checks: SelectConfig |
             reporter.message(result.rounds[-1].line())
         if number > checks.rounds:
             break
-        report = _select_round(model, scores, checks, index, folder, number, parallels, bits, style=style, train_settings=train_settings or {},
+        report = _select_round(model, scores, checks, index, folder, number, parallels, bits, style=style, train_settings=SELECT_TRAIN_SETTINGS | (train_settings or {}),
                                finetune=finetune, device=device, reporter=reporter)
         if report.model_path is not None:
             model = _as_model(report.model_path)

@@ -161,3 +161,55 @@ def opening(score: Score, bars: int) -> Score:
     """The first ``bars`` bars of ``score`` (a pickup comes on top); the whole score when it is not longer."""
     stop = bars + pickup_bars(score)
     return score if stop >= score.num_bars else slice_bars(score, 0, stop)
+
+
+# -- voice leading: parallel fifths and octaves ----------------------------------------
+PERFECT_INTERVALS = (0, 7)  # unison/octave and fifth, in semitones mod 12: never in parallel
+_PITCHES = np.arange(128)
+
+
+def parallel_pitches(before: int, was: int, now: int, *, other_above: bool = True) -> np.ndarray:
+    """The pitches (bool over 0..127) a part sounding ``before`` may not move to while another part moves
+    ``was`` -> ``now``: those keeping a perfect fifth or octave (or unison) between them in similar motion.
+
+    ``other_above``: the other part is the higher one (the interval is read from the lower part up).
+    All False when either part has no note to move from, the other part holds, or their interval is not perfect.
+    """
+    if before < 0 or was < 0 or now < 0 or now == was:
+        return np.zeros(128, bool)
+    interval = (was - before) % 12 if other_above else (before - was) % 12
+    if interval not in PERFECT_INTERVALS:
+        return np.zeros(128, bool)
+    c = _PITCHES
+    kept = (now - c) % 12 == interval if other_above else (c - now) % 12 == interval
+    return kept & (c != before) & (np.sign(c - before) == np.sign(now - was))
+
+
+class VoiceMotion:
+    """Each part's pitch before the current position and at it, as a piece's tokens go (top part first):
+    what the parallel rule reads. The generation engine keeps one per sample; training follows pieces with one."""
+
+    def __init__(self, num_parts: int) -> None:
+        self.sounding = [-1] * num_parts  # per part: its latest pitch before this position (-1 none)
+        self.current = [-1] * num_parts  # per part: its pitch at this position (-1 none yet)
+
+    def position(self) -> None:
+        """A new position: what the parts wrote at the last one is what now sounds before it."""
+        for part, pitch in enumerate(self.current):
+            if pitch >= 0:
+                self.sounding[part], self.current[part] = pitch, -1
+
+    def note(self, part: int, pitch: int) -> None:
+        """``part`` writes ``pitch`` here (in a chord, written high to low, the lowest counts)."""
+        if 0 <= part < len(self.current):
+            self.current[part] = pitch
+
+    def parallels(self, part: int) -> np.ndarray | None:
+        """The pitches ``part`` may not take here for parallels with the parts above that moved here (None: none)."""
+        if not 0 <= part < len(self.sounding) or self.sounding[part] < 0:
+            return None
+        forbidden = None
+        for upper in range(part):
+            bad = parallel_pitches(self.sounding[part], self.sounding[upper], self.current[upper])
+            forbidden = bad if forbidden is None else forbidden | bad
+        return forbidden if forbidden is not None and forbidden.any() else None

@@ -43,8 +43,9 @@ from composer.finetune import (
 )
 from composer.modelfile import Model, load_model, save_model
 from composer.settings import check_ranges, setting
-from composer.tokens import Tokenizer, TokenizerConfig
+from composer.tokens import K_PITCH, Tokenizer, TokenizerConfig
 from composer.tokens.ahead import AHEAD_SIZES, FIRST, LENGTH_COLUMNS, MELODY_COLUMNS, NOT_GIVEN, PHRASE_COLUMNS, PITCH_COLUMNS, features_from, walk
+from composer.tokens.motion import parallel_hazards, transposed
 
 if TYPE_CHECKING:
     import torch
@@ -102,6 +103,9 @@ class TrainConfig:
     # The share of training windows that see each group of features ahead (composer.tokens.ahead: the given
     # melody's next notes, the bars left), drawn per window and group; 0 makes a model without them.
     ahead_share: float = setting(0.5, min=0, max=1)
+    # Weight of a loss on the probability the model puts on pitches that would make parallel fifths or octaves
+    # with a part above (composer.tokens.motion): the rule the generation masks enforce, taught to the model; 0: none.
+    avoid_parallels: float = setting(0.0, min=0, max=1000)
 
     def __post_init__(self) -> None:
         from composer.nn.configs import CONFIGS
@@ -263,11 +267,13 @@ def _init_device(device: str, dist: _Dist) -> torch.device:
 # -- batches ---------------------------------------------------------------
 @dataclass
 class Batch:
-    """One step's windows: ids [B, L + 1], their features ahead [B, L + 1, F] (or None), and the tokens the loss skips [B, L + 1]."""
+    """One step's windows: ids [B, L + 1], their features ahead [B, L + 1, F] (or None), the tokens the loss skips
+    [B, L + 1], and per token the pitches that would make parallels there ([B, L + 1, 128], or None: not taught)."""
 
     ids: np.ndarray
     ahead: np.ndarray | None
     skip: np.ndarray
+    avoid: np.ndarray | None = None
 
     def targets(self, pad_id: int) -> np.ndarray:
         """What positions 0..L-1 are scored against: the next ids, PAD (ignored by the loss) where skipped."""
@@ -297,6 +303,7 @@ class Batches:
         self.has_drums = np.array([drum in split.piece(i)[:64] for i in range(len(split))])
         self.tables = {k: tokenizer.transpose_table(k) for k in range(-config.max_transpose, config.max_transpose + 1)}
         self.ahead = _piece_features(split, tokenizer, ahead) if ahead else None
+        self.hazards = _piece_hazards(split, tokenizer) if config.avoid_parallels > 0 else None
 
     def batch(self, step: int) -> Batch:
         """Windows [batch_size, seq_len + 1] of int64 ids, PAD-filled at the end of short pieces, their
@@ -309,6 +316,7 @@ class Batches:
         out = np.full((c.batch_size, c.seq_len + 1), self.tokenizer.pad_id, np.int64)
         features = None if self.ahead is None else np.zeros((c.batch_size, c.seq_len + 1, self.ahead[0].shape[1]), np.int64)
         skip = np.zeros((c.batch_size, c.seq_len + 1), bool)
+        avoid = None if self.hazards is None else np.zeros((c.batch_size, c.seq_len + 1, 128), bool)
         shown = None if self.ahead is None else np.random.default_rng([c.random_seed, step, *self.seeds, AHEAD_STREAM]).random((c.batch_size, 3)) < c.ahead_share
         pieces = rng.choice(len(self.split), size=c.batch_size, p=self.weights)
         for row, i in enumerate(pieces.tolist()):
@@ -324,13 +332,22 @@ class Batches:
             else:
                 shift = 0
             out[row, : len(window)] = window
+            if avoid is not None:
+                avoid[row, : len(window)] = self._window_hazards(i, start, len(window), shift)
             if features is not None:
                 melody = bool(shown[row, 0]) and self.ahead[1][i] > 1  # a melody is given only to write other parts under it
                 features[row, : len(window)] = self._window_features(i, start, len(window), shift, (melody, *shown[row, 1:]))
                 if melody:
                     lo = int(self.split.offsets[i]) + start
                     skip[row, : len(window)] = self.ahead[2][lo : lo + len(window)]
-        return Batch(out, features, skip)
+        return Batch(out, features, skip, avoid)
+
+    def _window_hazards(self, piece: int, start: int, length: int, shift: int) -> np.ndarray:
+        """One window's pitches that would make parallels ([length, 128]; all False where there are none), transposed with its notes."""
+        assert self.hazards is not None
+        rows, table = self.hazards
+        lo = int(self.split.offsets[piece]) + start
+        return transposed(table[rows[lo : lo + length]], shift)
 
     def _window_features(self, piece: int, start: int, length: int, shift: int, shown: tuple[bool, bool, bool]) -> np.ndarray:
         """One window's features ahead, transposed with its notes, the groups not ``shown`` (melody, length, phrases) hidden (0)."""
@@ -367,6 +384,36 @@ def _piece_features(split: TokenSplit, tokenizer: Tokenizer, columns: int) -> tu
     return table, parts, melody
 
 
+def _piece_hazards(split: TokenSplit, tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray]:
+    """Per token of the split, a row of the table of the pitches that would make parallels there (row 0: none),
+    and the table ([rows, 128] bool): ``composer.tokens.motion.parallel_hazards`` of every piece."""
+    rows = np.zeros(split.num_tokens, np.int32)
+    tables = [np.zeros((1, 128), bool)]
+    parts = len(tokenizer.ids_of_kind("Part"))
+    used = 1
+    for i in range(len(split)):
+        at, forbidden = parallel_hazards(split.piece(i), tokenizer.grammar, parts)
+        rows[int(split.offsets[i]) + at] = np.arange(used, used + len(at))
+        tables.append(forbidden)
+        used += len(at)
+    return rows, np.concatenate(tables)
+
+
+def avoid_loss(logits: Any, avoid: Any, pitch_base: int, scored: int) -> Any:
+    """The unlikelihood of parallels (a torch scalar): -log(1 - p) summed over the tokens with ``avoid``'s pitches,
+    p the probability the model puts on them there, divided by ``scored`` (the tokens the cross-entropy averages
+    over, so that a weight of 1 makes each such token count as much as a token's cross-entropy).
+    ``logits`` [B, L, V]; ``avoid`` [B, L, 128] bool."""
+    import torch
+
+    rows = avoid.any(-1)
+    if not bool(rows.any()):
+        return logits.new_zeros(())
+    pitches = logits[rows].float().log_softmax(-1)[:, pitch_base : pitch_base + 128].exp()
+    mass = (pitches * avoid[rows]).sum(-1).clamp(max=1 - 1e-6)
+    return -torch.log1p(-mass).sum() / max(scored, 1)
+
+
 class MixedBatches:
     """Each batch: ``own``'s windows, then ``other``'s (fine-tuning's replay of the base's corpus)."""
 
@@ -376,7 +423,8 @@ class MixedBatches:
     def batch(self, step: int) -> Batch:
         own, other = self.own.batch(step), self.other.batch(step)
         ahead = None if own.ahead is None or other.ahead is None else np.concatenate([own.ahead, other.ahead])
-        return Batch(np.concatenate([own.ids, other.ids]), ahead, np.concatenate([own.skip, other.skip]))
+        avoid = None if own.avoid is None or other.avoid is None else np.concatenate([own.avoid, other.avoid])
+        return Batch(np.concatenate([own.ids, other.ids]), ahead, np.concatenate([own.skip, other.skip]), avoid)
 
 
 def replay_rows(batch_size: int, share: float) -> int:
@@ -864,6 +912,10 @@ def _train_step(run: _Run, batches: Batches) -> float:
     torch.manual_seed(config.random_seed * 1_000_003 + step * 1_009 + run.dist.rank)  # dropout masks of this step
     logits = run.trained(ids, ahead)
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=run.tokenizer.pad_id)
+    if batch.avoid is not None:
+        avoid = torch.as_tensor(batch.avoid[:, 1:], device=run.device)  # the pitches to avoid at the token each position predicts
+        scored = int((targets != run.tokenizer.pad_id).sum())
+        loss = loss + config.avoid_parallels * avoid_loss(logits, avoid, run.tokenizer.base[K_PITCH], scored)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if config.grad_clip > 0:

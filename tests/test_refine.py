@@ -22,6 +22,7 @@ from composer.formats import read, write  # noqa: E402
 from composer.generate import GenerationSettings, generate_batch  # noqa: E402
 from composer.modelfile import load_model, save_model  # noqa: E402
 from composer.refinement import (  # noqa: E402
+    SELECT_TRAIN_SETTINGS,
     RefineError,
     SelectConfig,
     check_kept,
@@ -151,6 +152,7 @@ def test_older_pieces_without_a_sha256_are_known_by_the_model_name(base_path, tm
     (["--select", "--any-source"], 2, "--any-source applies to a KEPT_FOLDER only"),
     (["{tmp}/nowhere"], 1, "nowhere: no such folder"),
     (["{kept}", "--max-parallels", "1"], 2, "--max-parallels applies to --select only"),
+    (["--select", "--avoid-parallels", "-1"], 2, "--avoid-parallels"),
 ])
 def test_bad_refine_requests_are_one_line(base_path, tmp_path, args, code, message):
     kept = kept_folder(tmp_path / "kept", base_path, count=3)
@@ -188,6 +190,7 @@ def test_select_generates_keeps_fine_tunes_and_reports_each_round(base_path, tmp
     assert report.generated == 6 and report.kept == len(list(report.folder.glob("*.mid"))) >= 3
     assert report.parallels_after is not None and report.corpus_bits_before is None  # the tiny model has no corpus to score
     assert out.read_bytes() == report.model_path.read_bytes()
+    assert load_model(out).training["train_config"]["avoid_parallels"] == SELECT_TRAIN_SETTINGS["avoid_parallels"] > 0  # the rule taught as well
     refinement = provenance(load_model(out))["refinement"]
     assert refinement["mode"] == "select" and refinement["round"] == 1 and refinement["generated"] == 6 and refinement["kept"]["files"] == report.kept
     assert refinement["checks"]["max_parallels_per_100_notes"] == 3.0 and refinement["kept"]["identified_by"] == {"sha256": report.kept}
@@ -199,8 +202,9 @@ def test_select_generates_keeps_fine_tunes_and_reports_each_round(base_path, tmp
 
 def test_select_on_the_command_line(base_path, tmp_path):
     out = tmp_path / "s.safetensors"
-    answer = invoke("refine", base_path, "--select", "--rounds", "2", "--samples", "5", "--bars", "2", "-o", out, *TINY_CLI)
+    answer = invoke("refine", base_path, "--select", "--rounds", "2", "--samples", "5", "--bars", "2", "--avoid-parallels", "0.5", "-o", out, *TINY_CLI)
     assert answer.exit_code == 0, answer.output
+    assert load_model(out).training["train_config"]["avoid_parallels"] == 0.5
     assert "round 1: kept" in answer.stdout and "round 2: kept" in answer.stdout and f"model written to {out}" in answer.stdout
     assert provenance(load_model(out))["refinement"]["round"] == 2 and lineage(load_model(out)) == ["round1", "tinychorale"]
     line = one_line_error(invoke("refine", base_path, "--select", "--samples", "5", "--bars", "2", "-o", out, *TINY_CLI))
