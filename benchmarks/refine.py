@@ -1,7 +1,7 @@
 """Refinement without a person: ``composer refine chorale --select`` for a few rounds, measured.
 
     python benchmarks/refine.py [--rounds 3] [--samples 128] [--probe 30] [--steps N] [--lr X] [--avoid W] [--top-p P] [--max-parallels X] [--masked]
-                                [--top-layers N] [--replay-share S] [--work DIR] [--quick]
+                                [--top-layers N] [--replay-share S] [--anchor W] [--work DIR] [--quick]
 
 1. Before and after each round, the model generates ``--probe`` pieces of 8 bars with
    ``allow_parallels=True`` (the parallel-fifth mask off; random seed 1000, the same
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--masked", action="store_true", help="candidates written under the voice-leading masks (SelectConfig.masked)")
     parser.add_argument("--avoid", type=float, default=None, help="weight of the parallels' unlikelihood in fine-tuning (TrainConfig.avoid_parallels; default: select's)")
     parser.add_argument("--replay-share", type=float, default=None, help="share of each batch replayed from the chorale corpus (FineTuneConfig.replay_share; default: its)")
+    parser.add_argument("--anchor", type=float, default=None, help="weight of the divergence from the base's predictions (FineTuneConfig.anchor; default: select's)")
     parser.add_argument("--top-layers", type=int, default=None, help="fine-tune only the top N transformer blocks (FineTuneConfig.top_layers)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -100,7 +101,8 @@ def main() -> None:
     settings = {k: v for k, v in {"max_steps": args.steps, "learning_rate": args.lr, "avoid_parallels": args.avoid}.items() if v is not None}
     from composer.finetune import FineTuneConfig
 
-    guard = FineTuneConfig(top_layers=args.top_layers, **({} if args.replay_share is None else {"replay_share": args.replay_share}))
+    given = {"replay_share": args.replay_share, "anchor": args.anchor}
+    guard = FineTuneConfig(top_layers=args.top_layers, **{k: v for k, v in given.items() if v is not None})
     result = select(base, args.work / "refined.safetensors", checks, train_settings=settings, finetune=guard, force=True, device="cpu", reporter=Lines())
     selecting = time.perf_counter() - began
     rows = [("chorale (base)", None, measure(base, args.probe))]
@@ -108,7 +110,7 @@ def main() -> None:
         model = load_model(report.model_path) if report.model_path is not None else None
         rows.append((f"after round {report.round}", report, measure(model, args.probe) if model is not None else rows[-1][2]))
     print(f"chorale refined by --select: {args.rounds} rounds of {args.samples} pieces of {BARS} bars; checks {checks}")
-    print(f"fine-tuning: preset {FINETUNE_PRESET | SELECT_TRAIN_SETTINGS | settings}, replay share {guard.replay_share}, top layers {args.top_layers or 'all'}; torch threads {torch.get_num_threads()}")
+    print(f"fine-tuning: preset {FINETUNE_PRESET | SELECT_TRAIN_SETTINGS | settings}, replay share {guard.replay_share}, anchor {guard.anchor}, top layers {args.top_layers or 'all'}; torch threads {torch.get_num_threads()}")
     print(f"select took {selecting:.0f} s, the whole benchmark {time.perf_counter() - began:.0f} s\n")
     print_table(rows, args.probe)
 

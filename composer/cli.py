@@ -404,6 +404,7 @@ def _finetune_config() -> type:
 @_setting_option(_finetune_config(), "replay_corpus", metavar="DIR", help="With --from: the base model's training music to replay.  [default: its corpus in ./midi_corpus or composer's checkout, where found]")
 @_setting_option(_finetune_config(), "valid_fraction", help="With --from: share of the pieces held out for early stopping when the split rule holds out none.")
 @_setting_option(_finetune_config(), "style_init", metavar="STYLE", help="With --from: the base style whose rows a new style starts from.  [default: the mean of the styles the base trained on]")
+@_setting_option(_finetune_config(), "anchor", help="With --from: weight of the divergence from the base model's own predictions on every token (a guard against forgetting; 0: none).")
 @_setting_option(_finetune_config(), "top_layers", help="With --from: train only a transformer's top N blocks and its final norm, the rest kept as the base has it (less to forget).  [default: every weight]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run saved in MODEL_PATH.ckpt.")
@@ -497,6 +498,12 @@ def _select_config() -> type:
     return SelectConfig
 
 
+def _select_guard() -> Any:
+    from composer.refinement import select_guard  # no torch at import
+
+    return select_guard()
+
+
 def _select_avoid() -> float:
     from composer.refinement import SELECT_TRAIN_SETTINGS  # no torch at import
 
@@ -520,18 +527,19 @@ def _select_avoid() -> float:
 @click.option("--any-source", is_flag=True, help="Learn from the kept pieces even when they do not say this model generated them.")
 @click.option("--style", default=None, metavar="STYLE", help="The style the pieces are learnt (and, with --select, generated) as.  [default: the one the model writes unasked]")
 @_setting_option(_train_config(), "max_steps", "--steps", default=None, show_default=False, help="Most optimiser steps of each fine-tuning run.  [default: the fine-tuning preset's]")
-@_setting_option(_train_config(), "avoid_parallels", default=None, show_default=False, help=f"Weight of the loss on the probability put on pitches that would make parallel fifths or octaves.  [default: {_select_avoid()} with --select, else 0]")
-@_setting_option(_finetune_config(), "replay_share", help="Share of each batch's windows replayed from the base model's corpus (the guard against forgetting; 0: none).")
+@_setting_option(_train_config(), "avoid_parallels", default=None, show_default=False, help=f"Weight of the loss on the probability put on pitches that would make parallel fifths or octaves.  [default: {_select_avoid():g} with --select, else 0]")
+@_setting_option(_finetune_config(), "replay_share", default=None, show_default=False, help=f"Share of each batch's windows replayed from the base model's corpus (the guard against forgetting; 0: none).  [default: {_select_guard().replay_share:g} with --select, else {_finetune_config()().replay_share:g}]")
 @_setting_option(_finetune_config(), "replay_corpus", metavar="DIR", help="The base model's training music to replay.  [default: its corpus in ./midi_corpus or composer's checkout, where found]")
+@_setting_option(_finetune_config(), "anchor", default=None, show_default=False, help=f"Weight of the divergence from MODEL's own predictions on every token (a guard against forgetting).  [default: {_select_guard().anchor:g} with --select, else 0]")
 @_setting_option(_finetune_config(), "top_layers", help="Train only a transformer's top N blocks and its final norm, the rest kept as the model has it.  [default: every weight]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--force", is_flag=True, help="Replace MODEL_PATH (and, with --select, its rounds folder).")
 def refine_command(model: str, kept: str | None, output: str, select_mode: bool, any_source: bool, style: str | None, max_steps: int | None,
-                   avoid_parallels: float | None, replay_share: float, replay_corpus: str | None, top_layers: int | None, device: str, force: bool, **checks: Any) -> None:
+                   avoid_parallels: float | None, replay_share: float | None, replay_corpus: str | None, anchor: float | None, top_layers: int | None, device: str, force: bool, **checks: Any) -> None:
     """Fine-tune MODEL on pieces it generated and someone kept (KEPT_FOLDER), or on those its own checks keep (--select)."""
     from composer.finetune import FineTuneConfig
     from composer.modelfile import load_model
-    from composer.refinement import SelectConfig, refine, select
+    from composer.refinement import SelectConfig, refine, select, select_guard
 
     ctx = click.get_current_context()
     given = {name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
@@ -546,7 +554,8 @@ def refine_command(model: str, kept: str | None, output: str, select_mode: bool,
         raise click.UsageError("--any-source applies to a KEPT_FOLDER only (--select keeps the model's own pieces)")
     base = load_model(model)
     train_settings = {k: v for k, v in {"max_steps": max_steps, "avoid_parallels": avoid_parallels}.items() if v is not None}
-    finetune = FineTuneConfig(replay_share=replay_share, replay_corpus=replay_corpus, top_layers=top_layers)
+    guard = {k: v for k, v in {"replay_share": replay_share, "replay_corpus": replay_corpus, "anchor": anchor, "top_layers": top_layers}.items() if v is not None}
+    finetune = select_guard(**guard) if select_mode else FineTuneConfig(**guard)
     reporter = _BarReporter()
     try:
         if select_mode:

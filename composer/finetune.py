@@ -27,6 +27,11 @@ defaults. This module holds what differs:
   is there; the base's styles keep seeing their own music. LoRA was the other
   candidate; replay needs no change to the networks or the model files, and measured
   well (README, "Make it yours").
+* **A second guard: the anchor** (``anchor``, off by default). The base model's own
+  next-token distributions, computed beside every training step, pin the run's: a
+  loss on the divergence from them over every scored token, so that what the folder
+  (or a refinement's loss) does not teach moves as little as it can. It costs one more
+  forward pass a step; ``composer refine --select`` uses it (``composer.refinement``).
 * **Provenance**: the model file's training metadata gains ``fine_tuning``: the base
   (name, file, sha256, corpus, its own ``fine_tuning`` if it was fine-tuned too), the
   data (folder, the cache fingerprint of its files, the sha1 of their contents per
@@ -78,6 +83,9 @@ class FineTuneConfig:
     # a transformer's top N blocks and its final norm trained, everything below (embedding, and the output tied to it) kept
     # as the base has it: less to forget; None: every weight
     top_layers: int | None = setting(None, min=1, max=64, integer=True)
+    # Weight of the divergence KL(base || model) of the next-token distributions, on every scored token of every window:
+    # what the run does not teach stays as the base has it (training.anchor_loss); 0: none. A resumed run needs its base.
+    anchor: float = setting(0.0, min=0, max=100)
 
     def __post_init__(self) -> None:
         check_ranges(self, FineTuneError)

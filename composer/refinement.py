@@ -62,6 +62,14 @@ CORPUS_SPLIT = "valid"  # the base corpus split whose bits per note a --select r
 # (TrainConfig.avoid_parallels). The kept pieces alone teach the rule slowly (benchmarks/refine.py: -15% at best);
 # the loss reads the rule at every place a lower part moves, on the kept pieces and the replayed corpus.
 SELECT_TRAIN_SETTINGS: dict[str, Any] = {"avoid_parallels": 1.0}
+# ... and to the guard against forgetting (FineTuneConfig): a model fine-tuned on its own pieces drifts from the
+# corpus's music every round; the anchor holds its predictions to the round's base wherever the loss does not move them.
+SELECT_GUARD: dict[str, Any] = {"anchor": 1.0}
+
+
+def select_guard(**given: Any) -> FineTuneConfig:
+    """``select``'s guard against forgetting: ``FineTuneConfig``'s defaults, then ``SELECT_GUARD``, then ``given``."""
+    return FineTuneConfig(**(SELECT_GUARD | given))
 
 
 class RefineError(ComposerError):
@@ -335,7 +343,7 @@ def select(model: Model | str | Path, output: str | Path, checks: SelectConfig |
     from composer.training import BarReporter
 
     checks = checks or SelectConfig()
-    finetune = finetune or FineTuneConfig()
+    finetune = finetune or select_guard()
     reporter = BarReporter() if reporter is None else reporter
     model, output = _as_model(model), Path(output)
     _check_output(output, force)
@@ -414,4 +422,5 @@ __all__ = [
     "refine",
     "rounds_folder",
     "select",
+    "select_guard",
 ]

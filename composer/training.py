@@ -414,6 +414,16 @@ def avoid_loss(logits: Any, avoid: Any, pitch_base: int, scored: int) -> Any:
     return -torch.log1p(-mass).sum() / max(scored, 1)
 
 
+def anchor_loss(logits: Any, base_logits: Any, scored: Any) -> Any:
+    """KL(base || model) of the next-token distributions (a torch scalar), the mean over the ``scored`` positions
+    ([B, L] bool) of sum_v p_base(v) (log p_base(v) - log p_model(v))."""
+    if not bool(scored.any()):
+        return logits.new_zeros(())
+    model = logits[scored].float().log_softmax(-1)
+    base = base_logits[scored].float().log_softmax(-1)
+    return (base.exp() * (base - model)).sum(-1).mean()
+
+
 class MixedBatches:
     """Each batch: ``own``'s windows, then ``other``'s (fine-tuning's replay of the base's corpus)."""
 
@@ -495,6 +505,7 @@ class _Run:
     reporter: Reporter
     state: RunState
     saved_at: int = -1  # the step whose checkpoint is on disk
+    anchor: LanguageModel | None = None  # a fine-tuning run's base network, frozen (FineTuneConfig.anchor)
 
     def save_checkpoint(self) -> None:
         """Write the checkpoint (rank 0) unless it already holds this step."""
@@ -652,6 +663,7 @@ def train(
         start = _resume_settings(ckpt, max_steps)
         if base is not None:
             _check_same_base(start.state, base, ckpt)
+        start.initial = _resumed_initial(start, base, corpus, ckpt)
     elif base is not None:
         start = _finetune_start(base, corpus, config, finetune or FineTuneConfig(), output, ckpt, force, dist)
     else:
@@ -730,6 +742,26 @@ def _finetune_start(base: Model, corpus: str | Path, config: TrainConfig | None,
         finetune["replay_path"] = str(replay)
     state = RunState(train_config=dataclasses.asdict(config), finetune=finetune)
     return _Start(config, point.tokenizer, point.model_config, state, initial=point.state)
+
+
+def _resumed_initial(start: _Start, base: Model | None, corpus: str | Path, ckpt: Path) -> dict[str, torch.Tensor] | None:
+    """A resumed fine-tuning run's first weights, made again from its base (only an anchored run needs them): ``base``,
+    else the model of the base's recorded name where it is that very file."""
+    if start.state.finetune is None:
+        return None
+    settings = FineTuneConfig(**start.state.finetune["settings"])
+    if settings.anchor <= 0:
+        return None
+    if base is None:
+        began = start.state.finetune["base"]
+        try:
+            base = load_model(str(began.get("name")))
+        except ComposerError:
+            base = None
+        if base is None or base.sha256 != began.get("sha256"):
+            raise TrainingError(f"{ckpt}: an anchored run resumes beside its base, {began.get('file')}, which was not found as it was; give it with --from")
+    _, styles = folder_styles(corpus, start.config.style)
+    return starting_point(base, styles, settings.style_init).state
 
 
 def _check_same_base(state: RunState, base: Model, ckpt: Path) -> None:
@@ -873,7 +905,24 @@ def _build_run(start: _Start, data: TokenData, corpus: str | Path, output: Path,
     }
     if start.state.finetune is not None:
         metadata.update(_finetune_metadata(start.state.finetune, train_split, start.tokenizer))
-    return _Run(config, start.tokenizer, network, trained, optimizer, device, dist, output, ckpt, valid_split, metadata, reporter, start.state)
+    run = _Run(config, start.tokenizer, network, trained, optimizer, device, dist, output, ckpt, valid_split, metadata, reporter, start.state)
+    run.anchor = _anchor_network(start, device)
+    return run
+
+
+def _anchor_network(start: _Start, device: torch.device) -> LanguageModel | None:
+    """The frozen copy of the run's first weights (its base's) that ``FineTuneConfig.anchor`` keeps it near; None without an anchor."""
+    from composer.nn import build_model
+
+    if start.state.finetune is None or FineTuneConfig(**start.state.finetune["settings"]).anchor <= 0:
+        return None
+    anchor = build_model(start.config.arch, start.model_config)
+    assert start.initial is not None  # a new run's base weights, or a resumed one's made again (_resumed_initial)
+    anchor.load_state_dict(start.initial, strict=False)
+    anchor.to(device).eval()
+    for parameter in anchor.parameters():
+        parameter.requires_grad_(False)
+    return anchor
 
 
 def _loop(run: _Run, batches: Batches) -> bool:
@@ -912,10 +961,14 @@ def _train_step(run: _Run, batches: Batches) -> float:
     torch.manual_seed(config.random_seed * 1_000_003 + step * 1_009 + run.dist.rank)  # dropout masks of this step
     logits = run.trained(ids, ahead)
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=run.tokenizer.pad_id)
+    scored = targets != run.tokenizer.pad_id
     if batch.avoid is not None:
         avoid = torch.as_tensor(batch.avoid[:, 1:], device=run.device)  # the pitches to avoid at the token each position predicts
-        scored = int((targets != run.tokenizer.pad_id).sum())
-        loss = loss + config.avoid_parallels * avoid_loss(logits, avoid, run.tokenizer.base[K_PITCH], scored)
+        loss = loss + config.avoid_parallels * avoid_loss(logits, avoid, run.tokenizer.base[K_PITCH], int(scored.sum()))
+    if run.anchor is not None:
+        with torch.no_grad():
+            kept = run.anchor(ids, ahead)
+        loss = loss + FineTuneConfig(**run.state.finetune["settings"]).anchor * anchor_loss(logits, kept, scored)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if config.grad_clip > 0:

@@ -8,6 +8,7 @@ parameters, so every test takes seconds.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -348,3 +349,48 @@ def test_the_library_checks_the_same(folder, base_path, tmp_path):
         train(folder, tmp_path / "m.safetensors", finetune=FineTuneConfig(), device="cpu")
     with pytest.raises(FineTuneError, match="replay_share must be a number 0..0.75"):
         FineTuneConfig(replay_share=0.9)
+
+
+# -- the anchor: KL to the base's predictions -----------------------------------------
+def test_the_anchor_loss_hand_worked():
+    from composer.training import anchor_loss
+
+    logits = torch.tensor([[[0.0, 0.0], [0.0, 0.0]]])
+    scored = torch.tensor([[True, False]])
+    assert anchor_loss(logits, logits.clone(), scored).item() == 0.0
+    base = torch.tensor([[[math.log(3.0), 0.0], [5.0, 0.0]]])  # p_base (3/4, 1/4) at the scored position; the other is not counted
+    expected = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
+    assert anchor_loss(logits, base, scored).item() == pytest.approx(expected, rel=1e-5)
+    assert anchor_loss(logits, base, torch.zeros(1, 2, dtype=torch.bool)).item() == 0.0
+
+
+def divergence(model: Model, base: Model, folder: Path) -> float:
+    """KL(base || model) over the windows of the folder's first batch."""
+    from composer.dataset import load_tokens
+    from composer.training import anchor_loss
+
+    split = load_tokens(folder, model.tokenizer, style="folk").splits["train"]
+    batch = Batches(split, model.tokenizer, tiny(base, augment=False)).batch(0)
+    ids = torch.as_tensor(batch.ids[:, :-1])
+    with torch.no_grad():
+        return float(anchor_loss(model.network.eval()(ids, None), base.network.eval()(ids, None), ids != model.tokenizer.pad_id))
+
+
+def test_the_anchor_keeps_a_run_near_its_base_and_resumes_beside_it(folder, base_path, tmp_path):
+    free = finetune(folder, tmp_path / "free.safetensors", base_path, style="folk")
+    settings = FineTuneConfig(replay_share=0, anchor=50)
+    anchored = train(folder, tmp_path / "anchored.safetensors", config=tiny(base_path, style="folk"), init=base_path, finetune=settings, device="cpu",
+                     reporter=SilentReporter())
+    base = load_model(base_path)
+    assert divergence(load_model(anchored.model_path), base, folder) < 0.5 * divergence(load_model(free.model_path), base, folder)
+    assert provenance(load_model(anchored.model_path))["settings"]["anchor"] == 50
+    # killed and resumed with the base given: the same steps as the whole run
+    with pytest.raises(KeyboardInterrupt):
+        train(folder, tmp_path / "b.safetensors", config=tiny(base_path, style="folk"), init=base_path, finetune=settings, device="cpu", reporter=StopAt(4))
+    resumed = train(folder, tmp_path / "b.safetensors", resume=True, init=base_path, device="cpu", reporter=SilentReporter())
+    assert resumed.losses == anchored.losses
+    # without it, a base that is not found by its name is one line
+    with pytest.raises(KeyboardInterrupt):
+        train(folder, tmp_path / "c.safetensors", config=tiny(base_path, style="folk"), init=base_path, finetune=settings, device="cpu", reporter=StopAt(4))
+    with pytest.raises(TrainingError, match="an anchored run resumes beside its base, tinyfolk.safetensors, .*--from"):
+        train(folder, tmp_path / "c.safetensors", resume=True, device="cpu", reporter=SilentReporter())

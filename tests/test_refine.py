@@ -22,6 +22,7 @@ from composer.formats import read, write  # noqa: E402
 from composer.generate import GenerationSettings, generate_batch  # noqa: E402
 from composer.modelfile import load_model, save_model  # noqa: E402
 from composer.refinement import (  # noqa: E402
+    SELECT_GUARD,
     SELECT_TRAIN_SETTINGS,
     RefineError,
     SelectConfig,
@@ -205,6 +206,8 @@ def test_select_on_the_command_line(base_path, tmp_path):
     answer = invoke("refine", base_path, "--select", "--rounds", "2", "--samples", "5", "--bars", "2", "--avoid-parallels", "0.5", "-o", out, *TINY_CLI)
     assert answer.exit_code == 0, answer.output
     assert load_model(out).training["train_config"]["avoid_parallels"] == 0.5
+    assert provenance(load_model(out))["settings"]["anchor"] == SELECT_GUARD["anchor"] > 0  # --select's guard, the replay share as given
+    assert provenance(load_model(out))["settings"]["replay_share"] == 0
     assert "round 1: kept" in answer.stdout and "round 2: kept" in answer.stdout and f"model written to {out}" in answer.stdout
     assert provenance(load_model(out))["refinement"]["round"] == 2 and lineage(load_model(out)) == ["round1", "tinychorale"]
     line = one_line_error(invoke("refine", base_path, "--select", "--samples", "5", "--bars", "2", "-o", out, *TINY_CLI))
