@@ -405,6 +405,7 @@ def _finetune_config() -> type:
 @_setting_option(_finetune_config(), "valid_fraction", help="With --from: share of the pieces held out for early stopping when the split rule holds out none.")
 @_setting_option(_finetune_config(), "style_init", metavar="STYLE", help="With --from: the base style whose rows a new style starts from.  [default: the mean of the styles the base trained on]")
 @_setting_option(_finetune_config(), "anchor", help="With --from: weight of the divergence from the base model's own predictions on every token (a guard against forgetting; 0: none).")
+@_setting_option(_finetune_config(), "anchor_model", metavar="NAME|PATH", help="With --from and --anchor: the model (with the run's vocabulary) whose predictions the anchor holds to.  [default: the base]")
 @_setting_option(_finetune_config(), "top_layers", help="With --from: train only a transformer's top N blocks and its final norm, the rest kept as the base has it (less to forget).  [default: every weight]")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run saved in MODEL_PATH.ckpt.")

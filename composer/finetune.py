@@ -86,6 +86,7 @@ class FineTuneConfig:
     # Weight of the divergence KL(base || model) of the next-token distributions, on every scored token of every window:
     # what the run does not teach stays as the base has it (training.anchor_loss); 0: none. A resumed run needs its base.
     anchor: float = setting(0.0, min=0, max=100)
+    anchor_model: str | None = None  # a model file (with the run's vocabulary) whose predictions the anchor holds to; None: the base
 
     def __post_init__(self) -> None:
         check_ranges(self, FineTuneError)

@@ -63,7 +63,8 @@ CORPUS_SPLIT = "valid"  # the base corpus split whose bits per note a --select r
 # the loss reads the rule at every place a lower part moves, on the kept pieces and the replayed corpus.
 SELECT_TRAIN_SETTINGS: dict[str, Any] = {"avoid_parallels": 1.0}
 # ... and to the guard against forgetting (FineTuneConfig): a model fine-tuned on its own pieces drifts from the
-# corpus's music every round; the anchor holds its predictions to the round's base wherever the loss does not move them.
+# corpus's music every round; the anchor holds every round's predictions to the model the rounds began from, wherever
+# the loss does not move them.
 SELECT_GUARD: dict[str, Any] = {"anchor": 1.0}
 
 
@@ -346,6 +347,8 @@ def select(model: Model | str | Path, output: str | Path, checks: SelectConfig |
     finetune = finetune or select_guard()
     reporter = BarReporter() if reporter is None else reporter
     model, output = _as_model(model), Path(output)
+    if finetune.anchor > 0 and finetune.anchor_model is None:  # every round held to the model the rounds began from, not drifting with them
+        finetune = dataclasses.replace(finetune, anchor_model=str(model.path))
     _check_output(output, force)
     folder = rounds_folder(output)
     if folder.exists():

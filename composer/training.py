@@ -485,6 +485,7 @@ class _Start:
     state: RunState
     saved: tuple[dict[str, str], dict[str, torch.Tensor]] | None = None  # the checkpoint's metadata and tensors
     initial: dict[str, torch.Tensor] | None = None  # a fine-tuning run's first weights: its base model's
+    anchor: dict[str, torch.Tensor] | None = None  # the weights whose predictions FineTuneConfig.anchor holds the run to
 
 
 @dataclass
@@ -663,7 +664,7 @@ def train(
         start = _resume_settings(ckpt, max_steps)
         if base is not None:
             _check_same_base(start.state, base, ckpt)
-        start.initial = _resumed_initial(start, base, corpus, ckpt)
+        start.anchor = _resumed_anchor(start, base, corpus, ckpt)
     elif base is not None:
         start = _finetune_start(base, corpus, config, finetune or FineTuneConfig(), output, ckpt, force, dist)
     else:
@@ -741,17 +742,29 @@ def _finetune_start(base: Model, corpus: str | Path, config: TrainConfig | None,
     if replay is not None:
         finetune["replay_path"] = str(replay)
     state = RunState(train_config=dataclasses.asdict(config), finetune=finetune)
-    return _Start(config, point.tokenizer, point.model_config, state, initial=point.state)
+    return _Start(config, point.tokenizer, point.model_config, state, initial=point.state, anchor=_anchor_weights(settings, point.state, point.tokenizer))
 
 
-def _resumed_initial(start: _Start, base: Model | None, corpus: str | Path, ckpt: Path) -> dict[str, torch.Tensor] | None:
-    """A resumed fine-tuning run's first weights, made again from its base (only an anchored run needs them): ``base``,
-    else the model of the base's recorded name where it is that very file."""
+def _anchor_weights(settings: FineTuneConfig, initial: dict[str, torch.Tensor] | None, tokenizer: Tokenizer) -> dict[str, torch.Tensor] | None:
+    """The weights the anchor holds a run to: ``initial`` (the base's), or ``anchor_model``'s, which must have the run's vocabulary."""
+    if settings.anchor <= 0:
+        return None
+    if settings.anchor_model is None:
+        return initial
+    model = load_model(settings.anchor_model)
+    if model.tokenizer.tokens != tokenizer.tokens:
+        raise TrainingError(f"anchor model {settings.anchor_model}: its vocabulary ({len(model.tokenizer)} tokens) is not the run's ({len(tokenizer)})")
+    return model.network.state_dict()
+
+
+def _resumed_anchor(start: _Start, base: Model | None, corpus: str | Path, ckpt: Path) -> dict[str, torch.Tensor] | None:
+    """A resumed anchored run's anchor weights: ``anchor_model``'s, or its first weights made again from its base,
+    ``base`` or else the model of the base's recorded name where it is that very file (None: no anchor)."""
     if start.state.finetune is None:
         return None
     settings = FineTuneConfig(**start.state.finetune["settings"])
-    if settings.anchor <= 0:
-        return None
+    if settings.anchor <= 0 or settings.anchor_model is not None:
+        return _anchor_weights(settings, None, start.tokenizer)
     if base is None:
         began = start.state.finetune["base"]
         try:
@@ -917,8 +930,11 @@ def _anchor_network(start: _Start, device: torch.device) -> LanguageModel | None
     if start.state.finetune is None or FineTuneConfig(**start.state.finetune["settings"]).anchor <= 0:
         return None
     anchor = build_model(start.config.arch, start.model_config)
-    assert start.initial is not None  # a new run's base weights, or a resumed one's made again (_resumed_initial)
-    anchor.load_state_dict(start.initial, strict=False)
+    assert start.anchor is not None  # _anchor_weights, or _resumed_anchor on resume
+    try:
+        anchor.load_state_dict(start.anchor, strict=False)
+    except RuntimeError as exc:
+        raise TrainingError(f"the anchor model does not fit the run's architecture ({str(exc).splitlines()[0]})") from None
     anchor.to(device).eval()
     for parameter in anchor.parameters():
         parameter.requires_grad_(False)

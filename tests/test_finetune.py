@@ -173,7 +173,8 @@ def test_fine_tuning_starts_from_the_base_and_records_where_it_came_from(folder,
     assert record["base"]["sha256"] == file_sha256(base_path) and record["base"]["name"] == "tinyfolk"
     assert record["data"]["fingerprint"] == data_fingerprint(folder, "folk") and record["data"]["folder"] == "My Tunes"
     assert record["data"]["pieces"] == {"train": 7, "valid": 2, "test": 1} and record["data"]["held_out"] == []
-    assert record["settings"] == {"replay_share": 0.0, "replay_corpus": None, "valid_fraction": 0.1, "style_init": None, "top_layers": None}
+    assert record["settings"] == {"replay_share": 0.0, "replay_corpus": None, "valid_fraction": 0.1, "style_init": None, "top_layers": None, "anchor": 0.0,
+                                  "anchor_model": None}
     assert record["styles"] == {"folk": "trained by the base model"} and record["replay"] is None
     assert model.training["train_config"]["style"] == "folk" and model.training["sampling"] == {"top_p": 0.9}
     assert model.tokenizer.tokens == base.tokenizer.tokens and lineage(model) == ["tinyfolk"]
@@ -394,3 +395,14 @@ def test_the_anchor_keeps_a_run_near_its_base_and_resumes_beside_it(folder, base
         train(folder, tmp_path / "c.safetensors", config=tiny(base_path, style="folk"), init=base_path, finetune=settings, device="cpu", reporter=StopAt(4))
     with pytest.raises(TrainingError, match="an anchored run resumes beside its base, tinyfolk.safetensors, .*--from"):
         train(folder, tmp_path / "c.safetensors", resume=True, device="cpu", reporter=SilentReporter())
+
+
+def test_an_anchor_model_must_have_the_runs_vocabulary(folder, base_path, tmp_path):
+    # learnt as a new style, the run's vocabulary has a row its base lacks: the base cannot anchor it by file
+    with pytest.raises(TrainingError, match=r"anchor model .*tinyfolk.safetensors: its vocabulary \(\d+ tokens\) is not the run's"):
+        train(folder, tmp_path / "bad.safetensors", config=tiny(base_path), init=base_path,
+              finetune=FineTuneConfig(replay_share=0, anchor=1, anchor_model=str(base_path)), device="cpu", reporter=SilentReporter())
+    assert not list(tmp_path.glob("*bad*"))
+    done = train(folder, tmp_path / "ok.safetensors", config=tiny(base_path, style="folk"), init=base_path,
+                 finetune=FineTuneConfig(replay_share=0, anchor=1, anchor_model=str(base_path)), device="cpu", reporter=SilentReporter())
+    assert provenance(load_model(done.model_path))["settings"]["anchor_model"] == str(base_path)

@@ -208,6 +208,7 @@ def test_select_on_the_command_line(base_path, tmp_path):
     assert load_model(out).training["train_config"]["avoid_parallels"] == 0.5
     assert provenance(load_model(out))["settings"]["anchor"] == SELECT_GUARD["anchor"] > 0  # --select's guard, the replay share as given
     assert provenance(load_model(out))["settings"]["replay_share"] == 0
+    assert provenance(load_model(out))["settings"]["anchor_model"] == str(base_path)  # round 2 held to the model round 1 began from
     assert "round 1: kept" in answer.stdout and "round 2: kept" in answer.stdout and f"model written to {out}" in answer.stdout
     assert provenance(load_model(out))["refinement"]["round"] == 2 and lineage(load_model(out)) == ["round1", "tinychorale"]
     line = one_line_error(invoke("refine", base_path, "--select", "--samples", "5", "--bars", "2", "-o", out, *TINY_CLI))
