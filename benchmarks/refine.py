@@ -1,6 +1,6 @@
 """Refinement without a person: ``composer refine chorale --select`` for a few rounds, measured.
 
-    python benchmarks/refine.py [--rounds 3] [--samples 128] [--probe 30] [--steps N] [--lr X] [--avoid W] [--top-p P] [--max-parallels X] [--masked]
+    python benchmarks/refine.py [--rounds 3] [--samples 128] [--probe 30] [--steps N] [--lr X] [--avoid W] [--top-p P] [--max-parallels X] [--[no-]masked]
                                 [--top-layers N] [--replay-share S] [--anchor W] [--work DIR] [--quick]
 
 1. Before and after each round, the model generates ``--probe`` pieces of 8 bars with
@@ -10,13 +10,15 @@
    with the chorale corpus's train split (``composer.originality``: median and
    maximum in notes). Bits per note of the chorale corpus's valid split, too.
 2. ``composer.refinement.select("chorale", ...)``: each round generates ``--samples``
-   pieces of 8 bars (parallels allowed; top-p ``--top-p``, default 1), keeps those that pass the checks of
+   pieces of 8 bars (under the voice-leading masks, or with parallels allowed with
+   ``--no-masked``; top-p ``--top-p``, default 1), keeps those that pass the checks of
    ``SelectConfig`` (at most 3 parallel fifths and octaves per 100 notes, no
    passage of more than 12 notes also in the train split, ending on the tonic),
    and fine-tunes the previous round's model on them with the fine-tuning preset
-   and the replay guard (``training.FINETUNE_PRESET``, ``FineTuneConfig``).
-   ``--masked``: the candidates are written under the voice-leading masks, so the
-   model learns the masks' rule from its own masked pieces; the probe stays unmasked.
+   and select's additions (``training.FINETUNE_PRESET``, ``SELECT_TRAIN_SETTINGS``:
+   the parallels' loss ``--avoid``, the learning rate ``--lr``; ``select_guard``: the
+   replay ``--replay-share`` and the anchor to the base model's predictions ``--anchor``).
+   The probe is always unmasked.
 
 Prints a Markdown table; the README's "Make it yours" quotes it. ``--quick`` is a
 smoke run (1 round, 48 pieces, 4 steps, 6 probe pieces).
@@ -41,7 +43,7 @@ from composer.generate import GenerationSettings, generate_batch  # noqa: E402
 from composer.metrics import voice_leading  # noqa: E402
 from composer.modelfile import Model, load_model  # noqa: E402
 from composer.originality import shipped_index  # noqa: E402
-from composer.refinement import SELECT_TRAIN_SETTINGS, SelectConfig, corpus_bits_per_note, select  # noqa: E402
+from composer.refinement import SELECT_TRAIN_SETTINGS, SelectConfig, corpus_bits_per_note, select, select_guard  # noqa: E402
 from composer.training import FINETUNE_PRESET, SilentReporter  # noqa: E402
 
 CHORALES = ROOT / "midi_corpus" / "chorales"
@@ -83,7 +85,8 @@ def main() -> None:
     parser.add_argument("--top-p", type=float, default=SelectConfig().top_p, help="top-p of the candidates (default: SelectConfig's)")
     parser.add_argument("--max-parallels", type=float, default=SelectConfig().max_parallels_per_100_notes)
     parser.add_argument("--work", type=Path, default=Path("/tmp/composer-refine-bench"))
-    parser.add_argument("--masked", action="store_true", help="candidates written under the voice-leading masks (SelectConfig.masked)")
+    parser.add_argument("--masked", action=argparse.BooleanOptionalAction, default=SelectConfig().masked,
+                        help="candidates written under the voice-leading masks, or (--no-masked) with parallels allowed (SelectConfig.masked)")
     parser.add_argument("--avoid", type=float, default=None, help="weight of the parallels' unlikelihood in fine-tuning (TrainConfig.avoid_parallels; default: select's)")
     parser.add_argument("--replay-share", type=float, default=None, help="share of each batch replayed from the chorale corpus (FineTuneConfig.replay_share; default: its)")
     parser.add_argument("--anchor", type=float, default=None, help="weight of the divergence from the base's predictions (FineTuneConfig.anchor; default: select's)")
@@ -99,10 +102,8 @@ def main() -> None:
     base = load_model("chorale")
     checks = SelectConfig(rounds=args.rounds, samples=args.samples, bars=BARS, max_parallels_per_100_notes=args.max_parallels, top_p=args.top_p, random_seed=1, masked=args.masked)
     settings = {k: v for k, v in {"max_steps": args.steps, "learning_rate": args.lr, "avoid_parallels": args.avoid}.items() if v is not None}
-    from composer.finetune import FineTuneConfig
-
     given = {"replay_share": args.replay_share, "anchor": args.anchor}
-    guard = FineTuneConfig(top_layers=args.top_layers, **{k: v for k, v in given.items() if v is not None})
+    guard = select_guard(top_layers=args.top_layers, **{k: v for k, v in given.items() if v is not None})
     result = select(base, args.work / "refined.safetensors", checks, train_settings=settings, finetune=guard, force=True, device="cpu", reporter=Lines())
     selecting = time.perf_counter() - began
     rows = [("chorale (base)", None, measure(base, args.probe))]
@@ -110,7 +111,7 @@ def main() -> None:
         model = load_model(report.model_path) if report.model_path is not None else None
         rows.append((f"after round {report.round}", report, measure(model, args.probe) if model is not None else rows[-1][2]))
     print(f"chorale refined by --select: {args.rounds} rounds of {args.samples} pieces of {BARS} bars; checks {checks}")
-    print(f"fine-tuning: preset {FINETUNE_PRESET | SELECT_TRAIN_SETTINGS | settings}, replay share {guard.replay_share}, anchor {guard.anchor}, top layers {args.top_layers or 'all'}; torch threads {torch.get_num_threads()}")
+    print(f"fine-tuning: preset {FINETUNE_PRESET | SELECT_TRAIN_SETTINGS | settings}, replay share {guard.replay_share}, anchor {guard.anchor} to the base, top layers {args.top_layers or 'all'}; torch threads {torch.get_num_threads()}")
     print(f"select took {selecting:.0f} s, the whole benchmark {time.perf_counter() - began:.0f} s\n")
     print_table(rows, args.probe)
 

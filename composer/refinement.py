@@ -12,8 +12,8 @@ nothing written, unless ``any_source`` (``--any-source``) says to learn from it 
 
 ``composer refine MODEL --select -o OUT`` (``select``): the same loop without a person.
 Each round generates ``SelectConfig.samples`` pieces of ``bars`` bars with the generation
-defaults but *without* the parallel-fifth mask (``allow_parallels=True``: the selection
-is what is to teach the model to avoid them), keeps those that pass the checks below,
+defaults (under the voice-leading masks, ``masked``; ``masked=False`` writes them with
+parallels allowed, for the checks to choose among), keeps those that pass the checks below,
 writes them to ``OUT.rounds/roundN/``, fine-tunes the previous round's model on them
 (``OUT.rounds/roundN.safetensors``) and reports what the round changed. The last
 round's model is copied to ``OUT``. The checks (``piece_problems``):
@@ -27,7 +27,10 @@ round's model is copied to ``OUT``. The checks (``piece_problems``):
 Besides learning the kept pieces, ``select``'s fine-tuning is taught the voice-leading rule
 itself (``SELECT_TRAIN_SETTINGS``: ``TrainConfig.avoid_parallels``): wherever a lower part may
 write a pitch while a part above moves, the probability the model puts on pitches that would
-make parallel fifths or octaves is a loss, on the kept pieces and the replayed corpus alike.
+make parallel fifths or octaves is a loss, on the kept pieces and the replayed corpus alike;
+and every round is held to the predictions of the model the rounds began from
+(``SELECT_GUARD``: ``FineTuneConfig.anchor``), so that what the loss does not teach does
+not drift round after round. ``benchmarks/refine.py`` measured the choice (README, "Refine").
 
 The refined model's fine-tuning record (``composer.finetune.provenance``) gains
 ``refinement``: how the pieces were kept, how many, and the sha256 fingerprint of the
@@ -61,7 +64,7 @@ CORPUS_SPLIT = "valid"  # the base corpus split whose bits per note a --select r
 # What --select's fine-tuning adds to the preset: the loss on the probability put on parallel fifths and octaves
 # (TrainConfig.avoid_parallels). The kept pieces alone teach the rule slowly (benchmarks/refine.py: -15% at best);
 # the loss reads the rule at every place a lower part moves, on the kept pieces and the replayed corpus.
-SELECT_TRAIN_SETTINGS: dict[str, Any] = {"avoid_parallels": 1.0}
+SELECT_TRAIN_SETTINGS: dict[str, Any] = {"avoid_parallels": 10.0, "learning_rate": 1e-4}
 # ... and to the guard against forgetting (FineTuneConfig): a model fine-tuned on its own pieces drifts from the
 # corpus's music every round; the anchor holds every round's predictions to the model the rounds began from, wherever
 # the loss does not move them.
@@ -92,8 +95,9 @@ class SelectConfig:
     top_p: float | None = setting(1.0, min=0, max=1, min_open=True)
     random_seed: int = setting(0, min=0, integer=True)  # round r generates with random_seed + r - 1
     # The candidates written under the voice-leading masks (no parallel fifths or octaves, voices in order): the model
-    # then learns the masks' rule from its own masked pieces, rather than from the few unmasked ones that pass by chance.
-    masked: bool = False
+    # then learns the masks' rule from its own masked pieces, rather than from the few unmasked ones that pass by chance
+    # (measured: with the loss and the anchor, unmasked candidates moved the parallels -39%, masked ones -51%).
+    masked: bool = True
 
     def __post_init__(self) -> None:
         check_ranges(self, RefineError)

@@ -196,6 +196,7 @@ def test_select_generates_keeps_fine_tunes_and_reports_each_round(base_path, tmp
     assert refinement["mode"] == "select" and refinement["round"] == 1 and refinement["generated"] == 6 and refinement["kept"]["files"] == report.kept
     assert refinement["checks"]["max_parallels_per_100_notes"] == 3.0 and refinement["kept"]["identified_by"] == {"sha256": report.kept}
     assert any(m.startswith("round 1: kept ") for m in reporter.messages) and any("generating 6 pieces" in m for m in reporter.messages)
+    assert any("under the voice-leading masks" in m for m in reporter.messages)  # the default: SelectConfig.masked
     # the same seed gives the same pieces
     again = select(base_path, tmp_path / "again.safetensors", checks, train_settings=TINY, finetune=NO_REPLAY, device="cpu", reporter=SilentReporter())
     assert [p.read_bytes() for p in sorted(again.rounds[0].folder.glob("*.mid"))] == [p.read_bytes() for p in sorted(report.folder.glob("*.mid"))]
@@ -203,11 +204,12 @@ def test_select_generates_keeps_fine_tunes_and_reports_each_round(base_path, tmp
 
 def test_select_on_the_command_line(base_path, tmp_path):
     out = tmp_path / "s.safetensors"
-    answer = invoke("refine", base_path, "--select", "--rounds", "2", "--samples", "5", "--bars", "2", "--avoid-parallels", "0.5", "-o", out, *TINY_CLI)
+    answer = invoke("refine", base_path, "--select", "--rounds", "2", "--samples", "5", "--bars", "2", "--avoid-parallels", "0.5", "--unmasked", "-o", out, *TINY_CLI)
     assert answer.exit_code == 0, answer.output
     assert load_model(out).training["train_config"]["avoid_parallels"] == 0.5
     assert provenance(load_model(out))["settings"]["anchor"] == SELECT_GUARD["anchor"] > 0  # --select's guard, the replay share as given
     assert provenance(load_model(out))["settings"]["replay_share"] == 0
+    assert provenance(load_model(out))["refinement"]["checks"]["masked"] is False  # --unmasked: parallels allowed, for the checks to choose
     assert provenance(load_model(out))["settings"]["anchor_model"] == str(base_path)  # round 2 held to the model round 1 began from
     assert "round 1: kept" in answer.stdout and "round 2: kept" in answer.stdout and f"model written to {out}" in answer.stdout
     assert provenance(load_model(out))["refinement"]["round"] == 2 and lineage(load_model(out)) == ["round1", "tinychorale"]
