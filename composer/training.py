@@ -742,11 +742,13 @@ def _finetune_start(base: Model, corpus: str | Path, config: TrainConfig | None,
     if replay is not None:
         finetune["replay_path"] = str(replay)
     state = RunState(train_config=dataclasses.asdict(config), finetune=finetune)
-    return _Start(config, point.tokenizer, point.model_config, state, initial=point.state, anchor=_anchor_weights(settings, point.state, point.tokenizer))
+    return _Start(config, point.tokenizer, point.model_config, state, initial=point.state, anchor=_anchor_weights(settings, point.state, point.tokenizer, config.arch, point.model_config))
 
 
-def _anchor_weights(settings: FineTuneConfig, initial: dict[str, torch.Tensor] | None, tokenizer: Tokenizer) -> dict[str, torch.Tensor] | None:
-    """The weights the anchor holds a run to: ``initial`` (the base's), or ``anchor_model``'s, which must have the run's vocabulary."""
+def _anchor_weights(settings: FineTuneConfig, initial: dict[str, torch.Tensor] | None, tokenizer: Tokenizer, arch: str,
+                    model_config: dict[str, Any]) -> dict[str, torch.Tensor] | None:
+    """The weights the anchor holds a run to: ``initial`` (the base's), or ``anchor_model``'s, which must have the run's
+    vocabulary and architecture."""
     if settings.anchor <= 0:
         return None
     if settings.anchor_model is None:
@@ -754,7 +756,17 @@ def _anchor_weights(settings: FineTuneConfig, initial: dict[str, torch.Tensor] |
     model = load_model(settings.anchor_model)
     if model.tokenizer.tokens != tokenizer.tokens:
         raise TrainingError(f"anchor model {settings.anchor_model}: its vocabulary ({len(model.tokenizer)} tokens) is not the run's ({len(tokenizer)})")
+    theirs = dataclasses.asdict(model.config)
+    differ = [k for k, v in model_config.items() if k in theirs and _plain(theirs[k]) != _plain(v)]
+    if model.arch != arch or differ:
+        what = ", ".join(f"{k} {theirs[k]!r} against {model_config[k]!r}" for k in differ) or f"a {model.arch}, the run a {arch}"
+        raise TrainingError(f"anchor model {settings.anchor_model}: its architecture is not the run's ({what})")
     return model.network.state_dict()
+
+
+def _plain(value: Any) -> Any:
+    """A config value as JSON keeps it (tuples as lists), to compare a model file's with a run's."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _resumed_anchor(start: _Start, base: Model | None, corpus: str | Path, ckpt: Path) -> dict[str, torch.Tensor] | None:
@@ -764,7 +776,7 @@ def _resumed_anchor(start: _Start, base: Model | None, corpus: str | Path, ckpt:
         return None
     settings = FineTuneConfig(**start.state.finetune["settings"])
     if settings.anchor <= 0 or settings.anchor_model is not None:
-        return _anchor_weights(settings, None, start.tokenizer)
+        return _anchor_weights(settings, None, start.tokenizer, start.config.arch, start.model_config)
     if base is None:
         began = start.state.finetune["base"]
         try:
@@ -931,10 +943,7 @@ def _anchor_network(start: _Start, device: torch.device) -> LanguageModel | None
         return None
     anchor = build_model(start.config.arch, start.model_config)
     assert start.anchor is not None  # _anchor_weights, or _resumed_anchor on resume
-    try:
-        anchor.load_state_dict(start.anchor, strict=False)
-    except RuntimeError as exc:
-        raise TrainingError(f"the anchor model does not fit the run's architecture ({str(exc).splitlines()[0]})") from None
+    anchor.load_state_dict(start.anchor, strict=False)  # checked by _anchor_weights; a tied head comes with its embedding
     anchor.to(device).eval()
     for parameter in anchor.parameters():
         parameter.requires_grad_(False)

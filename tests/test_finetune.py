@@ -406,3 +406,13 @@ def test_an_anchor_model_must_have_the_runs_vocabulary(folder, base_path, tmp_pa
     done = train(folder, tmp_path / "ok.safetensors", config=tiny(base_path, style="folk"), init=base_path,
                  finetune=FineTuneConfig(replay_share=0, anchor=1, anchor_model=str(base_path)), device="cpu", reporter=SilentReporter())
     assert provenance(load_model(done.model_path))["settings"]["anchor_model"] == str(base_path)
+
+
+def test_an_anchor_model_must_have_the_runs_architecture(folder, base_path, tmp_path):
+    tok = load_model(base_path).tokenizer
+    wider = build_model("transformer", dict(vocab_size=len(tok), n_layers=2, d_model=32, n_heads=2, context_len=64, dropout=0.0))
+    other = save_model(Model(wider, tok, {"styles": {"folk": FOLK}}), tmp_path / "two_layers.safetensors")
+    with pytest.raises(TrainingError, match=r"anchor model .*two_layers.safetensors: its architecture is not the run's \(n_layers 2 against 1\)"):
+        train(folder, tmp_path / "bad.safetensors", config=tiny(base_path, style="folk"), init=base_path,
+              finetune=FineTuneConfig(replay_share=0, anchor=1, anchor_model=str(other)), device="cpu", reporter=SilentReporter())
+    assert not list(tmp_path.glob("*bad*"))
