@@ -507,6 +507,7 @@ class _Run:
     state: RunState
     saved_at: int = -1  # the step whose checkpoint is on disk
     anchor: LanguageModel | None = None  # a fine-tuning run's base network, frozen (FineTuneConfig.anchor)
+    anchor_weight: float = 0.0
 
     def save_checkpoint(self) -> None:
         """Write the checkpoint (rank 0) unless it already holds this step."""
@@ -932,6 +933,8 @@ def _build_run(start: _Start, data: TokenData, corpus: str | Path, output: Path,
         metadata.update(_finetune_metadata(start.state.finetune, train_split, start.tokenizer))
     run = _Run(config, start.tokenizer, network, trained, optimizer, device, dist, output, ckpt, valid_split, metadata, reporter, start.state)
     run.anchor = _anchor_network(start, device)
+    if run.anchor is not None:
+        run.anchor_weight = FineTuneConfig(**start.state.finetune["settings"]).anchor
     return run
 
 
@@ -993,7 +996,7 @@ def _train_step(run: _Run, batches: Batches) -> float:
     if run.anchor is not None:
         with torch.no_grad():
             kept = run.anchor(ids, ahead)
-        loss = loss + FineTuneConfig(**run.state.finetune["settings"]).anchor * anchor_loss(logits, kept, scored)
+        loss = loss + run.anchor_weight * anchor_loss(logits, kept, scored)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if config.grad_clip > 0:

@@ -334,6 +334,10 @@ def test_a_folder_the_base_cannot_learn_from_is_one_line(base_path, tmp_path, ki
     (["--from", "{base}", "--style-init", "chorale"], 1, "trained on folk, not on it"),
     (["--from", "{base}", "--replay-corpus", "{tmp}/nowhere"], 1, "nowhere: no such folder"),
     (["--from", "{base}", "--style", "my-tunes"], 1, "a style name must be a Python identifier"),
+    (["--from", "{base}", "--anchor", "1e9"], 2, "--anchor"),
+    (["--anchor", "1"], 2, "--anchor applies to fine-tuning (--from) only"),
+    (["--from", "{base}", "--anchor", "1", "--anchor-model", "no_such_model"], 1, "no model named 'no_such_model'"),
+    (["--from", "{base}", "--avoid-parallels", "1e9"], 2, "--avoid-parallels"),
 ])
 def test_bad_fine_tuning_options_are_one_line(folder, base_path, tmp_path, args, code, message):
     out = tmp_path / "m.safetensors"
