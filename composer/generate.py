@@ -341,9 +341,7 @@ class _Engine:
     def _pitch_mask(self, s: _State, part: int) -> np.ndarray:
         """Allowed Pitch ids for ``part``: its range and scale, nothing above a higher part sounding here, less parallels with the parts above."""
         allowed = self._below_upper_parts(s, part, self.plan.pitch_ok[part])
-        if not self.check_parallels or part >= len(s.current) or s.sounding[part] < 0:
-            return allowed
-        forbidden = s.motion.parallels(part)
+        forbidden = s.motion.parallels(part) if self.check_parallels else None
         if forbidden is None:
             return allowed
         narrowed = allowed.copy()

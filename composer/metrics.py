@@ -28,7 +28,7 @@ import numpy as np
 
 from composer.errors import ComposerError
 from composer.score import Score, bar_ticks
-from composer.theory import MAJOR_SCALE, NATURAL_MINOR_SCALE, estimate_key, key_tonic_pitch_class, pickup_bars
+from composer.theory import MAJOR_SCALE, NATURAL_MINOR_SCALE, OCTAVE, PERFECT_FIFTH, estimate_key, key_tonic_pitch_class, pickup_bars
 
 PITCH_CLASSES = 12
 # Onsets are compared on this grid (steps a quarter note) for groove consistency: MusPy's default
@@ -57,8 +57,6 @@ OVERLAP_NARROWEST_KERNEL_STEPS = 16  # the narrowest kernel, in steps of the fin
 # ranges (soprano C4-G5, alto G3-D5, tenor C3-G4, bass E2-C4). Part 0 is the soprano.
 SATB_VOICES = ("Soprano", "Alto", "Tenor", "Bass")
 SATB_RANGES = ((60, 79), (55, 74), (48, 67), (40, 60))
-PERFECT_FIFTH = 7  # semitones, as an interval class (compound fifths count too)
-OCTAVE = 0  # interval class of unisons, octaves and compound octaves
 
 
 class MetricsError(ComposerError):

@@ -164,7 +164,9 @@ def opening(score: Score, bars: int) -> Score:
 
 
 # -- voice leading: parallel fifths and octaves ----------------------------------------
-PERFECT_INTERVALS = (0, 7)  # unison/octave and fifth, in semitones mod 12: never in parallel
+PERFECT_FIFTH = 7  # semitones, as an interval class (compound fifths count too)
+OCTAVE = 0  # interval class of unisons, octaves and compound octaves
+PERFECT_INTERVALS = (OCTAVE, PERFECT_FIFTH)  # never in parallel
 _PITCHES = np.arange(128)
 
 

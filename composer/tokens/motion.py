@@ -3,9 +3,9 @@
 The generation engine masks a pitch that would move in parallel fifths or octaves
 with a part above (``composer.theory.VoiceMotion``, unless ``--allow-parallels``).
 Training can teach the same rule to the model itself: at every token where a
-model may write a part's pitch (after that part's ``Part`` token, or after a
-``Position`` with the part in force), ``parallel_hazards`` lists the pitches the
-rule forbids there, read from the piece's own notes so far through the grammar
+model may write the pitch of a part below one that moved at this position (after
+that part's ``Part`` token: at a new ``Position`` no part has moved yet),
+``parallel_hazards`` lists the pitches the rule forbids there, read from the piece's own notes so far through the grammar
 walker. ``TrainConfig.avoid_parallels`` weighs a loss on the probability the
 model puts on them (``composer.training``).
 """
@@ -20,7 +20,7 @@ from composer.tokens.vocab import K_PART, K_PITCH, K_POSITION
 
 
 def parallel_hazards(ids: np.ndarray, grammar: Grammar, num_parts: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices [N], forbidden [N, 128] bool): the tokens of ``ids`` that may be a Pitch of a part with a part above
+    """(indices [N], forbidden [N, 128] bool): the tokens of ``ids`` after a Part token whose part has a part above
     that moved there, and the pitches there that would make parallel fifths or octaves with it."""
     walker = Walker(grammar)
     motion = VoiceMotion(num_parts)
@@ -28,7 +28,7 @@ def parallel_hazards(ids: np.ndarray, grammar: Grammar, num_parts: int) -> tuple
     forbidden: list[np.ndarray] = []
     previous = -1
     for i, token in enumerate(np.asarray(ids).tolist()):
-        if previous in (K_PART, K_POSITION):
+        if previous == K_PART:
             bad = motion.parallels(walker.part)
             if bad is not None:
                 indices.append(i)
