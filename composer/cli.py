@@ -398,6 +398,7 @@ def _finetune_config() -> type:
 @_setting_option(_train_config(), "augment", "--augment/--no-augment", help="Random transposition of training windows.")
 @_setting_option(_train_config(), "ahead_share", help="Share of training windows that see each group of features ahead (the given melody, the length, the phrase ends); 0: a model without them.")
 @_setting_option(_train_config(), "avoid_parallels", help="Weight of a loss on the probability put on pitches that would make parallel fifths or octaves with a part above (the rule generation masks, taught to the model); 0: none.")
+@_setting_option(_train_config(), "harmonizer_epochs", help="Epochs of the harmonizer each style of several parts learns from the train split (the lower voices' pitch classes from the whole melody, which harmonize leans on); 0: none.")
 @_setting_option(_train_config(), "style", help="Style token of the folder's pieces (default: a manifest's, else 'unknown'; with --from, a new style named after the folder).")
 @_setting_option(_train_config(), "random_seed")
 @_setting_option(_finetune_config(), "replay_share", help="With --from: share of each batch's windows replayed from the base model's corpus (the guard against forgetting; 0: none).")

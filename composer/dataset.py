@@ -28,7 +28,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -39,7 +39,9 @@ from composer.errors import ComposerError
 from composer.form import LEARNED_SECTIONS, learned_section_bars
 from composer.io.atomic import remove_abandoned
 from composer.metrics import form_heard
+from composer.nn.configs import HarmonizerTraining
 from composer.progress import Progress
+from composer.score import Score
 from composer.tokens import K_DURATION, K_EOS, LENGTHENED, Tokenizer, Walker
 from composer.tokens.ahead import phrase_end_steps
 
@@ -311,7 +313,8 @@ def _save(data: TokenData, directory: Path) -> Path | None:
         return None  # an unwritable cache folder only costs time
 
 
-def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
+def style_profiles(split: TokenSplit, tokenizer: Tokenizer, harmonizer: HarmonizerTraining | None = None,
+                   progress: Callable[[str, int, int, float], None] | None = None) -> dict[str, dict]:
     """Per style in a split: number of pieces, the most common parts (GM programs), each part's
     pitch range, and each part's share of notes that start while another of its notes sounds.
 
@@ -319,7 +322,8 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
     are kept in, and which parts sound one note at a time (a share near 0). A
     style of several parts also gets its melody-ahead harmony prior
     (``composer.harmony``: which pitch class each lower voice takes under a
-    melody note, given the notes around it).
+    melody note, given the notes around it) and, with ``harmonizer`` settings, its harmonizer
+    (``composer.harmony.fit_harmonizer``, which needs torch; ``progress(style, epoch, epochs, loss)``).
     """
     from collections import Counter
 
@@ -358,6 +362,9 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer) -> dict[str, dict]:
         }
         if len(programs) > 1:
             out[style]["harmony"] = harmony_profile(split, tokenizer, pieces[style], len(programs) - 1)
+            if harmonizer is not None:
+                report = None if progress is None else (lambda epoch, epochs, loss, style=style: progress(style, epoch, epochs, loss))
+                out[style]["harmonizer"] = harmonizer_profile(split, tokenizer, pieces[style], len(programs) - 1, harmonizer, report)
         if phrases.get(style):
             out[style]["phrase_bars"] = max(1, int(round(float(np.median(phrases[style])))))
         out[style]["forms"] = form_profile(split, tokenizer, pieces[style], out[style].get("phrase_bars"))
@@ -373,6 +380,19 @@ def form_profile(split: TokenSplit, tokenizer: Tokenizer, pieces: list[int], phr
     heard = Counter(form_heard(tokenizer.decode(split.piece(i)), size, size * LEARNED_SECTIONS) for i in pieces)
     heard.pop("", None)  # shorter than one section
     return {"section_bars": size, "patterns": dict(sorted(heard.items()))}
+
+
+def harmonizer_profile(split: TokenSplit, tokenizer: Tokenizer, pieces: list[int], voices: int, training: HarmonizerTraining,
+                       progress: Callable[[int, int, float], None] | None = None) -> dict[str, object]:
+    """The harmonizer learned from some of a split's pieces (with their phrase ends), encoded for a model file."""
+    def scores() -> Iterator[tuple[Score, np.ndarray | None]]:
+        for i in pieces:
+            score = tokenizer.decode(split.piece(i))
+            ends = split.phrase_ends(i)
+            scale = score.ticks_per_beat / tokenizer.config.steps_per_beat
+            yield score, None if ends is None else np.round(np.asarray(ends, np.float64) * scale).astype(np.int64)
+
+    return harmony.encode_harmonizer(harmony.fit_harmonizer(scores(), voices, training, progress))
 
 
 def harmony_profile(split: TokenSplit, tokenizer: Tokenizer, pieces: list[int], voices: int) -> dict[str, object]:

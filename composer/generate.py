@@ -368,10 +368,9 @@ class _Engine:
         h = self.plan.harmony
         if h is None or s.queue or s.last_kind not in (K_PART, K_POSITION) or s.part < self.plan.forced_parts:
             return None
-        key = s.key or self.plan.key
-        if key is None or s.next_onset < 1 or s.ends[0] <= s.onset:  # no key, or the melody rests here
+        if s.next_onset < 1 or s.ends[0] <= s.onset:  # the melody rests here
             return None
-        scores = h.scores(s.next_onset - 1, key, s.part - 1)
+        scores = h.scores(s.onset, s.part - 1)
         if scores is None:
             return None
         out = np.zeros(self.v, np.float32)
@@ -976,7 +975,7 @@ def plan(model: Model, seed: Score | None, settings: GenerationSettings) -> Gene
         final_onset=final_onset,
         cadence=cadence and not settings.free_ending,
         monophonic=_monophonic_parts(profile, num_parts),
-        harmony=_harmony_bias(model, profile, settings, onsets) if harmonize else None,
+        harmony=_harmony_bias(model, profile, settings, seed, opening.key) if harmonize else None,
         cadence_bars=_phrase_end_bars(settings, opening, harmonize),
         written_grid=_melody_grid(onsets, tok.config.steps_per_beat) if harmonize else 1,
         ahead=_ahead(tok, onsets if harmonize else None, _ahead_last_bar(settings, opening), _asked_phrase_ends(settings, opening, profile.get("phrase_bars")),
@@ -1019,16 +1018,20 @@ def _asked_phrase_ends(settings: GenerationSettings, opening: _Opening, style_ph
     return tuple(sorted(b for b in ends | {last_bar} if b <= last_bar))
 
 
-def _harmony_bias(model: Model, profile: dict[str, Any], settings: GenerationSettings, onsets: list[_Onset]) -> harmony_prior.HarmonyBias | None:
-    """The melody-ahead prior over the given melody (one note per onset: its top part's lowest), if the style has one."""
-    if not settings.harmony_weight or "harmony" not in profile:
+def _harmony_bias(model: Model, profile: dict[str, Any], settings: GenerationSettings, melody: Score | None, key: Key | None) -> harmony_prior.HarmonyBias | None:
+    """What harmonizing adds to the lower voices' pitch scores over the given melody (``melody``'s top part): the
+    style's harmonizer where it has one, else its counted prior; None without either, a key or a melody."""
+    if not settings.harmony_weight or melody is None or key is None or not ({"harmonizer", "harmony"} & set(profile)):
         return None
     try:
-        prior = harmony_prior.decode(profile["harmony"])
+        if "harmonizer" in profile:
+            log_probs = harmony_prior.decode_harmonizer(profile["harmonizer"]).log_probs(melody, key)
+        else:
+            log_probs = harmony_prior.prior_log_probs(harmony_prior.decode(profile["harmony"]), melody, key)
     except harmony_prior.HarmonyPriorError as exc:
         raise GenerationError(f"model {model.name}: {exc}") from None
-    melody = [min((pitch for part, pitch, _ in o.notes if part == 0), default=-1) for o in onsets]
-    return harmony_prior.HarmonyBias(prior, settings.harmony_weight, melody)
+    steps = model.tokenizer.config.steps_per_beat * harmony_prior.grid_step_ticks(melody.ticks_per_beat) / melody.ticks_per_beat
+    return harmony_prior.HarmonyBias(log_probs, settings.harmony_weight, key, round(steps))
 
 
 def _phrase_end_bars(settings: GenerationSettings, opening: _Opening, harmonize: bool) -> frozenset[int]:

@@ -27,6 +27,7 @@ import numpy as np
 
 from composer.corpus import data_sources
 from composer.dataset import TokenData, TokenSplit, load_tokens, style_profiles
+from composer.nn.configs import HarmonizerTraining
 from composer.errors import ComposerError
 from composer.finetune import (
     PROVENANCE_KEY,
@@ -106,6 +107,9 @@ class TrainConfig:
     # Weight of a loss on the probability the model puts on pitches that would make parallel fifths or octaves
     # with a part above (composer.tokens.motion): the rule the generation masks enforce, taught to the model; 0: none.
     avoid_parallels: float = setting(0.0, min=0, max=1000)
+    # Epochs of the harmonizer each style of several parts learns from the train split (composer.harmony:
+    # the lower voices' pitch classes from the whole melody, which harmonizing leans on); 0: none.
+    harmonizer_epochs: int = setting(HarmonizerTraining().epochs, min=0, max=200, integer=True)
 
     def __post_init__(self) -> None:
         from composer.nn.configs import CONFIGS
@@ -837,16 +841,32 @@ def _prepare_finetune(state: RunState, data: TokenData, corpus: str | Path, toke
     return replay
 
 
-def _finetune_metadata(finetune: dict[str, Any], train_split: TokenSplit, tokenizer: Tokenizer) -> dict[str, Any]:
-    """The model file's metadata a fine-tuning run adds or replaces: styles, sampling, and the provenance record."""
+def _finetune_metadata(finetune: dict[str, Any], styles: dict[str, dict]) -> dict[str, Any]:
+    """The model file's metadata a fine-tuning run adds or replaces: styles (``styles``, the run's train split's, on
+    the base's; a style's harmonizer stays the base's where it has one, learned from its whole corpus), sampling,
+    and the provenance record."""
     record = {k: v for k, v in finetune.items() if k not in ("inherited", "replay_path")}
+    inherited = finetune["inherited"]["styles"]
+    for style, profile in styles.items():
+        if isinstance(inherited.get(style), dict) and "harmonizer" in inherited[style]:
+            profile["harmonizer"] = inherited[style]["harmonizer"]
     out: dict[str, Any] = {
-        "styles": dict(finetune["inherited"]["styles"]) | style_profiles(train_split, tokenizer),
+        "styles": dict(inherited) | styles,
         PROVENANCE_KEY: record,
     }
     if finetune["inherited"]["sampling"]:
         out["sampling"] = finetune["inherited"]["sampling"]  # the base's recommendation, until tuned anew
     return out
+
+
+def _styles(train_split: TokenSplit, tokenizer: Tokenizer, config: TrainConfig, reporter: Reporter) -> dict[str, dict]:
+    """The train split's style profiles, each style of several parts with its harmonizer (``harmonizer_epochs``)."""
+    def progress(style: str, epoch: int, epochs: int, loss: float) -> None:
+        if epoch == epochs or epoch % 5 == 0:
+            reporter.message(f"harmonizer of style {style}: epoch {epoch}/{epochs}, loss {loss:.3f}")
+
+    training = HarmonizerTraining(epochs=config.harmonizer_epochs, random_seed=config.random_seed) if config.harmonizer_epochs else None
+    return style_profiles(train_split, tokenizer, training, progress)
 
 
 def _resume_settings(ckpt: Path, max_steps: int | None) -> _Start:
@@ -924,13 +944,13 @@ def _build_run(start: _Start, data: TokenData, corpus: str | Path, output: Path,
         "train_tokens": train_split.num_tokens,
         "train_config": dataclasses.asdict(config),
         "parameters": network.num_parameters(),
-        "styles": style_profiles(train_split, start.tokenizer),
+        "styles": _styles(train_split, start.tokenizer, config, reporter),
         "library_versions": library_versions(),
         "device": device.type,
         "processes": dist.world,
     }
     if start.state.finetune is not None:
-        metadata.update(_finetune_metadata(start.state.finetune, train_split, start.tokenizer))
+        metadata.update(_finetune_metadata(start.state.finetune, metadata["styles"]))
     run = _Run(config, start.tokenizer, network, trained, optimizer, device, dist, output, ckpt, valid_split, metadata, reporter, start.state)
     run.anchor = _anchor_network(start, device)
     if run.anchor is not None:

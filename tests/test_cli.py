@@ -270,7 +270,7 @@ def test_train_options_take_their_defaults_and_ranges_from_train_config():
 
     params = {p.name: p for p in cli.commands["train"].params}
     derived = [f for f in dataclasses.fields(TrainConfig) if f.name in params]
-    assert {f.name for f in derived} == {"arch", "max_steps", "batch_size", "seq_len", "learning_rate", "warmup_steps", "eval_every", "checkpoint_every", "patience", "augment", "ahead_share", "avoid_parallels", "random_seed", "style"}
+    assert {f.name for f in derived} == {"arch", "max_steps", "batch_size", "seq_len", "learning_rate", "warmup_steps", "eval_every", "checkpoint_every", "patience", "augment", "ahead_share", "avoid_parallels", "harmonizer_epochs", "random_seed", "style"}
     for f in derived:
         assert params[f.name].default == f.default, f.name
     assert (params["seq_len"].type.min, params["learning_rate"].type.min_open, params["warmup_steps"].type.min) == (8, True, 0)

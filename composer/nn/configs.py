@@ -11,7 +11,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CONFIGS", "LIMITS", "LSTMConfig", "TransformerConfig", "config_from_dict"]
+from composer.errors import ComposerError
+from composer.settings import check_ranges, setting
+
+__all__ = ["CONFIGS", "HarmonizerConfig", "HarmonizerError", "HarmonizerTraining", "LIMITS", "LSTMConfig", "TransformerConfig", "config_from_dict"]
 
 # The largest value of each size field: a model file's header is input, and these sizes
 # drive allocations (expected shapes per layer, the KV cache per position) before any
@@ -27,6 +30,11 @@ LIMITS: dict[str, int] = {
     "d_hidden": 16384,
     "ahead_features": 64,
     "ahead_size": 4096,
+    "features": 1024,
+    "voices": 16,
+    "classes": 128,
+    "hidden": 4096,
+    "layers": 8,
 }
 
 
@@ -110,6 +118,27 @@ class LSTMConfig:
 
 
 CONFIGS: dict[str, type] = {"transformer": TransformerConfig, "lstm": LSTMConfig}
+
+
+class HarmonizerError(ComposerError):
+    """A harmonizer's settings, weights or input are not what it needs."""
+
+
+@dataclass(frozen=True)
+class HarmonizerConfig:
+    """Shape of the harmonizer (``composer.nn.harmonizer``): a bidirectional GRU that reads a
+    whole sequence of ``features``-wide frames and gives, at every frame, a distribution over
+    ``classes`` for each of ``voices`` outputs. Saved with its weights (``composer.harmony``)."""
+
+    features: int
+    voices: int
+    classes: int = 12
+    hidden: int = 128
+    layers: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("features", "voices", "classes", "hidden", "layers"):
+            check_int(self, name)
 
 
 # --- validation helpers shared by the configs and models -------------------
@@ -197,3 +226,18 @@ def config_from_dict(config_cls: type, arch: str, config: dict) -> Any:
     if missing:
         raise ValueError(f"missing required config key(s) for {arch!r}: {', '.join(missing)}")
     return config_cls(**config)
+
+
+@dataclass(frozen=True)
+class HarmonizerTraining:
+    """How ``composer.nn.harmonizer.fit`` trains a harmonizer (defaults: the chorales' valid split,
+    ``python benchmarks/harmonize_bach.py``)."""
+
+    epochs: int = setting(20, min=1, max=200, integer=True)
+    learning_rate: float = setting(2e-3, min=0, max=1, min_open=True)
+    dropout: float = setting(0.3, min=0, max=0.9)
+    batch_pieces: int = setting(8, min=1, max=256, integer=True)
+    random_seed: int = setting(0, min=0, integer=True)
+
+    def __post_init__(self) -> None:
+        check_ranges(self, HarmonizerError)

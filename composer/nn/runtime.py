@@ -24,9 +24,9 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from composer.nn.configs import CONFIGS, LSTMConfig, TransformerConfig, check_batch, check_cache
+from composer.nn.configs import CONFIGS, HarmonizerConfig, LSTMConfig, TransformerConfig, check_batch, check_cache
 
-__all__ = ["LSTMRuntime", "RUNTIMES", "TransformerRuntime", "build_runtime", "expected_shapes"]
+__all__ = ["LSTMRuntime", "RUNTIMES", "TransformerRuntime", "build_runtime", "expected_shapes", "harmonizer_log_probs", "harmonizer_shapes"]
 
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, which the torch models use
 
@@ -379,3 +379,52 @@ def build_runtime(arch: str, config: Any, weights: Mapping[str, np.ndarray]) -> 
     if arch not in RUNTIMES:
         raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(sorted(RUNTIMES))}")
     return RUNTIMES[arch](config, weights)
+
+
+# --- the harmonizer (composer.nn.harmonizer): a bidirectional GRU over whole sequences ----------
+
+
+def harmonizer_shapes(config: HarmonizerConfig) -> dict[str, tuple[int, ...]]:
+    """Weight name -> shape of the harmonizer with ``config``, as its torch ``state_dict`` names them."""
+    h = config.hidden
+    shapes: dict[str, tuple[int, ...]] = {"inp.weight": (h, config.features), "inp.bias": (h,)}
+    for k in range(config.layers):
+        for suffix in ("", "_reverse"):
+            shapes.update({
+                f"gru.weight_ih_l{k}{suffix}": (3 * h, h if k == 0 else 2 * h),
+                f"gru.weight_hh_l{k}{suffix}": (3 * h, h),
+                f"gru.bias_ih_l{k}{suffix}": (3 * h,), f"gru.bias_hh_l{k}{suffix}": (3 * h,),
+            })
+    shapes.update({"out.weight": (config.voices * config.classes, 2 * h), "out.bias": (config.voices * config.classes,)})
+    return shapes
+
+
+def _gru_direction(x: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, reverse: bool) -> np.ndarray:
+    """torch.nn.GRU's recurrence (gates r, z, n) over x[T, in], one direction: float32[T, hidden]."""
+    h_size = w_hh.shape[1]
+    gates_x = x @ w_ih.T + b_ih  # every input's share at once; the recurrence is what must loop
+    out = np.empty((len(x), h_size), np.float32)
+    h = np.zeros(h_size, np.float32)
+    for t in (range(len(x) - 1, -1, -1) if reverse else range(len(x))):
+        gx, gh = gates_x[t], w_hh @ h + b_hh
+        r = _sigmoid(gx[:h_size] + gh[:h_size])
+        z = _sigmoid(gx[h_size : 2 * h_size] + gh[h_size : 2 * h_size])
+        n = np.tanh(gx[2 * h_size :] + r * gh[2 * h_size :])
+        h = (1 - z) * n + z * h
+        out[t] = h
+    return out
+
+
+def harmonizer_log_probs(config: HarmonizerConfig, weights: Mapping[str, np.ndarray], frames: np.ndarray) -> np.ndarray:
+    """float32[T, voices, classes]: the harmonizer's log-probabilities at each of ``frames`` (float32[T, features]),
+    the same function as ``composer.nn.harmonizer.HarmonizerNet`` in evaluation mode."""
+    if frames.ndim != 2 or frames.shape[1] != config.features:
+        raise ValueError(f"harmonizer frames must have shape (T, {config.features}), got {frames.shape}")
+    w = {name: _f32(weights, name) for name in harmonizer_shapes(config)}
+    x = _gelu(frames.astype(np.float32) @ w["inp.weight"].T + w["inp.bias"])
+    for k in range(config.layers):
+        x = np.concatenate([_gru_direction(x, w[f"gru.weight_ih_l{k}{s}"], w[f"gru.weight_hh_l{k}{s}"], w[f"gru.bias_ih_l{k}{s}"],
+                                           w[f"gru.bias_hh_l{k}{s}"], reverse=bool(s)) for s in ("", "_reverse")], axis=1)
+    logits = (x @ w["out.weight"].T + w["out.bias"]).reshape(len(x), config.voices, config.classes)
+    top = logits.max(axis=-1, keepdims=True)
+    return (logits - top - np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))).astype(np.float32)
