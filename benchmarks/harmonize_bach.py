@@ -20,9 +20,11 @@ Bach's alto, tenor and bass on an eighth-note grid up to the melody's end:
 
 Rows: Bach himself (the ceiling of the final-chord figures), a lookup table
 built from the train split (the most frequent chord, as a pitch-class set and
-bass relative to the key, under each soprano scale degree), the model as
-shipped (random seed fixed) and without its melody-ahead harmony prior
-(``composer.harmony``, ``harmony_weight=0``), the model given the soprano
+bass relative to the key, under each soprano scale degree), the model's
+harmonizer alone where it has one (``composer.harmony``: its likeliest pitch
+class of each lower voice under each melody note, voiced as the table's chords
+are), the model as shipped (random seed fixed) and without what harmonizing
+adds to its scores (the harmonizer's or the counted prior's, ``harmony_weight=0``), the model given the soprano
 without its fermatas (the corpus keeps them as phrase-end markers, which a
 model with features ahead is told of; a plain MIDI melody has none), any ``--compare`` model (the
 previous shipped model, which saw no melody ahead), the model decoding greedily
@@ -193,31 +195,61 @@ class LookupTable:
         return frozenset((p + tonic) % 12 for p in pcs), (bass + tonic) % 12
 
     def harmonize(self, melody: Score) -> Score:
-        """Alto, tenor and bass under each melody note: the table's chord, each voice nearest its last pitch in its range."""
+        """Alto, tenor and bass under each melody note: the table's chord (``voice_chords``)."""
         key = seed_key(melody)
-        top = melody.notes[melody.notes["part"] == 0]
-        rows = [(int(n["start_tick"]), int(n["duration_ticks"]), int(n["pitch"]), 0) for n in top]
-        previous = [None, 67, 57, 48]
-        for start, length, soprano, _ in list(rows):
-            pcs, bass_pc = self.chord(key, soprano)
-            chosen = [soprano]
-            for voice in (3, 1, 2):  # the bass first, then the inner voices fill what is missing
-                lo, hi = RANGES[voice]
-                hi = min(hi, soprano - 1) if voice != 3 else hi
-                wanted = {bass_pc} if voice == 3 else (pcs - {p % 12 for p in chosen}) or pcs
-                options = [p for p in range(lo, hi + 1) if p % 12 in wanted] or [p for p in range(lo, hi + 1) if p % 12 in pcs] or [max(lo, min(hi, previous[voice]))]
-                pitch = min(options, key=lambda p: (abs(p - previous[voice]), p))
-                previous[voice] = pitch
-                chosen.append(pitch)
-                rows.append((start, length, pitch, voice))
-        import dataclasses
+        return voice_chords(melody, lambda start, soprano: self.chord(key, soprano))
 
-        from composer.score import Part, notes_array
 
-        rows.sort(key=lambda r: (r[0], r[3]))
-        notes = notes_array([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], part=[r[3] for r in rows])
-        parts = [dataclasses.replace(melody.parts[0], name=n) if i == 0 else Part(name=n, program=melody.parts[0].program) for i, n in enumerate(("Soprano", "Alto", "Tenor", "Bass"))]
-        return melody.replace(notes=notes, parts=parts)
+class HarmonizerChords:
+    """The model's harmonizer alone (``composer.harmony``): under each melody note, each lower voice's likeliest pitch
+    class at the note's first eighth, voiced as the lookup table's chords are: what the language model adds is the rest."""
+
+    def __init__(self, model: Any) -> None:
+        from composer import harmony
+
+        profile = next((p for p in model.training.get("styles", {}).values() if "harmonizer" in p), None)
+        self.harmonizer = None if profile is None else harmony.decode_harmonizer(profile["harmonizer"])
+
+    def harmonize(self, melody: Score) -> Score:
+        from composer import harmony
+
+        key = seed_key(melody)
+        tonic = key_tonic_pitch_class(*key)
+        best = self.harmonizer.log_probs(melody, key).argmax(-1)  # [T, voices]
+        step = harmony.grid_step_ticks(melody.ticks_per_beat)
+
+        def chord(start: int, soprano: int) -> tuple[frozenset[int], int]:
+            row = best[min(start // step, len(best) - 1)]
+            return frozenset({soprano % 12} | {(int(p) + tonic) % 12 for p in row}), (int(row[-1]) + tonic) % 12
+        return voice_chords(melody, chord)
+
+
+def voice_chords(melody: Score, chord_of: Callable[[int, int], tuple[frozenset[int], int]]) -> Score:
+    """Alto, tenor and bass under each melody note: ``chord_of(start tick, soprano)``'s (pitch classes, bass pitch
+    class), the bass first, then the inner voices filling what is missing, each voice nearest its last pitch in its range."""
+    import dataclasses
+
+    from composer.score import Part, notes_array
+
+    top = melody.notes[melody.notes["part"] == 0]
+    rows = [(int(n["start_tick"]), int(n["duration_ticks"]), int(n["pitch"]), 0) for n in top]
+    previous = [None, 67, 57, 48]
+    for start, length, soprano, _ in list(rows):
+        pcs, bass_pc = chord_of(start, soprano)
+        chosen = [soprano]
+        for voice in (3, 1, 2):
+            lo, hi = RANGES[voice]
+            hi = min(hi, soprano - 1) if voice != 3 else hi
+            wanted = {bass_pc} if voice == 3 else (pcs - {p % 12 for p in chosen}) or pcs
+            options = [p for p in range(lo, hi + 1) if p % 12 in wanted] or [p for p in range(lo, hi + 1) if p % 12 in pcs] or [max(lo, min(hi, previous[voice]))]
+            pitch = min(options, key=lambda p: (abs(p - previous[voice]), p))
+            previous[voice] = pitch
+            chosen.append(pitch)
+            rows.append((start, length, pitch, voice))
+    rows.sort(key=lambda r: (r[0], r[3]))
+    notes = notes_array([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], part=[r[3] for r in rows])
+    parts = [dataclasses.replace(melody.parts[0], name=n) if i == 0 else Part(name=n, program=melody.parts[0].program) for i, n in enumerate(("Soprano", "Alto", "Tenor", "Bass"))]
+    return melody.replace(notes=notes, parts=parts)
 
 
 # -- the run ------------------------------------------------------------------------
@@ -252,6 +284,9 @@ def run(split: str, limit: int | None, model_name: str, random_seed: int, partic
         # the corpus's sopranos carry Bach's fermatas (phrase ends); a plain MIDI melody has none
         f"{model_name}, the melody without its fermatas (seed {random_seed})": lambda melody: model.harmonize(melody.replace(markers=None), random_seed=random_seed),
     }
+    chords = HarmonizerChords(model)
+    if chords.harmonizer is not None:
+        systems[f"{model_name}'s harmonizer alone, voiced as the table"] = chords.harmonize
     for other in others:  # another model file (the previous shipped model), as it harmonizes by default
         systems[f"{other} (seed {random_seed})"] = lambda melody, m=composer.load_model(other): m.harmonize(melody, random_seed=random_seed)
     for t in temperatures:  # colder sampling: the likelier chords

@@ -274,6 +274,9 @@ def fit_harmonizer(pieces: Iterable[tuple[Score, np.ndarray | None]], voices: in
                    progress: Callable[[int, int, float], None] | None = None) -> Harmonizer:
     """Train a harmonizer on (score, phrase-end ticks or None for the score's own markers) pairs with ``voices`` lower
     voices (needs torch: ``composer.nn.harmonizer``); progress(epoch, epochs, loss) after each epoch."""
+    from composer.nn import require_torch
+
+    require_torch("learning a harmonizer")
     from composer.nn.harmonizer import fit
 
     voices = min(max(voices, 1), MAX_VOICES)

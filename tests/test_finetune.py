@@ -420,3 +420,36 @@ def test_an_anchor_model_must_have_the_runs_architecture(folder, base_path, tmp_
         train(folder, tmp_path / "bad.safetensors", config=tiny(base_path, style="folk"), init=base_path,
               finetune=FineTuneConfig(replay_share=0, anchor=1, anchor_model=str(other)), device="cpu", reporter=SilentReporter())
     assert not list(tmp_path.glob("*bad*"))
+
+
+def test_fine_tuning_keeps_the_base_s_harmonizer_for_a_style_it_had_and_learns_one_for_a_new_one(tmp_path):
+    from composer import harmony
+    from composer.nn.configs import HarmonizerConfig
+    from composer.nn.runtime import harmonizer_shapes
+
+    duos = tmp_path / "Duo Tunes"
+    duos.mkdir()
+    rng = np.random.default_rng(5)
+    for name in names(10, valid=True):
+        upper = melody(rng, 12)
+        lower = upper.notes.copy()
+        lower["pitch"] -= 12
+        lower["part"] = 1
+        write(upper.replace(notes=np.concatenate([upper.notes, lower]), parts=[Part("Upper"), Part("Lower")]), duos / name)
+    config = HarmonizerConfig(features=harmony.FEATURES, voices=1, hidden=4, layers=1)
+    entry = harmony.encode_harmonizer(harmony.Harmonizer(config, {k: np.zeros(s, np.float32) for k, s in harmonizer_shapes(config).items()}))
+    chorale = {"pieces": 5, "programs": [0, 0], "pitch_ranges": [[40, 90]] * 2, "overlap_shares": [0.0] * 2, "harmonizer": entry}
+    base = tmp_path / "tinyduo.safetensors"
+    save_model(Model(load_model(base_for(tmp_path)).network, Tokenizer(), {"styles": {"folk": FOLK, "chorale": chorale}}), base)
+    kept = finetune(duos, tmp_path / "kept.safetensors", base, style="chorale", harmonizer_epochs=1)
+    profile = load_model(kept.model_path).training["styles"]["chorale"]
+    assert profile["pieces"] == 7 and profile["harmonizer"] == entry  # the profile is the new split's, the harmonizer the base's
+    fresh = load_model(finetune(duos, tmp_path / "fresh.safetensors", base, harmonizer_epochs=1).model_path).training["styles"]
+    learned = harmony.decode_harmonizer(fresh["duo_tunes"]["harmonizer"])
+    assert learned.voices == 1 and fresh["chorale"]["harmonizer"] == entry
+
+
+def base_for(tmp_path: Path) -> Path:
+    torch.manual_seed(3)
+    network = build_model("transformer", dict(vocab_size=len(Tokenizer()), n_layers=1, d_model=32, n_heads=2, context_len=64, dropout=0.0))
+    return save_model(Model(network, Tokenizer(), {"styles": {"folk": FOLK}}), tmp_path / "plain.safetensors")

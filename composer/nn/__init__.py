@@ -29,7 +29,7 @@ from composer.errors import ComposerError
 
 TORCH_EXTRA = "pip install 'composer[train]'"
 # The names below that live in modules importing torch at the top.
-_TORCH_MODULES = ("composer.nn.models", "composer.nn.base", "composer.nn.transformer", "composer.nn.lstm")
+_TORCH_MODULES = ("composer.nn.models", "composer.nn.base", "composer.nn.transformer", "composer.nn.lstm", "composer.nn.harmonizer")
 
 
 class MissingTorchError(ComposerError, ImportError):

@@ -233,7 +233,7 @@ class HarmonizerTraining:
     """How ``composer.nn.harmonizer.fit`` trains a harmonizer (defaults: the chorales' valid split,
     ``python benchmarks/harmonize_bach.py``)."""
 
-    epochs: int = setting(20, min=1, max=200, integer=True)
+    epochs: int = setting(30, min=1, max=200, integer=True)
     learning_rate: float = setting(2e-3, min=0, max=1, min_open=True)
     dropout: float = setting(0.3, min=0, max=0.9)
     batch_pieces: int = setting(8, min=1, max=256, integer=True)
