@@ -314,7 +314,7 @@ def _save(data: TokenData, directory: Path) -> Path | None:
 
 
 def style_profiles(split: TokenSplit, tokenizer: Tokenizer, harmonizer: HarmonizerTraining | None = None,
-                   progress: Callable[[str, int, int, float], None] | None = None) -> dict[str, dict]:
+                   progress: Callable[[str, int, int, float], None] | None = None, skip_harmonizer: frozenset[str] = frozenset()) -> dict[str, dict]:
     """Per style in a split: number of pieces, the most common parts (GM programs), each part's
     pitch range, and each part's share of notes that start while another of its notes sounds.
 
@@ -323,7 +323,8 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer, harmonizer: Harmoniz
     style of several parts also gets its melody-ahead harmony prior
     (``composer.harmony``: which pitch class each lower voice takes under a
     melody note, given the notes around it) and, with ``harmonizer`` settings, its harmonizer
-    (``composer.harmony.fit_harmonizer``, which needs torch; ``progress(style, epoch, epochs, loss)``).
+    (``composer.harmony.fit_harmonizer``, which needs torch; ``progress(style, epoch, epochs, loss)``;
+    none for the styles in ``skip_harmonizer``).
     """
     from collections import Counter
 
@@ -362,7 +363,7 @@ def style_profiles(split: TokenSplit, tokenizer: Tokenizer, harmonizer: Harmoniz
         }
         if len(programs) > 1:
             out[style]["harmony"] = harmony_profile(split, tokenizer, pieces[style], len(programs) - 1)
-            if harmonizer is not None:
+            if harmonizer is not None and style not in skip_harmonizer:
                 report = None if progress is None else (lambda epoch, epochs, loss, style=style: progress(style, epoch, epochs, loss))
                 out[style]["harmonizer"] = harmonizer_profile(split, tokenizer, pieces[style], len(programs) - 1, harmonizer, report)
         if phrases.get(style):

@@ -847,9 +847,9 @@ def _finetune_metadata(finetune: dict[str, Any], styles: dict[str, dict]) -> dic
     and the provenance record."""
     record = {k: v for k, v in finetune.items() if k not in ("inherited", "replay_path")}
     inherited = finetune["inherited"]["styles"]
-    for style, profile in styles.items():
-        if isinstance(inherited.get(style), dict) and "harmonizer" in inherited[style]:
-            profile["harmonizer"] = inherited[style]["harmonizer"]
+    for style, harmonizer in _inherited_harmonizers(finetune).items():
+        if style in styles:
+            styles[style]["harmonizer"] = harmonizer
     out: dict[str, Any] = {
         "styles": dict(inherited) | styles,
         PROVENANCE_KEY: record,
@@ -859,14 +859,21 @@ def _finetune_metadata(finetune: dict[str, Any], styles: dict[str, dict]) -> dic
     return out
 
 
-def _styles(train_split: TokenSplit, tokenizer: Tokenizer, config: TrainConfig, reporter: Reporter) -> dict[str, dict]:
-    """The train split's style profiles, each style of several parts with its harmonizer (``harmonizer_epochs``)."""
+def _inherited_harmonizers(finetune: dict[str, Any] | None) -> dict[str, Any]:
+    """Style -> the harmonizer a fine-tuning run's base has for it (none for a run from scratch)."""
+    styles = finetune["inherited"]["styles"] if finetune is not None else {}
+    return {style: p["harmonizer"] for style, p in styles.items() if isinstance(p, dict) and "harmonizer" in p}
+
+
+def _styles(train_split: TokenSplit, tokenizer: Tokenizer, config: TrainConfig, reporter: Reporter, kept: dict[str, Any]) -> dict[str, dict]:
+    """The train split's style profiles, each style of several parts with its harmonizer (``harmonizer_epochs``),
+    except the styles in ``kept`` (a fine-tuning base's harmonizers, which the run keeps)."""
     def progress(style: str, epoch: int, epochs: int, loss: float) -> None:
         if epoch == epochs or epoch % 5 == 0:
             reporter.message(f"harmonizer of style {style}: epoch {epoch}/{epochs}, loss {loss:.3f}")
 
     training = HarmonizerTraining(epochs=config.harmonizer_epochs, random_seed=config.random_seed) if config.harmonizer_epochs else None
-    return style_profiles(train_split, tokenizer, training, progress)
+    return style_profiles(train_split, tokenizer, training, progress, skip_harmonizer=frozenset(kept))
 
 
 def _resume_settings(ckpt: Path, max_steps: int | None) -> _Start:
@@ -944,7 +951,7 @@ def _build_run(start: _Start, data: TokenData, corpus: str | Path, output: Path,
         "train_tokens": train_split.num_tokens,
         "train_config": dataclasses.asdict(config),
         "parameters": network.num_parameters(),
-        "styles": _styles(train_split, start.tokenizer, config, reporter),
+        "styles": _styles(train_split, start.tokenizer, config, reporter, _inherited_harmonizers(start.state.finetune)),
         "library_versions": library_versions(),
         "device": device.type,
         "processes": dist.world,

@@ -68,11 +68,12 @@ def test_readme_main_job_runs_as_written(tmp_path):
 # Two rules, and no other change:
 # * a `pip install ... && CMD` line runs only CMD (the test environment is installed),
 #   and the README's test command is what CI runs (checked above), not re-run here;
-# * the sizes named in SIZE_OPTIONS are cut to 2 (training steps, sample counts),
+# * the sizes named in SIZE_OPTIONS are cut to 2 (training steps, sample counts, harmonizer epochs),
 #   so a block that runs for minutes runs in seconds; the README says so.
 SIZE_OPTIONS = (
     (re.compile(r"(--steps[ =])\d+"), r"\g<1>2"),
     (re.compile(r"(--samples[ =])\d+"), r"\g<1>2"),
+    (re.compile(r"(--harmonizer-epochs[ =])\d+"), r"\g<1>2"),
     (re.compile(r"\b(max_steps=)\d+"), r"\g<1>2"),
     (re.compile(r"\b(samples=)\d+"), r"\g<1>2"),
 )
