@@ -1,6 +1,6 @@
 """Recompute a model file's style profiles and data sources from its corpus's train split, weights untouched.
 
-    python benchmarks/refresh_styles.py MODEL CORPUS_DIR [--harmonizer-epochs N]
+    python benchmarks/refresh_styles.py MODEL CORPUS_DIR [--harmonizer-epochs N] [--unmarked-share S]
 
 Training writes the profiles (``composer.dataset.style_profiles``: each style's
 parts, each part's pitch range and how often its notes overlap one another)
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("corpus")
     parser.add_argument("--harmonizer-epochs", type=int, default=None, help="epochs of each several-part style's harmonizer (default: training's; 0: none)")
+    parser.add_argument("--unmarked-share", type=float, default=None, help="share of pieces the harmonizer also sees without phrase ends (default: HarmonizerTraining's)")
     args = parser.parse_args()
 
     from composer.corpus import data_sources
@@ -47,7 +48,8 @@ def main() -> None:
         sys.exit(f"{args.corpus}: its train split is not the one {path} learned from (train_files_sha1 differs)")
     epochs = TrainConfig().harmonizer_epochs if args.harmonizer_epochs is None else args.harmonizer_epochs
     seed = int((model.training.get("train_config") or {}).get("random_seed", 0))
-    training = HarmonizerTraining(epochs=epochs, random_seed=seed) if epochs else None
+    unmarked = HarmonizerTraining().unmarked_share if args.unmarked_share is None else args.unmarked_share
+    training = HarmonizerTraining(epochs=epochs, random_seed=seed, unmarked_share=unmarked) if epochs else None
     styles = style_profiles(data.splits["train"], model.tokenizer, training,
                             lambda style, epoch, epochs, loss: print(f"harmonizer of style {style}: epoch {epoch}/{epochs}, loss {loss:.3f}", flush=True))
     sources = data_sources(args.corpus, data.splits["train"].names)

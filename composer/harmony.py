@@ -203,6 +203,7 @@ BAR_POSITIONS, TO_END, FROM_START = 12, 17, 9
 FEATURES = 13 + 2 + 1 + BAR_POSITIONS + TO_END + FROM_START
 _ONSET, _PHRASE_END, _MODE = 13, 14, 15
 _BAR, _END, _START = 16, 16 + BAR_POSITIONS, 16 + BAR_POSITIONS + TO_END
+UNMARKED_STREAM = 0x554E4D4B  # the random stream choosing the pieces also shown without phrase ends
 MAX_FRAMES = 1 << 16  # eighths a melody may span for the harmonizer (over two hours at 60 beats a minute)
 
 
@@ -270,6 +271,13 @@ class Harmonizer:
         return harmonizer_log_probs(self.config, self.weights, frames(melody, key))
 
 
+def without_phrase_ends(frames: np.ndarray) -> np.ndarray:
+    """A copy of a melody's ``frames`` with no phrase end marked (as a plain MIDI melody has none)."""
+    out = frames.copy()
+    out[:, _PHRASE_END] = 0
+    return out
+
+
 def fit_harmonizer(pieces: Iterable[tuple[Score, np.ndarray | None]], voices: int, training: HarmonizerTraining = HarmonizerTraining(),
                    progress: Callable[[int, int, float], None] | None = None) -> Harmonizer:
     """Train a harmonizer on (score, phrase-end ticks or None for the score's own markers) pairs with ``voices`` lower
@@ -280,12 +288,16 @@ def fit_harmonizer(pieces: Iterable[tuple[Score, np.ndarray | None]], voices: in
     from composer.nn.harmonizer import fit
 
     voices = min(max(voices, 1), MAX_VOICES)
+    unmarked = np.random.default_rng([training.random_seed, UNMARKED_STREAM])
     data = []
     for score, ends in pieces:
         if score.num_parts < 2 or not len(score.notes):
             continue
         key = seed_key(score)
-        data.append((frames(score, key, ends), targets(score, key, voices)))
+        x, y = frames(score, key, ends), targets(score, key, voices)
+        data.append((x, y))
+        if x[:, _PHRASE_END].any() and unmarked.random() < training.unmarked_share:
+            data.append((without_phrase_ends(x), y))
     config = HarmonizerConfig(features=FEATURES, voices=voices)
     return Harmonizer(config, fit(data, config, training, progress))
 

@@ -155,6 +155,27 @@ def test_style_profiles_learn_a_harmonizer_when_asked_and_only_for_several_parts
     assert "harmonizer" not in style_profiles(split_of(tok, [solo], "solo"), tok, training)["solo"]
 
 
+def test_the_unmarked_share_also_shows_pieces_without_their_phrase_ends():
+    x = harmony.frames(duo(), (0, False), phrase_end_ticks=[960])
+    bare = harmony.without_phrase_ends(x)
+    assert not bare[:, 14].any() and np.array_equal(np.delete(bare, 14, 1), np.delete(x, 14, 1))
+    assert np.flatnonzero(x[:, 14]).tolist() == [3]  # a copy: the frames given are untouched
+
+    def weights(ends, share):
+        training = HarmonizerTraining(epochs=2, random_seed=1, unmarked_share=share)
+        return harmony.fit_harmonizer([(duo(), ends), (duo(), ends)], 1, training).weights
+
+    def same(a, b):
+        return all(np.array_equal(a[k], b[k]) for k in a)
+
+    marked = [960]
+    assert not same(weights(marked, 0.0), weights(marked, 1.0))  # the unmarked copies are learned from too
+    assert same(weights(marked, 1.0), weights(marked, 1.0))
+    assert same(weights([], 0.0), weights([], 1.0))  # nothing to unmark: the same pieces, the same weights
+    with pytest.raises(HarmonizerError, match="unmarked_share"):
+        HarmonizerTraining(unmarked_share=1.5)
+
+
 # -- generation leans on it ----------------------------------------------------------------------
 MELODY = "tinynotation: 4/4 e'4 d' c' d' e' e' e'2"
 
