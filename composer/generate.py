@@ -567,6 +567,8 @@ class _Engine:
             remaining = p.seed_end_step - s.onset  # nothing sounds after the melody
             if p.final_onset is not None and (s.bar, s.pos) >= p.final_onset:
                 return 0, self.tok.duration_ids(max(remaining, 1))  # the last chord ends with the melody
+            if p.final_onset is not None:  # ... and every voice strikes it with the melody's last note
+                remaining = min(remaining, p.onsets[-1].step - s.onset)
             return max(remaining, 1), []
         closing = next((b for b in self.closing_bars if b >= s.bar), None)
         if closing is None:
@@ -804,6 +806,8 @@ class _Engine:
         remaining = max(p.free_until_step - s.onset, 1)
         if p.final_onset is not None and (s.bar, s.pos) >= p.final_onset:
             return 0, self.tok.duration_ids(remaining)
+        if p.final_onset is not None:  # every written part strikes the last chord with the given notes
+            remaining = max(min(remaining, p.onsets[-1].step - s.onset), 1)
         return remaining, []
 
 def _meter_beat(timesig_name: str, steps_per_beat: int) -> tuple[int, bool]:

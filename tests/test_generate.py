@@ -357,10 +357,24 @@ def test_the_model_file_recommends_sampling_and_explicit_values_win(model_file, 
 
 # -- issue 12: the lower voices under any melody, ending with it; the last bar ends the piece ------------------
 def _lower_parts_end(out, melody_end):
+    final_start = int(out.part_notes(0)["start_tick"].max())
     for part in (1, 2, 3):
         notes = out.part_notes(part)
         assert len(notes), f"part {part} is empty"
-        assert int((notes["start_tick"] + notes["duration_ticks"]).max()) == melody_end, part
+        ends = notes["start_tick"] + notes["duration_ticks"]
+        assert int(ends.max()) == melody_end, part
+        assert ((notes["start_tick"] == final_start) & (ends == melody_end)).any(), part  # it strikes the final chord
+
+
+@pytest.mark.parametrize("random_seed", range(8))
+def test_every_voice_strikes_the_final_chord_with_the_melody(random_seed):
+    # One note at a time in each part (as the chorales): a voice still sounding at the melody's last note could not
+    # join the final chord, so no written note lasts past that note's start.
+    model = tiny_model()
+    model.training["styles"]["chorale"]["overlap_shares"] = [0.0] * 4
+    melody = parse_tinynotation("tinynotation: 4/4 f'4 g' a' f' b'- a' g'2 a'4 g' f' e' f'1")
+    out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=random_seed))
+    _lower_parts_end(out, 4 * 1920)
 
 
 @pytest.mark.parametrize("random_seed", [0, 1, 2])
@@ -543,6 +557,17 @@ def test_accompany_keeps_soprano_and_bass_and_ends_with_them(model):
     assert rows_of(out, {0, 3}) == rows_of(seed, {0, 3})  # note for note
     assert {q for *_, q in rows_of(out)} == {0, 1, 2, 3}
     assert out.end_tick * 24 // out.ticks_per_beat == seed.end_tick  # nothing after the given music
+
+
+@pytest.mark.parametrize("random_seed", range(4))
+def test_accompany_s_written_parts_strike_the_last_chord_with_the_given_notes(random_seed):
+    model = tiny_model()
+    model.training["styles"]["chorale"]["overlap_shares"] = [0.0] * 4  # one note at a time in each part
+    seed = four_part_seed()
+    out = model.accompany(seed, parts=["soprano", "bass"], random_seed=random_seed)
+    last, end = max(s for s, _, _, q in rows_of(seed) if q == 0), seed.end_tick
+    for part in (1, 2):
+        assert any(s == last and s + d == end for s, d, _, q in rows_of(out, {part})), part
 
 
 def test_accompany_melody_and_bass_line_go_to_top_and_bottom(model):

@@ -233,14 +233,15 @@ class HarmonizerTraining:
     """How ``composer.nn.harmonizer.fit`` trains a harmonizer (defaults: the chorales' valid split,
     ``python benchmarks/harmonize_bach.py``)."""
 
-    epochs: int = setting(30, min=1, max=200, integer=True)
+    epochs: int = setting(15, min=1, max=200, integer=True)
     learning_rate: float = setting(2e-3, min=0, max=1, min_open=True)
     dropout: float = setting(0.3, min=0, max=0.9)
     batch_pieces: int = setting(8, min=1, max=256, integer=True)
     random_seed: int = setting(0, min=0, integer=True)
     # Share of the pieces with phrase ends (a chorale's fermatas) shown a second time without them, as a
-    # plain MIDI melody comes: the harmonizer then learns to find the phrase ends from the melody itself.
-    unmarked_share: float = setting(0.0, min=0, max=1)
+    # plain MIDI melody comes: the harmonizer then learns to find the phrase ends from the melody itself
+    # (1: every such piece twice, so an epoch is twice as long).
+    unmarked_share: float = setting(1.0, min=0, max=1)
 
     def __post_init__(self) -> None:
         check_ranges(self, HarmonizerError)
