@@ -16,7 +16,9 @@ Bach's alto, tenor and bass on an eighth-note grid up to the melody's end:
 * ``melody_kept``: share of pieces whose top part is the soprano note for note;
 * ``vl_faults_100``: parallel fifths, octaves and voice crossings per 100 notes (composer.metrics.voice_leading);
 * ``voice_silent``: share of grid points before the melody ends where alto, tenor or bass is silent (a voice dropping out);
-* ``off_grid``: share of the lower voices' notes that start or end off the sixteenth-note grid (tuplets; Bach's chorales have none).
+* ``off_grid``: share of the lower voices' notes that start or end off the sixteenth-note grid (tuplets; Bach's chorales have none);
+* ``restruck``: share of the lower voices' notes that strike again, at once, the pitch their voice just left, one of the two
+  an eighth or shorter (a voice stuttering in eighths where Bach would hold the note or move).
 
 Rows: Bach himself (the ceiling of the final-chord figures), a lookup table
 built from the train split (the most frequent chord, as a pitch-class set and
@@ -55,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHORALES = ROOT / "midi_corpus" / "chorales"
 RANGES = ((60, 79), (55, 74), (48, 67), (40, 60))  # SATB, as composer.metrics has them
 FIGURES = ("bass_pc", "chord_jaccard", "exact_atb", "final_tonic_triad", "final_bass_tonic", "sounds_after_end", "melody_kept", "vl_faults_100",
-           "voice_silent", "off_grid")
+           "voice_silent", "off_grid", "restruck")
 
 
 # -- scoring ---------------------------------------------------------------------
@@ -119,6 +121,21 @@ def vl_faults(score: Score) -> tuple[int, int]:
     return vl.parallel_fifths + vl.parallel_octaves + vl.voice_crossings, vl.notes
 
 
+def restruck(score: Score) -> float:
+    """Share of the lower voices' notes (each voice's first excepted) that strike again, with no gap, the pitch just left,
+    one of the two notes an eighth or shorter; nan without such notes."""
+    eighth = score.ticks_per_beat // 2
+    again = total = 0
+    for part in range(1, score.num_parts):
+        notes = np.sort(score.part_notes(part), order="start_tick", kind="stable")
+        before, after = notes[:-1], notes[1:]
+        joined = after["start_tick"] == before["start_tick"] + before["duration_ticks"]
+        short = np.minimum(before["duration_ticks"], after["duration_ticks"]) <= eighth
+        again += int((joined & short & (after["pitch"] == before["pitch"])).sum())
+        total += len(after)
+    return again / total if total else np.nan
+
+
 def compare(reference: Score, candidate: Score) -> dict[str, float]:
     """Per-piece figures of ``candidate`` against Bach's ``reference`` (both four parts, soprano on top)."""
     key = seed_key(reference)
@@ -154,6 +171,7 @@ def compare(reference: Score, candidate: Score) -> dict[str, float]:
         "notes": float(notes),
         "voice_silent": float((cand[1:] < 0).any(axis=0).mean()) if cand.shape[1] else np.nan,
         "off_grid": float(off_grid.mean()) if len(lower) else np.nan,
+        "restruck": restruck(candidate),
     }
 
 

@@ -517,9 +517,23 @@ class _Engine:
         ok[list(chord) if 0 < part < self.plan.num_parts - 1 else [chord[0]]] = True
         return ok
 
+    def _between_beats(self, s: _State, part: int) -> bool:
+        """Harmonizing: a written voice's note just ended here, between beats, under a held melody note."""
+        p = self.plan
+        if not p.harmonize or part < p.forced_parts or s.sounding[part] < 0 or s.ends[part] != s.onset or s.next_onset < 1:
+            return False
+        struck = p.onsets[s.next_onset - 1]
+        return s.pos % max(s.beat, 1) != 0 and (struck.bar, struck.pos) != (s.bar, s.pos)
+
     def _part_pitches(self, s: _State, part: int) -> np.ndarray:
-        """``_pitch_mask`` narrowed to the final chord where the piece ends (the parallels rule wins where both cannot hold)."""
+        """``_pitch_mask`` narrowed to the final chord where the piece ends (the parallels rule wins where both cannot hold),
+        and, between beats under a held melody note, without the pitch the voice just left: it moves there (a passing or
+        neighbour note, another chord tone) rather than striking the same note again."""
         allowed = self._pitch_mask(s, part)
+        if self._between_beats(s, part):
+            moving = allowed.copy()
+            moving[self.pitch_base + s.sounding[part]] = False
+            allowed = moving if moving.any() else allowed
         classes = self._final_pitch_classes(s, part)
         if classes is None:
             return allowed

@@ -560,6 +560,24 @@ def test_accompany_keeps_soprano_and_bass_and_ends_with_them(model):
 
 
 @pytest.mark.parametrize("random_seed", range(4))
+def test_between_beats_under_a_held_melody_note_a_voice_moves_rather_than_striking_its_note_again(random_seed):
+    model = tiny_model()
+    model.training["styles"]["chorale"]["overlap_shares"] = [0.0] * 4
+    melody = parse_tinynotation("tinynotation: 4/4 c'1 d'2 e'2 f'1 e'1")
+    out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=random_seed))
+    melody_starts = set(out.part_notes(0)["start_tick"].tolist())
+    between = 0
+    for part in (1, 2, 3):
+        notes = out.part_notes(part)
+        for before, after in zip(notes[:-1], notes[1:]):
+            start = int(after["start_tick"])
+            if start % 480 and start not in melody_starts and start == int(before["start_tick"] + before["duration_ticks"]):
+                between += 1
+                assert after["pitch"] != before["pitch"], (part, start)
+    assert between  # the random model does write notes between beats
+
+
+@pytest.mark.parametrize("random_seed", range(4))
 def test_accompany_s_written_parts_strike_the_last_chord_with_the_given_notes(random_seed):
     model = tiny_model()
     model.training["styles"]["chorale"]["overlap_shares"] = [0.0] * 4  # one note at a time in each part

@@ -84,3 +84,13 @@ def test_a_voice_dropping_out_and_triplets_are_seen():
     figures = hb.compare(bach(), score.replace(notes=notes))
     assert figures["voice_silent"] == pytest.approx(2 / 16 + 2 / 16)  # the alto's rest, and the tenor's silence after its short note
     assert figures["off_grid"] == pytest.approx(1 / 9)  # one of the nine lower-voice notes
+
+
+def test_a_voice_striking_its_note_again_in_eighths_is_seen():
+    # bach()'s alto strikes its G three times in half notes: a held chord tone sung again, not a stutter
+    assert hb.compare(bach(), bach())["restruck"] == 0.0
+    bass = [(0, 0.5, 48, 3), (0.5, 0.5, 48, 3), (1, 1, 50, 3)]  # the bass's first half note as C C (eighths) D
+    rows = [(s / 480, d / 480, p, q) for s, d, p, q in zip(*(bach().notes[f].tolist() for f in ("start_tick", "duration_ticks", "pitch", "part")))
+            if not (q == 3 and s == 0)]
+    score = make_score(rows + bass, parts=SATB, time_signatures=[(0, 4, 4)], key_signatures=[(0, 0, False)])
+    assert hb.compare(bach(), score)["restruck"] == pytest.approx(1 / 8)  # of the lower voices' notes after their first
