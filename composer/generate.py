@@ -51,8 +51,8 @@ from composer.metrics import form_heard, parallels
 from composer.sampling import SamplingSettings
 from composer.score import SHARPS_MIN, Part, Score, parse_time_signature, resample, select_parts, transpose
 from composer.settings import check_ranges, setting
-from composer.theory import (Key, VoiceMotion, bars_of, key_name, opening_key, parallel_pitches, parse_key, pickup_bars, scale_of, seed_key, tonic_triad,
-                             transposition)
+from composer.theory import (Key, VoiceMotion, bars_of, between_beats, key_name, meter_beat, opening_key, parallel_pitches, parse_key, pickup_bars, scale_of,
+                             seed_key, tonic_triad, transposition)
 from composer.tokens.ahead import ECHO_COLUMNS, PHRASE_COLUMNS, Ahead, echo, phrase_column, phrase_end_steps, phrase_ends_by_bars
 from composer.tokens import (
     K_BAR,
@@ -517,23 +517,9 @@ class _Engine:
         ok[list(chord) if 0 < part < self.plan.num_parts - 1 else [chord[0]]] = True
         return ok
 
-    def _between_beats(self, s: _State, part: int) -> bool:
-        """Harmonizing: a written voice's note just ended here, between beats, under a held melody note."""
-        p = self.plan
-        if not p.harmonize or part < p.forced_parts or s.sounding[part] < 0 or s.ends[part] != s.onset or s.next_onset < 1:
-            return False
-        struck = p.onsets[s.next_onset - 1]
-        return s.pos % max(s.beat, 1) != 0 and (struck.bar, struck.pos) != (s.bar, s.pos)
-
     def _part_pitches(self, s: _State, part: int) -> np.ndarray:
-        """``_pitch_mask`` narrowed to the final chord where the piece ends (the parallels rule wins where both cannot hold),
-        and, between beats under a held melody note, without the pitch the voice just left: it moves there (a passing or
-        neighbour note, another chord tone) rather than striking the same note again."""
+        """``_pitch_mask`` narrowed to the final chord where the piece ends (the parallels rule wins where both cannot hold)."""
         allowed = self._pitch_mask(s, part)
-        if self._between_beats(s, part):
-            moving = allowed.copy()
-            moving[self.pitch_base + s.sounding[part]] = False
-            allowed = moving if moving.any() else allowed
         classes = self._final_pitch_classes(s, part)
         if classes is None:
             return allowed
@@ -827,9 +813,7 @@ class _Engine:
 def _meter_beat(timesig_name: str, steps_per_beat: int) -> tuple[int, bool]:
     """Steps of one beat under ``TimeSig_n/d``, and whether the meter is compound (6/8, 9/8, 12/8, 3/8: a dotted beat)."""
     num, den = (int(x) for x in timesig_name.split("_", 1)[1].split("/"))
-    unit = 4 * steps_per_beat // den
-    compound = den >= 8 and num % 3 == 0
-    return (3 * unit if compound else unit), compound
+    return meter_beat(num, den, steps_per_beat)
 
 
 def _seed_for(seed: Score | None, settings: GenerationSettings) -> Score | None:
@@ -1397,7 +1381,32 @@ def _finish(model: Model, tok: Tokenizer, s: _State, the_plan: GenerationPlan, s
     }
     if model.sha256 is not None:  # which model file made it: composer refine checks it
         metadata["model_sha256"] = model.sha256
+    if the_plan.harmonize:
+        notes = held_not_restruck(score.replace(notes=notes), the_plan.forced_parts).notes
     return score.replace(notes=notes, metadata=metadata, title=_title(the_plan, settings, seed), markers=_seed_markers(seed, score, end_tick))
+
+
+def held_not_restruck(score: Score, first_written: int) -> Score:
+    """A harmonization's written voices (parts ``first_written`` on) hold a note where they would strike it again at once
+    between beats under a held melody note: the second note joins the first. Under the harmonizer's pull to the
+    chord tone a voice that wrote a short note would otherwise come back to the pitch it just left, stuttering in
+    eighths where Bach holds the note (``benchmarks/harmonize_bach.py``: restruck)."""
+    notes = score.notes
+    melody_starts = notes["start_tick"][notes["part"] < first_written]
+    off_beat = between_beats(score, notes["start_tick"]) & ~np.isin(notes["start_tick"], melody_starts)
+    out = notes.copy()
+    keep = np.ones(len(notes), bool)
+    for part in range(first_written, score.num_parts):
+        rows = np.flatnonzero(notes["part"] == part)
+        held = -1
+        for row in rows[np.argsort(notes["start_tick"][rows], kind="stable")]:
+            joined = held >= 0 and out["start_tick"][held] + out["duration_ticks"][held] == notes["start_tick"][row]
+            if joined and off_beat[row] and out["pitch"][held] == notes["pitch"][row]:
+                out["duration_ticks"][held] += notes["duration_ticks"][row]
+                keep[row] = False
+            else:
+                held = row
+    return score.replace(notes=out[keep])
 
 
 def _seed_markers(seed: Score | None, score: Score, end_tick: int) -> np.ndarray:

@@ -170,6 +170,25 @@ PERFECT_INTERVALS = (OCTAVE, PERFECT_FIFTH)  # never in parallel
 _PITCHES = np.arange(128)
 
 
+def meter_beat(numerator: int, denominator: int, units_per_quarter: int) -> tuple[int, bool]:
+    """One beat of an n/d meter in units (``units_per_quarter`` to a quarter note), and whether the meter is compound
+    (6/8, 9/8, 12/8, 3/8: a dotted beat of three)."""
+    unit = 4 * units_per_quarter // denominator
+    compound = denominator >= 8 and numerator % 3 == 0
+    return (3 * unit if compound else unit), compound
+
+
+def between_beats(score: Score, ticks: np.ndarray) -> np.ndarray:
+    """bool per tick: it falls off the beats of the meter in force there (``meter_beat``), counted from its barline."""
+    ticks = np.asarray(ticks, np.int64)
+    bars = score.bar_starts(int(ticks.max()) + 1 if len(ticks) else 0)
+    since_bar = ticks - bars[np.maximum(np.searchsorted(bars, ticks, side="right") - 1, 0)]
+    signatures = score.time_signatures
+    which = np.maximum(np.searchsorted(signatures["tick"], ticks, side="right") - 1, 0)
+    beats = np.array([meter_beat(int(n), int(d), score.ticks_per_beat)[0] for n, d in zip(signatures["numerator"], signatures["denominator"])], np.int64)
+    return since_bar % np.maximum(beats[which], 1) != 0
+
+
 def parallel_pitches(before: int, was: int, now: int, *, other_above: bool = True) -> np.ndarray:
     """The pitches (bool over 0..127) a part sounding ``before`` may not move to while another part moves
     ``was`` -> ``now``: those keeping a perfect fifth or octave (or unison) between them in similar motion.

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from composer.cli import cli
 from composer.errors import ComposerError
-from composer.generate import GenerationError, GenerationSettings, generate, generate_batch
+from composer.generate import GenerationError, GenerationSettings, generate, generate_batch, held_not_restruck
 from composer.formats import read
 from composer.io.notation import parse_tinynotation
 from composer.modelfile import Model, save_model
@@ -560,7 +560,7 @@ def test_accompany_keeps_soprano_and_bass_and_ends_with_them(model):
 
 
 @pytest.mark.parametrize("random_seed", range(4))
-def test_between_beats_under_a_held_melody_note_a_voice_moves_rather_than_striking_its_note_again(random_seed):
+def test_between_beats_under_a_held_melody_note_a_voice_holds_its_note_rather_than_striking_it_again(random_seed):
     model = tiny_model()
     model.training["styles"]["chorale"]["overlap_shares"] = [0.0] * 4
     melody = parse_tinynotation("tinynotation: 4/4 c'1 d'2 e'2 f'1 e'1")
@@ -575,6 +575,20 @@ def test_between_beats_under_a_held_melody_note_a_voice_moves_rather_than_striki
                 between += 1
                 assert after["pitch"] != before["pitch"], (part, start)
     assert between  # the random model does write notes between beats
+
+
+def test_a_note_struck_again_between_beats_under_a_held_melody_note_joins_the_one_before():
+    # 4/4; the melody: a half note C, an eighth D, then E. Alto: C C in eighths, the second between beats under the
+    # held C -> one quarter; D D D, the second on a beat and the third where the melody strikes its E -> kept.
+    # Bass: C C C, the third between beats -> joined to the second.
+    rows = [(0, 2, 72, 0), (2, 0.5, 74, 0), (2.5, 1.5, 76, 0),
+            (0, 0.5, 60, 1), (0.5, 0.5, 60, 1), (1, 1, 62, 1), (2, 0.5, 62, 1), (2.5, 0.5, 62, 1), (3, 1, 64, 1),
+            (0, 1, 48, 2), (1, 0.5, 48, 2), (1.5, 0.5, 48, 2), (2, 2, 50, 2)]
+    score = make_score(rows, parts=("S", "A", "B"), time_signatures=[(0, 4, 4)])
+    out = held_not_restruck(score, 1)
+    assert note_rows(out.replace(notes=out.notes[out.notes["part"] == 0])) == note_rows(score.replace(notes=score.notes[score.notes["part"] == 0]))
+    assert [(s, d, p) for s, d, p, q in note_rows(out) if q == 1] == [(0, 480, 60), (480, 480, 62), (960, 240, 62), (1200, 240, 62), (1440, 480, 64)]
+    assert [(s, d, p) for s, d, p, q in note_rows(out) if q == 2] == [(0, 480, 48), (480, 480, 48), (960, 960, 50)]
 
 
 @pytest.mark.parametrize("random_seed", range(4))

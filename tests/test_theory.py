@@ -13,7 +13,9 @@ from composer.theory import (
     NATURAL_MINOR_SCALE,
     bar_end_tick,
     bars_of,
+    between_beats,
     key_name,
+    meter_beat,
     opening,
     opening_key,
     parse_key,
@@ -108,3 +110,12 @@ def test_the_key_is_found_from_the_notes(text, expected):
 def test_tonic_triad():
     assert theory.tonic_triad((0, False)) == (0, 4, 7)
     assert theory.tonic_triad((0, True)) == (9, 0, 4)
+
+
+def test_the_beat_of_a_meter_and_the_ticks_between_beats():
+    assert meter_beat(4, 4, 480) == (480, False) and meter_beat(2, 2, 480) == (960, False)
+    assert meter_beat(6, 8, 480) == (720, True) and meter_beat(3, 8, 12) == (18, True) and meter_beat(3, 4, 12) == (12, False)
+    # a bar of 4/4, then 6/8 from tick 1920: its dotted beats fall at 1920 and 2640
+    score = make_score([(0, 4, 60), (4, 3, 62)], time_signatures=[(0, 4, 4), (1920, 6, 8)])
+    assert between_beats(score, [0, 240, 480, 1440, 1920, 2160, 2400, 2640, 3000]).tolist() == [
+        False, True, False, False, False, True, True, False, True]
