@@ -356,6 +356,13 @@ def test_the_model_file_recommends_sampling_and_explicit_values_win(model_file, 
 
 
 # -- issue 12: the lower voices under any melody, ending with it; the last bar ends the piece ------------------
+def one_note_at_a_time_model():
+    """A random model whose chorale parts each sound one note at a time, as the chorales' do."""
+    model = tiny_model()
+    model.training["styles"]["chorale"]["overlap_shares"] = [0.0] * 4
+    return model
+
+
 def _lower_parts_end(out, melody_end):
     final_start = int(out.part_notes(0)["start_tick"].max())
     for part in (1, 2, 3):
@@ -370,8 +377,7 @@ def _lower_parts_end(out, melody_end):
 def test_every_voice_strikes_the_final_chord_with_the_melody(random_seed):
     # One note at a time in each part (as the chorales): a voice still sounding at the melody's last note could not
     # join the final chord, so no written note lasts past that note's start.
-    model = tiny_model()
-    model.training["styles"]["chorale"]["overlap_shares"] = [0.0] * 4
+    model = one_note_at_a_time_model()
     melody = parse_tinynotation("tinynotation: 4/4 f'4 g' a' f' b'- a' g'2 a'4 g' f' e' f'1")
     out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=random_seed))
     _lower_parts_end(out, 4 * 1920)
@@ -411,8 +417,7 @@ def _sounding_at(out, part, tick):
 @pytest.mark.parametrize("random_seed", [0, 1, 2, 3])
 def test_harmonize_keeps_the_voices_in_order(random_seed):
     # A melody at the bottom of the soprano's range: a random model must still write nothing above it.
-    model = tiny_model()
-    model.training["styles"]["chorale"]["overlap_shares"] = [0.0] * 4  # one note at a time in each part, as the chorales
+    model = one_note_at_a_time_model(), as the chorales
     melody = parse_tinynotation("tinynotation: 4/4 c'4 d' e' c' d'2 c'2")
     out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=random_seed))
     for tick in sorted(set(out.notes["start_tick"].tolist())):
@@ -561,8 +566,7 @@ def test_accompany_keeps_soprano_and_bass_and_ends_with_them(model):
 
 @pytest.mark.parametrize("random_seed", range(4))
 def test_between_beats_under_a_held_melody_note_a_voice_holds_its_note_rather_than_striking_it_again(random_seed):
-    model = tiny_model()
-    model.training["styles"]["chorale"]["overlap_shares"] = [0.0] * 4
+    model = one_note_at_a_time_model()
     melody = parse_tinynotation("tinynotation: 4/4 c'1 d'2 e'2 f'1 e'1")
     out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=random_seed))
     melody_starts = set(out.part_notes(0)["start_tick"].tolist())
@@ -593,8 +597,7 @@ def test_a_note_struck_again_between_beats_under_a_held_melody_note_joins_the_on
 
 @pytest.mark.parametrize("random_seed", range(4))
 def test_accompany_s_written_parts_strike_the_last_chord_with_the_given_notes(random_seed):
-    model = tiny_model()
-    model.training["styles"]["chorale"]["overlap_shares"] = [0.0] * 4  # one note at a time in each part
+    model = one_note_at_a_time_model()
     seed = four_part_seed()
     out = model.accompany(seed, parts=["soprano", "bass"], random_seed=random_seed)
     last, end = max(s for s, _, _, q in rows_of(seed) if q == 0), seed.end_tick
