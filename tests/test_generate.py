@@ -417,7 +417,7 @@ def _sounding_at(out, part, tick):
 @pytest.mark.parametrize("random_seed", [0, 1, 2, 3])
 def test_harmonize_keeps_the_voices_in_order(random_seed):
     # A melody at the bottom of the soprano's range: a random model must still write nothing above it.
-    model = one_note_at_a_time_model(), as the chorales
+    model = one_note_at_a_time_model()
     melody = parse_tinynotation("tinynotation: 4/4 c'4 d' e' c' d'2 c'2")
     out = generate(model, melody, GenerationSettings(mode="harmonize", random_seed=random_seed))
     for tick in sorted(set(out.notes["start_tick"].tolist())):
