@@ -200,9 +200,9 @@ def test_harmonizing_leans_on_the_harmonizer_before_the_counted_prior(model):
     melody = parse_tinynotation(MELODY)
     settings = GenerationSettings(mode="harmonize", key="C", random_seed=4, harmony_weight=8)
     for styles, wanted in [({"harmony": prior}, 2), ({"harmony": prior, "harmonizer": steering(7)}, 7)]:
-        bass = generate(with_styles(model, **styles), melody, settings).notes
-        bass = bass[bass["part"] == 3]
-        assert len(bass) and (bass["pitch"] % 12 == wanted).mean() >= 0.8  # the final chord's masks may overrule it
+        notes = generate(with_styles(model, **styles), melody, settings).notes
+        bass = notes[(notes["part"] == 3) & (notes["start_tick"] < notes["start_tick"].max())]  # the final chord is the tonic's
+        assert len(bass) and (bass["pitch"] % 12 == wanted).mean() >= 0.8
 
 
 def test_a_damaged_harmonizer_is_one_clear_error(model):
