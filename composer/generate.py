@@ -564,12 +564,7 @@ class _Engine:
         if p.written is not None:
             return self._given_note_limits(s)
         if p.harmonize and s.part >= p.forced_parts:
-            remaining = p.seed_end_step - s.onset  # nothing sounds after the melody
-            if p.final_onset is not None and (s.bar, s.pos) >= p.final_onset:
-                return 0, self.tok.duration_ids(max(remaining, 1))  # the last chord ends with the melody
-            if p.final_onset is not None:  # ... and every voice strikes it with the melody's last note
-                remaining = min(remaining, p.onsets[-1].step - s.onset)
-            return max(remaining, 1), []
+            return self._toward_final_chord(s, p.seed_end_step - s.onset)  # nothing sounds after the melody
         closing = next((b for b in self.closing_bars if b >= s.bar), None)
         if closing is None:
             return None, []
@@ -803,12 +798,19 @@ class _Engine:
         p = self.plan
         if s.part not in p.written or not self._free_here(s) or s.last_forced:
             return None, []
-        remaining = max(p.free_until_step - s.onset, 1)
+        return self._toward_final_chord(s, p.free_until_step - s.onset)
+
+    def _toward_final_chord(self, s: _State, remaining: int) -> tuple[int, list[int]]:
+        """A written note's limits where the given music ends with a last chord (harmonize; accompany and infill reaching
+        the end): from that chord on, exactly ``remaining`` steps (it ends with the given music); before it, at most
+        ``remaining`` and no further than the chord's start, so every written part strikes it."""
+        p = self.plan
         if p.final_onset is not None and (s.bar, s.pos) >= p.final_onset:
-            return 0, self.tok.duration_ids(remaining)
-        if p.final_onset is not None:  # every written part strikes the last chord with the given notes
-            remaining = max(min(remaining, p.onsets[-1].step - s.onset), 1)
-        return remaining, []
+            return 0, self.tok.duration_ids(max(remaining, 1))
+        if p.final_onset is not None:
+            remaining = min(remaining, p.onsets[-1].step - s.onset)
+        return max(remaining, 1), []
+
 
 def _meter_beat(timesig_name: str, steps_per_beat: int) -> tuple[int, bool]:
     """Steps of one beat under ``TimeSig_n/d``, and whether the meter is compound (6/8, 9/8, 12/8, 3/8: a dotted beat)."""

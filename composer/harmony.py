@@ -43,7 +43,7 @@ from composer.errors import ComposerError
 from composer.nn.configs import HarmonizerConfig, HarmonizerTraining, config_from_dict
 from composer.nn.runtime import harmonizer_log_probs, harmonizer_shapes
 from composer.score import Score
-from composer.theory import Key, key_tonic_pitch_class, seed_key
+from composer.theory import Key, key_tonic_pitch_class, seed_key, ticks_since_barline
 
 NONE = 12  # the degree slot for "no previous/next different melody note"
 MAX_VOICES = 7  # lower voices counted (parts below the melody)
@@ -236,9 +236,7 @@ def frames(score: Score, key: Key, phrase_end_ticks: np.ndarray | list[int] | No
     if len(ends):
         out[np.clip(-(-np.asarray(ends, np.int64) // step) - 1, 0, n - 1), _PHRASE_END] = 1
     out[:, _MODE] = float(key[1])
-    bars = score.bar_starts(n * step)
-    ticks = rows * step
-    since_bar = (ticks - bars[np.maximum(np.searchsorted(bars, ticks, side="right") - 1, 0)]) // step
+    since_bar = ticks_since_barline(score, rows * step) // step
     out[rows, _BAR + np.clip(since_bar, 0, BAR_POSITIONS - 1)] = 1
     out[rows, _END + np.minimum(n - 1 - rows, TO_END - 1)] = 1
     out[rows, _START + np.minimum(rows, FROM_START - 1)] = 1

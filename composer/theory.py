@@ -178,11 +178,17 @@ def meter_beat(numerator: int, denominator: int, units_per_quarter: int) -> tupl
     return (3 * unit if compound else unit), compound
 
 
+def ticks_since_barline(score: Score, ticks: np.ndarray) -> np.ndarray:
+    """int64 per tick: how far it lies after the barline of its bar in ``score``."""
+    ticks = np.asarray(ticks, np.int64)
+    bars = score.bar_starts(int(ticks.max()) + 1 if len(ticks) else 0)
+    return ticks - bars[np.maximum(np.searchsorted(bars, ticks, side="right") - 1, 0)]
+
+
 def between_beats(score: Score, ticks: np.ndarray) -> np.ndarray:
     """bool per tick: it falls off the beats of the meter in force there (``meter_beat``), counted from its barline."""
     ticks = np.asarray(ticks, np.int64)
-    bars = score.bar_starts(int(ticks.max()) + 1 if len(ticks) else 0)
-    since_bar = ticks - bars[np.maximum(np.searchsorted(bars, ticks, side="right") - 1, 0)]
+    since_bar = ticks_since_barline(score, ticks)
     signatures = score.time_signatures
     which = np.maximum(np.searchsorted(signatures["tick"], ticks, side="right") - 1, 0)
     beats = np.array([meter_beat(int(n), int(d), score.ticks_per_beat)[0] for n, d in zip(signatures["numerator"], signatures["denominator"])], np.int64)
